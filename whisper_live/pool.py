@@ -1,0 +1,234 @@
+"""The one place models live and the one queue every decode waits in.
+
+Streams and REST requests share it: a model is loaded once per (path, device, compute
+type), and a fixed number of worker threads run decodes in priority order, so a stream's
+final result overtakes its partials and any batch work, and no client can hold a worker
+that another is waiting for beyond one decode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, TypeVar
+
+import numpy as np
+
+from . import models
+from .decoding import DecodeOptions, DecodeResult, run_decode
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Priority(IntEnum):
+    FINAL = 0  # a stream's utterance just ended: someone is waiting for it
+    PARTIAL = 1  # a refresh of text already on screen
+    BATCH = 2  # REST uploads: throughput, not latency
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    fn: Callable[[], Any] = field(compare=False)
+    future: asyncio.Future = field(compare=False)
+    submitted: float = field(compare=False, default=0.0)
+
+
+class Scheduler:
+    """Priority queue in front of a fixed pool of decode threads.
+
+    Within a priority jobs run first come, first served; since a stream never has more
+    than one partial queued, that is round-robin between streams. Batch jobs may use at
+    most ``batch_slots`` workers so a live final always finds one free soon.
+    """
+
+    def __init__(self, workers: int, batch_slots: int | None = None):
+        self.workers = max(1, workers)
+        self.batch_slots = max(1, batch_slots if batch_slots is not None else self.workers - 1)
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
+        self._queue: list[_Job] = []
+        self._seq = itertools.count()
+        self._running = 0
+        self._running_batch = 0
+        self.completed = 0
+        self.busy_seconds = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(1 for job in self._queue if not job.future.done())
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def queued(self, priority: Priority) -> int:
+        return sum(1 for j in self._queue if j.priority == priority and not j.future.done())
+
+    async def run(self, fn: Callable[[], T], priority: Priority) -> T:
+        """Run blocking ``fn`` on a worker when its turn comes; cancel to drop it unqueued."""
+        loop = asyncio.get_running_loop()
+        job = _Job(int(priority), next(self._seq), fn, loop.create_future(), time.monotonic())
+        heapq.heappush(self._queue, job)
+        self._dispatch()
+        return await job.future
+
+    def _dispatch(self) -> None:
+        deferred = []
+        while self._queue and self._running < self.workers:
+            job = heapq.heappop(self._queue)
+            if job.future.done():  # cancelled while waiting
+                continue
+            if job.priority == Priority.BATCH and self._running_batch >= self.batch_slots:
+                deferred.append(job)
+                continue
+            self._start(job)
+        for job in deferred:
+            heapq.heappush(self._queue, job)
+
+    def _start(self, job: _Job) -> None:
+        self._running += 1
+        is_batch = job.priority == Priority.BATCH
+        self._running_batch += is_batch
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+
+        def finished(done: asyncio.Future) -> None:
+            self._running -= 1
+            self._running_batch -= is_batch
+            self.completed += 1
+            self.busy_seconds += time.monotonic() - started
+            if not job.future.done():
+                if done.cancelled():
+                    job.future.cancel()
+                elif done.exception() is not None:
+                    job.future.set_exception(done.exception())
+                else:
+                    job.future.set_result(done.result())
+            self._dispatch()
+
+        loop.run_in_executor(self._executor, job.fn).add_done_callback(finished)
+
+    def shutdown(self) -> None:
+        for job in self._queue:
+            job.future.cancel()
+        self._queue.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class LoadedModel:
+    info: models.ModelInfo
+    model: Any  # faster_whisper.WhisperModel
+    device: str
+    compute_type: str
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def multilingual(self) -> bool:
+        return self.info.multilingual
+
+
+class ModelPool:
+    """Loaded models keyed by (path, device, compute type), plus the shared scheduler."""
+
+    def __init__(
+        self,
+        default_model: str = models.DEFAULT_MODEL,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        workers: int | None = None,
+        cpu_threads: int | None = None,
+        allowed_models: list[str] | None = None,
+    ):
+        self.default_model = default_model
+        self.device = device
+        self.compute_type = compute_type
+        self.workers = workers or os.cpu_count() or 1
+        # Several single-threaded replicas beat one multi-threaded model on a small CPU:
+        # Whisper's step-by-step decoding does not scale across threads, and a final
+        # never has to wait behind another stream's partial.
+        self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
+        self.allowed_models = allowed_models
+        self.scheduler = Scheduler(self.workers)
+        self._models: dict[tuple[str, str, str], LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str | None) -> models.ModelInfo:
+        name = name or self.default_model
+        if self.allowed_models is not None and name not in self.allowed_models and name != self.default_model:
+            raise models.ModelNotFoundError(
+                f"model {name!r} is not offered by this server; choose one of "
+                + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models]))
+            )
+        return models.resolve(name)
+
+    def get(self, name: str | None = None) -> LoadedModel:
+        """Load (once) and return a model; blocking, so call it off the event loop."""
+        info = self.resolve(name)
+        key = (info.path, self.device, self.compute_type)
+        with self._lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                from faster_whisper import WhisperModel
+
+                started = time.monotonic()
+                model = WhisperModel(
+                    info.path,
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    num_workers=self.workers,
+                )
+                loaded = LoadedModel(info, model, self.device, self.compute_type)
+                self._models[key] = loaded
+                log.info("loaded %s from %s in %.1fs", info.name, info.path, time.monotonic() - started)
+            return loaded
+
+    async def acquire(self, name: str | None = None) -> LoadedModel:
+        info = self.resolve(name)
+        key = (info.path, self.device, self.compute_type)
+        if key in self._models:
+            return self._models[key]
+        return await asyncio.get_running_loop().run_in_executor(None, self.get, name)
+
+    def loaded(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+    def unload(self, name: str) -> bool:
+        with self._lock:
+            for key, loaded in list(self._models.items()):
+                if loaded.name == name or loaded.info.path == name:
+                    del self._models[key]
+                    return True
+        return False
+
+    async def decode(
+        self, model: LoadedModel, audio: np.ndarray, options: DecodeOptions, priority: Priority
+    ) -> DecodeResult:
+        return await self.scheduler.run(lambda: run_decode(model.model, audio, options), priority)
+
+    def status(self) -> dict:
+        return {
+            "models": [m.name for m in self.loaded()],
+            "workers": self.workers,
+            "running": self.scheduler.running,
+            "queue_depth": self.scheduler.queue_depth,
+            "queued": {p.name.lower(): self.scheduler.queued(p) for p in Priority},
+        }
+
+    def close(self) -> None:
+        self.scheduler.shutdown()

@@ -1,0 +1,84 @@
+"""Server settings: every flag also reads an environment variable (for containers)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+from .models import DEFAULT_MODEL
+
+
+@dataclass
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 9090
+    http_port: int = 8001
+    model: str = DEFAULT_MODEL
+    models: str = ""  # extra models clients may ask for, comma-separated; "" = bundled ones
+    device: str = "cpu"
+    compute_type: str = "int8"
+    workers: int = 0  # decode threads; 0 = one per core
+    cpu_threads: int = 0  # threads per decode; 0 = cores / workers
+    max_clients: int = 4
+    max_connection_time: float = 600.0
+    max_upload_mb: float = 25.0
+    preload: bool = True
+    log_level: str = "info"
+
+    def allowed_models(self) -> list[str] | None:
+        from .models import bundled_models
+
+        extra = [m.strip() for m in self.models.split(",") if m.strip()]
+        return [self.model, *bundled_models(), *extra]
+
+
+_HELP = {
+    "host": "address to listen on",
+    "port": "WebSocket port (WhisperLive protocol)",
+    "http_port": "HTTP port for the REST API and the browser page; 0 disables it",
+    "model": "default model: a bundled name (tiny.en, base), a local directory, or a hub name",
+    "models": "comma-separated extra models clients may select (bundled ones always may)",
+    "device": "cpu, cuda or auto",
+    "compute_type": "CTranslate2 compute type (int8, int8_float32, float16, float32, ...)",
+    "workers": "decodes run in parallel (0: one per CPU core)",
+    "cpu_threads": "threads inside one decode (0: cores divided by workers)",
+    "max_clients": "concurrent streams; more get WAIT",
+    "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
+    "max_upload_mb": "largest REST upload in MiB",
+    "preload": "load the default model at start-up",
+    "log_level": "debug, info, warning or error",
+}
+
+
+def _env_name(field_name: str) -> str:
+    return "WHISPER_LIVE_" + field_name.upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whisper-live-server",
+        description="Real-time speech-to-text: WebSocket streaming and an OpenAI-style REST API.",
+        epilog="Each option can also be set as WHISPER_LIVE_<OPTION> in the environment.",
+    )
+    defaults = ServerSettings()
+    for f in fields(ServerSettings):
+        default = getattr(defaults, f.name)
+        env = os.environ.get(_env_name(f.name))
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            value = default if env is None else env.lower() not in ("0", "false", "no", "")
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=value, help=_HELP[f.name]
+            )
+        else:
+            value = type(default)(env) if env is not None else default
+            parser.add_argument(
+                flag, type=type(default), default=value, help=_HELP[f.name] + f" (default {value})"
+            )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> ServerSettings:
+    args = build_parser().parse_args(argv)
+    return ServerSettings(**{f.name: getattr(args, f.name) for f in fields(ServerSettings)})

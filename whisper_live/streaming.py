@@ -1,0 +1,69 @@
+"""Drives one ``StreamingSession`` against the model pool inside an event loop.
+
+The session decides what to decode; this runs those decodes on the shared scheduler and
+feeds results back, and queues the session's events for whichever transport sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .pool import LoadedModel, ModelPool, Priority
+from .session import DecodeRequest, Event, StreamingSession
+
+log = logging.getLogger(__name__)
+
+
+class StreamRunner:
+    def __init__(self, session: StreamingSession, pool: ModelPool, model: LoadedModel):
+        self.session = session
+        self.pool = pool
+        self.model = model
+        self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: no more
+        self._tasks: dict[asyncio.Task, DecodeRequest] = {}
+        self._finished = asyncio.Event()
+
+    def feed(self, data: bytes) -> None:
+        self.session.feed(data)
+        self._pump()
+
+    def end(self) -> None:
+        """End of audio: drop queued partials (nobody will see them) and finish the finals."""
+        self.session.end_of_audio()
+        for task, request in list(self._tasks.items()):
+            if request.kind == "partial":
+                task.cancel()
+        self._pump()
+
+    async def finished(self) -> None:
+        await self._finished.wait()
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _pump(self) -> None:
+        for request in self.session.take_requests():
+            task = asyncio.get_running_loop().create_task(self._decode(request))
+            self._tasks[task] = request
+            task.add_done_callback(self._tasks.pop)
+        for event in self.session.take_events():
+            self.events.put_nowait(event)
+        if self.session.finished:
+            self._finished.set()
+
+    async def _decode(self, request: DecodeRequest) -> None:
+        priority = Priority.FINAL if request.kind == "final" else Priority.PARTIAL
+        try:
+            result = await self.pool.decode(self.model, request.audio, request.options, priority)
+        except asyncio.CancelledError:
+            if request.kind == "final":
+                self.session.decode_failed(request, asyncio.CancelledError())
+            raise
+        except Exception as exc:  # a broken decode loses one update, never the session
+            log.exception("decode %s failed", request.kind)
+            self.session.decode_failed(request, exc)
+        else:
+            self.session.decode_done(request, result)
+        self._pump()

@@ -1,0 +1,173 @@
+"""The WebSocket transport: admission, the handshake, and moving frames to a StreamRunner.
+
+It knows the protocol's messages (through ``protocol``) and nothing about decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from . import protocol
+from .models import ModelNotFoundError
+from .pool import ModelPool
+from .session import StreamingSession
+from .settings import ServerSettings
+from .streaming import StreamRunner
+
+log = logging.getLogger(__name__)
+
+CONFIG_TIMEOUT = 30.0
+
+
+@dataclass
+class _Client:
+    uid: str
+    started: float
+    runner: StreamRunner
+
+
+class StreamingServer:
+    def __init__(self, pool: ModelPool, settings: ServerSettings):
+        self.pool = pool
+        self.settings = settings
+        self.clients: dict[ServerConnection, _Client] = {}
+
+    def wait_minutes(self) -> float:
+        """When the next slot frees at the latest: the oldest stream hits its time limit."""
+        now = time.monotonic()
+        remaining = [self.settings.max_connection_time - (now - c.started) for c in self.clients.values()]
+        return max(0.0, min(remaining, default=0.0)) / 60.0
+
+    async def serve(self, host: str, port: int):
+        return await serve(self.handler, host, port, max_size=2**24, ping_interval=20, ping_timeout=60)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        uid = None
+        try:
+            try:
+                first = await asyncio.wait_for(ws.recv(), CONFIG_TIMEOUT)
+                config = protocol.parse_config(first)
+            except (TimeoutError, protocol.ProtocolError) as exc:
+                message = "no configuration received" if isinstance(exc, TimeoutError) else str(exc)
+                await self._refuse(ws, protocol.error(None, message), 1008)
+                return
+            uid = config.uid
+            if len(self.clients) >= self.settings.max_clients:
+                await self._refuse(ws, protocol.wait(uid, self.wait_minutes()), 1013)
+                return
+            try:
+                model = await self._model_for(ws, config)
+            except ProtocolErrorToSend as exc:
+                await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
+                return
+            session = StreamingSession(config.session)
+            runner = StreamRunner(session, self.pool, model)
+            self.clients[ws] = _Client(uid, time.monotonic(), runner)
+            try:
+                await ws.send(protocol.dumps(protocol.server_ready(uid)))
+                for text in config.warnings:
+                    await ws.send(protocol.dumps(protocol.warning(uid, text)))
+                await self._stream(ws, uid, runner)
+            finally:
+                runner.close()
+                self.clients.pop(ws, None)
+        except ConnectionClosed:
+            pass
+        except Exception:  # one broken connection must never take the server down
+            log.exception("stream %s failed", uid)
+            with contextlib.suppress(Exception):
+                await self._refuse(ws, protocol.error(uid, "internal server error"), 1011)
+
+    async def _model_for(self, ws: ServerConnection, config: protocol.ClientConfig):
+        requested = config.model
+        try:
+            model = await self.pool.acquire(requested)
+        except ModelNotFoundError as exc:
+            # WhisperLive's clients always name a model ("small" by default): serve them
+            # with ours rather than refuse, and say so.
+            await ws.send(
+                protocol.dumps(protocol.warning(config.uid, f"{exc}; using {self.pool.default_model}"))
+            )
+            model = await self.pool.acquire(None)
+        if config.session.task == "translate" and not model.multilingual:
+            raise ProtocolErrorToSend(
+                f"model {model.name} is English-only and cannot translate;"
+                " ask for a multilingual model such as 'base'"
+            )
+        if not model.multilingual and config.session.language not in (None, "en"):
+            raise ProtocolErrorToSend(
+                f"model {model.name} is English-only; language {config.session.language!r} needs"
+                " a multilingual model such as 'base'"
+            )
+        return model
+
+    async def _stream(self, ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+        sender = asyncio.create_task(self._send_events(ws, uid, runner))
+        receiver = asyncio.create_task(self._receive(ws, runner))
+        deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
+        try:
+            done, _ = await asyncio.wait({receiver, deadline, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if sender in done:
+                sender.result()  # only ends by raising: the client went away mid-send
+                return
+            if receiver in done:
+                error = receiver.exception()
+                if isinstance(error, ConnectionClosed):
+                    return  # client gone: nothing to deliver
+                if isinstance(error, protocol.ProtocolError):
+                    await self._finish(runner, sender)
+                    await self._refuse(ws, protocol.error(uid, str(error)), 1008)
+                    return
+                if error is not None:
+                    raise error
+                await self._finish(runner, sender)
+                await ws.close(1000, "end of audio")
+                return
+            # time limit: finish what was said, then DISCONNECT
+            receiver.cancel()
+            await self._finish(runner, sender)
+            await ws.send(protocol.dumps(protocol.disconnect(uid)))
+            await ws.close(1000, "maximum connection time reached")
+        finally:
+            for task in (sender, receiver, deadline):
+                task.cancel()
+
+    async def _receive(self, ws: ServerConnection, runner: StreamRunner) -> None:
+        async for message in ws:
+            if protocol.is_end_of_audio(message):
+                return
+            if isinstance(message, str):
+                raise protocol.ProtocolError(
+                    "text frames other than END_OF_AUDIO are not understood after the configuration"
+                )
+            runner.feed(message)
+
+    @staticmethod
+    async def _finish(runner: StreamRunner, sender: asyncio.Task) -> None:
+        """Decode what is buffered, then let the sender deliver every event, in order."""
+        runner.end()
+        await runner.finished()
+        runner.events.put_nowait(None)
+        await sender
+
+    @staticmethod
+    async def _send_events(ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+        while (event := await runner.events.get()) is not None:
+            await ws.send(protocol.dumps(protocol.event_message(uid, event)))
+
+    @staticmethod
+    async def _refuse(ws: ServerConnection, message: dict, code: int) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(protocol.dumps(message))
+            await ws.close(code, message.get("status", "closing").lower())
+
+
+class ProtocolErrorToSend(Exception):
+    """A configuration that parsed but cannot be served (e.g. translate on an English-only model)."""
