@@ -25,7 +25,7 @@ class VadParameters:
     neg_threshold: float | None = None
     min_speech_duration_ms: int = 200
     min_silence_duration_ms: int = 500
-    speech_pad_ms: int = 300
+    speech_pad_ms: int = 500
 
     @classmethod
     def from_dict(cls, values: dict | None) -> VadParameters:

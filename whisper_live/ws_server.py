@@ -63,7 +63,7 @@ class StreamingServer:
                 await self._refuse(ws, protocol.wait(uid, self.wait_minutes()), 1013)
                 return
             try:
-                model = await self._model_for(ws, config)
+                model = await self._model_for(config)
             except ProtocolErrorToSend as exc:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
@@ -85,16 +85,14 @@ class StreamingServer:
             with contextlib.suppress(Exception):
                 await self._refuse(ws, protocol.error(uid, "internal server error"), 1011)
 
-    async def _model_for(self, ws: ServerConnection, config: protocol.ClientConfig):
+    async def _model_for(self, config: protocol.ClientConfig):
         requested = config.model
         try:
             model = await self.pool.acquire(requested)
         except ModelNotFoundError as exc:
             # WhisperLive's clients always name a model ("small" by default): serve them
-            # with ours rather than refuse, and say so.
-            await ws.send(
-                protocol.dumps(protocol.warning(config.uid, f"{exc}; using {self.pool.default_model}"))
-            )
+            # with ours rather than refuse, and say so (after SERVER_READY, which they expect first).
+            config.warnings.append(f"{exc}; using {self.pool.default_model}")
             model = await self.pool.acquire(None)
         if config.session.task == "translate" and not model.multilingual:
             raise ProtocolErrorToSend(

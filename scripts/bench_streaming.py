@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Streaming benchmark: N concurrent real-time clients against a real server.
+
+Each client streams the same conversation (real utterances from ../shared/audio with
+silences between them) at real-time pace. Reported per client and in aggregate: WER of
+the completed text, final latency (end of an utterance's audio → its completed text
+arrives), live latency (→ text covering its end is first shown, partials included) at
+p50/p90, time to SERVER_READY; for the server process: CPU seconds, CPU while a client
+sends only silence, and peak RSS. Plain faster-whisper decodes the same clips offline in
+the same run, for the WER reference.
+
+    python scripts/bench_streaming.py --clients 1 --utterances 15
+    python scripts/bench_streaming.py --sweep 1,2,4,8 --plot docs/latency_vs_streams.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from whisper_live import evaluation as ev  # noqa: E402
+from whisper_live.audio import SAMPLE_RATE, decode_audio  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """The server as a child process, so its CPU time and memory are its own."""
+
+    def __init__(self, extra_args: list[str]):
+        self.port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "whisper_live.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http-port",
+            "0",
+            "--log-level",
+            "warning",
+            *extra_args,
+        ]
+        self.proc = subprocess.Popen(cmd)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("server exited during start-up") from None
+                time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self, peak: bool = False) -> float:
+        key = "VmHWM:" if peak else "VmRSS:"
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def live_latencies(conv: ev.Conversation, trace: ev.StreamTrace) -> list[float | None]:
+    out = []
+    for end in conv.ends:
+        shown = [
+            at
+            for msg, at in zip(trace.messages[1:], trace.arrivals)
+            if msg.get("segments")
+            and float(msg["segments"][-1]["end"]) >= end - 0.3
+            and msg["segments"][-1]["text"].strip()
+        ]
+        out.append(min(shown) - end if shown else None)
+    return out
+
+
+def pct(values: list[float | None], q: float) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(float(np.percentile(vals, q)), 3) if vals else None
+
+
+async def run_clients(
+    url: str, conv: ev.Conversation, clients: int, language: str | None
+) -> list[ev.StreamTrace]:
+    async def one(i: int):
+        await asyncio.sleep(i * 0.37)  # clients do not start in lockstep
+        return await ev.stream(
+            url, conv.audio, {"language": language}, speed=1.0, timeout=len(conv.audio) / SAMPLE_RATE + 120
+        )
+
+    return await asyncio.gather(*(one(i) for i in range(clients)))
+
+
+async def silence_cpu(server: ServerProcess, seconds: float) -> float:
+    """Server CPU (% of one core) while one connected client streams digital silence."""
+    quiet = np.zeros(int(seconds * SAMPLE_RATE), np.float32)
+    task = asyncio.create_task(ev.stream(server.url, quiet, speed=1.0, timeout=seconds + 30))
+    await asyncio.sleep(2.0)
+    before, t0 = server.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds - 3.0)
+    used = server.cpu_seconds() - before
+    elapsed = time.monotonic() - t0
+    await task
+    return round(100 * used / elapsed, 2)
+
+
+def offline_baseline(conv: ev.Conversation, model: str, compute_type: str) -> dict:
+    from faster_whisper import WhisperModel
+
+    from whisper_live.models import resolve
+
+    wm = WhisperModel(resolve(model).path, device="cpu", compute_type=compute_type)
+    started = time.monotonic()
+    texts = []
+    for utt in conv.utterances:
+        segments, _ = wm.transcribe(
+            decode_audio(str(utt.path)), language=utt.language if model.endswith(".en") else None
+        )
+        texts.append("".join(s.text for s in segments))
+    return {
+        "wer": round(ev.wer(conv.reference, " ".join(texts)), 4),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def measure(args, clients: int, conv: ev.Conversation) -> dict:
+    server = ServerProcess(args.server_arg)
+    try:
+        rss_idle = server.rss_mb()
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        traces = asyncio.run(run_clients(server.url, conv, clients, args.language))
+        cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
+        result = {
+            "clients": clients,
+            "audio_seconds": round(len(conv.audio) / SAMPLE_RATE, 1),
+            "server_cpu_seconds": round(cpu_used, 1),
+            "server_cpu_percent_of_one_core": round(100 * cpu_used / wall, 1),
+            "rss_idle_mb": round(rss_idle, 1),
+            "rss_peak_mb": round(server.rss_mb(peak=True), 1),
+            "per_client": [],
+        }
+        all_final, all_live = [], []
+        for trace in traces:
+            final = ev.final_latencies(conv, trace)
+            live = live_latencies(conv, trace)
+            all_final += final
+            all_live += live
+            result["per_client"].append(
+                {
+                    "wer": round(ev.wer(conv.reference, trace.transcript), 4),
+                    "final_p50": pct(final, 50),
+                    "final_p90": pct(final, 90),
+                    "live_p50": pct(live, 50),
+                    "live_p90": pct(live, 90),
+                    "missing_finals": sum(v is None for v in final),
+                    "ready_s": round(trace.ready_after, 3),
+                    "closed": trace.close_code,
+                }
+            )
+        result["aggregate"] = {
+            "wer_mean": round(float(np.mean([c["wer"] for c in result["per_client"]])), 4),
+            "final_p50": pct(all_final, 50),
+            "final_p90": pct(all_final, 90),
+            "live_p50": pct(all_live, 50),
+            "live_p90": pct(all_live, 90),
+            "ready_p90": round(float(np.percentile([t.ready_after for t in traces], 90)), 3),
+        }
+        if args.silence_seconds and clients == 1:
+            result["silence_cpu_percent_of_one_core"] = asyncio.run(silence_cpu(server, args.silence_seconds))
+        return result
+    finally:
+        server.stop()
+
+
+def print_table(results: list[dict], baseline: dict | None) -> None:
+    print(
+        f"\n{'streams':>7} {'WER':>7} {'final p50':>9} {'final p90':>9} {'live p50':>8} {'live p90':>8} "
+        f"{'CPU %':>6} {'RSS MB':>7} {'ready':>6}"
+    )
+    for r in results:
+        a = r["aggregate"]
+        print(
+            f"{r['clients']:>7} {a['wer_mean']:>7.4f} {a['final_p50']:>9} {a['final_p90']:>9} {a['live_p50']:>8} "
+            f"{a['live_p90']:>8} {r['server_cpu_percent_of_one_core']:>6} {r['rss_peak_mb']:>7} {a['ready_p90']:>6}"
+        )
+        if "silence_cpu_percent_of_one_core" in r:
+            print(
+                f"        server CPU with one client sending silence: {r['silence_cpu_percent_of_one_core']}% of a core"
+            )
+    if baseline:
+        print(
+            f"plain faster-whisper offline, same clips and model: WER {baseline['wer']:.4f} ({baseline['seconds']} s)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--sweep", help="comma-separated client counts, e.g. 1,2,4,8")
+    parser.add_argument("--set", default="librispeech_dev_clean")
+    parser.add_argument("--utterances", type=int, default=15)
+    parser.add_argument("--gap", type=float, default=1.5, help="seconds of silence between utterances")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="play the conversation this many times (long runs)"
+    )
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--silence-seconds", type=float, default=20.0, help="0 skips the idle CPU check")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--json", help="write results here")
+    parser.add_argument("--plot", help="PNG of latency vs number of streams (with --sweep)")
+    parser.add_argument("server_arg", nargs="*", help="extra server flags after --")
+    args = parser.parse_args()
+    args.server_arg = ["--model", args.model, "--compute-type", args.compute_type, *args.server_arg]
+
+    utts = ev.manifest(args.set)[: args.utterances] * args.repeat
+    conv = ev.conversation(utts, gap=args.gap)
+    counts = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.clients]
+    results = []
+    for n in counts:
+        print(f"running {n} stream(s) of {len(conv.audio) / SAMPLE_RATE:.0f} s ...", flush=True)
+        results.append(measure(args, n, conv))
+    baseline = (
+        None
+        if args.no_baseline
+        else offline_baseline(
+            ev.conversation(ev.manifest(args.set)[: args.utterances], gap=args.gap),
+            args.model,
+            args.compute_type,
+        )
+    )
+    print_table(results, baseline)
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "command": " ".join(sys.argv),
+        "results": results,
+        "offline_baseline": baseline,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.plot and len(results) > 1:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        xs = [r["clients"] for r in results]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, label in (("final_p50", "final p50"), ("final_p90", "final p90"), ("live_p90", "live p90")):
+            ax.plot(xs, [r["aggregate"][key] for r in results], marker="o", label=label)
+        ax.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("concurrent real-time streams")
+        ax.set_ylabel("latency (s)")
+        ax.set_title(f"{args.model} {args.compute_type}, {os.cpu_count()} CPU cores")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Unit tests of the pieces that need no socket: PCM decoding, VAD, protocol, scheduler, models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import numpy as np
+import pytest
+
+from whisper_live import models, protocol
+from whisper_live.audio import PcmDecoder, decode_audio, sniff_sample_format
+from whisper_live.pool import Priority, Scheduler
+from whisper_live.vad import StreamingVad
+
+
+@pytest.fixture(scope="module")
+def speech(librispeech):
+    return decode_audio(str(librispeech[4].path))
+
+
+def test_sniffer_tells_int16_from_float32_on_real_speech(speech):
+    i16 = (speech * 32767).astype("<i2").tobytes()
+    f32 = speech.astype("<f4").tobytes()
+    windows = range(0, len(speech) - 4096, 3000)
+    assert all(sniff_sample_format(i16[o * 2 : o * 2 + 4096]) == "int16" for o in windows)
+    assert all(sniff_sample_format(f32[o * 4 : o * 4 + 4096]) == "float32" for o in windows)
+    assert sniff_sample_format(bytes(4096)) is None
+
+
+@pytest.mark.parametrize("fmt", [None, "int16", "float32"])
+def test_pcm_decoder_survives_any_framing(speech, fmt):
+    width = 4 if fmt == "float32" else 2
+    data = speech.astype("<f4").tobytes() if fmt == "float32" else (speech * 32767).astype("<i2").tobytes()
+    if fmt is None:  # undeclared int16 behind a second of digital silence
+        data = bytes(32000) + data
+    decoder = PcmDecoder(fmt)
+    rng = np.random.default_rng(5)
+    out, pos = [], 0
+    while pos < len(data):
+        size = int(rng.integers(1, 7000))
+        out.append(decoder.feed(data[pos : pos + size]))
+        pos += size
+    out.append(decoder.flush())
+    samples = np.concatenate(out)
+    assert len(samples) == len(data) // width
+    tail = samples[-len(speech) :]
+    assert np.abs(tail - speech).max() < 1e-3
+
+
+def test_streaming_vad_matches_whole_array_vad(speech):
+    from faster_whisper.vad import get_vad_model
+
+    n = len(speech) // 512 * 512
+    whole = get_vad_model()(speech[:n]).reshape(-1)
+    vad = StreamingVad()
+    rng = np.random.default_rng(2)
+    got, pos = [], 0
+    while pos < n:
+        size = int(rng.integers(1, 3000))
+        got.append(vad(speech[pos : min(pos + size, n)]))
+        pos += size
+    assert np.allclose(np.concatenate(got), whole, atol=1e-5)
+    assert whole.max() > 0.9 and whole[:3].max() < 0.5
+
+
+def test_config_defaults_follow_whisperlive_but_vad_defaults_on():
+    cfg = protocol.parse_config(json.dumps({"uid": "a"}))
+    assert cfg.session.use_vad is True and cfg.model is None
+    assert cfg.session.send_last_n_segments == 10 and cfg.session.no_speech_thresh == 0.45
+    assert cfg.session.language is None and cfg.session.task == "transcribe"
+    cfg = protocol.parse_config(
+        json.dumps(
+            {
+                "uid": "b",
+                "language": "de",
+                "use_vad": False,
+                "clip_audio": True,
+                "same_output_threshold": 10,
+                "enable_translation": True,
+                "target_language": "fr",
+                "vad_parameters": {"threshold": 0.6, "min_silence_duration_ms": 800},
+                "unknown_key": 1,
+            }
+        )
+    )
+    assert cfg.session.language == "de" and cfg.session.use_vad is False
+    assert cfg.session.vad.threshold == 0.6 and cfg.session.vad.min_silence_duration_ms == 800
+    assert cfg.warnings and "enable_translation" in cfg.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["nope", b"\xff\xfe\x00", "[]", json.dumps({"uid": ""}), json.dumps({"uid": "a", "audio_format": "mp3"})],
+)
+def test_bad_configs_are_protocol_errors(raw):
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_config(raw)
+
+
+def test_scheduler_runs_finals_before_partials_before_batch_and_caps_batch():
+    order: list[str] = []
+
+    def job(name, seconds=0.05):
+        def run():
+            time.sleep(seconds)
+            order.append(name)
+            return name
+
+        return run
+
+    async def go():
+        sched = Scheduler(workers=2)
+        blocker = asyncio.ensure_future(sched.run(job("blocker", 0.3), Priority.PARTIAL))
+        blocker2 = asyncio.ensure_future(sched.run(job("blocker2", 0.3), Priority.PARTIAL))
+        await asyncio.sleep(0.05)
+        tasks = [
+            asyncio.ensure_future(sched.run(job("batch1"), Priority.BATCH)),
+            asyncio.ensure_future(sched.run(job("batch2"), Priority.BATCH)),
+            asyncio.ensure_future(sched.run(job("partial"), Priority.PARTIAL)),
+            asyncio.ensure_future(sched.run(job("final"), Priority.FINAL)),
+        ]
+        cancelled = asyncio.ensure_future(sched.run(job("cancelled"), Priority.FINAL))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        assert sched.queue_depth == 4
+        await asyncio.gather(blocker, blocker2, *tasks)
+        sched.shutdown()
+
+    asyncio.run(go())
+    assert order[:2] == ["blocker", "blocker2"] or order[:2] == ["blocker2", "blocker"]
+    assert order[2:4] == ["final", "partial"] or set(order[2:4]) == {"final", "partial"}
+    assert order.index("final") < order.index("batch1") and "cancelled" not in order
+    assert order.index("batch1") < order.index("batch2")
+
+
+def test_models_resolve_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHISPER_LIVE_CACHE", str(tmp_path))
+    tiny = models.resolve("tiny.en")
+    assert tiny.source == "bundled" and not tiny.multilingual
+    base = models.resolve("base")
+    assert base.source == "bundled" and base.multilingual
+    assert (tmp_path / "base" / "model.bin").stat().st_size > 100_000_000
+    assert models.resolve(tiny.path).source == "local"
+    with pytest.raises(models.ModelNotFoundError, match="tiny.en, base"):
+        models.resolve("large-v3", allow_download=False)
