@@ -1,0 +1,273 @@
+/*
+ * LiveStream: one live session = microphone + capture worklet + WebSocket, and nothing of
+ * the page. It reports through callbacks so the UI (app.js) stays a thin layer.
+ *
+ * Wire protocol (WhisperLive-compatible): a JSON config text frame first, then binary frames
+ * of 16 kHz mono int16 little-endian PCM, then the bytes "END_OF_AUDIO" as a binary frame.
+ * The server answers SERVER_READY, segment updates, the detected language, and may refuse
+ * with WAIT (server full), ERROR, or end with DISCONNECT (time limit).
+ *
+ * Needs resampler.js and pcm-worklet.js.
+ */
+"use strict";
+
+const END_OF_AUDIO = new TextEncoder().encode("END_OF_AUDIO");
+// Audio captured before SERVER_READY is held back (the server may be loading a model) but
+// not without bound: ~60 s of 16 kHz int16.
+const MAX_QUEUED_BYTES = 60 * 16000 * 2;
+// After END_OF_AUDIO the server decodes what it holds and closes; on a busy CPU that can take
+// a while, but not forever.
+const FINISH_TIMEOUT_MS = 180000;
+
+class LiveStream {
+  /**
+   * @param {{url: string, model: string, language: string|null, task: string}} options
+   * @param {{onState?: Function, onSegments?: Function, onLanguage?: Function,
+   *          onWarning?: Function, onLevel?: Function}} handlers
+   *   onState(state, detail): "microphone" | "connecting" | "streaming" | "finishing" |
+   *     "done" | "wait" ({minutes}) | "disconnected" | "error" ({message})
+   */
+  constructor(options, handlers = {}) {
+    this.options = options;
+    this.on = handlers;
+    this.state = "idle";
+    this.uid = typeof crypto !== "undefined" && crypto.randomUUID ? crypto.randomUUID() : `web-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    this.ws = null;
+    this.context = null;
+    this.media = null;
+    this.node = null;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.sentBytes = 0;
+    this.ready = false;
+    this.finalState = null; // set by WAIT / DISCONNECT / ERROR so the close keeps that state
+  }
+
+  _set(state, detail = {}) {
+    this.state = state;
+    if (this.on.onState) this.on.onState(state, detail);
+  }
+
+  _fail(message) {
+    if (!this.finalState) this.finalState = { state: "error", detail: { message } };
+    this._set("error", { message });
+    this._teardownAudio();
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
+  }
+
+  /** Seconds of audio sent so far (after resampling). */
+  get secondsSent() {
+    return this.sentBytes / 2 / 16000;
+  }
+
+  async start() {
+    // getUserMedia and AudioWorklet exist only in secure contexts (https, localhost, file).
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      this._fail(
+        "The microphone is only available on a secure page: open this page over https, " +
+          "from localhost, or from a local file.",
+      );
+      return;
+    }
+    if (typeof AudioWorkletNode === "undefined") {
+      this._fail("This browser has no AudioWorklet support; use a current Chrome, Edge, Firefox or Safari.");
+      return;
+    }
+    this._set("microphone");
+    try {
+      this.media = await navigator.mediaDevices.getUserMedia({
+        audio: {
+          channelCount: 1,
+          echoCancellation: true, // a speaker near the microphone would otherwise be transcribed too
+          noiseSuppression: false, // Whisper copes with noise better than with suppression artefacts
+          autoGainControl: true,
+        },
+      });
+    } catch (err) {
+      const why = err && err.name === "NotAllowedError" ? "permission was denied" : (err && err.message) || err;
+      this._fail(`Could not open the microphone: ${why}.`);
+      return;
+    }
+    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
+
+    try {
+      // The hardware rate (typically 48 kHz); the worklet resamples to 16 kHz itself.
+      this.context = new AudioContext();
+      this.node = await PcmWorklet.create(this.context);
+      this.node.port.onmessage = (event) => this._onWorklet(event.data);
+      this.source = this.context.createMediaStreamSource(this.media);
+      this.source.connect(this.node);
+      if (this.context.state === "suspended") await this.context.resume();
+    } catch (err) {
+      this._fail(`Could not start audio processing: ${(err && err.message) || err}`);
+      return;
+    }
+    if (this.state !== "microphone") return this._teardownAudio();
+    this._connect();
+  }
+
+  _connect() {
+    this._set("connecting", { url: this.options.url });
+    let ws;
+    try {
+      ws = new WebSocket(this.options.url);
+    } catch (err) {
+      this._fail(`Bad server address ${this.options.url}: ${(err && err.message) || err}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      ws.send(
+        JSON.stringify({
+          uid: this.uid,
+          language: this.options.language || null, // null: the server detects it
+          task: this.options.task || "transcribe",
+          model: this.options.model || null,
+          use_vad: true,
+          audio_format: "int16", // announce it: WhisperLive's default would be float32
+        }),
+      );
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data !== "string") return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this._onServer(message);
+    };
+    ws.onclose = (event) => {
+      this._teardownAudio();
+      clearTimeout(this._finishTimer);
+      if (this.finalState) {
+        this._set(this.finalState.state, this.finalState.detail);
+      } else if (this.state === "finishing" && (event.code === 1000 || event.code === 1005)) {
+        this._set("done");
+      } else if (!opened) {
+        this._set("error", { message: `Could not connect to ${this.options.url}. Is the server running?` });
+      } else if (this.state === "stopping-early") {
+        this._set("done");
+      } else {
+        const reason = event.reason ? `: ${event.reason}` : "";
+        this._set("error", { message: `The connection closed unexpectedly (code ${event.code}${reason}).` });
+      }
+    };
+  }
+
+  _onServer(message) {
+    if (message.message === "SERVER_READY") {
+      this.ready = true;
+      for (const chunk of this.queue) this._send(chunk);
+      this.queue = [];
+      this.queuedBytes = 0;
+      if (this.state === "connecting") this._set("streaming", { backend: message.backend });
+      else if (this.state === "flushing-before-ready") this._sendEnd();
+      return;
+    }
+    if (message.status === "WAIT") {
+      const minutes = Number.parseFloat(message.message) || 0;
+      this.finalState = { state: "wait", detail: { minutes } };
+      this._set("wait", { minutes });
+      this._teardownAudio();
+      return;
+    }
+    if (message.status === "ERROR") {
+      this.finalState = { state: "error", detail: { message: String(message.message || "server error") } };
+      this._set("error", this.finalState.detail);
+      this._teardownAudio();
+      return;
+    }
+    if (message.status === "WARNING") {
+      if (this.on.onWarning) this.on.onWarning(String(message.message));
+      return;
+    }
+    if (message.message === "DISCONNECT") {
+      // Time limit: the server still delivers the final text before closing.
+      this.finalState = { state: "disconnected", detail: {} };
+      this._teardownAudio();
+      return;
+    }
+    if (message.language && this.on.onLanguage) {
+      this.on.onLanguage(message.language, message.language_prob);
+    }
+    if (Array.isArray(message.segments) && this.on.onSegments) {
+      this.on.onSegments(message.segments);
+    }
+  }
+
+  _onWorklet(data) {
+    if (data.type === "audio") {
+      if (this.on.onLevel) this.on.onLevel(data.peak);
+      if (this.ready) {
+        this._send(data.pcm);
+      } else if (this.queuedBytes + data.pcm.byteLength <= MAX_QUEUED_BYTES) {
+        this.queue.push(data.pcm);
+        this.queuedBytes += data.pcm.byteLength;
+      }
+    } else if (data.type === "flushed") {
+      this._teardownAudio(); // the last samples are out: release the microphone now
+      if (this.ready) this._sendEnd();
+      else if (this.state === "finishing") this.state = "flushing-before-ready";
+    }
+  }
+
+  _send(buffer) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(buffer);
+      this.sentBytes += buffer.byteLength;
+    }
+  }
+
+  _sendEnd() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(END_OF_AUDIO);
+    this.state = "finishing";
+    this._finishTimer = setTimeout(() => {
+      if (this.ws) this.ws.close(1000, "no answer after END_OF_AUDIO");
+    }, FINISH_TIMEOUT_MS);
+  }
+
+  /**
+   * Stop: the microphone stops, the worklet flushes its last samples, END_OF_AUDIO goes out,
+   * and the server sends the rest of the transcript (completed) before it closes.
+   */
+  stop() {
+    if (this.state === "microphone") {
+      // Still asking for permission: there is nothing to finish.
+      this._set("done");
+      this._teardownAudio();
+      return;
+    }
+    if (this.state === "connecting" && !(this.ws && this.ws.readyState === WebSocket.OPEN)) {
+      this.state = "stopping-early";
+      this._teardownAudio();
+      if (this.ws) this.ws.close();
+      return;
+    }
+    if (this.state !== "streaming" && this.state !== "connecting") return;
+    this._set("finishing");
+    if (this.node) this.node.port.postMessage({ type: "flush" });
+    else if (this.ready) this._sendEnd();
+  }
+
+  _stopMicrophone() {
+    if (this.media) for (const track of this.media.getTracks()) track.stop();
+    this.media = null;
+  }
+
+  _teardownAudio() {
+    this._stopMicrophone();
+    if (this.source) this.source.disconnect();
+    this.source = null;
+    if (this.node) this.node.port.onmessage = null;
+    this.node = null;
+    if (this.context && this.context.state !== "closed") this.context.close().catch(() => {});
+    this.context = null;
+  }
+}
+
+globalThis.LiveStream = LiveStream;

@@ -1,0 +1,114 @@
+/*
+ * Transcript: merges the server's segment messages and writes SRT / WebVTT / plain text.
+ *
+ * The server re-sends the last N completed segments on every update, followed by at most
+ * one partial (completed: false) that may still change. Completed segments are therefore
+ * de-duplicated by their start time (and text), and the partial is simply replaced.
+ */
+"use strict";
+
+class Transcript {
+  constructor() {
+    this.clear();
+  }
+
+  clear() {
+    /** @type {{start: number, end: number, text: string}[]} completed, in time order */
+    this.segments = [];
+    /** @type {{start: number, end: number, text: string} | null} the provisional tail */
+    this.partial = null;
+  }
+
+  /**
+   * Takes one `segments` message; returns true if anything visible changed.
+   * Times may be numbers (this server) or strings like "12.340" (WhisperLive).
+   */
+  merge(messageSegments) {
+    let changed = false;
+    let partial = null;
+    for (const raw of messageSegments || []) {
+      const seg = {
+        start: Number.parseFloat(raw.start) || 0,
+        end: Number.parseFloat(raw.end) || 0,
+        text: String(raw.text || "").trim(),
+      };
+      if (raw.completed === false) {
+        partial = seg; // only the last one counts; the server sends at most one
+        continue;
+      }
+      if (!seg.text) continue;
+      changed = this._addCompleted(seg) || changed;
+    }
+    const before = this.partial;
+    // A message without a partial means there is no provisional text any more.
+    this.partial = partial && partial.text ? partial : null;
+    if (JSON.stringify(before) !== JSON.stringify(this.partial)) changed = true;
+    return changed;
+  }
+
+  _addCompleted(seg) {
+    const key = seg.start.toFixed(2);
+    const same = this.segments.find((s) => s.start.toFixed(2) === key);
+    if (same) {
+      if (same.text === seg.text && same.end === seg.end) return false;
+      same.text = seg.text; // a corrected repeat: keep the newer wording
+      same.end = seg.end;
+      return true;
+    }
+    // A repeat with a shifted start but the same words (seen from some servers): skip it.
+    const last = this.segments[this.segments.length - 1];
+    if (last && seg.start < last.end && this.segments.some((s) => s.text === seg.text)) return false;
+    this.segments.push(seg);
+    if (last && seg.start < last.start) this.segments.sort((a, b) => a.start - b.start);
+    return true;
+  }
+
+  get text() {
+    return this.segments.map((s) => s.text).join(" ");
+  }
+
+  get isEmpty() {
+    return this.segments.length === 0;
+  }
+
+  /** SubRip: numbered cues, "HH:MM:SS,mmm --> HH:MM:SS,mmm". */
+  toSRT() {
+    return this.segments
+      .map((s, i) => `${i + 1}\n${Transcript.clock(s.start, ",")} --> ${Transcript.clock(s.end, ",")}\n${s.text}\n`)
+      .join("\n");
+  }
+
+  /** WebVTT: the header is mandatory (players reject files without it). */
+  toVTT() {
+    const cues = this.segments.map(
+      (s) => `${Transcript.clock(s.start, ".")} --> ${Transcript.clock(s.end, ".")}\n${s.text}\n`,
+    );
+    return ["WEBVTT\n", ...cues].join("\n");
+  }
+
+  toText() {
+    return this.segments.map((s) => s.text).join("\n") + (this.segments.length ? "\n" : "");
+  }
+
+  /** 3723.5 -> "01:02:03,500" (SRT) or "01:02:03.500" (VTT). */
+  static clock(seconds, separator) {
+    const ms = Math.max(0, Math.round(seconds * 1000));
+    const h = Math.floor(ms / 3600000);
+    const m = Math.floor((ms % 3600000) / 60000);
+    const s = Math.floor((ms % 60000) / 1000);
+    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(ms % 1000, 3)}`;
+  }
+
+  /** Short time for the page: "1:05.2", or "1:02:03" past an hour. */
+  static short(seconds) {
+    const t = Math.max(0, seconds);
+    const h = Math.floor(t / 3600);
+    const m = Math.floor((t % 3600) / 60);
+    const s = t % 60;
+    if (h > 0) return `${h}:${String(m).padStart(2, "0")}:${String(Math.floor(s)).padStart(2, "0")}`;
+    return `${m}:${s.toFixed(1).padStart(4, "0")}`;
+  }
+}
+
+globalThis.Transcript = Transcript;

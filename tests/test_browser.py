@@ -1,0 +1,325 @@
+"""The browser client (client/) in real headless Chromium against the real server.
+
+Chromium's fake capture device plays a WAV made from LibriSpeech recordings as the
+microphone, so the page runs its whole path: getUserMedia -> AudioWorklet (resampling to
+16 kHz int16) -> WebSocket -> the server's model -> segments on the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whisper_live import evaluation
+from whisper_live.audio import SAMPLE_RATE
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CLIENT = Path(__file__).resolve().parent.parent / "client"
+# Two LibriSpeech dev-clean utterances, with silence around them (see fake_microphone).
+UTTERANCES = ("1988-24833-0000", "1988-24833-0002")
+LEAD, GAP = 1.0, 1.5
+# Chromium loops the fake-capture file: a long silent tail keeps the test from hearing it twice.
+TAIL = 60.0
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium')", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is missing")
+
+
+@pytest.fixture(scope="module")
+def fake_microphone(tmp_path_factory, librispeech):
+    """A 16 kHz mono 16-bit WAV for --use-file-for-fake-audio-capture, and what it says."""
+    by_id = {u.id: u for u in librispeech}
+    utterances = [by_id[i] for i in UTTERANCES]
+    conv = evaluation.conversation(utterances, gap=GAP, lead=LEAD)
+    samples = np.concatenate([conv.audio, np.zeros(int(TAIL * SAMPLE_RATE), np.float32)])
+    path = tmp_path_factory.mktemp("fake-mic") / "speech.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path, conv
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone):
+    wav, _ = fake_microphone
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    ]
+    with sync_api.sync_playwright() as p:
+        # Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
+        b = p.chromium.launch(executable_path=CHROMIUM, args=args, timeout=60000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, url: str, **context_options):
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.goto(url)
+    try:
+        yield page, errors
+    finally:
+        context.close()
+
+
+def state(page) -> str:
+    return page.get_attribute("body", "data-state")
+
+
+def completed_text(page) -> str:
+    return " ".join(page.locator("#segments .segment .text").all_inner_texts())
+
+
+def test_live_transcription_from_fake_microphone(server, browser, fake_microphone, artifacts):
+    """Start, speak two utterances, see completed segments, Stop: END_OF_AUDIO, final text kept."""
+    _, conv = fake_microphone
+    url = f"{server.http_url}/?server={server.ws_url}"
+    with open_page(browser, url, viewport={"width": 1000, "height": 800}) as (page, errors):
+        assert page.input_value("#server") == server.ws_url
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'streaming'", timeout=60000)
+
+        # The first utterance is followed by a pause: it must come back as a completed,
+        # timed segment while the stream is still live.
+        first = conv.utterances[0].reference
+        deadline = time.monotonic() + 60
+        while evaluation.wer(first, completed_text(page)) > 0.35:
+            assert time.monotonic() < deadline, (
+                f"no completed segment for {first!r}: {completed_text(page)!r}"
+            )
+            assert state(page) == "streaming", page.inner_text("#status")
+            time.sleep(0.5)
+        first_time = page.locator("#segments .segment .time").first.inner_text()
+        assert "–" in first_time and ":" in first_time
+
+        # Stop shortly after the second utterance ends, before the server has had a pause
+        # long enough to complete it: only END_OF_AUDIO makes it final.
+        page.wait_for_function(
+            f"window.whisperLive.stream.secondsSent >= {conv.ends[-1] + 0.6}", timeout=60000
+        )
+        page.click("#stop")
+        page.wait_for_function("document.body.dataset.state === 'done'", timeout=120000)
+
+        final = completed_text(page)
+        assert evaluation.wer(conv.reference, final) <= 0.3, final
+        assert page.is_hidden("#partial")  # nothing provisional is left once the server closed
+        # The transcript stays on the page and can be downloaded.
+        with page.expect_download() as download:
+            page.click("#download-srt")
+        srt = Path(download.value.path()).read_text(encoding="utf-8")
+        assert srt.startswith("1\n00:00:0") and " --> " in srt
+        assert evaluation.wer(conv.reference, page.evaluate("window.whisperLive.transcript.text")) <= 0.3
+        page.screenshot(path=str(artifacts / "browser-client.png"), full_page=True)
+        assert not errors, errors
+
+
+def test_phone_layout_screenshot(server, browser, artifacts):
+    """The page fits a phone screen: no horizontal scrolling."""
+    url = f"{server.http_url}/?server={server.ws_url}"
+    with open_page(browser, url, viewport={"width": 390, "height": 844}, is_mobile=True) as (page, errors):
+        page.wait_for_function("window.whisperLive !== undefined")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(artifacts / "browser-client-phone.png"), full_page=True)
+        assert not errors, errors
+
+
+def test_wait_state_when_server_full(server, browser):
+    url = f"{server.http_url}/?server={server.ws_url}"
+    with server.configured(max_clients=0), open_page(browser, url) as (page, errors):
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'wait'", timeout=60000)
+        status = page.inner_text("#status")
+        assert "WAIT" in status and "estimated wait" in status and "min" in status, status
+        assert float(page.get_attribute("#status", "data-wait-minutes")) >= 0
+        # The server closes after WAIT; the page keeps saying why and lets the user retry.
+        time.sleep(0.5)
+        assert state(page) == "wait"
+        assert page.is_enabled("#start")
+        assert not errors, errors
+
+
+def test_unreachable_server_is_an_error(browser):
+    with open_page(browser, (CLIENT / "index.html").as_uri() + "?server=ws://127.0.0.1:9") as (page, errors):
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'error'", timeout=30000)
+        assert "Could not connect" in page.inner_text("#status")
+
+
+# ---- the audio maths, on known signals ------------------------------------------------------
+
+RESAMPLE_JS = """
+([rate, freq, amp, seconds, block]) => {
+  // Feed the Resampler exactly as the worklet does: small blocks, then flush.
+  const r = new Resampler(rate, 16000);
+  const n = Math.round(rate * seconds);
+  const out = [];
+  for (let i = 0; i < n; i += block) {
+    const x = new Float32Array(Math.min(block, n - i));
+    for (let j = 0; j < x.length; j++) x[j] = amp * Math.sin(2 * Math.PI * freq * (i + j) / rate);
+    out.push(...floatToInt16(r.process(x)));
+  }
+  out.push(...floatToInt16(r.flush()));
+  return out;
+}
+"""
+
+
+def spectrum(pcm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = pcm.astype(np.float64) / 32767
+    window = np.hanning(len(x))
+    power = np.abs(np.fft.rfft(x * window)) ** 2
+    return np.fft.rfftfreq(len(x), 1 / 16000), power
+
+
+@pytest.fixture(scope="module")
+def file_page(browser):
+    """The page opened from disk (file://): it must load and run without the server."""
+    with open_page(browser, (CLIENT / "index.html").as_uri()) as (page, errors):
+        page.wait_for_function("window.whisperLive !== undefined")
+        yield page, errors
+
+
+def test_page_from_disk_defaults_to_localhost(file_page):
+    page, errors = file_page
+    assert page.input_value("#server") == "ws://localhost:9090"
+    assert page.input_value("#model") == "tiny.en"
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("rate", [48000, 44100])
+def test_resampler_sine_frequency_and_amplitude(file_page, rate):
+    page, _ = file_page
+    pcm = np.array(page.evaluate(RESAMPLE_JS, [rate, 1000, 0.5, 1.0, 128]), np.int16)
+    assert abs(len(pcm) - 16000) <= 1
+    steady = pcm[400:-400]  # away from the filter's start-up and flush edges
+    freqs, power = spectrum(steady)
+    peak = freqs[np.argmax(power)]
+    assert abs(peak - 1000) <= 2, peak
+    amplitude = np.sqrt(2) * np.sqrt(np.mean((steady / 32767.0) ** 2))
+    assert amplitude == pytest.approx(0.5, rel=0.01)
+    # Everything that is not the tone (aliases, filter ripple, rounding) stays 60 dB down.
+    near = np.abs(freqs - 1000) <= 30
+    assert 10 * np.log10(power[~near].sum() / power[near].sum()) < -60
+    # Times are exact: output n is the input at n / 16000 s (no drift, no offset).
+    t = np.arange(len(pcm)) / 16000
+    ideal = 0.5 * np.sin(2 * np.pi * 1000 * t) * 32767
+    assert np.max(np.abs(pcm[400:-400] - ideal[400:-400])) < 0.002 * 32767
+
+
+def test_resampler_rejects_frequencies_above_8khz(file_page):
+    # 12 kHz cannot exist at 16 kHz; naive decimation would fold it onto 4 kHz at full level.
+    page, _ = file_page
+    pcm = np.array(page.evaluate(RESAMPLE_JS, [48000, 12000, 0.5, 0.5, 128]), np.int16)
+    rms = np.sqrt(np.mean((pcm[200:-200] / 32767.0) ** 2))
+    assert rms < 0.5 / np.sqrt(2) * 10 ** (-60 / 20), rms
+
+
+def test_int16_conversion_clips_instead_of_wrapping(file_page):
+    page, _ = file_page
+    assert page.evaluate("Array.from(floatToInt16(new Float32Array([0, 0.5, -0.5, 1, -1, 2, -3, NaN])))") == [
+        0,
+        16384,
+        -16384,
+        32767,
+        -32767,
+        32767,
+        -32767,
+        0,
+    ]
+    # An overdriven 1 kHz sine comes out flat-topped at full scale, never wrapped to the other sign.
+    pcm = np.array(page.evaluate(RESAMPLE_JS, [48000, 1000, 1.5, 0.5, 128]), np.int16).astype(np.int32)
+    t = np.arange(len(pcm)) / 16000
+    ideal = np.clip(1.5 * np.sin(2 * np.pi * 1000 * t), -1, 1) * 32767
+    inner = slice(200, -200)
+    assert pcm.max() == 32767 and pcm.min() == -32767
+    assert np.max(np.abs(pcm[inner] - ideal[inner])) < 0.002 * 32767
+
+
+WORKLET_JS = """
+async ([rate, seconds]) => {
+  // The real capture worklet (same code the page streams with) on a 1 kHz oscillator.
+  const context = new AudioContext({ sampleRate: rate });
+  const node = await PcmWorklet.create(context);
+  const chunks = [];
+  let frames = 0;
+  const flushed = new Promise((resolve) => {
+    node.port.onmessage = ({ data }) => {
+      if (data.type === "audio") { chunks.push(...new Int16Array(data.pcm)); frames++; }
+      if (data.type === "flushed") resolve();
+    };
+  });
+  const osc = new OscillatorNode(context, { frequency: 1000 });
+  const gain = new GainNode(context, { gain: 0.5 });
+  osc.connect(gain).connect(node);
+  osc.start();
+  await context.resume();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  node.port.postMessage({ type: "flush" });
+  await flushed;
+  await context.close();
+  return { pcm: chunks, frames, rate: context.sampleRate };
+}
+"""
+
+
+def test_capture_worklet_outputs_16khz_int16(file_page):
+    page, errors = file_page
+    result = page.evaluate(WORKLET_JS, [48000, 1.0])
+    assert result["rate"] == 48000
+    pcm = np.array(result["pcm"], np.int16)
+    # About a second of audio, in ~100 ms frames (not one message per 128-sample quantum).
+    assert 12000 <= len(pcm) <= 20000, len(pcm)
+    assert len(pcm) / result["frames"] >= 1000
+    nonzero = np.flatnonzero(pcm)
+    steady = pcm[nonzero[0] + 400 : nonzero[-1] - 400]
+    freqs, power = spectrum(steady)
+    assert abs(freqs[np.argmax(power)] - 1000) <= 3
+    amplitude = np.sqrt(2) * np.sqrt(np.mean((steady / 32767.0) ** 2))
+    assert amplitude == pytest.approx(0.5, rel=0.02)
+    assert not errors, errors
+
+
+def test_page_loads_only_its_own_files(server, browser):
+    """No CDN, no build step: the page fetches nothing but its own files from its own server."""
+    requests: list[str] = []
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{server.http_url}/?server={server.ws_url}")
+        page.wait_for_function("window.whisperLive !== undefined")
+    finally:
+        context.close()
+    files = {u.removeprefix(server.http_url) for u in requests if u.startswith(server.http_url)}
+    assert files >= {
+        f"/client/{n}" for n in ("resampler.js", "pcm-worklet.js", "stream.js", "app.js", "style.css")
+    }
+    assert all(u.startswith((server.http_url + "/", "data:")) for u in requests), requests
