@@ -3,7 +3,7 @@
 # RTSP server, PulseAudio + PortAudio (a real audio device for the microphone client) and
 # Chromium (the browser page). Installs only what is missing; needs root or sudo.
 set -euo pipefail
-want=(ffmpeg libportaudio2 pulseaudio pulseaudio-utils chromium gstreamer1.0-rtsp
+want=(ffmpeg libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils chromium gstreamer1.0-rtsp
       gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 missing=()

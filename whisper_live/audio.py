@@ -116,3 +116,56 @@ def decode_audio(source: str | BinaryIO) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration) as exc:
         raise ValueError(f"could not decode audio: {exc}") from exc
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+class Resampler:
+    """Streaming conversion of float32 blocks at any rate/channel count to 16 kHz mono.
+
+    For sources that hand over raw arrays (a sound card) rather than a container PyAV can
+    open: it runs the same PyAV resampler as ``iter_decoded``, keeping the filter state
+    between blocks so block edges do not click or drift.
+    """
+
+    def __init__(self, rate: int, channels: int = 1):
+        import av
+
+        self.rate = int(rate)
+        self.channels = int(channels)
+        self._layout = "mono" if self.channels == 1 else "stereo" if self.channels == 2 else None
+        if self._layout is None:
+            raise ValueError(f"{channels} channels: only mono and stereo input are supported")
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """``samples``: shape (n,) or (n, channels), float32 in [-1, 1]."""
+        import av
+
+        block = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1, self.channels).T)
+        if block.shape[1] == 0:
+            return np.zeros(0, np.float32)
+        # packed float: one plane with the channels interleaved
+        frame = av.AudioFrame.from_ndarray(block.T.reshape(1, -1), format="flt", layout=self._layout)
+        frame.sample_rate = self.rate
+        return self._collect(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        return self._collect(self._resampler.resample(None))
+
+    @staticmethod
+    def _collect(frames) -> np.ndarray:
+        blocks = [f.to_ndarray().reshape(-1).astype(np.float32, copy=False) for f in frames]
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+def probe_duration(source: str) -> float | None:
+    """Seconds of audio a file holds according to its container, or None when unknown (live)."""
+    import av
+
+    try:
+        with av.open(source) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is not None and stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return container.duration / 1_000_000 if container.duration else None
+    except (av.error.FFmpegError, OSError):
+        return None

@@ -1,0 +1,415 @@
+"""The Python client and CLI against the real server (real model), with real audio and real
+stream servers: files in several formats, HLS over HTTP, RTSP from GStreamer, a PulseAudio
+microphone, and WAIT/retry."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.server
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import srt
+import webvtt
+from conftest import free_port
+
+from whisper_live import evaluation
+from whisper_live.audio import SAMPLE_RATE, decode_audio
+from whisper_live.client import (
+    AsyncStreamingClient,
+    RetryPolicy,
+    ServerBusy,
+    ServerError,
+    StreamingClient,
+    StreamOptions,
+    TranscriptionClient,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+AUDIO = evaluation.audio_root()
+
+
+def utterance(folder: str, uid: str) -> evaluation.Utterance:
+    return next(u for u in evaluation.manifest(folder) if u.id == uid)
+
+
+LIBRI = functools.partial(utterance, "librispeech_dev_clean")
+
+
+def make_client(server, **kwargs) -> TranscriptionClient:
+    kwargs.setdefault("speed", None)  # as fast as the server takes it, unless pacing is tested
+    kwargs.setdefault("lang", "en")
+    return TranscriptionClient(url=server.ws_url, log_transcription=False, progress=False, **kwargs)
+
+
+def check_subtitles(srt_path: Path, vtt_path: Path, duration: float, reference: str, max_wer: float):
+    """Parse both files with real parsers; cues in order, inside the audio, saying the text."""
+    subs = list(srt.parse(srt_path.read_text(encoding="utf-8")))
+    assert subs, "empty SRT"
+    starts = [s.start.total_seconds() for s in subs]
+    assert starts == sorted(starts)
+    assert all(s.end >= s.start for s in subs)
+    assert subs[-1].end.total_seconds() <= duration + 1.0
+    assert evaluation.wer(reference, " ".join(s.content for s in subs)) <= max_wer
+    cues = webvtt.read(str(vtt_path))
+    assert len(cues) == len(subs)
+    for cue, sub in zip(cues, subs, strict=True):
+        assert cue.text.strip() == sub.content.strip()
+        assert cue.start == srt.timedelta_to_srt_timestamp(sub.start).replace(",", ".")
+        assert cue.end == srt.timedelta_to_srt_timestamp(sub.end).replace(",", ".")
+
+
+def mp3_of(src: Path, tmp_path: Path) -> Path:
+    """An MP3 made from a shared recording (48 kHz stereo: both rate and layout need converting)."""
+    out = tmp_path / (src.stem + ".mp3")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), "-ar", "48000", "-ac", "2",
+         "-b:a", "96k", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+FILES = {
+    # id: (folder, utterance id, max WER, make the file)
+    "flac-16k": ("librispeech_dev_clean", "1988-24833-0001", 0.2, None),
+    "flac-44k-stereo": ("jfk", "jfk", 0.15, None),
+    "wav-22k": ("ljspeech", "LJ001-0001", 0.25, None),
+    "mp3-48k-stereo": ("librispeech_dev_clean", "2412-153948-0001", 0.25, mp3_of),
+}
+
+
+@pytest.mark.parametrize("kind", FILES)
+def test_file_formats_give_transcript_and_subtitles(server, tmp_path, kind):
+    folder, uid, max_wer, convert = FILES[kind]
+    utt = utterance(folder, uid)
+    path = convert(utt.path, tmp_path) if convert else utt.path
+    completed = []
+    client = make_client(
+        server,
+        srt_path=str(tmp_path / "out.srt"),
+        vtt_path=str(tmp_path / "out.vtt"),
+        on_completed=completed.append,
+    )
+    transcript = client(str(path))
+    assert transcript.final
+    assert evaluation.wer(utt.reference, transcript.text) <= max_wer, transcript.text
+    assert completed == transcript.segments
+    duration = len(decode_audio(str(utt.path))) / SAMPLE_RATE
+    check_subtitles(tmp_path / "out.srt", tmp_path / "out.vtt", duration, utt.reference, max_wer)
+
+
+def test_file_sent_in_real_time_shows_partials_before_the_end(server):
+    utt = LIBRI("1988-24833-0001")  # 7.9 s
+    duration = len(decode_audio(str(utt.path))) / SAMPLE_RATE
+    partials: list[tuple[float, str]] = []
+    started = time.monotonic()
+    client = make_client(server, speed=1.0, on_partial=lambda text: partials.append((time.monotonic(), text)))
+    transcript = client(str(utt.path))
+    elapsed = time.monotonic() - started
+    assert elapsed >= duration - 0.3, "real-time pacing sent the file too fast"
+    assert elapsed <= duration + 15, "the final text took too long after END_OF_AUDIO"
+    early = [text for at, text in partials if at - started < duration - 1.0 and text]
+    assert early, "no partial text while the audio was still being sent"
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.2
+
+
+def test_faster_than_real_time_sending(server):
+    utt = utterance("jfk", "jfk")  # 11 s
+    started = time.monotonic()
+    transcript = make_client(server, speed=4.0)(str(utt.path))
+    assert time.monotonic() - started < 11.0
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.15
+
+
+def test_max_duration_cuts_the_audio(server, tmp_path):
+    saved = tmp_path / "first3s.wav"
+    client = make_client(server, max_duration=3.0)
+    transcript = client(str(utterance("jfk", "jfk").path), save_file=str(saved))
+    with wave.open(str(saved)) as wav:
+        assert wav.getnframes() == 3 * SAMPLE_RATE
+    words = evaluation.normalize(transcript.text).split()
+    assert "americans" in words and "country" not in words, transcript.text
+
+
+def test_streaming_client_sends_arrays_and_bytes(server):
+    utts = [LIBRI("1988-24833-0000"), LIBRI("1988-24833-0002")]
+    conv = evaluation.conversation(utts, gap=1.5, lead=0.5)
+    half = len(conv.audio) // 2
+    partials, completed = [], []
+    with StreamingClient(
+        server.ws_url, StreamOptions(language="en"), on_partial=partials.append, on_completed=completed.append
+    ) as stream:
+        for pos in range(0, half, 4096):  # float32 NumPy blocks, converted to int16 on the way
+            assert stream.send(conv.audio[pos : min(pos + 4096, half)])
+        pcm = evaluation.to_pcm(conv.audio[half:])  # raw int16 bytes, cut at odd sizes
+        for pos in range(0, len(pcm), 5001):
+            assert stream.send(pcm[pos : pos + 5001])
+    transcript = stream.transcript
+    assert transcript.final
+    assert completed == transcript.segments and len(completed) >= 2
+    assert evaluation.wer(conv.reference, transcript.text) <= 0.2, transcript.text
+    assert transcript.segments[0].end <= conv.starts[1] + 0.5 < transcript.segments[-1].start + 1.0
+
+
+def test_async_client_float32_in_a_running_loop(server):
+    utt = LIBRI("2412-153948-0000")
+    audio = decode_audio(str(utt.path))
+    languages = []
+
+    async def run():
+        on_language = asyncio.Event()
+
+        async def language(code, probability):  # async callbacks are awaited
+            languages.append((code, probability))
+            on_language.set()
+
+        options = StreamOptions(audio_format="float32")  # no language: the server detects it
+        async with AsyncStreamingClient(server.ws_url, options, on_language=language) as stream:
+            for pos in range(0, len(audio), 8000):
+                await stream.send(audio[pos : pos + 8000])
+        return stream.transcript
+
+    transcript = asyncio.run(run())
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.25, transcript.text
+    assert languages and languages[0][0] == "en" and transcript.language == "en"
+
+
+def test_server_error_is_raised(server):
+    # The test server's default model is English-only: asking it to translate is refused.
+    client = make_client(server, translate=True, lang="de")
+    with pytest.raises(ServerError, match="English-only"):
+        client(str(utterance("jfk", "jfk").path))
+
+
+# ---- WAIT -------------------------------------------------------------------------------
+
+
+def test_wait_then_retry_succeeds_once_a_slot_frees(server):
+    utt = LIBRI("1988-24833-0000")
+    waits, released, audio_started = [], [], []
+
+    with server.configured(max_clients=1):
+        holder = StreamingClient(server.ws_url, StreamOptions(language="en")).connect()
+
+        def release():
+            released.append(time.monotonic())
+            holder.finish()
+
+        releaser = threading.Timer(2.5, release)
+        releaser.start()
+        try:
+            client = make_client(
+                server,
+                retry=RetryPolicy(initial_delay=0.5, factor=1.5, max_delay=2.0, max_attempts=15),
+                on_wait=lambda attempt, delay: waits.append(delay),
+                on_audio_start=lambda: audio_started.append(time.monotonic()),
+            )
+            transcript = client(str(utt.path))
+        finally:
+            releaser.join()
+    assert client.waits == len(waits) >= 2, "the server should have answered WAIT while the slot was held"
+    assert waits[1] > waits[0], "backoff should grow"
+    assert audio_started[0] >= released[0], "the stream started before the slot was free"
+    assert audio_started[0] - released[0] < 2.5, "the retry came much later than the backoff allows"
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.2
+
+
+def test_wait_gives_up_after_the_configured_attempts(server):
+    with server.configured(max_clients=1):
+        holder = StreamingClient(server.ws_url).connect()
+        try:
+            client = make_client(server, retry=RetryPolicy(initial_delay=0.2, max_attempts=2))
+            with pytest.raises(ServerBusy):
+                client(str(utterance("jfk", "jfk").path))
+            assert client.waits == 2
+        finally:
+            holder.close()
+
+
+# ---- HLS --------------------------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """A real HTTP server on loopback serving tmp_path."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_hls_stream(server, http_dir, tmp_path_factory):
+    folder, base = http_dir
+    utt = utterance("jfk", "jfk")  # 44.1 kHz stereo in, AAC 48 kHz in the stream
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(utt.path), "-c:a", "aac", "-ar", "48000",
+         "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", str(folder / "live.m3u8")],
+        check=True,
+    )  # fmt: skip
+    assert len(list(folder.glob("*.ts"))) >= 4
+    saved = tmp_path_factory.mktemp("hls") / "kept.wav"
+    transcript = make_client(server)(hls_url=f"{base}/live.m3u8", save_file=str(saved))
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.15, transcript.text
+    with wave.open(str(saved)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (SAMPLE_RATE, 1, 2)
+        assert abs(wav.getnframes() / SAMPLE_RATE - 11.0) < 0.3
+
+
+# ---- RTSP -------------------------------------------------------------------------------
+
+
+def _system_python_has_rtsp_server() -> str | None:
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    try:
+        result = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if result.returncode == 0 else result.stderr.decode(errors="replace")[-300:]
+
+
+@pytest.fixture
+def rtsp_url():
+    problem = _system_python_has_rtsp_server()
+    if problem:
+        pytest.skip(f"GStreamer RTSP server unavailable (run scripts/install-system-deps.sh): {problem}")
+    utt = LIBRI("1988-24833-0003")  # 5.2 s
+    port = free_port()
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), str(utt.path), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        watchdog.cancel()
+        assert line.startswith("READY "), f"RTSP server did not start: {line!r}"
+        yield line.split()[1], utt
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_rtsp_stream(server, rtsp_url, tmp_path):
+    url, utt = rtsp_url
+    saved = tmp_path / "rtsp.wav"
+    started = time.monotonic()
+    transcript = make_client(server, srt_path=str(tmp_path / "rtsp.srt"))(rtsp_url=url, save_file=str(saved))
+    assert time.monotonic() - started >= 4.5, "an RTSP stream plays in real time"
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.2, transcript.text
+    assert list(srt.parse((tmp_path / "rtsp.srt").read_text()))
+    # what was kept is the resampled stream: 16 kHz and as long as the recording
+    kept = decode_audio(str(saved))
+    assert abs(len(kept) / SAMPLE_RATE - 5.16) < 0.3
+
+
+# ---- microphone -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pulse_env(tmp_path):
+    """A real PulseAudio daemon with a null sink whose monitor is the default source, and an
+    ALSA configuration that routes PortAudio's default device to it."""
+    if not shutil.which("pulseaudio") or not shutil.which("paplay"):
+        pytest.skip("pulseaudio/paplay not installed (run scripts/install-system-deps.sh)")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text("pcm.!default { type pulse }\nctl.!default { type pulse }\n")
+    socket = tmp_path / "pulse.sock"
+    env = dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(tmp_path), PULSE_SERVER=f"unix:{socket}")
+    subprocess.run(
+        ["pulseaudio", "--daemonize=yes", "--system=false", "--exit-idle-time=-1", "-n", "--use-pid-file=yes",
+         f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1",
+         "--load=module-null-sink sink_name=virtual_mic", "--load=module-always-sink"],
+        env=env, check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    pid_file = tmp_path / "pulse" / "pid"
+    try:
+        info = subprocess.run(["pactl", "info"], env=env, capture_output=True, text=True, timeout=10)
+        assert "Default Source: virtual_mic.monitor" in info.stdout, info.stdout + info.stderr
+        yield env
+    finally:
+        if pid_file.exists():
+            subprocess.run(["kill", pid_file.read_text().strip()], check=False)
+
+
+def test_microphone_cli_until_ctrl_c(server, pulse_env, tmp_path):
+    """``whisper-live-client --mic`` hears a recording played into the default input device;
+    Ctrl-C ends the audio and the final text still arrives and is written."""
+    utt = LIBRI("1988-24833-0001")  # 7.9 s
+    out = tmp_path / "mic.srt"
+    kept = tmp_path / "mic.wav"
+    client = subprocess.Popen(
+        [sys.executable, "-m", "whisper_live.client", "--mic", "--lang", "en", "--server", server.ws_url,
+         "--srt", str(out), "--save-audio", str(kept)],
+        env=pulse_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watchdog = threading.Timer(90, client.kill)
+    watchdog.start()
+    try:
+        line = client.stderr.readline()
+        assert "listening on the microphone" in line, line + client.stderr.read()
+        subprocess.run(["paplay", str(utt.path)], env=pulse_env, check=True, timeout=30)
+        time.sleep(1.0)
+        client.send_signal(signal.SIGINT)
+        stdout, stderr = client.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        client.kill()
+    assert client.returncode == 0, stderr
+    assert evaluation.wer(utt.reference, stdout) <= 0.2, stdout + stderr
+    assert evaluation.wer(utt.reference, " ".join(s.content for s in srt.parse(out.read_text()))) <= 0.2
+    recording = decode_audio(str(kept))
+    assert 8.0 < len(recording) / SAMPLE_RATE < 15.0
+    assert np.sqrt(np.mean(recording**2)) > 0.01, "the recording is silent"
+
+
+# ---- CLI --------------------------------------------------------------------------------
+
+
+def test_cli_several_files_to_srt_and_vtt(server, tmp_path):
+    utts = [LIBRI("1988-24833-0000"), utterance("ljspeech", "LJ001-0002")]
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_live.client", *(str(u.path) for u in utts), "--fast", "--lang", "en",
+         "--server", server.ws_url, "--srt", str(tmp_path / "srt"), "--vtt", str(tmp_path / "vtt")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for utt in utts:
+        stem = utt.path.stem
+        assert f"== {utt.path}" in result.stdout
+        subs = list(srt.parse((tmp_path / "srt" / f"{stem}.srt").read_text()))
+        assert evaluation.wer(utt.reference, " ".join(s.content for s in subs)) <= 0.25
+        cues = webvtt.read(str(tmp_path / "vtt" / f"{stem}.vtt"))
+        assert [c.text for c in cues] == [s.content for s in subs]
+
+
+def test_cli_reports_unreachable_server(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_live.client", str(utterance("jfk", "jfk").path), "--server",
+         f"127.0.0.1:{free_port()}"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot connect" in result.stderr

@@ -1,0 +1,431 @@
+"""Streaming clients for the WhisperLive protocol: asyncio first, a thread-backed sync wrapper.
+
+``AsyncStreamingClient`` is for programs that already run an event loop;
+``StreamingClient`` gives the same thing to plain code by running a private loop in a
+thread. Both send bytes or NumPy arrays, call back on partial and completed text, retry
+with backoff when the server says ``WAIT``, and finish by sending ``END_OF_AUDIO`` and
+reading until the server closes the socket: the close is what says the transcript is
+final, so nothing here waits a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from ..audio import to_int16_bytes
+from .transcript import Segment, Transcript
+
+log = logging.getLogger(__name__)
+
+END_OF_AUDIO = b"END_OF_AUDIO"
+
+Callback = Callable[..., Any] | None
+
+
+class ClientError(RuntimeError):
+    """The stream could not be run (connection refused or lost, no answer)."""
+
+
+class ServerError(ClientError):
+    """The server answered ``status: ERROR``."""
+
+
+class ServerBusy(ClientError):
+    """The server kept answering ``WAIT`` until the retry policy gave up."""
+
+
+@dataclass
+class RetryPolicy:
+    """How to retry after ``WAIT`` (server full): exponential backoff with jitter.
+
+    The server's own estimate (minutes until a slot frees at the latest) only caps the
+    delay: slots usually free much earlier, when a client finishes.
+    """
+
+    initial_delay: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 30.0
+    max_attempts: int | None = 20  # connection attempts answered WAIT before giving up; None: forever
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, estimate_seconds: float | None = None) -> float | None:
+        """Seconds to sleep before attempt ``attempt + 1``, or None to give up."""
+        if self.max_attempts is not None and attempt >= self.max_attempts:
+            return None
+        delay = min(self.max_delay, self.initial_delay * self.factor**attempt)
+        if estimate_seconds is not None:
+            delay = min(delay, max(self.initial_delay, estimate_seconds))
+        return delay * (1.0 + random.uniform(0.0, self.jitter))
+
+
+@dataclass
+class StreamOptions:
+    """The configuration frame's fields (WhisperLive's names); None leaves the server default."""
+
+    language: str | None = None
+    task: str = "transcribe"
+    model: str | None = None
+    use_vad: bool = True
+    send_last_n_segments: int = 10
+    no_speech_thresh: float = 0.45
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    vad_parameters: dict[str, Any] | None = None
+    word_timestamps: bool = False
+    audio_format: str = "int16"
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def config(self) -> dict[str, Any]:
+        cfg = {
+            "uid": self.uid,
+            "language": self.language,
+            "task": self.task,
+            "model": self.model,
+            "use_vad": self.use_vad,
+            "send_last_n_segments": self.send_last_n_segments,
+            "no_speech_thresh": self.no_speech_thresh,
+            "initial_prompt": self.initial_prompt,
+            "hotwords": self.hotwords,
+            "vad_parameters": self.vad_parameters,
+            "word_timestamps": self.word_timestamps,
+            "audio_format": self.audio_format,
+        }
+        return {k: v for k, v in cfg.items() if v is not None}
+
+
+def server_url(server: str) -> str:
+    """Accept ``host``, ``host:port`` or a full ``ws://``/``wss://`` URL."""
+    if "://" in server:
+        return server
+    return f"ws://{server}" if ":" in server else f"ws://{server}:9090"
+
+
+def pcm_bytes(audio: bytes | bytearray | memoryview | np.ndarray, audio_format: str = "int16") -> bytes:
+    """Audio as the wire wants it. Bytes pass as they are (already in ``audio_format``);
+    float arrays are mono samples in [-1, 1]; int16 arrays are PCM; (n, channels) is downmixed."""
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        return bytes(audio)
+    samples = np.asarray(audio)
+    if samples.dtype == np.int16:
+        if samples.ndim == 1 and audio_format == "int16":
+            return samples.astype("<i2").tobytes()
+        samples = samples.astype(np.float32) / 32768.0
+    elif samples.dtype.kind != "f":
+        raise ValueError(f"audio arrays must be float (-1..1) or int16, not {samples.dtype}")
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    elif samples.ndim != 1:
+        raise ValueError(f"audio must be 1-D (mono) or (samples, channels), not shape {samples.shape}")
+    if audio_format == "float32":
+        return np.clip(samples, -1.0, 1.0).astype("<f4").tobytes()
+    return to_int16_bytes(samples)
+
+
+async def _call(callback: Callback, *args: Any) -> None:
+    """Callbacks may be plain functions or coroutines; one that raises must not kill the stream."""
+    if callback is None:
+        return
+    try:
+        result = callback(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("client callback %r failed", callback)
+
+
+class AsyncStreamingClient:
+    """One transcription stream over a WebSocket, for asyncio programs.
+
+    Callbacks (plain or async): ``on_partial(text)`` when the unfinished text changes,
+    ``on_completed(segment)`` once per completed segment, ``on_segments(transcript)`` after
+    every update, ``on_language(code, probability)``, ``on_wait(attempt, delay_seconds)``
+    before each retry, ``on_warning(message)``.
+
+    ``async with AsyncStreamingClient(url) as stream: await stream.send(samples)`` finishes
+    the transcript on a clean exit and aborts on an exception.
+    """
+
+    def __init__(
+        self,
+        url: str = "ws://localhost:9090",
+        options: StreamOptions | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        on_partial: Callback = None,
+        on_completed: Callback = None,
+        on_segments: Callback = None,
+        on_language: Callback = None,
+        on_wait: Callback = None,
+        on_warning: Callback = None,
+        open_timeout: float = 30.0,
+        ready_timeout: float = 120.0,
+    ):
+        self.url = server_url(url)
+        self.options = options or StreamOptions()
+        self.retry = retry or RetryPolicy()
+        self.on_partial = on_partial
+        self.on_completed = on_completed
+        self.on_segments = on_segments
+        self.on_language = on_language
+        self.on_wait = on_wait
+        self.on_warning = on_warning
+        self.open_timeout = open_timeout
+        self.ready_timeout = ready_timeout  # a model load on first use can take a while
+        self.transcript = Transcript()
+        self.backend: str | None = None
+        self.waits = 0
+        self.close_code: int | None = None
+        self._ws: websockets.ClientConnection | None = None
+        self._receiver: asyncio.Task | None = None
+        self._error: str | None = None
+        self._ended = False
+
+    @property
+    def closed(self) -> bool:
+        """The server has closed the stream (finished, time limit or error): sending is pointless."""
+        return self._receiver is not None and self._receiver.done()
+
+    async def connect(self) -> None:
+        """Open the stream; on ``WAIT`` retry with backoff until a slot frees or the policy gives up."""
+        attempt = 0
+        while True:
+            wait_minutes = await self._handshake()
+            if wait_minutes is None:
+                return
+            delay = self.retry.delay(attempt, wait_minutes * 60.0)
+            if delay is None:
+                raise ServerBusy(f"server full: still WAIT after {attempt + 1} attempts")
+            self.waits += 1
+            attempt += 1
+            log.info("server full (WAIT, up to %.1f min); retrying in %.1f s", wait_minutes, delay)
+            await _call(self.on_wait, attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _handshake(self) -> float | None:
+        """One attempt. Returns None when the stream is open, else the server's WAIT estimate."""
+        try:
+            ws = await websockets.connect(self.url, max_size=2**24, open_timeout=self.open_timeout)
+        except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+            raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
+        try:
+            await ws.send(json.dumps(self.options.config()))
+            async with asyncio.timeout(self.ready_timeout):
+                while True:
+                    message = json.loads(await ws.recv())
+                    status = message.get("status")
+                    if message.get("message") == "SERVER_READY":
+                        self.backend = message.get("backend")
+                        break
+                    if status == "WAIT":
+                        await ws.close()
+                        try:
+                            return max(0.0, float(message.get("message") or 0.0))
+                        except (TypeError, ValueError):
+                            return 0.0
+                    if status == "ERROR":
+                        raise ServerError(str(message.get("message")))
+                    if status == "WARNING":
+                        await self._warning(str(message.get("message")))
+        except ConnectionClosed as exc:
+            raise ClientError(f"server closed the connection during the handshake: {exc}") from exc
+        except TimeoutError as exc:
+            await ws.close()
+            raise ClientError(f"no SERVER_READY within {self.ready_timeout:g} s") from exc
+        except BaseException:
+            await ws.close()
+            raise
+        self._ws = ws
+        self._receiver = asyncio.create_task(self._receive(ws))
+        return None
+
+    async def _warning(self, text: str) -> None:
+        log.warning("server: %s", text)
+        await _call(self.on_warning, text)
+
+    async def _receive(self, ws: websockets.ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                if isinstance(raw, bytes):
+                    continue
+                await self._handle(json.loads(raw))
+        except ConnectionClosed:
+            pass  # abnormal close: finish() reports it from close_code
+        finally:
+            self.close_code = ws.close_code
+            self.transcript.final = self._ended and ws.close_code == 1000 and self._error is None
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        status = message.get("status")
+        if status == "ERROR":
+            self._error = str(message.get("message"))
+            log.error("server: %s", self._error)
+        elif status == "WARNING":
+            await self._warning(str(message.get("message")))
+        elif message.get("message") == "DISCONNECT":
+            self.transcript.disconnected = True
+            log.warning("server ended the stream (maximum connection time)")
+        if message.get("language"):
+            self.transcript.language = message["language"]
+            self.transcript.language_probability = message.get("language_prob")
+            await _call(self.on_language, message["language"], message.get("language_prob"))
+        if "segments" in message:
+            before = self.transcript.partial
+            for seg in self.transcript.update(message["segments"]):
+                await _call(self.on_completed, seg)
+            partial = self.transcript.partial
+            if partial != before:
+                await _call(self.on_partial, partial.text.strip() if partial else "")
+            await _call(self.on_segments, self.transcript)
+
+    async def send(self, audio: bytes | np.ndarray) -> bool:
+        """Send audio (see ``pcm_bytes``). Waits while the socket's buffer is full, which is the
+        backpressure that keeps a fast sender in step with the network and the server.
+        Returns False once the server has ended the stream (the audio is then dropped)."""
+        if self._ws is None:
+            raise ClientError("not connected: call connect() first")
+        if self._ended:
+            raise ClientError("the audio has already been ended")
+        data = pcm_bytes(audio, self.options.audio_format)
+        if not data or self.closed:
+            return not self.closed
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def finish(self, timeout: float | None = 600.0) -> Transcript:
+        """Send ``END_OF_AUDIO`` and read until the server closes: then the transcript is final."""
+        if self._ws is None or self._receiver is None:
+            raise ClientError("not connected: call connect() first")
+        if not self._ended:
+            self._ended = True
+            if not self.closed:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._ws.send(END_OF_AUDIO)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._receiver), timeout)
+        except TimeoutError as exc:
+            await self.close()
+            raise ClientError(f"the server did not finish within {timeout:g} s") from exc
+        if self._error is not None:
+            raise ServerError(self._error)
+        if self.close_code not in (1000, None) and not self.transcript.disconnected:
+            raise ClientError(f"connection lost (close code {self.close_code})")
+        return self.transcript
+
+    async def close(self) -> None:
+        """Abort: close the socket without waiting for the rest of the transcript."""
+        if self._ws is not None:
+            await self._ws.close()
+        if self._receiver is not None:
+            await asyncio.gather(self._receiver, return_exceptions=True)
+
+    async def __aenter__(self) -> AsyncStreamingClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            await self.finish()
+        else:
+            await self.close()
+
+
+class StreamingClient:
+    """``AsyncStreamingClient`` for code without an event loop: a private loop runs in a thread.
+
+    Callbacks run on that thread. ``send`` blocks while the socket is backed up.
+    """
+
+    def __init__(self, url: str = "ws://localhost:9090", options: StreamOptions | None = None, **kwargs):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="whisper-live-client", daemon=True
+        )
+        self._thread.start()
+        self._stream = self._run(self._make(url, options, kwargs))
+
+    async def _make(self, url, options, kwargs) -> AsyncStreamingClient:
+        return AsyncStreamingClient(url, options, **kwargs)
+
+    def _run(self, coro: Awaitable, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @property
+    def transcript(self) -> Transcript:
+        return self._stream.transcript
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    @property
+    def waits(self) -> int:
+        return self._stream.waits
+
+    def connect(self) -> StreamingClient:
+        try:
+            self._run(self._stream.connect())
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def send(self, audio: bytes | np.ndarray) -> bool:
+        return self._run(self._stream.send(audio))
+
+    def finish(self, timeout: float | None = 600.0) -> Transcript:
+        try:
+            return self._run(self._stream.finish(timeout))
+        finally:
+            self._shutdown()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._stream.close(), 30)
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def __enter__(self) -> StreamingClient:
+        return self.connect()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close()
+
+
+__all__ = [
+    "AsyncStreamingClient",
+    "ClientError",
+    "RetryPolicy",
+    "Segment",
+    "ServerBusy",
+    "ServerError",
+    "StreamOptions",
+    "StreamingClient",
+]

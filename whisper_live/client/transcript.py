@@ -1,0 +1,75 @@
+"""What a client keeps of a stream: the completed segments once each, the partial, the language.
+
+The server re-sends the last N completed segments with every update (as WhisperLive does),
+so the client has to recognise the ones it already holds; it does it the way WhisperLive's
+client does (a completed segment counts only if it starts at or after the last one's end),
+plus an exact-duplicate check for zero-length segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import formats
+
+_EPSILON = 1e-3
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    completed: bool
+
+    @classmethod
+    def from_message(cls, raw: dict[str, Any]) -> Segment:
+        # WhisperLive sends times as strings ("12.340"); ours sends numbers.
+        return cls(
+            float(raw["start"]), float(raw["end"]), str(raw.get("text", "")), bool(raw.get("completed"))
+        )
+
+
+@dataclass
+class Transcript:
+    segments: list[Segment] = field(default_factory=list)  # completed, in order
+    partial: Segment | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    disconnected: bool = False  # the server ended the stream (time limit) before the audio did
+    final: bool = False  # the server closed normally after END_OF_AUDIO: nothing more will come
+
+    def update(self, raw_segments: list[dict[str, Any]]) -> list[Segment]:
+        """Take one ``segments`` message; returns the completed segments that are new."""
+        new: list[Segment] = []
+        partial = None
+        for seg in map(Segment.from_message, raw_segments):
+            if not seg.completed:
+                partial = seg
+                continue
+            last = self.segments[-1] if self.segments else None
+            if last is None or (seg.start >= last.end - _EPSILON and seg != last):
+                self.segments.append(seg)
+                new.append(seg)
+        self.partial = partial
+        return new
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def text_with_partial(self) -> str:
+        """What has been said so far, including words the server may still revise."""
+        tail = self.partial.text.strip() if self.partial else ""
+        return f"{self.text} {tail}".strip()
+
+    def to_srt(self) -> str:
+        return formats.to_srt(self.segments)
+
+    def to_vtt(self) -> str:
+        return formats.to_vtt(self.segments)
+
+    def __str__(self) -> str:
+        return self.text
