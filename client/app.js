@@ -30,6 +30,7 @@ function startApp() {
     segments: $("segments"),
     partial: $("partial"),
     partialText: $("partial-text"),
+    partialTime: $("partial-time"),
     empty: $("empty"),
     downloads: document.querySelectorAll(".downloads button"),
   };
@@ -143,6 +144,9 @@ function startApp() {
     el.stop.disabled = !["microphone", "connecting", "streaming"].includes(state);
     for (const input of el.form.querySelectorAll("input:not(#token), select")) input.disabled = busy;
     if (!busy) stopElapsed();
+    // Refused or failed before any language came back: do not keep saying "detecting".
+    if (!busy && el.detected.dataset.pending) el.detected.textContent = "—";
+    if (!busy) delete el.detected.dataset.pending;
     if (state === "streaming") startElapsed();
     if (!busy) el.level.value = 0;
   }
@@ -192,6 +196,8 @@ function startApp() {
     while (items.length > transcript.segments.length) el.segments.lastElementChild.remove();
     el.partial.hidden = !transcript.partial;
     el.partialText.textContent = transcript.partial ? transcript.partial.text : "";
+    // The end of a partial keeps moving; its start is what helps to place it.
+    el.partialTime.textContent = transcript.partial ? `${Transcript.short(transcript.partial.start)} – …` : "";
     el.empty.hidden = !transcript.isEmpty || !!transcript.partial;
     for (const button of el.downloads) button.disabled = transcript.isEmpty;
     el.clear.disabled = transcript.isEmpty && !transcript.partial;
@@ -221,6 +227,7 @@ function startApp() {
     save();
     el.messages.replaceChildren();
     el.detected.textContent = el.language.value ? `${el.language.selectedOptions[0].text} (chosen)` : "detecting…";
+    if (!el.language.value) el.detected.dataset.pending = "1";
     // A new session starts a new transcript: its times restart at 0.
     transcript.clear();
     render();
@@ -238,6 +245,7 @@ function startApp() {
           if (transcript.merge(segments)) render();
         },
         onLanguage: (language, probability) => {
+          delete el.detected.dataset.pending;
           const p = Number(probability);
           el.detected.textContent = Number.isFinite(p) ? `${language} (${Math.round(p * 100)}%)` : language;
         },

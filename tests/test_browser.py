@@ -32,6 +32,8 @@ TAIL = 60.0
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium')", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is missing")
+srt = pytest.importorskip("srt")
+webvtt = pytest.importorskip("webvtt")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +92,19 @@ def open_page(browser, url: str, **context_options):
         context.close()
 
 
+# Records what the provisional line shows (and how it is styled) every time it changes.
+WATCH_PARTIAL_JS = """
+() => {
+  window.__partials = [];
+  const box = document.getElementById("partial");
+  new MutationObserver(() => {
+    const text = document.getElementById("partial-text").textContent;
+    if (!box.hidden && text) window.__partials.push({ text, fontStyle: getComputedStyle(box).fontStyle });
+  }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+}
+"""
+
+
 def state(page) -> str:
     return page.get_attribute("body", "data-state")
 
@@ -104,6 +119,7 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
     url = f"{server.http_url}/?server={server.ws_url}"
     with open_page(browser, url, viewport={"width": 1000, "height": 800}) as (page, errors):
         assert page.input_value("#server") == server.ws_url
+        page.evaluate(WATCH_PARTIAL_JS)
         page.click("#start")
         page.wait_for_function("document.body.dataset.state === 'streaming'", timeout=60000)
 
@@ -111,12 +127,16 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
         # timed segment while the stream is still live.
         first = conv.utterances[0].reference
         deadline = time.monotonic() + 60
+        live_shot = False
         while evaluation.wer(first, completed_text(page)) > 0.35:
             assert time.monotonic() < deadline, (
                 f"no completed segment for {first!r}: {completed_text(page)!r}"
             )
             assert state(page) == "streaming", page.inner_text("#status")
-            time.sleep(0.5)
+            if not live_shot and page.is_visible("#partial"):
+                page.screenshot(path=str(artifacts / "browser-client-live.png"))
+                live_shot = True
+            time.sleep(0.25)
         first_time = page.locator("#segments .segment .time").first.inner_text()
         assert "–" in first_time and ":" in first_time
 
@@ -131,12 +151,23 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
         final = completed_text(page)
         assert evaluation.wer(conv.reference, final) <= 0.3, final
         assert page.is_hidden("#partial")  # nothing provisional is left once the server closed
-        # The transcript stays on the page and can be downloaded.
-        with page.expect_download() as download:
-            page.click("#download-srt")
-        srt = Path(download.value.path()).read_text(encoding="utf-8")
-        assert srt.startswith("1\n00:00:0") and " --> " in srt
-        assert evaluation.wer(conv.reference, page.evaluate("window.whisperLive.transcript.text")) <= 0.3
+        # Provisional text was shown while speaking, and it looked provisional.
+        partials = page.evaluate("window.__partials")
+        assert partials, "no partial text was ever shown"
+        assert all(p["fontStyle"] == "italic" for p in partials)
+        # The transcript stays on the page and can be downloaded in each format.
+        subtitles = {}
+        for fmt in ("srt", "vtt", "txt"):
+            with page.expect_download() as download:
+                page.click(f"#download-{fmt}")
+            assert download.value.suggested_filename.endswith(f".{fmt}")
+            subtitles[fmt] = Path(download.value.path()).read_text(encoding="utf-8")
+        cues = list(srt.parse(subtitles["srt"]))
+        assert evaluation.wer(conv.reference, " ".join(c.content for c in cues)) <= 0.3
+        assert 0 < cues[0].start.total_seconds() < conv.ends[0]
+        vtt = webvtt.from_string(subtitles["vtt"])
+        assert [c.text for c in vtt] == [c.content for c in cues]
+        assert evaluation.wer(conv.reference, subtitles["txt"]) <= 0.3
         page.screenshot(path=str(artifacts / "browser-client.png"), full_page=True)
         assert not errors, errors
 
@@ -151,7 +182,7 @@ def test_phone_layout_screenshot(server, browser, artifacts):
         assert not errors, errors
 
 
-def test_wait_state_when_server_full(server, browser):
+def test_wait_state_when_server_full(server, browser, artifacts):
     url = f"{server.http_url}/?server={server.ws_url}"
     with server.configured(max_clients=0), open_page(browser, url) as (page, errors):
         page.click("#start")
@@ -162,6 +193,52 @@ def test_wait_state_when_server_full(server, browser):
         # The server closes after WAIT; the page keeps saying why and lets the user retry.
         time.sleep(0.5)
         assert state(page) == "wait"
+        assert page.is_enabled("#start")
+        page.screenshot(path=str(artifacts / "browser-client-wait.png"))
+        assert not errors, errors
+
+
+def test_wait_shows_the_servers_estimate(server, browser):
+    """One stream holds the only slot: the estimate is the time until its time limit."""
+    from websockets.sync.client import connect
+
+    url = f"{server.http_url}/?server={server.ws_url}"
+    with (
+        server.configured(max_clients=1, max_connection_time=150.0),
+        connect(server.ws_url) as holder,
+        open_page(browser, url) as (page, errors),
+    ):
+        holder.send('{"uid": "holder", "use_vad": true, "audio_format": "int16"}')
+        assert "SERVER_READY" in holder.recv(timeout=60)
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'wait'", timeout=60000)
+        minutes = float(page.get_attribute("#status", "data-wait-minutes"))
+        assert 2.0 < minutes <= 2.5
+        assert f"estimated wait {minutes:.1f} min" in page.inner_text("#status")
+        assert page.inner_text("#detected-language") == "—"
+        assert not errors, errors
+
+
+def test_server_error_is_shown(server, browser):
+    # An English-only model cannot translate: the server answers ERROR and closes.
+    url = f"{server.http_url}/?server={server.ws_url}&model=tiny.en&task=translate"
+    with open_page(browser, url) as (page, errors):
+        assert page.is_visible("#model-hint")  # the page warns before Start, too
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'error'", timeout=60000)
+        assert "English-only" in page.inner_text("#status")
+        assert page.is_enabled("#start")
+        assert not errors, errors
+
+
+def test_time_limit_disconnect_keeps_text(server, browser):
+    url = f"{server.http_url}/?server={server.ws_url}"
+    with server.configured(max_connection_time=4.0), open_page(browser, url) as (page, errors):
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=90000)
+        assert "time limit" in page.inner_text("#status")
+        # What was said before the cut is transcribed and kept (the clip starts at 1 s).
+        assert "kitten" in completed_text(page).lower()
         assert page.is_enabled("#start")
         assert not errors, errors
 
@@ -205,6 +282,45 @@ def file_page(browser):
     with open_page(browser, (CLIENT / "index.html").as_uri()) as (page, errors):
         page.wait_for_function("window.whisperLive !== undefined")
         yield page, errors
+
+
+MERGE_JS = """
+() => {
+  // Messages as the server sends them: completed segments repeat, one partial at the end.
+  const t = new Transcript();
+  t.merge([{ start: 0.5, end: 1.5, text: " Hello", completed: false }]);
+  const partial = t.partial && t.partial.text;
+  t.merge([{ start: 0.5, end: 1.8, text: " Hello there.", completed: true },
+           { start: 2.0, end: 2.4, text: " How", completed: false }]);
+  t.merge([{ start: 0.5, end: 1.8, text: " Hello there.", completed: true },
+           { start: "2.000", end: "3.250", text: " How are you?", completed: true }]);
+  t.merge([{ start: 0.5, end: 1.8, text: " Hello there.", completed: true },
+           { start: 2.0, end: 3.25, text: " How are you?", completed: true }]);
+  return { partial, after: t.partial, segments: t.segments, srt: t.toSRT(), vtt: t.toVTT(), txt: t.toText() };
+}
+"""
+
+
+def test_transcript_merge_and_formats(file_page):
+    page, _ = file_page
+    result = page.evaluate(MERGE_JS)
+    assert result["partial"] == "Hello"
+    assert result["after"] is None
+    assert result["segments"] == [
+        {"start": 0.5, "end": 1.8, "text": "Hello there."},
+        {"start": 2.0, "end": 3.25, "text": "How are you?"},
+    ]
+    cues = list(srt.parse(result["srt"]))
+    assert [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in cues] == [
+        (0.5, 1.8, "Hello there."),
+        (2.0, 3.25, "How are you?"),
+    ]
+    vtt = list(webvtt.from_string(result["vtt"]))
+    assert [(c.start, c.end, c.text) for c in vtt] == [
+        ("00:00:00.500", "00:00:01.800", "Hello there."),
+        ("00:00:02.000", "00:00:03.250", "How are you?"),
+    ]
+    assert result["txt"] == "Hello there.\nHow are you?\n"
 
 
 def test_page_from_disk_defaults_to_localhost(file_page):
