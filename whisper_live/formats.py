@@ -20,7 +20,8 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 def _cues(segments: Iterable[Any]):
     for seg in segments:
-        text = str(_field(seg, "text")).strip()
+        # A blank line ends a cue in both formats, so a cue's text may not contain one.
+        text = "\n".join(line.strip() for line in str(_field(seg, "text")).splitlines() if line.strip())
         if text:
             start = float(_field(seg, "start"))
             yield start, max(start, float(_field(seg, "end"))), text.replace("-->", "->")

@@ -1,0 +1,265 @@
+"""The REST API described as OpenAPI 3.1, and a /docs page that renders it offline.
+
+Written by hand (aiohttp has no schema generator) and kept beside ``http_api`` so a new
+field is documented where it is added. The docs page is plain HTML and script with no
+CDN, because servers like ours often run on machines without internet access.
+"""
+
+from __future__ import annotations
+
+from . import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _param(name: str, kind: str, description: str, **extra) -> tuple[str, dict]:
+    return name, {"type": kind, "description": description, **extra}
+
+
+_AUDIO_FIELDS = dict(
+    [
+        _param(
+            "file",
+            "string",
+            "Audio in any container/codec PyAV reads (wav, flac, mp3, m4a, ogg/opus, "
+            "webm, mp4), a NumPy .npy file, or raw PCM (audio_format=pcm). Also accepted as 'audio'.",
+            format="binary",
+        ),
+        _param(
+            "model",
+            "string",
+            "'whisper-1' (the server default) or a model name from GET /v1/models.",
+            default="whisper-1",
+        ),
+        _param("prompt", "string", "Text to steer style or vocabulary (Whisper's initial prompt)."),
+        _param(
+            "response_format",
+            "string",
+            "Output format.",
+            default="json",
+            enum=["json", "text", "srt", "vtt", "verbose_json"],
+        ),
+        _param(
+            "temperature",
+            "number",
+            "0 = greedy with Whisper's temperature fallback; >0 samples.",
+            default=0,
+            minimum=0,
+            maximum=1,
+        ),
+        (
+            "timestamp_granularities[]",
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": ["segment", "word"]},
+                "description": "verbose_json only; ['word'] alone gives words without segments.",
+            },
+        ),
+        (
+            "include[]",
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": ["logprobs"]},
+                "description": "'logprobs': per-word log probabilities (json, verbose_json).",
+            },
+        ),
+        _param(
+            "stream",
+            "boolean",
+            "Server-sent events: transcript.text.delta ... transcript.text.done.",
+            default=False,
+        ),
+        _param("beam_size", "integer", "Beam width.", default=5, minimum=1, maximum=20),
+        _param("vad_filter", "boolean", "Drop non-speech with Silero VAD before decoding.", default=False),
+        _param("hotwords", "string", "Words to favour (faster-whisper hotwords)."),
+        _param(
+            "condition_on_previous_text",
+            "boolean",
+            "Prompt each window with the previous text.",
+            default=True,
+        ),
+        _param(
+            "batch_size",
+            "integer",
+            ">1 uses faster-whisper's BatchedInferencePipeline (VAD forced on).",
+            default=1,
+            minimum=1,
+            maximum=128,
+        ),
+        _param("word_timestamps", "boolean", "Word timings inside each verbose_json segment.", default=False),
+        _param(
+            "audio_format",
+            "string",
+            "How to read the bytes; auto detects .npy by its magic.",
+            default="auto",
+            enum=["auto", "file", "numpy", "pcm"],
+        ),
+        _param(
+            "sample_rate", "integer", "Rate of raw PCM or NumPy input; resampled to 16 kHz.", default=16000
+        ),
+        _param(
+            "dtype",
+            "string",
+            "Sample type of raw PCM.",
+            default="int16",
+            enum=["int16", "int32", "float32", "float64"],
+        ),
+    ]
+)
+
+
+def _audio_operation(summary: str, with_language: bool) -> dict:
+    fields = dict(_AUDIO_FIELDS)
+    if with_language:
+        fields["language"] = {"type": "string", "description": "ISO-639-1 code; omit to detect."}
+    json_fields = {k: v for k, v in fields.items() if k != "file"}
+    json_fields["audio_data"] = {"type": "string", "description": "Base64 audio (file, .npy or PCM bytes)."}
+    return {
+        "summary": summary,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": fields}
+                },
+                "application/json": {
+                    "schema": {"type": "object", "required": ["audio_data"], "properties": json_fields}
+                },
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Transcript in the requested format.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Transcription"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                    "text/vtt": {"schema": {"type": "string"}},
+                    "application/x-subrip": {"schema": {"type": "string"}},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            },
+            **{
+                code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                for code, text in {
+                    "400": "Bad parameter, or undecodable or empty audio.",
+                    "404": "Unknown model.",
+                    "413": "Upload larger than max_upload_mb.",
+                    "422": "No audio file in the request.",
+                    "500": "The model failed to load or decode.",
+                    "503": "The server is shutting down.",
+                }.items()
+            },
+        },
+    }
+
+
+def _simple(summary: str, **extra) -> dict:
+    return {"summary": summary, "responses": {"200": {"description": "OK"}}, **extra}
+
+
+_MODEL_BODY = {
+    "parameters": [{"name": "model", "in": "query", "schema": {"type": "string"}}],
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"model": {"type": "string"}}}}
+        }
+    },
+}
+_MODEL_PATH = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def spec() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "whisper-live REST API",
+            "version": __version__,
+            "description": "OpenAI-compatible batch transcription over the same model pool as the "
+            "WebSocket streams; live streams keep priority.",
+        },
+        "paths": {
+            "/v1/audio/transcriptions": {"post": _audio_operation("Transcribe audio", True)},
+            "/v1/audio/translations": {"post": _audio_operation("Translate audio to English", False)},
+            "/v1/models": {"get": _simple("List models (with whether each can translate)")},
+            "/v1/models/{model}": {
+                "get": _simple("One model", parameters=_MODEL_PATH),
+                "delete": _simple("Unload a model", parameters=_MODEL_PATH),
+            },
+            "/v1/models/load": {"post": _simple("Load a model into the pool", **_MODEL_BODY)},
+            "/v1/models/unload": {"post": _simple("Unload a model from the pool", **_MODEL_BODY)},
+            "/health": {"get": _simple("Liveness")},
+            "/status": {"get": _simple("Active streams, decode queue depth, batch jobs")},
+            "/openapi.json": {"get": _simple("This document")},
+            "/docs": {"get": _simple("Human-readable API documentation")},
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                                "param": {"type": ["string", "null"]},
+                                "code": {"type": ["string", "null"]},
+                            },
+                        }
+                    },
+                },
+                "Transcription": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "task": {"type": "string"},
+                        "language": {"type": "string"},
+                        "duration": {"type": "number"},
+                        "segments": {"type": "array", "items": {"type": "object"}},
+                        "words": {"type": "array", "items": {"type": "object"}},
+                        "logprobs": {"type": "array", "items": {"type": "object"}},
+                        "usage": {"type": "object"},
+                    },
+                },
+            }
+        },
+    }
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>whisper-live API</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h2{margin-top:2rem;font-size:1.1rem}code{background:#f3f3f3;padding:0 .25rem}
+.m{display:inline-block;min-width:4rem;font-weight:bold;text-transform:uppercase}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .5rem;
+text-align:left;vertical-align:top}th{background:#fafafa}
+</style></head>
+<body><h1 id="title">whisper-live API</h1><p id="about"></p><div id="paths">Loading /openapi.json…</div>
+<script>
+const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+function table(props, required) {
+  const rows = Object.entries(props || {}).map(([name, p]) =>
+    `<tr><td><code>${esc(name)}</code>${(required || []).includes(name) ? " *" : ""}</td>` +
+    `<td>${esc(p.type === "array" ? "array of " + (p.items || {}).type : p.type)}` +
+    `${p.enum ? "<br>" + p.enum.map(esc).join(" | ") : ""}</td>` +
+    `<td>${esc(p.description)}${p.default !== undefined ? ` (default <code>${esc(p.default)}</code>)` : ""}</td></tr>`);
+  return rows.length ? `<table><tr><th>field</th><th>type</th><th>meaning</th></tr>${rows.join("")}</table>` : "";
+}
+fetch("/openapi.json").then(r => r.json()).then(spec => {
+  document.getElementById("title").textContent = `${spec.info.title} ${spec.info.version}`;
+  document.getElementById("about").textContent = spec.info.description;
+  const out = [];
+  for (const [path, ops] of Object.entries(spec.paths)) for (const [method, op] of Object.entries(ops)) {
+    out.push(`<h2><span class="m">${esc(method)}</span><code>${esc(path)}</code> — ${esc(op.summary)}</h2>`);
+    for (const p of op.parameters || []) out.push(`<div>${esc(p.in)} parameter <code>${esc(p.name)}</code></div>`);
+    for (const [type, body] of Object.entries((op.requestBody || {}).content || {})) {
+      out.push(`<div>Body <code>${esc(type)}</code></div>` + table(body.schema.properties, body.schema.required));
+    }
+    const codes = Object.entries(op.responses || {}).map(([c, r]) => `<code>${esc(c)}</code> ${esc(r.description)}`);
+    out.push(`<div>Responses: ${codes.join("; ")}</div>`);
+  }
+  document.getElementById("paths").innerHTML = out.join("\\n");
+}).catch(e => { document.getElementById("paths").textContent = "could not load /openapi.json: " + e; });
+</script></body></html>
+"""
