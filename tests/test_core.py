@@ -99,7 +99,7 @@ def test_bad_configs_are_protocol_errors(raw):
         protocol.parse_config(raw)
 
 
-def test_scheduler_runs_finals_before_partials_before_batch_and_caps_batch():
+def test_scheduler_keeps_a_worker_for_finals_and_orders_the_rest():
     order: list[str] = []
 
     def job(name, seconds=0.05):
@@ -112,27 +112,30 @@ def test_scheduler_runs_finals_before_partials_before_batch_and_caps_batch():
 
     async def go():
         sched = Scheduler(workers=2)
-        blocker = asyncio.ensure_future(sched.run(job("blocker", 0.3), Priority.PARTIAL))
-        blocker2 = asyncio.ensure_future(sched.run(job("blocker2", 0.3), Priority.PARTIAL))
-        await asyncio.sleep(0.05)
-        tasks = [
+        assert sched.has_room(Priority.PARTIAL)
+        first = asyncio.ensure_future(sched.run(job("partial1", 0.3), Priority.PARTIAL))
+        await asyncio.sleep(0.02)
+        # one of two workers is busy with background work: no room for more of it
+        assert not sched.has_room(Priority.PARTIAL) and sched.has_room(Priority.FINAL)
+        queued = [
             asyncio.ensure_future(sched.run(job("batch1"), Priority.BATCH)),
             asyncio.ensure_future(sched.run(job("batch2"), Priority.BATCH)),
-            asyncio.ensure_future(sched.run(job("partial"), Priority.PARTIAL)),
-            asyncio.ensure_future(sched.run(job("final"), Priority.FINAL)),
+            asyncio.ensure_future(sched.run(job("partial2"), Priority.PARTIAL)),
         ]
-        cancelled = asyncio.ensure_future(sched.run(job("cancelled"), Priority.FINAL))
+        cancelled = asyncio.ensure_future(sched.run(job("cancelled"), Priority.BATCH))
+        final = asyncio.ensure_future(sched.run(job("final"), Priority.FINAL))
         await asyncio.sleep(0)
         cancelled.cancel()
-        assert sched.queue_depth == 4
-        await asyncio.gather(blocker, blocker2, *tasks)
+        await final
+        assert order == ["final"], "the final ran at once beside the partial"
+        assert sched.queue_depth == 3 and sched.running == 1
+        await asyncio.gather(first, *queued)
         sched.shutdown()
+        return sched
 
-    asyncio.run(go())
-    assert order[:2] == ["blocker", "blocker2"] or order[:2] == ["blocker2", "blocker"]
-    assert order[2:4] == ["final", "partial"] or set(order[2:4]) == {"final", "partial"}
-    assert order.index("final") < order.index("batch1") and "cancelled" not in order
-    assert order.index("batch1") < order.index("batch2")
+    sched = asyncio.run(go())
+    assert order == ["final", "partial1", "partial2", "batch1", "batch2"]
+    assert sched.completed == 5 and sched.busy_by_priority[Priority.FINAL] > 0
 
 
 def test_models_resolve_offline(tmp_path, monkeypatch):
@@ -145,3 +148,20 @@ def test_models_resolve_offline(tmp_path, monkeypatch):
     assert models.resolve(tiny.path).source == "local"
     with pytest.raises(models.ModelNotFoundError, match="tiny.en, base"):
         models.resolve("large-v3", allow_download=False)
+
+
+def test_capacity_estimate_comes_from_what_finals_cost():
+    from types import SimpleNamespace
+
+    from whisper_live.settings import ServerSettings
+    from whisper_live.ws_server import StreamingServer
+
+    pool = SimpleNamespace(workers=2, scheduler=Scheduler(workers=2))
+    streams = StreamingServer(pool, ServerSettings(max_clients=100))
+    assert streams.capacity() is None and streams.admits_another()  # nothing measured yet
+    streams._closed_stream_seconds = 600.0  # ten minutes of audio served ...
+    pool.scheduler.busy_by_priority[Priority.FINAL] = 60.0  # ... cost one minute of finals
+    assert streams.capacity() == 14  # 2 workers * 0.7 / 0.1
+    streams.settings = ServerSettings(max_clients=3)
+    assert streams.admits_another()
+    pool.scheduler.shutdown()

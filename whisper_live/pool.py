@@ -48,21 +48,26 @@ class _Job:
 class Scheduler:
     """Priority queue in front of a fixed pool of decode threads.
 
-    Within a priority jobs run first come, first served; since a stream never has more
-    than one partial queued, that is round-robin between streams. Batch jobs may use at
-    most ``batch_slots`` workers so a live final always finds one free soon.
+    Within a priority jobs run first come, first served. Work nobody waits for right now
+    (partials, batch) may hold at most ``workers - 1`` threads, so a stream's final never
+    waits behind it: it finds a free worker or waits only for another final. Partials are
+    offered, not queued (``has_room``): under load a stream shows fewer refreshes instead
+    of a backlog of stale ones, and never fewer finals.
     """
 
     def __init__(self, workers: int, batch_slots: int | None = None):
         self.workers = max(1, workers)
-        self.batch_slots = max(1, batch_slots if batch_slots is not None else self.workers - 1)
+        self.background_slots = max(1, self.workers - 1)
+        self.batch_slots = max(1, min(batch_slots or self.background_slots, self.background_slots))
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
         self._queue: list[_Job] = []
         self._seq = itertools.count()
         self._running = 0
+        self._running_background = 0
         self._running_batch = 0
         self.completed = 0
         self.busy_seconds = 0.0
+        self.busy_by_priority = dict.fromkeys(Priority, 0.0)
 
     @property
     def queue_depth(self) -> int:
@@ -74,6 +79,17 @@ class Scheduler:
 
     def queued(self, priority: Priority) -> int:
         return sum(1 for j in self._queue if j.priority == priority and not j.future.done())
+
+    def has_room(self, priority: Priority) -> bool:
+        """Would a job of this priority start now rather than wait?"""
+        if priority == Priority.FINAL:
+            return self._running < self.workers and self.queued(Priority.FINAL) == 0
+        return (
+            self._running < self.workers
+            and self._running_background < self.background_slots
+            and self.queued(Priority.FINAL) == 0
+            and self.queued(priority) == 0
+        )
 
     async def run(self, fn: Callable[[], T], priority: Priority) -> T:
         """Run blocking ``fn`` on a worker when its turn comes; cancel to drop it unqueued."""
@@ -89,7 +105,10 @@ class Scheduler:
             job = heapq.heappop(self._queue)
             if job.future.done():  # cancelled while waiting
                 continue
-            if job.priority == Priority.BATCH and self._running_batch >= self.batch_slots:
+            if job.priority != Priority.FINAL and (
+                self._running_background >= self.background_slots
+                or (job.priority == Priority.BATCH and self._running_batch >= self.batch_slots)
+            ):
                 deferred.append(job)
                 continue
             self._start(job)
@@ -97,17 +116,23 @@ class Scheduler:
             heapq.heappush(self._queue, job)
 
     def _start(self, job: _Job) -> None:
+        priority = Priority(job.priority)
+        background = priority != Priority.FINAL
+        is_batch = priority == Priority.BATCH
         self._running += 1
-        is_batch = job.priority == Priority.BATCH
+        self._running_background += background
         self._running_batch += is_batch
         loop = asyncio.get_running_loop()
         started = time.monotonic()
 
         def finished(done: asyncio.Future) -> None:
+            elapsed = time.monotonic() - started
             self._running -= 1
+            self._running_background -= background
             self._running_batch -= is_batch
             self.completed += 1
-            self.busy_seconds += time.monotonic() - started
+            self.busy_seconds += elapsed
+            self.busy_by_priority[priority] += elapsed
             if not job.future.done():
                 if done.cancelled():
                     job.future.cancel()

@@ -135,6 +135,9 @@ class StreamingSession:
         self.completed: list[StreamSegment] = []
         self.partial: StreamSegment | None = None
         self.ended = False
+        # Set by the driver: whether a partial decode would run now. When the decoders are
+        # busy, partials are skipped rather than queued (finals are never skipped).
+        self.partials_allowed = True
         # audio buffer: samples from absolute index _buf_start to _total
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0
@@ -338,7 +341,7 @@ class StreamingSession:
         return " ".join(parts) or None
 
     def _maybe_partial(self) -> None:
-        if self._utt is None or self._partial_inflight is not None or self.ended:
+        if self._utt is None or self._partial_inflight is not None or self.ended or not self.partials_allowed:
             return
         opts = self.options
         if self._speculative is not None:

@@ -25,6 +25,7 @@ class StreamRunner:
         self._finished = asyncio.Event()
 
     def feed(self, data: bytes) -> None:
+        self.session.partials_allowed = self.pool.scheduler.has_room(Priority.PARTIAL)
         self.session.feed(data)
         self._pump()
 

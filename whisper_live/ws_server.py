@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from . import protocol
 from .models import ModelNotFoundError
-from .pool import ModelPool
+from .pool import ModelPool, Priority
 from .session import StreamingSession
 from .settings import ServerSettings
 from .streaming import StreamRunner
@@ -24,6 +24,11 @@ from .streaming import StreamRunner
 log = logging.getLogger(__name__)
 
 CONFIG_TIMEOUT = 30.0
+# Share of the decode workers that finals may be expected to use before new streams wait;
+# the rest absorbs bursts (several utterances ending together) and partials.
+TARGET_UTILIZATION = 0.7
+# Stream-seconds observed before the capacity estimate is trusted over max_clients alone.
+MIN_OBSERVED_SECONDS = 120.0
 
 
 @dataclass
@@ -38,6 +43,33 @@ class StreamingServer:
         self.pool = pool
         self.settings = settings
         self.clients: dict[ServerConnection, _Client] = {}
+        self._closed_stream_seconds = 0.0
+
+    def stream_seconds(self) -> float:
+        """Audio seconds received by every stream so far, finished ones included."""
+        return self._closed_stream_seconds + sum(
+            c.runner.session.stream_seconds for c in self.clients.values()
+        )
+
+    def capacity(self) -> int | None:
+        """How many streams the decoders can keep up with, from what finals have cost so far.
+
+        Partials are elastic (skipped when busy) so only finals count. None until enough
+        audio has been seen to estimate.
+        """
+        seen = self.stream_seconds()
+        final_cost = self.pool.scheduler.busy_by_priority[Priority.FINAL]
+        if seen < MIN_OBSERVED_SECONDS or final_cost <= 0:
+            return None
+        per_stream = final_cost / seen  # worker-seconds per second of stream
+        return max(1, int(self.pool.workers * TARGET_UTILIZATION / per_stream))
+
+    def admits_another(self) -> bool:
+        limit = self.settings.max_clients
+        capacity = self.capacity()
+        if capacity is not None:
+            limit = min(limit, capacity)
+        return len(self.clients) < limit
 
     def wait_minutes(self) -> float:
         """When the next slot frees at the latest: the oldest stream hits its time limit."""
@@ -59,7 +91,7 @@ class StreamingServer:
                 await self._refuse(ws, protocol.error(None, message), 1008)
                 return
             uid = config.uid
-            if len(self.clients) >= self.settings.max_clients:
+            if not self.admits_another():
                 await self._refuse(ws, protocol.wait(uid, self.wait_minutes()), 1013)
                 return
             try:
@@ -78,6 +110,7 @@ class StreamingServer:
             finally:
                 runner.close()
                 self.clients.pop(ws, None)
+                self._closed_stream_seconds += session.stream_seconds
         except ConnectionClosed:
             pass
         except Exception:  # one broken connection must never take the server down
