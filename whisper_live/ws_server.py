@@ -62,7 +62,7 @@ class StreamingServer:
         if seen < MIN_OBSERVED_SECONDS or final_cost <= 0:
             return None
         per_stream = final_cost / seen  # worker-seconds per second of stream
-        return max(1, int(self.pool.workers * TARGET_UTILIZATION / per_stream))
+        return max(1, int(self.pool.workers * TARGET_UTILIZATION / per_stream + 1e-9))
 
     def admits_another(self) -> bool:
         limit = self.settings.max_clients
