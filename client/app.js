@@ -263,7 +263,9 @@ function startApp() {
   }
 
   function clear() {
-    transcript.clear();
+    const live = stream && ["streaming", "finishing"].includes(stream.state);
+    if (live) transcript.discard();
+    else transcript.clear();
     render();
   }
 

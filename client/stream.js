@@ -73,6 +73,15 @@ class LiveStream {
       this._fail("This browser has no AudioWorklet support; use a current Chrome, Edge, Firefox or Safari.");
       return;
     }
+    // Create the context now, while the click that called start() still counts as a user
+    // gesture: some browsers (Safari, Chrome on Android) keep a context made later suspended.
+    // Its rate is the hardware's (typically 48 kHz); the worklet resamples to 16 kHz itself.
+    try {
+      this.context = new AudioContext();
+    } catch (err) {
+      this._fail(`Could not start audio: ${(err && err.message) || err}`);
+      return;
+    }
     this._set("microphone");
     try {
       this.media = await navigator.mediaDevices.getUserMedia({
@@ -90,9 +99,9 @@ class LiveStream {
     }
     if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
 
+    // Unplugged or revoked microphone: finish the session as if Stop had been pressed.
+    for (const track of this.media.getAudioTracks()) track.onended = () => this.stop();
     try {
-      // The hardware rate (typically 48 kHz); the worklet resamples to 16 kHz itself.
-      this.context = new AudioContext();
       this.node = await PcmWorklet.create(this.context);
       this.node.port.onmessage = (event) => this._onWorklet(event.data);
       this.source = this.context.createMediaStreamSource(this.media);
@@ -102,7 +111,7 @@ class LiveStream {
       this._fail(`Could not start audio processing: ${(err && err.message) || err}`);
       return;
     }
-    if (this.state !== "microphone") return this._teardownAudio();
+    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
     this._connect();
   }
 
@@ -255,7 +264,12 @@ class LiveStream {
   }
 
   _stopMicrophone() {
-    if (this.media) for (const track of this.media.getTracks()) track.stop();
+    if (this.media) {
+      for (const track of this.media.getTracks()) {
+        track.onended = null;
+        track.stop();
+      }
+    }
     this.media = null;
   }
 

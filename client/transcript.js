@@ -12,11 +12,23 @@ class Transcript {
     this.clear();
   }
 
+  /** Forget everything: a new session, whose times start again at 0. */
   clear() {
     /** @type {{start: number, end: number, text: string}[]} completed, in time order */
     this.segments = [];
     /** @type {{start: number, end: number, text: string} | null} the provisional tail */
     this.partial = null;
+    this.floor = 0; // completed segments starting before this are ignored (see discard)
+  }
+
+  /**
+   * Empty the page in the middle of a session. The server keeps re-sending its last N
+   * completed segments, so remember where the cleared text ended and ignore those repeats.
+   */
+  discard() {
+    const last = this.segments[this.segments.length - 1];
+    if (last) this.floor = Math.max(this.floor, last.end);
+    this.segments = [];
   }
 
   /**
@@ -36,7 +48,7 @@ class Transcript {
         partial = seg; // only the last one counts; the server sends at most one
         continue;
       }
-      if (!seg.text) continue;
+      if (!seg.text || seg.start < this.floor - 0.01) continue;
       changed = this._addCompleted(seg) || changed;
     }
     const before = this.partial;

@@ -296,7 +296,14 @@ MERGE_JS = """
            { start: "2.000", end: "3.250", text: " How are you?", completed: true }]);
   t.merge([{ start: 0.5, end: 1.8, text: " Hello there.", completed: true },
            { start: 2.0, end: 3.25, text: " How are you?", completed: true }]);
-  return { partial, after: t.partial, segments: t.segments, srt: t.toSRT(), vtt: t.toVTT(), txt: t.toText() };
+  const result = { partial, after: t.partial, segments: t.segments.slice(), srt: t.toSRT(), vtt: t.toVTT(),
+                   txt: t.toText() };
+  // Clear in mid-session: the repeats of cleared segments must not come back.
+  t.discard();
+  t.merge([{ start: 2.0, end: 3.25, text: " How are you?", completed: true },
+           { start: 4.0, end: 5.0, text: " Fine.", completed: true }]);
+  result.afterDiscard = t.segments;
+  return result;
 }
 """
 
@@ -321,6 +328,7 @@ def test_transcript_merge_and_formats(file_page):
         ("00:00:02.000", "00:00:03.250", "How are you?"),
     ]
     assert result["txt"] == "Hello there.\nHow are you?\n"
+    assert result["afterDiscard"] == [{"start": 4.0, "end": 5.0, "text": "Fine."}]
 
 
 def test_page_from_disk_defaults_to_localhost(file_page):
