@@ -153,7 +153,8 @@ class AsyncStreamingClient:
     Callbacks (plain or async): ``on_partial(text)`` when the unfinished text changes,
     ``on_completed(segment)`` once per completed segment, ``on_segments(transcript)`` after
     every update, ``on_language(code, probability)``, ``on_wait(attempt, delay_seconds)``
-    before each retry, ``on_warning(message)``.
+    before each retry, ``on_warning(message)``, ``on_status(message)`` with every control
+    message (``WAIT``, ``WARNING``, ``ERROR``, ``DISCONNECT``) as the server sent it.
 
     ``async with AsyncStreamingClient(url) as stream: await stream.send(samples)`` finishes
     the transcript on a clean exit and aborts on an exception.
@@ -171,6 +172,7 @@ class AsyncStreamingClient:
         on_language: Callback = None,
         on_wait: Callback = None,
         on_warning: Callback = None,
+        on_status: Callback = None,
         open_timeout: float = 30.0,
         ready_timeout: float = 120.0,
     ):
@@ -183,6 +185,7 @@ class AsyncStreamingClient:
         self.on_language = on_language
         self.on_wait = on_wait
         self.on_warning = on_warning
+        self.on_status = on_status
         self.open_timeout = open_timeout
         self.ready_timeout = ready_timeout  # a model load on first use can take a while
         self.transcript = Transcript()
@@ -227,6 +230,8 @@ class AsyncStreamingClient:
                 while True:
                     message = json.loads(await ws.recv())
                     status = message.get("status")
+                    if status:
+                        await _call(self.on_status, message)
                     if message.get("message") == "SERVER_READY":
                         self.backend = message.get("backend")
                         break
@@ -262,6 +267,13 @@ class AsyncStreamingClient:
                 if isinstance(raw, bytes):
                     continue
                 await self._handle(json.loads(raw))
+                if self.transcript.disconnected or self._error is not None:
+                    # The server's last word: everything it had is delivered. Drop the socket
+                    # rather than close it politely, because a server that stopped reading
+                    # our audio never sees a close frame queued behind it, and a send
+                    # blocked on that full socket is released at once.
+                    ws.transport.abort()
+                    break
         except ConnectionClosed:
             pass  # abnormal close: finish() reports it from close_code
         finally:
@@ -270,6 +282,8 @@ class AsyncStreamingClient:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         status = message.get("status")
+        if status or message.get("message") == "DISCONNECT":
+            await _call(self.on_status, message)
         if status == "ERROR":
             self._error = str(message.get("message"))
             log.error("server: %s", self._error)

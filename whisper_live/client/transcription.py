@@ -49,7 +49,7 @@ class TranscriptionClient:
 
     Arguments beyond WhisperLive's: ``speed`` (file pacing: 1.0 real time, 4.0 four times
     faster, None as fast as the server takes it), ``srt_path``/``vtt_path``,
-    ``on_partial(text)``/``on_completed(segment)``, ``on_audio_start()`` (the first audio is
+    ``on_partial(text)``/``on_completed(segment)``, ``on_status(message)``, ``on_audio_start()`` (the first audio is
     going out: the microphone is really open), ``retry`` (backoff on WAIT), ``progress``
     (None: a bar when stderr is a terminal), ``max_duration`` (stop a live source after that
     many seconds), ``input_device`` (sounddevice device for the microphone).
@@ -83,6 +83,7 @@ class TranscriptionClient:
         on_completed: Callable[[Segment], Any] | None = None,
         on_wait: Callable[[int, float], Any] | None = None,
         on_audio_start: Callable[[], Any] | None = None,
+        on_status: Callable[[dict], Any] | None = None,
         speed: float | None = 1.0,
         retry: RetryPolicy | None = None,
         progress: bool | None = None,
@@ -123,13 +124,17 @@ class TranscriptionClient:
         self.on_completed = on_completed
         self.on_wait = on_wait
         self.on_audio_start = on_audio_start
+        self.on_status = on_status
         self.speed = speed
         self.retry = retry or RetryPolicy()
         self.progress = progress
         self.max_duration = max_duration
         self.input_device = input_device
         self.final_timeout = final_timeout
-        self.waits = 0  # WAIT answers met by the last run
+        # What the last run did: WAIT answers met, seconds of audio sent and how long sending took.
+        self.waits = 0
+        self.sent_seconds = 0.0
+        self.send_duration = 0.0
         self._pump: BlockPump | None = None
 
     def __call__(
@@ -197,6 +202,7 @@ class TranscriptionClient:
             on_completed=self._completed,
             on_segments=self._segments if self.transcription_callback else None,
             on_wait=self.on_wait,
+            on_status=self.on_status,
         )
         self.waits = 0
         try:
@@ -261,6 +267,8 @@ class TranscriptionClient:
         finally:
             pump.stop()
             self._pump = None
+            self.sent_seconds = sent / SAMPLE_RATE
+            self.send_duration = loop.time() - started
             if bar is not None:
                 bar.close()
 
