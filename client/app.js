@@ -84,17 +84,37 @@ function startApp() {
     const pick = (key, fallback) => query.get(key) ?? saved[key] ?? fallback;
     el.server.value = pick("server", defaultServer());
     if (query.get("server")) el.server.dataset.fromQuery = "1";
-    el.model.value = pick("model", "tiny.en");
+    setModel(pick("model", "tiny.en"));
+    listServerModels();
     const language = pick("language", "");
-    if (language && !el.language.querySelector(`option[value="${CSS.escape(language)}"]`)) {
-      el.language.add(new Option(language, language)); // a code we do not list: keep it usable
-    }
+    addOption(el.language, language); // a code we do not list: keep it usable
     el.language.value = language === "auto" ? "" : language;
     el.task.value = pick("task", "transcribe") === "translate" ? "translate" : "transcribe";
     el.server.addEventListener("input", () => delete el.server.dataset.fromQuery);
     for (const input of [el.model, el.language, el.task]) input.addEventListener("change", updateHint);
-    el.model.addEventListener("input", updateHint);
     updateHint();
+  }
+
+  function addOption(select, value, label = value) {
+    if (value && ![...select.options].some((o) => o.value === value)) select.add(new Option(label, value));
+  }
+
+  function setModel(name) {
+    addOption(el.model, name); // e.g. ?model=small on a server started with --models small
+    el.model.value = name;
+  }
+
+  function listServerModels() {
+    // Served by the server itself: its /status lists the models it has loaded, which may
+    // include more than the two bundled ones. From a file there is nothing to ask.
+    if (!/^https?:$/.test(location.protocol)) return;
+    const root = location.origin + location.pathname.replace(/client\/[^/]*$/, "").replace(/[^/]*$/, "");
+    fetch(`${root}status`, { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((status) => {
+        for (const name of (status && status.models) || []) addOption(el.model, name);
+      })
+      .catch(() => {}); // an older or proxied server without /status: the defaults stay
   }
 
   function updateHint() {

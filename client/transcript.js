@@ -114,10 +114,11 @@ class Transcript {
 
   /** Short time for the page: "1:05.2", or "1:02:03" past an hour. */
   static short(seconds) {
-    const t = Math.max(0, seconds);
-    const h = Math.floor(t / 3600);
-    const m = Math.floor((t % 3600) / 60);
-    const s = t % 60;
+    // Round once, in tenths, so 59.96 s reads "1:00.0" and never "0:60.0".
+    const tenths = Math.round(Math.max(0, seconds) * 10);
+    const h = Math.floor(tenths / 36000);
+    const m = Math.floor((tenths % 36000) / 600);
+    const s = (tenths % 600) / 10;
     if (h > 0) return `${h}:${String(m).padStart(2, "0")}:${String(Math.floor(s)).padStart(2, "0")}`;
     return `${m}:${s.toFixed(1).padStart(4, "0")}`;
   }

@@ -8,6 +8,7 @@ microphone, so the page runs its whole path: getUserMedia -> AudioWorklet (resam
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import wave
@@ -92,6 +93,13 @@ def open_page(browser, url: str, **context_options):
         context.close()
 
 
+def record_frames(page, direction: str = "framesent") -> list:
+    """Every WebSocket frame the page sends (or receives: "framereceived"); str or bytes."""
+    frames: list = []
+    page.on("websocket", lambda ws: ws.on(direction, lambda payload: frames.append(payload)))
+    return frames
+
+
 # Records what the provisional line shows (and how it is styled) every time it changes.
 WATCH_PARTIAL_JS = """
 () => {
@@ -120,6 +128,8 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
     with open_page(browser, url, viewport={"width": 1000, "height": 800}) as (page, errors):
         assert page.input_value("#server") == server.ws_url
         page.evaluate(WATCH_PARTIAL_JS)
+        frames = record_frames(page)
+        received = record_frames(page, "framereceived")
         page.click("#start")
         page.wait_for_function("document.body.dataset.state === 'streaming'", timeout=60000)
 
@@ -151,9 +161,16 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
         final = completed_text(page)
         assert evaluation.wer(conv.reference, final) <= 0.3, final
         assert page.is_hidden("#partial")  # nothing provisional is left once the server closed
-        # Provisional text was shown while speaking, and it looked provisional.
+        # Whenever the server sent provisional text, the page showed it, looking provisional.
+        # (Whether it sends any depends on its timing; test_page_renders_server_messages
+        # covers the rendering with a scripted server.)
         partials = page.evaluate("window.__partials")
-        assert partials, "no partial text was ever shown"
+        sent_partial = any(
+            not seg["completed"]
+            for message in map(json.loads, received)
+            for seg in message.get("segments", [])
+        )
+        assert bool(partials) == sent_partial
         assert all(p["fontStyle"] == "italic" for p in partials)
         # The transcript stays on the page and can be downloaded in each format.
         subtitles = {}
@@ -168,7 +185,93 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
         vtt = webvtt.from_string(subtitles["vtt"])
         assert [c.text for c in vtt] == [c.content for c in cues]
         assert evaluation.wer(conv.reference, subtitles["txt"]) <= 0.3
+
+        # On the wire: the configuration first, ~100 ms int16 frames, END_OF_AUDIO last.
+        config = json.loads(frames[0])
+        assert {k: config[k] for k in ("language", "task", "model", "use_vad", "audio_format")} == {
+            "language": None,
+            "task": "transcribe",
+            "model": "tiny.en",
+            "use_vad": True,
+            "audio_format": "int16",
+        }
+        assert config["uid"]
+        assert frames[-1] == b"END_OF_AUDIO"
+        audio = frames[1:-1]
+        assert all(isinstance(f, bytes) and len(f) % 2 == 0 for f in audio)
+        assert sum(len(f) == 3200 for f in audio) >= len(audio) - 1
+        pcm = np.frombuffer(b"".join(audio), "<i2")
+        assert len(pcm) / SAMPLE_RATE == pytest.approx(page.evaluate("window.whisperLive.stream.secondsSent"))
+        # It is the recording: loud where the speech is, near silence in the lead-in.
+        lead = pcm[int(0.2 * SAMPLE_RATE) : int(0.8 * SAMPLE_RATE)]
+        speech = pcm[int(conv.starts[0] * SAMPLE_RATE) + 3200 : int(conv.ends[0] * SAMPLE_RATE)]
+        assert np.abs(speech).max() > 3000 > 10 * np.abs(lead).max()
         page.screenshot(path=str(artifacts / "browser-client.png"), full_page=True)
+        assert not errors, errors
+
+
+@contextlib.contextmanager
+def scripted_server(script):
+    """A WebSocket server that answers the config with a fixed list of messages (JSON)."""
+    import threading
+
+    from websockets.sync.server import serve
+
+    def handler(ws):
+        ws.recv(timeout=30)  # the configuration
+        for message in script:
+            if isinstance(message, float):
+                time.sleep(message)
+            else:
+                ws.send(json.dumps(message))
+        with contextlib.suppress(Exception):
+            while ws.recv(timeout=30) != b"END_OF_AUDIO":
+                pass
+        ws.close()
+
+    with serve(handler, "127.0.0.1", 0) as srv:
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"ws://127.0.0.1:{srv.socket.getsockname()[1]}"
+        finally:
+            srv.shutdown()
+
+
+def test_page_renders_server_messages(server, browser, artifacts):
+    """Partial vs completed text, times (also WhisperLive's string times), language, warnings."""
+    script = [
+        {"uid": "u", "message": "SERVER_READY", "backend": "faster_whisper"},
+        {"uid": "u", "status": "WARNING", "message": "model small is not available; using tiny.en"},
+        {"uid": "u", "language": "de", "language_prob": 0.87},
+        {"uid": "u", "segments": [{"start": 0.5, "end": 1.5, "text": " Guten", "completed": False}]},
+        {
+            "uid": "u",
+            "segments": [
+                {"start": "0.500", "end": "2.250", "text": " Guten Morgen.", "completed": True},
+                {"start": 2.5, "end": 3.0, "text": " Wie geht", "completed": False},
+            ],
+        },
+    ]
+    with (
+        scripted_server(script) as url,
+        open_page(browser, f"{server.http_url}/?server={url}") as (page, errors),
+    ):
+        page.click("#start")
+        page.wait_for_function("document.getElementById('partial-text').textContent === 'Wie geht'")
+        assert completed_text(page) == "Guten Morgen."
+        assert page.inner_text("#segments .segment .time") == "0:00.5 – 0:02.3"
+        assert page.inner_text("#partial-time") == "0:02.5 – …"
+        style = page.evaluate("getComputedStyle(document.getElementById('partial')).fontStyle")
+        assert style == "italic"
+        assert page.inner_text("#detected-language") == "de (87%)"
+        assert "using tiny.en" in page.inner_text("#messages")
+        assert page.get_attribute("#segments", "aria-live") == "polite"
+        page.screenshot(path=str(artifacts / "browser-client-partial.png"))
+        page.click("#stop")
+        page.wait_for_function("document.body.dataset.state === 'done'", timeout=30000)
+        # The scripted server never completed "Wie geht": the page keeps it, still marked provisional.
+        assert completed_text(page) == "Guten Morgen."
         assert not errors, errors
 
 
@@ -224,8 +327,10 @@ def test_server_error_is_shown(server, browser):
     url = f"{server.http_url}/?server={server.ws_url}&model=tiny.en&task=translate"
     with open_page(browser, url) as (page, errors):
         assert page.is_visible("#model-hint")  # the page warns before Start, too
+        frames = record_frames(page)
         page.click("#start")
         page.wait_for_function("document.body.dataset.state === 'error'", timeout=60000)
+        assert json.loads(frames[0])["task"] == "translate"
         assert "English-only" in page.inner_text("#status")
         assert page.is_enabled("#start")
         assert not errors, errors
@@ -296,7 +401,8 @@ MERGE_JS = """
            { start: "2.000", end: "3.250", text: " How are you?", completed: true }]);
   t.merge([{ start: 0.5, end: 1.8, text: " Hello there.", completed: true },
            { start: 2.0, end: 3.25, text: " How are you?", completed: true }]);
-  const result = { partial, after: t.partial, segments: t.segments.slice(), srt: t.toSRT(), vtt: t.toVTT(),
+  const clocks = [0, 59.96, 61.25, 3725.4].map((x) => Transcript.short(x));
+  const result = { clocks, partial, after: t.partial, segments: t.segments.slice(), srt: t.toSRT(), vtt: t.toVTT(),
                    txt: t.toText() };
   // Clear in mid-session: the repeats of cleared segments must not come back.
   t.discard();
@@ -312,6 +418,7 @@ def test_transcript_merge_and_formats(file_page):
     page, _ = file_page
     result = page.evaluate(MERGE_JS)
     assert result["partial"] == "Hello"
+    assert result["clocks"] == ["0:00.0", "1:00.0", "1:01.3", "1:02:05"]
     assert result["after"] is None
     assert result["segments"] == [
         {"start": 0.5, "end": 1.8, "text": "Hello there."},
@@ -447,3 +554,4 @@ def test_page_loads_only_its_own_files(server, browser):
         f"/client/{n}" for n in ("resampler.js", "pcm-worklet.js", "stream.js", "app.js", "style.css")
     }
     assert all(u.startswith((server.http_url + "/", "data:")) for u in requests), requests
+    assert "/status" in files  # the model choices include what the server has loaded
