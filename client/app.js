@@ -248,8 +248,8 @@ function startApp() {
     el.messages.replaceChildren();
     el.detected.textContent = el.language.value ? `${el.language.selectedOptions[0].text} (chosen)` : "detecting…";
     if (!el.language.value) el.detected.dataset.pending = "1";
-    // A new session starts a new transcript: its times restart at 0.
-    transcript.clear();
+    // The text of an earlier session stays (Clear removes it); the new one follows it.
+    transcript.beginSession();
     render();
     el.elapsed.textContent = Transcript.short(0);
     stream = new LiveStream(

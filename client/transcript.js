@@ -12,13 +12,25 @@ class Transcript {
     this.clear();
   }
 
-  /** Forget everything: a new session, whose times start again at 0. */
+  /** Forget everything. */
   clear() {
     /** @type {{start: number, end: number, text: string}[]} completed, in time order */
     this.segments = [];
     /** @type {{start: number, end: number, text: string} | null} the provisional tail */
     this.partial = null;
     this.floor = 0; // completed segments starting before this are ignored (see discard)
+    this.offset = 0; // added to the server's times (see beginSession)
+  }
+
+  /**
+   * A new connection: the server's times restart at 0. Pressing Start again should not
+   * throw away what is on the page, so the new session continues after the old text
+   * (one second later) and the downloads stay in time order.
+   */
+  beginSession() {
+    const last = this.segments[this.segments.length - 1];
+    this.offset = last ? Math.ceil(last.end) + 1 : 0;
+    this.partial = null;
   }
 
   /**
@@ -40,8 +52,8 @@ class Transcript {
     let partial = null;
     for (const raw of messageSegments || []) {
       const seg = {
-        start: Number.parseFloat(raw.start) || 0,
-        end: Number.parseFloat(raw.end) || 0,
+        start: (Number.parseFloat(raw.start) || 0) + this.offset,
+        end: (Number.parseFloat(raw.end) || 0) + this.offset,
         text: String(raw.text || "").trim(),
       };
       if (raw.completed === false) {

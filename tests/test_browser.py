@@ -166,7 +166,7 @@ def test_live_transcription_from_fake_microphone(server, browser, fake_microphon
         # covers the rendering with a scripted server.)
         partials = page.evaluate("window.__partials")
         sent_partial = any(
-            not seg["completed"]
+            not seg["completed"] and seg["text"].strip()
             for message in map(json.loads, received)
             for seg in message.get("segments", [])
         )
@@ -348,6 +348,21 @@ def test_time_limit_disconnect_keeps_text(server, browser):
         assert not errors, errors
 
 
+def test_page_from_disk_streams_to_server(server, browser):
+    """Opened as a file (no HTTP server involved), the page still captures and streams."""
+    url = (CLIENT / "index.html").as_uri() + f"?server={server.ws_url}"
+    with open_page(browser, url) as (page, errors):
+        frames = record_frames(page)
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'streaming'", timeout=60000)
+        page.wait_for_function("window.whisperLive.stream.secondsSent >= 1.5", timeout=30000)
+        page.click("#stop")
+        page.wait_for_function("document.body.dataset.state === 'done'", timeout=60000)
+        assert sum(len(f) for f in frames if isinstance(f, bytes)) >= 1.5 * SAMPLE_RATE * 2
+        assert frames[-1] == b"END_OF_AUDIO"
+        assert not errors, errors
+
+
 def test_unreachable_server_is_an_error(browser):
     with open_page(browser, (CLIENT / "index.html").as_uri() + "?server=ws://127.0.0.1:9") as (page, errors):
         page.click("#start")
@@ -408,7 +423,11 @@ MERGE_JS = """
   t.discard();
   t.merge([{ start: 2.0, end: 3.25, text: " How are you?", completed: true },
            { start: 4.0, end: 5.0, text: " Fine.", completed: true }]);
-  result.afterDiscard = t.segments;
+  result.afterDiscard = t.segments.slice();
+  // Start again: the old text stays and the new session's times follow it.
+  t.beginSession();
+  t.merge([{ start: 0.2, end: 1.0, text: " Again.", completed: true }]);
+  result.nextSession = t.segments;
   return result;
 }
 """
@@ -436,6 +455,10 @@ def test_transcript_merge_and_formats(file_page):
     ]
     assert result["txt"] == "Hello there.\nHow are you?\n"
     assert result["afterDiscard"] == [{"start": 4.0, "end": 5.0, "text": "Fine."}]
+    assert result["nextSession"] == [
+        {"start": 4.0, "end": 5.0, "text": "Fine."},
+        {"start": 6.2, "end": 7.0, "text": "Again."},
+    ]
 
 
 def test_page_from_disk_defaults_to_localhost(file_page):
