@@ -8,6 +8,7 @@ event loop that talks to the server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import wave
@@ -111,7 +112,7 @@ class BlockPump:
     def _put(self, item) -> bool:
         future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(concurrent.futures.TimeoutError):  # not builtin before 3.11
                 future.result(0.2)
                 return True
         future.cancel()

@@ -222,40 +222,45 @@ class AsyncStreamingClient:
         """One attempt. Returns None when the stream is open, else the server's WAIT estimate."""
         try:
             ws = await websockets.connect(self.url, max_size=2**24, open_timeout=self.open_timeout)
-        except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+        except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
             raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
         try:
             await ws.send(json.dumps(self.options.config()))
-            async with asyncio.timeout(self.ready_timeout):
-                while True:
-                    message = json.loads(await ws.recv())
-                    status = message.get("status")
-                    if status:
-                        await _call(self.on_status, message)
-                    if message.get("message") == "SERVER_READY":
-                        self.backend = message.get("backend")
-                        break
-                    if status == "WAIT":
-                        await ws.close()
-                        try:
-                            return max(0.0, float(message.get("message") or 0.0))
-                        except (TypeError, ValueError):
-                            return 0.0
-                    if status == "ERROR":
-                        raise ServerError(str(message.get("message")))
-                    if status == "WARNING":
-                        await self._warning(str(message.get("message")))
+            wait_minutes = await asyncio.wait_for(self._await_ready(ws), self.ready_timeout)
         except ConnectionClosed as exc:
             raise ClientError(f"server closed the connection during the handshake: {exc}") from exc
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:
             await ws.close()
             raise ClientError(f"no SERVER_READY within {self.ready_timeout:g} s") from exc
         except BaseException:
             await ws.close()
             raise
+        if wait_minutes is not None:
+            await ws.close()
+            return wait_minutes
         self._ws = ws
         self._receiver = asyncio.create_task(self._receive(ws))
         return None
+
+    async def _await_ready(self, ws: websockets.ClientConnection) -> float | None:
+        """Read until SERVER_READY (None) or WAIT (its estimate in minutes); ERROR raises."""
+        while True:
+            message = json.loads(await ws.recv())
+            status = message.get("status")
+            if status:
+                await _call(self.on_status, message)
+            if message.get("message") == "SERVER_READY":
+                self.backend = message.get("backend")
+                return None
+            if status == "WAIT":
+                try:  # ours sends minutes; WhisperLive's docs show a sentence
+                    return max(0.0, float(message.get("message") or 0.0))
+                except (TypeError, ValueError):
+                    return 0.0
+            if status == "ERROR":
+                raise ServerError(str(message.get("message")))
+            if status == "WARNING":
+                await self._warning(str(message.get("message")))
 
     async def _warning(self, text: str) -> None:
         log.warning("server: %s", text)
@@ -333,7 +338,7 @@ class AsyncStreamingClient:
                     await self._ws.send(END_OF_AUDIO)
         try:
             await asyncio.wait_for(asyncio.shield(self._receiver), timeout)
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:
             await self.close()
             raise ClientError(f"the server did not finish within {timeout:g} s") from exc
         if self._error is not None:

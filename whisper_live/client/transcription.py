@@ -136,6 +136,7 @@ class TranscriptionClient:
         self.sent_seconds = 0.0
         self.send_duration = 0.0
         self._pump: BlockPump | None = None
+        self._task: asyncio.Task | None = None
 
     def __call__(
         self,
@@ -146,7 +147,10 @@ class TranscriptionClient:
     ) -> Transcript:
         """Run one stream to its end (Ctrl-C ends a live one cleanly) and return the transcript."""
         source, record_to = self.source_for(audio, hls_url, rtsp_url, save_file)
-        return asyncio.run(self._main(source, record_to))
+        try:
+            return asyncio.run(self._main(source, record_to))
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # Ctrl-C before any audio flowed (e.g. during WAIT)
 
     def source_for(
         self, audio=None, hls_url=None, rtsp_url=None, save_file=None
@@ -170,6 +174,7 @@ class TranscriptionClient:
 
     async def _main(self, source: Source, record_to: str | None) -> Transcript:
         loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
         handled = threading.current_thread() is threading.main_thread()
         if handled:
             try:
@@ -186,7 +191,10 @@ class TranscriptionClient:
         """First Ctrl-C: stop the audio and still collect the final text. Second: abort."""
         log.warning("stopping: finishing the transcript (Ctrl-C again to abort)")
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
-        self.stop()
+        if self._pump is not None:
+            self.stop()
+        elif self._task is not None:
+            self._task.cancel()  # still connecting: there is no transcript to finish
 
     def stop(self) -> None:
         """End the audio of the running stream (from the event loop's thread)."""
@@ -235,9 +243,11 @@ class TranscriptionClient:
         started = loop.time()
 
         async def send(samples: np.ndarray) -> bool:
-            nonlocal sent
-            if sent == 0 and self.on_audio_start is not None:
-                self.on_audio_start()  # the device or stream really delivers audio now
+            nonlocal sent, started
+            if sent == 0:
+                started = loop.time()  # pace from the first audio, not from opening the source
+                if self.on_audio_start is not None:
+                    self.on_audio_start()  # the device or stream really delivers audio now
             if pace:
                 delay = started + sent / SAMPLE_RATE / pace - loop.time()
                 if delay > 0:
