@@ -22,6 +22,7 @@ class ServerSettings:
     cpu_threads: int = 0  # threads per decode; 0 = cores / workers
     max_clients: int = 4
     max_connection_time: float = 600.0
+    capacity_admission: bool = True
     max_upload_mb: float = 25.0
     preload: bool = True
     log_level: str = "info"
@@ -45,6 +46,7 @@ _HELP = {
     "cpu_threads": "threads inside one decode (0: cores divided by workers)",
     "max_clients": "concurrent streams; more get WAIT",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
+    "capacity_admission": "also answer WAIT when the measured cost of finals says the decoders cannot keep up",
     "max_upload_mb": "largest REST upload in MiB",
     "preload": "load the default model at start-up",
     "log_level": "debug, info, warning or error",

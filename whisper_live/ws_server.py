@@ -66,7 +66,7 @@ class StreamingServer:
 
     def admits_another(self) -> bool:
         limit = self.settings.max_clients
-        capacity = self.capacity()
+        capacity = self.capacity() if self.settings.capacity_admission else None
         if capacity is not None:
             limit = min(limit, capacity)
         return len(self.clients) < limit
