@@ -2,27 +2,32 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-fast lint bench system-deps
 
-$(STAMP): setup.cfg pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[test,bench]'
-	touch $(STAMP)
 
-serve: $(STAMP)
+$(VENV)/.installed-serve: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-serve
+
+serve: $(VENV)/.installed-serve
 	$(BIN)/whisper-live-server $(ARGS)
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(STAMP) system-deps
+test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check whisper_live tests scripts
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check whisper_live tests scripts
