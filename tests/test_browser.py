@@ -276,11 +276,38 @@ def test_page_renders_server_messages(server, browser, artifacts):
 
 
 def test_phone_layout_screenshot(server, browser, artifacts):
-    """The page fits a phone screen: no horizontal scrolling."""
-    url = f"{server.http_url}/?server={server.ws_url}"
-    with open_page(browser, url, viewport={"width": 390, "height": 844}, is_mobile=True) as (page, errors):
-        page.wait_for_function("window.whisperLive !== undefined")
+    """The page fits a phone screen, with a transcript on it: no horizontal scrolling."""
+    long_text = " Somehow or other cat has taught them that he's in charge here and he just chases them"
+    script = [
+        {"uid": "u", "message": "SERVER_READY", "backend": "faster_whisper"},
+        {"uid": "u", "language": "en", "language_prob": 0.99},
+        {
+            "uid": "u",
+            "segments": [
+                {
+                    "start": 0.9,
+                    "end": 3.9,
+                    "text": " The two stray kittens gradually make themselves at home.",
+                    "completed": True,
+                },
+                {"start": 5.7, "end": 11.2, "text": long_text, "completed": False},
+            ],
+        },
+    ]
+    with (
+        scripted_server(script) as url,
+        open_page(
+            browser,
+            f"{server.http_url}/?server={url}",
+            viewport={"width": 390, "height": 844},
+            is_mobile=True,
+        ) as (page, errors),
+    ):
+        page.click("#start")
+        page.wait_for_function("document.getElementById('partial-text').textContent.startsWith('Somehow')")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Touch-sized controls.
+        assert page.locator("#start").bounding_box()["height"] >= 44
         page.screenshot(path=str(artifacts / "browser-client-phone.png"), full_page=True)
         assert not errors, errors
 
