@@ -54,7 +54,8 @@ def _output(option: str | None, source: str, suffix: str, several: bool) -> str 
 
 
 class _Console:
-    """Partial text on one rewritten stderr line (terminals only); completed lines on stdout."""
+    """Completed lines on stdout (through tqdm, so a progress bar is redrawn below them); for
+    live sources, which have no bar, the partial text on one rewritten stderr line."""
 
     def __init__(self, show_partial: bool):
         self.show_partial = show_partial
@@ -67,10 +68,13 @@ class _Console:
             self._shown = True
 
     def completed(self, segment) -> None:
+        from tqdm import tqdm
+
         if self._shown:
             sys.stderr.write("\r\033[K")
             self._shown = False
-        print(segment.text.strip(), flush=True)
+        tqdm.write(segment.text.strip(), file=sys.stdout)
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     from .transcription import TranscriptionClient
 
     terminal = sys.stderr.isatty() and not args.quiet
-    console = _Console(show_partial=terminal)
+    console = _Console(show_partial=terminal and not args.files)
     client = TranscriptionClient(
         url=server_url(args.server),
         lang=args.lang,

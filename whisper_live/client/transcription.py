@@ -299,7 +299,9 @@ class TranscriptionClient:
 
     def _completed(self, segment: Segment) -> None:
         if self.log_transcription:
-            print(segment.text.strip(), flush=True)
+            from tqdm import tqdm
+
+            tqdm.write(segment.text.strip(), file=sys.stdout)  # keeps a progress bar intact
         if self.on_completed is not None:
             self.on_completed(segment)
 
