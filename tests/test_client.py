@@ -109,6 +109,37 @@ def test_file_formats_give_transcript_and_subtitles(server, tmp_path, kind):
     check_subtitles(tmp_path / "out.srt", tmp_path / "out.vtt", duration, utt.reference, max_wer)
 
 
+def test_whisperlive_style_construction(server, tmp_path, capsys):
+    """Called as WhisperLive's users call it: positional host and port, its model names, its
+    server-side arguments, output_transcription_path; prints the text as it goes."""
+    utt = utterance("ljspeech", "LJ001-0002")  # 1.9 s, sent in real time as WhisperLive does
+    statuses = []
+    client = TranscriptionClient(
+        "127.0.0.1",
+        server.server.port,
+        lang="en",
+        translate=False,
+        model="small",  # not on this server: it warns and serves its default model
+        use_vad=True,
+        save_output_recording=True,
+        output_recording_filename=str(tmp_path / "recording.wav"),
+        output_transcription_path=str(tmp_path / "out.srt"),
+        max_clients=4,
+        max_connection_time=600,
+        on_status=statuses.append,
+        progress=False,
+    )
+    transcript = client(str(utt.path))
+    assert evaluation.wer(utt.reference, transcript.text) <= 0.25
+    assert evaluation.wer(utt.reference, capsys.readouterr().out) <= 0.25
+    assert any(m.get("status") == "WARNING" and "small" in m.get("message", "") for m in statuses), statuses
+    assert list(srt.parse((tmp_path / "out.srt").read_text()))
+    source, record_to = client.source_for()  # client() with no source: the microphone, recorded
+    assert source.live and source.name == "microphone" and record_to == str(tmp_path / "recording.wav")
+    with pytest.raises(TypeError, match="no_such_option"):
+        TranscriptionClient(no_such_option=1)
+
+
 def test_file_sent_in_real_time_shows_partials_before_the_end(server):
     utt = LIBRI("1988-24833-0001")  # 7.9 s
     duration = len(decode_audio(str(utt.path))) / SAMPLE_RATE
