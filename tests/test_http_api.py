@@ -372,7 +372,9 @@ def test_rest_while_streaming(server, clips):
     baseline = [x for x in evaluation.final_latencies(conv, alone) if x is not None]
     latencies = [x for x in evaluation.final_latencies(conv, trace) if x is not None]
     assert len(latencies) == len(baseline) == 2
-    assert max(latencies) < max(baseline) + 2.0, (latencies, baseline)
+    # Finals keep a worker of their own, so the upload costs them CPU share, not a wait
+    # for the file: with the whole 53 s file ahead of them they would lose many seconds.
+    assert max(latencies) < 2 * max(baseline) + 2.0, (latencies, baseline)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -511,3 +513,29 @@ def test_batched_pipeline_and_extras(client):
         )
     assert evaluation.wer(evaluation.manifest("longform")[0].reference, result.text) < 0.35
     assert all(seg.model_extra.get("words") for seg in result.segments)
+
+
+def test_client_that_hangs_up_frees_the_worker(server, tmp_path):
+    """A client gone mid-upload stops the work at the next piece, not after the whole file."""
+    looped = ffmpeg(SONNET, tmp_path / "sonnet3.wav", "-ar", "16000", "-ac", "1")
+    looped = ffmpeg(looped, tmp_path / "sonnet3x.wav", "-af", "aloop=loop=2:size=2e9")
+    assert len(decode_audio(str(looped))) / SAMPLE_RATE > 150
+
+    async def scenario() -> tuple[float, list[dict]]:
+        timeout = aiohttp.ClientTimeout(total=3.0)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            with pytest.raises(asyncio.TimeoutError):
+                await _upload(session, server.http_url, looped)
+        gone_at, seen = time.monotonic(), []
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.get(server.http_url + "/status") as response:
+                    jobs = (await response.json())["batch"]["active"]
+                if not jobs:
+                    return time.monotonic() - gone_at, seen
+                seen = jobs
+                await asyncio.sleep(0.2)
+
+    elapsed, seen = asyncio.run(scenario())
+    assert elapsed < 10.0  # one piece at most; the whole file takes far longer
+    assert seen and seen[0]["pieces_done"] < seen[0]["pieces"]

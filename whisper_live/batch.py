@@ -240,13 +240,15 @@ async def transcribe(
     job: BatchJob,
     queue: BatchQueue,
     on_segment: Callable[[Segment], object] | None = None,
+    client_gone: Callable[[], bool] = lambda: False,
 ) -> DecodeResult:
     """Decode ``audio`` piece by piece at batch priority; timestamps in file time.
 
     The language detected in the first piece with speech is kept for the rest, so a file
     is one language throughout (and later pieces skip detection). Unless the caller gave
     a prompt, each piece is prompted with the previous piece's text, as Whisper conditions
-    one window on the last when ``condition_on_previous_text`` is on.
+    one window on the last when ``condition_on_previous_text`` is on. A client that hung
+    up stops the work at the next piece instead of holding a worker for nobody.
     """
     limit = BATCHED_PIECE_SECONDS if options.batch_size > 1 else PIECE_SECONDS
     if len(audio) > limit * SAMPLE_RATE:
@@ -261,6 +263,8 @@ async def transcribe(
     word_end = 0.0
     for first, last in pieces:
         queue.check()
+        if client_gone():
+            raise BatchError(499, "the client closed the connection", code="client_closed_request")
         piece_options = replace(options, language=language, initial_prompt=prompt)
         job.started = job.started or time.time()
         result = await pool.decode(loaded, audio[first:last], piece_options, Priority.BATCH)

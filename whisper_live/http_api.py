@@ -469,6 +469,11 @@ def check_model_task(loaded: LoadedModel, options: DecodeOptions) -> None:
         )
 
 
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
     pool, queue = request.app[POOL], request.app[BATCH]
     queue.check()
@@ -490,7 +495,9 @@ async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
 
     async def run(on_segment=None) -> DecodeResult:
         try:
-            return await transcribe(pool, loaded, audio, req.options, job, queue, on_segment)
+            return await transcribe(
+                pool, loaded, audio, req.options, job, queue, on_segment, lambda: client_gone(request)
+            )
         except BatchError:
             raise
         except Exception as exc:
