@@ -58,11 +58,14 @@ def microphone_source(device: int | str | None = None, block_seconds: float = 0.
         except ImportError as exc:
             raise ClientError("the microphone needs sounddevice: pip install 'whisper-live[mic]'") from exc
 
-        info = sd.query_devices(device, "input")
-        rate = int(info["default_samplerate"])
+        try:
+            rate = int(sd.query_devices(device, "input")["default_samplerate"])
+            stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=device)
+        except (sd.PortAudioError, ValueError) as exc:
+            raise ClientError(f"cannot open the microphone: {exc}") from exc
         resampler = Resampler(rate, 1)
         frames = max(1, int(rate * block_seconds))
-        with sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=device) as stream:
+        with stream:
             while True:
                 data, _overflowed = stream.read(frames)
                 yield resampler.feed(data)

@@ -221,7 +221,13 @@ class AsyncStreamingClient:
     async def _handshake(self) -> float | None:
         """One attempt. Returns None when the stream is open, else the server's WAIT estimate."""
         try:
-            ws = await websockets.connect(self.url, max_size=2**24, open_timeout=self.open_timeout)
+            ws = await websockets.connect(
+                # a short close_timeout: an abort must not wait on a server that stopped reading
+                self.url,
+                max_size=2**24,
+                open_timeout=self.open_timeout,
+                close_timeout=2.0,
+            )
         except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
             raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
         try:
