@@ -395,6 +395,9 @@ def test_error_statuses_use_openai_envelope(server, tmp_path):
     assert_error(*post(url, fields={"model": "large-v9"}, files=jfk)[:2], 404, param="model")
     assert_error(*post(url, body=b"file=1", content_type="application/x-www-form-urlencoded")[:2], 400)
     assert_error(*post(url, body=b"{not json", content_type="application/json")[:2], 400, says="json")
+    broken = b"--xyz\r\nContent-Disposition: form-data; name=file\r\n\r\nabc"  # never closed
+    assert_error(*post(url, body=broken, content_type="multipart/form-data")[:2], 400, says="multipart")
+    assert_error(*post(url, body=broken, content_type="multipart/form-data; boundary=xyz")[:2], 400)
     error = assert_error(
         *post(server.http_url + "/v1/audio/translations", files=jfk)[:2], 400, says="english-only"
     )
@@ -539,3 +542,20 @@ def test_client_that_hangs_up_frees_the_worker(server, tmp_path):
     elapsed, seen = asyncio.run(scenario())
     assert elapsed < 10.0  # one piece at most; the whole file takes far longer
     assert seen and seen[0]["pieces_done"] < seen[0]["pieces"]
+
+
+def test_plan_pieces_cuts_long_audio_at_pauses():
+    from whisper_live.batch import PIECE_SECONDS, plan_pieces
+
+    short = decode_audio(str(JFK))
+    assert plan_pieces(short) == [(0, len(short))]  # one window: one plain faster-whisper call
+    audio = np.concatenate([decode_audio(str(SONNET)), decode_audio(str(JFK))])
+    pieces = plan_pieces(audio)
+    assert len(pieces) >= 3
+    assert all(0 <= a < b <= len(audio) and b - a <= PIECE_SECONDS * SAMPLE_RATE for a, b in pieces)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(pieces, pieces[1:], strict=False))
+    # every cut falls where the signal is quiet, not mid-word
+    for _, end in pieces[:-1]:
+        tail = audio[max(0, end - 1600) : end]
+        assert np.sqrt(np.mean(tail**2)) < 0.5 * np.sqrt(np.mean(audio**2)), end / SAMPLE_RATE
+    assert pieces[-1][1] > len(audio) - 2 * SAMPLE_RATE  # JFK's last words are kept

@@ -172,7 +172,10 @@ async def read_upload(request: web.Request) -> Upload:
     if request.content_length is not None and request.content_length > limit * 4 // 3 + FIELD_LIMIT:
         raise _too_large(limit)
     if request.content_type == "multipart/form-data":
-        upload = await read_multipart(request, limit)
+        try:
+            upload = await read_multipart(request, limit)
+        except (ValueError, AssertionError, web.HTTPBadRequest) as exc:  # aiohttp's malformed-body errors
+            raise BatchError(400, f"malformed multipart body: {exc}") from exc
     elif request.content_type == "application/json":
         upload = await read_json(request, limit)
     else:
