@@ -163,7 +163,10 @@ function startApp() {
     el.start.disabled = busy;
     el.stop.disabled = !["microphone", "connecting", "streaming"].includes(state);
     for (const input of el.form.querySelectorAll("input:not(#token), select")) input.disabled = busy;
-    if (!busy) stopElapsed();
+    if (!busy) {
+      stopElapsed();
+      if (stream) el.elapsed.textContent = Transcript.short(stream.secondsSent); // the exact total
+    }
     // Refused or failed before any language came back: do not keep saying "detecting".
     if (!busy && el.detected.dataset.pending) el.detected.textContent = "—";
     if (!busy) delete el.detected.dataset.pending;

@@ -328,11 +328,20 @@ def test_wait_state_when_server_full(server, browser, artifacts):
         assert not errors, errors
 
 
+def wait_until_idle(server, timeout: float = 60) -> None:
+    """No stream left over from an earlier test (their slots would change the WAIT estimate)."""
+    deadline = time.monotonic() + timeout
+    while len(server.server.streams.clients):
+        assert time.monotonic() < deadline, "streams from earlier tests are still open"
+        time.sleep(0.2)
+
+
 def test_wait_shows_the_servers_estimate(server, browser):
     """One stream holds the only slot: the estimate is the time until its time limit."""
     from websockets.sync.client import connect
 
     url = f"{server.http_url}/?server={server.ws_url}"
+    wait_until_idle(server)
     with (
         server.configured(max_clients=1, max_connection_time=150.0),
         connect(server.ws_url) as holder,
