@@ -143,32 +143,41 @@ class StreamingServer:
         sender = asyncio.create_task(self._send_events(ws, uid, runner))
         receiver = asyncio.create_task(self._receive(ws, runner))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
+        discard: asyncio.Task | None = None
         try:
             done, _ = await asyncio.wait({receiver, deadline, sender}, return_when=asyncio.FIRST_COMPLETED)
             if sender in done:
                 sender.result()  # only ends by raising: the client went away mid-send
                 return
-            if receiver in done:
-                error = receiver.exception()
-                if isinstance(error, ConnectionClosed):
-                    return  # client gone: nothing to deliver
-                if isinstance(error, protocol.ProtocolError):
-                    await self._finish(runner, sender)
-                    await self._refuse(ws, protocol.error(uid, str(error)), 1008)
-                    return
-                if error is not None:
-                    raise error
-                await self._finish(runner, sender)
-                await ws.close(1000, "end of audio")
-                return
-            # time limit: finish what was said, then DISCONNECT
-            receiver.cancel()
+            error = receiver.exception() if receiver in done else None
+            if isinstance(error, ConnectionClosed):
+                return  # client gone: nothing to deliver
+            if error is not None and not isinstance(error, protocol.ProtocolError):
+                raise error
+            if receiver not in done:
+                receiver.cancel()
+            if receiver not in done or error is not None:
+                # A client may still be sending: keep reading (and dropping) its frames, or
+                # it blocks on a full socket and never sees our close.
+                discard = asyncio.create_task(self._discard(ws))
             await self._finish(runner, sender)
-            await ws.send(protocol.dumps(protocol.disconnect(uid)))
-            await ws.close(1000, "maximum connection time reached")
+            if error is not None:
+                await self._refuse(ws, protocol.error(uid, str(error)), 1008)
+            elif receiver in done:
+                await ws.close(1000, "end of audio")
+            else:  # time limit: what was said is delivered first, then DISCONNECT
+                await ws.send(protocol.dumps(protocol.disconnect(uid)))
+                await ws.close(1000, "maximum connection time reached")
         finally:
-            for task in (sender, receiver, deadline):
-                task.cancel()
+            for task in (sender, receiver, deadline, discard):
+                if task is not None:
+                    task.cancel()
+
+    @staticmethod
+    async def _discard(ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
 
     async def _receive(self, ws: ServerConnection, runner: StreamRunner) -> None:
         async for message in ws:
