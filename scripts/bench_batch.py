@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument("--ws-url", help="its WebSocket URL (for the latency part)")
     parser.add_argument("--model", default="tiny.en", help="model for both sides (default tiny.en)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per file; the fastest counts")
-    parser.add_argument("--utterances", type=int, default=10, help="utterances in the live stream")
+    parser.add_argument("--utterances", type=int, default=6, help="utterances in the live stream")
     parser.add_argument("--skip-latency", action="store_true", help="only the wall-time comparison")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     args = parser.parse_args()
