@@ -138,6 +138,9 @@ class StreamingSession:
         # Set by the driver: whether a partial decode would run now. When the decoders are
         # busy, partials are skipped rather than queued (finals are never skipped).
         self.partials_allowed = True
+        # Likewise for starting the final early at the first pause: only worth it when a
+        # decoder is idle, since the speaker may go on and waste it.
+        self.speculation_allowed = True
         # audio buffer: samples from absolute index _buf_start to _total
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0
@@ -280,6 +283,7 @@ class StreamingSession:
             self._close_utterance(min(end, self._last_speech_end + vad.speech_pad_ms * SAMPLE_RATE // 1000))
         elif (
             self._speculative is None
+            and self.speculation_allowed
             and self._silence_run >= self.options.speculate_silence_ms * SAMPLE_RATE // 1000
             and self._speech_samples >= vad.min_speech_duration_ms * SAMPLE_RATE // 1000
         ):
