@@ -94,18 +94,40 @@ class ServerProcess:
             self.proc.kill()
 
 
-def live_latencies(conv: ev.Conversation, trace: ev.StreamTrace) -> list[float | None]:
+def live_latencies(
+    conv: ev.Conversation, trace: ev.StreamTrace, final: list[float | None]
+) -> list[float | None]:
+    """For each utterance: seconds from the end of its audio until text reaching its end
+    (within 0.3 s) is first on screen, as a partial, or else its final latency."""
     out = []
-    for end in conv.ends:
+    for end, final_latency in zip(conv.ends, final, strict=True):
         shown = [
-            at
-            for msg, at in zip(trace.messages[1:], trace.arrivals)
-            if msg.get("segments")
-            and float(msg["segments"][-1]["end"]) >= end - 0.3
-            and msg["segments"][-1]["text"].strip()
+            at - end
+            for msg, at in zip(trace.messages[1:], trace.arrivals, strict=False)
+            if any(
+                float(seg["end"]) >= end - 0.3 and float(seg["start"]) < end + 0.5 and seg["text"].strip()
+                for seg in msg.get("segments") or []
+            )
         ]
-        out.append(min(shown) - end if shown else None)
+        if final_latency is not None:
+            shown.append(final_latency)
+        out.append(min(shown) if shown else None)
     return out
+
+
+def drift(timeline: list[tuple[float, float]]) -> dict:
+    """Does final latency creep up over the run? p90 of the first and last thirds, and the
+    least-squares slope of latency against stream time."""
+    if len(timeline) < 6:
+        return {}
+    timeline.sort()
+    ends, lats = np.array(timeline).T
+    third = len(lats) // 3
+    return {
+        "final_p90_first_third": pct(list(lats[:third]), 90),
+        "final_p90_last_third": pct(list(lats[-third:]), 90),
+        "drift_s_per_minute": round(float(np.polyfit(ends / 60.0, lats, 1)[0]), 4),
+    }
 
 
 def pct(values: list[float | None], q: float) -> float | None:
@@ -173,11 +195,12 @@ def measure(args, clients: int, conv: ev.Conversation) -> dict:
             "rss_peak_mb": round(server.rss_mb(peak=True), 1),
             "per_client": [],
         }
-        all_final, all_live = [], []
+        all_final, all_live, timeline = [], [], []
         for trace in traces:
             final = ev.final_latencies(conv, trace)
-            live = live_latencies(conv, trace)
+            live = live_latencies(conv, trace, final)
             all_final += final
+            timeline += [(end, lat) for end, lat in zip(conv.ends, final, strict=True) if lat is not None]
             all_live += live
             result["per_client"].append(
                 {
@@ -189,6 +212,7 @@ def measure(args, clients: int, conv: ev.Conversation) -> dict:
                     "missing_finals": sum(v is None for v in final),
                     "ready_s": round(trace.ready_after, 3),
                     "closed": trace.close_code,
+                    "transcript": trace.transcript,
                 }
             )
         result["aggregate"] = {
@@ -198,6 +222,7 @@ def measure(args, clients: int, conv: ev.Conversation) -> dict:
             "live_p50": pct(all_live, 50),
             "live_p90": pct(all_live, 90),
             "ready_p90": round(float(np.percentile([t.ready_after for t in traces], 90)), 3),
+            **drift(timeline),
         }
         if args.silence_seconds and clients == 1:
             result["silence_cpu_percent_of_one_core"] = asyncio.run(silence_cpu(server, args.silence_seconds))
@@ -217,6 +242,11 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
             f"{r['clients']:>7} {a['wer_mean']:>7.4f} {a['final_p50']:>9} {a['final_p90']:>9} {a['live_p50']:>8} "
             f"{a['live_p90']:>8} {r['server_cpu_percent_of_one_core']:>6} {r['rss_peak_mb']:>7} {a['ready_p90']:>6}"
         )
+        if "drift_s_per_minute" in a:
+            print(
+                f"        final p90 first third {a['final_p90_first_third']} s, last third "
+                f"{a['final_p90_last_third']} s, trend {a['drift_s_per_minute']:+} s/min"
+            )
         if "silence_cpu_percent_of_one_core" in r:
             print(
                 f"        server CPU with one client sending silence: {r['silence_cpu_percent_of_one_core']}% of a core"

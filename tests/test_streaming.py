@@ -224,4 +224,3 @@ def test_one_model_is_shared_by_all_streams(server, librispeech):
     for trace in traces:
         assert ev.wer(librispeech[1].reference, trace.transcript) < 0.2
     assert [m.name for m in pool.loaded()].count("tiny.en") == 1
-

@@ -56,6 +56,7 @@ class SessionOptions:
     prompt_chars: int = 200
     condition_on_previous_text: bool = True
     language_lock_probability: float = 0.5
+    fit_window: bool = True  # encode each utterance at its own length (decoding.decode_fitted)
 
 
 @dataclass
@@ -320,6 +321,7 @@ class StreamingSession:
             hotwords=opts.hotwords,
             condition_on_previous_text=False,
             no_speech_threshold=opts.no_speech_thresh,
+            fit_window=opts.fit_window,
         )
         if kind == "partial":
             decode.beam_size = decode.best_of = 1

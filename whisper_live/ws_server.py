@@ -99,6 +99,7 @@ class StreamingServer:
             except ProtocolErrorToSend as exc:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
+            config.session.fit_window = self.settings.fit_window
             session = StreamingSession(config.session)
             runner = StreamRunner(session, self.pool, model)
             self.clients[ws] = _Client(uid, time.monotonic(), runner)
