@@ -48,8 +48,8 @@ _HELP = {
     "max_clients": "concurrent streams; more get WAIT",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
     "capacity_admission": "also answer WAIT when the measured cost of finals says the decoders cannot keep up",
-    "fit_window": "encode each streamed utterance at its own length instead of a padded 30 s window"
-    " (several times cheaper; falls back to the full window when the result looks unreliable)",
+    "fit_window": "encode partial results at the utterance's own length instead of a padded 30 s window"
+    " (several times cheaper; finals always use the full window)",
     "max_upload_mb": "largest REST upload in MiB",
     "preload": "load the default model at start-up",
     "log_level": "debug, info, warning or error",

@@ -58,13 +58,7 @@ class StreamRunner:
 
     async def _decode(self, request: DecodeRequest) -> None:
         priority = Priority.FINAL if request.kind == "final" else Priority.PARTIAL
-        scheduler = self.pool.scheduler
-        if priority == Priority.FINAL and scheduler.has_room(Priority.FINAL):
-            # A decoder is free: spend it on the padded 30 s window Whisper was trained on.
-            # Fitted windows (several times cheaper, a word here and there less accurate)
-            # serve partials always and finals only when they would otherwise queue.
-            request.options.fit_window = False
-        if priority == Priority.FINAL and scheduler.queued(Priority.FINAL) >= self.pool.workers:
+        if priority == Priority.FINAL and self.pool.scheduler.queued(Priority.FINAL) >= self.pool.workers:
             # A backlog of finals: greedy search costs about half of beam search and keeps
             # latency from running away; accuracy drops a little, only while overloaded.
             request.options.beam_size = request.options.best_of = 1
