@@ -143,6 +143,12 @@ class BlockPump:
             self._queue.get_nowait()
         self._queue.put_nowait(_DONE)
 
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Stop, and wait until the thread has closed the source: a thread still inside
+        PortAudio or FFmpeg when the interpreter exits can crash it (SIGSEGV, SIGABRT)."""
+        self.stop()
+        await asyncio.to_thread(self._thread.join, timeout)
+
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:
         while True:
             item = await self._queue.get()

@@ -275,8 +275,8 @@ class TranscriptionClient:
             if len(pending):
                 await send(pending)
         finally:
-            pump.stop()
             self._pump = None
+            await pump.aclose()
             self.sent_seconds = sent / SAMPLE_RATE
             self.send_duration = loop.time() - started
             if bar is not None:
