@@ -1,8 +1,11 @@
-"""Fitted vs padded encoder windows: WER and decode time on the English clips of ../shared/audio.
+"""Fitted vs padded encoder windows, one by one and batched: WER and decode time on the
+English clips of ../shared/audio.
 
-Each clip is decoded as one streamed utterance would be (language set, no previous text),
-once with faster-whisper's padded 30 s window (``WhisperModel.transcribe``) and once with
-``decode_fitted`` falling back to the padded window when it declines. Same model, same run.
+Each clip is decoded as one streamed utterance would be (language set, no previous text):
+with faster-whisper's padded 30 s window (``WhisperModel.transcribe``); with a fitted window
+one clip at a time; and with fitted windows in batches of ``--batch`` clips of the same
+window step, as the server's scheduler forms them across streams. Fitted decodes that the
+guards decline fall back to the padded window, inside the timing. Same model, same run.
 
     python scripts/bench_window.py --model tiny.en --beam-size 5 --json docs/bench_window.json
 """
@@ -13,13 +16,14 @@ import argparse
 import json
 import platform
 import time
+from collections import defaultdict
 
 from faster_whisper import WhisperModel
 
 from whisper_live import evaluation as ev
 from whisper_live import models
 from whisper_live.audio import decode_audio
-from whisper_live.decoding import DecodeOptions, decode_fitted, run_decode
+from whisper_live.decoding import DecodeOptions, batch_key, run_decodes
 
 SETS = ("librispeech_dev_clean", "ljspeech", "english_misc", "jfk")
 
@@ -31,6 +35,8 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--without-timestamps", action="store_true", help="as partials decode")
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -43,36 +49,41 @@ def main() -> None:
     report = {
         "model": args.model,
         "beam_size": args.beam_size,
+        "without_timestamps": args.without_timestamps,
         "clips": len(utts),
+        "audio_seconds": round(sum(len(c) for c in clips) / 16000, 1),
         "machine": platform.platform(),
     }
-    for fit in (False, True):
-        texts, declined, started = [], 0, time.perf_counter()
-        for audio in clips:
-            options = DecodeOptions(
-                language="en",
-                beam_size=args.beam_size,
-                best_of=args.beam_size,
-                condition_on_previous_text=False,
-            )
-            result = decode_fitted(model, audio, options) if fit else None
-            if result is None:
-                declined += fit
-                result = run_decode(model, audio, options)
-            texts.append(result.text)
-        elapsed = time.perf_counter() - started
-        key = "fitted" if fit else "padded"
-        report[key] = {
-            "wer": round(ev.wer(reference, " ".join(texts)), 4),
-            "seconds": round(elapsed, 1),
-            "fell_back": declined,
-        }
-        print(
-            f"{key:>7}: WER {report[key]['wer']:.2%}  {elapsed:.1f} s  fell back {declined}/{len(utts)}",
-            flush=True,
+
+    def options(fit: bool) -> DecodeOptions:
+        return DecodeOptions(
+            language="en",
+            beam_size=args.beam_size,
+            best_of=args.beam_size,
+            without_timestamps=args.without_timestamps,
+            condition_on_previous_text=False,
+            fit_window=fit,
         )
-    report["speedup"] = round(report["padded"]["seconds"] / report["fitted"]["seconds"], 2)
-    print(f"speed-up {report['speedup']}x")
+
+    def batches(size: int) -> list[list[int]]:
+        groups = defaultdict(list)
+        for i, clip in enumerate(clips):
+            groups[batch_key(model, clip, options(True))].append(i)
+        return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
+
+    runs = {"padded": (False, [[i] for i in range(len(clips))])}
+    runs["fitted"] = (True, [[i] for i in range(len(clips))])
+    runs[f"fitted, batches of {args.batch}"] = (True, batches(args.batch))
+    for name, (fit, groups) in runs.items():
+        texts = [""] * len(clips)
+        started = time.perf_counter()
+        for group in groups:
+            results = run_decodes(model, [clips[i] for i in group], [options(fit)] * len(group))
+            for i, result in zip(group, results):
+                texts[i] = result.text
+        elapsed = time.perf_counter() - started
+        report[name] = {"wer": round(ev.wer(reference, " ".join(texts)), 4), "seconds": round(elapsed, 2)}
+        print(f"{name:>22}: WER {report[name]['wer']:.2%}  {elapsed:.1f} s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

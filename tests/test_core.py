@@ -165,3 +165,62 @@ def test_capacity_estimate_comes_from_what_finals_cost():
     streams.settings = ServerSettings(max_clients=3)
     assert streams.admits_another()
     pool.scheduler.shutdown()
+
+
+def test_scheduler_batches_waiting_jobs_of_one_kind_and_never_waits_for_more():
+    calls: list[list[str]] = []
+
+    def run_many(items):
+        time.sleep(0.1)
+        calls.append(list(items))
+        if "boom" in items:
+            raise RuntimeError("model call failed")
+        return [item.upper() for item in items]
+
+    async def go():
+        sched = Scheduler(workers=1, max_batch=3)
+        submit = lambda item, key, p=Priority.FINAL: asyncio.ensure_future(  # noqa: E731
+            sched.run_batchable(run_many, item, key, p)
+        )
+        alone = submit("first", "k")  # a free worker: runs at once, alone
+        await asyncio.sleep(0.02)
+        waiting = [submit(name, "k") for name in ("a", "b", "c", "d")]
+        other_key = submit("x", "other")
+        unbatchable = submit("solo", None)
+        partial = submit("p", "k", Priority.PARTIAL)  # same key, other priority: not mixed in
+        cancelled = submit("gone", "k")
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        results = await asyncio.gather(alone, *waiting, other_key, unbatchable, partial)
+        busy = submit("busy", None)
+        await asyncio.sleep(0.02)
+        outcomes = await asyncio.gather(busy, submit("boom", "k"), submit("ok", "k"), return_exceptions=True)
+        sched.shutdown()
+        return sched, results, outcomes
+
+    sched, results, outcomes = asyncio.run(go())
+    assert results == ["FIRST", "A", "B", "C", "D", "X", "SOLO", "P"]
+    assert calls[:6] == [["first"], ["a", "b", "c"], ["d"], ["x"], ["solo"], ["p"]]
+    assert outcomes[0] == "BUSY" and calls[-1] == ["boom", "ok"]
+    assert all(isinstance(o, RuntimeError) for o in outcomes[1:]), "a failed call fails each of its jobs"
+    assert sched.batch_sizes == {1: 6, 2: 1, 3: 1} and sched.completed == 11
+
+
+def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
+    async def go():
+        sched = Scheduler(workers=2, max_batch=2)
+        block = asyncio.ensure_future(sched.run(lambda: time.sleep(0.2), Priority.PARTIAL))
+        await asyncio.sleep(0.02)
+        assert not sched.has_room(Priority.PARTIAL) and sched.has_batch_room(Priority.PARTIAL)
+        queued = [
+            asyncio.ensure_future(sched.run_batchable(lambda items: items, i, "k", Priority.PARTIAL))
+            for i in range(2)
+        ]
+        await asyncio.sleep(0)
+        assert not sched.has_batch_room(Priority.PARTIAL), "one batch is already waiting"
+        assert sched.has_room(Priority.FINAL), "a final still finds the other worker free"
+        await asyncio.gather(block, *queued)
+        sched.shutdown()
+        return sched
+
+    assert asyncio.run(go()).batch_sizes == {1: 1, 2: 1}

@@ -8,7 +8,15 @@ import pytest
 
 from whisper_live import evaluation as ev
 from whisper_live.audio import SAMPLE_RATE, decode_audio
-from whisper_live.decoding import DecodeOptions, _repeats, decode_fitted, run_decode
+from whisper_live.decoding import (
+    DecodeOptions,
+    _repeats,
+    batch_key,
+    decode_fitted,
+    decode_fitted_batch,
+    run_decode,
+    run_decodes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +66,43 @@ def test_fitted_window_declines_what_it_cannot_do_well(server, clips):
     # run_decode then takes the padded window and still transcribes it
     options = DecodeOptions(language="en", fit_window=True, beam_size=1)
     assert run_decode(model, long_audio, options).text
+
+
+@pytest.mark.parametrize("beam_size,without_timestamps", [(5, False), (1, True)])  # finals, partials
+def test_a_batch_decodes_each_member_as_well_as_alone(server, clips, beam_size, without_timestamps):
+    model = server.server.pool.get().model
+    options = [
+        DecodeOptions(
+            language="en", beam_size=beam_size, without_timestamps=without_timestamps, fit_window=True
+        )
+        for _ in clips
+    ]
+    keys = {batch_key(model, audio, o) for (_, audio), o in zip(clips, options)}
+    assert len(keys) == 2, "the clips are 3-12 s long: two window steps"
+    members = [(u, a, o) for (u, a), o in zip(clips, options) if batch_key(model, a, o) == min(keys)]
+    assert len(members) >= 5
+    batch = decode_fitted_batch(model, [a for _, a, _ in members], [o for _, _, o in members])
+    alone = [decode_fitted(model, a, o) for _, a, o in members]
+    for (utt, audio, _), together, single in zip(members, batch, alone):
+        if together is None or single is None:
+            continue
+        assert ev.wer(utt.reference, together.text) < 0.3, "a member got another member's text"
+        assert all(s.end <= len(audio) / SAMPLE_RATE for s in together.segments)
+    refs = " ".join(u.reference for u, _, _ in members)
+    batch_wer = ev.wer(refs, " ".join(r.text if r else "" for r in batch))
+    alone_wer = ev.wer(refs, " ".join(r.text if r else "" for r in alone))
+    assert batch_wer <= alone_wer + 0.01, (batch_wer, alone_wer)
+
+
+def test_run_decodes_mixes_fitted_members_and_ones_that_need_the_padded_window(server, clips):
+    model = server.server.pool.get().model
+    _, short = clips[0]
+    long_audio = np.tile(short, 9)[: 29 * SAMPLE_RATE]  # too long for a fitted window
+    options = DecodeOptions(language="en", beam_size=1, fit_window=True)
+    assert batch_key(model, long_audio, options) is None
+    results = run_decodes(model, [short, long_audio, short], [options] * 3)
+    assert results[0].text == results[2].text and ev.wer(clips[0][0].reference, results[0].text) < 0.2
+    assert len(results[1].text) > 2 * len(results[0].text)
 
 
 def test_loop_detector():

@@ -85,7 +85,10 @@ def test_int16_with_odd_frame_sizes(server, librispeech):
                         completed[(seg["start"], seg["text"])] = seg["text"]
             return "".join(completed.values()), ws.close_code
 
-    text, code = _run(go())
+    # Sent far faster than real time, this overloads the decoders; judge the framing with
+    # the padded window only (the fitted one's accuracy is tested in test_decoding.py).
+    with server.configured(fit_window=False):
+        text, code = _run(go())
     assert code == 1000
     assert ev.wer(conv.reference, text) < 0.15, text
 
@@ -224,3 +227,25 @@ def test_one_model_is_shared_by_all_streams(server, librispeech):
     for trace in traces:
         assert ev.wer(librispeech[1].reference, trace.transcript) < 0.2
     assert [m.name for m in pool.loaded()].count("tiny.en") == 1
+
+
+def test_concurrent_streams_share_batched_decodes(server, librispeech):
+    """Four streams at 3x real time keep both decoders busy: waiting decodes of different
+    streams run as one model call, and each stream still gets its own text."""
+    scheduler = server.server.pool.scheduler
+    before = dict(scheduler.batch_sizes)
+    convs = [ev.conversation(librispeech[i : i + 3], gap=1.0) for i in (0, 3, 6, 9)]
+
+    async def go():
+        return await asyncio.gather(
+            *(ev.stream(server.ws_url, c.audio, speed=3.0, timeout=120) for c in convs)
+        )
+
+    traces = _run(go())
+    batched = sum(n for size, n in scheduler.batch_sizes.items() if size > 1) - sum(
+        n for size, n in before.items() if size > 1
+    )
+    assert batched > 0, scheduler.batch_sizes
+    for conv, trace in zip(convs, traces):
+        assert trace.close_code == 1000
+        assert ev.wer(conv.reference, trace.transcript) < 0.15, trace.transcript

@@ -4,6 +4,11 @@ Streams and REST requests share it: a model is loaded once per (path, device, co
 type), and a fixed number of worker threads run decodes in priority order, so a stream's
 final result overtakes its partials and any batch work, and no client can hold a worker
 that another is waiting for beyond one decode.
+
+Decodes that can share one model call (fitted windows of similar length, same search:
+``decoding.batch_key``) are batched across streams: a worker that starts one takes the
+others of its kind that are already waiting. Nothing waits for a batch to fill, so at
+light load every decode runs alone, and under load a queue turns into fewer, larger calls.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -24,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import models
-from .decoding import DecodeOptions, DecodeResult, run_decode
+from .decoding import DecodeOptions, DecodeResult, batch_key, run_decodes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,9 +45,10 @@ class Priority(IntEnum):
 class _Job:
     priority: int
     seq: int
-    fn: Callable[[], Any] = field(compare=False)
+    run_many: Callable[[list[Any]], list[Any]] = field(compare=False)  # items -> results, in order
+    item: Any = field(compare=False)
     future: asyncio.Future = field(compare=False)
-    submitted: float = field(compare=False, default=0.0)
+    key: Hashable | None = field(compare=False, default=None)  # None: never batched
 
 
 class Scheduler:
@@ -51,12 +57,14 @@ class Scheduler:
     Within a priority jobs run first come, first served. Work nobody waits for right now
     (partials, batch) may hold at most ``workers - 1`` threads, so a stream's final never
     waits behind it: it finds a free worker or waits only for another final. Partials are
-    offered, not queued (``has_room``): under load a stream shows fewer refreshes instead
-    of a backlog of stale ones, and never fewer finals.
+    offered, not queued (``has_room``), except that while their slot is busy up to one
+    batch of them may wait to run together: under load a stream shows fewer refreshes
+    instead of a backlog of stale ones, and never fewer finals.
     """
 
-    def __init__(self, workers: int, batch_slots: int | None = None):
+    def __init__(self, workers: int, batch_slots: int | None = None, max_batch: int = 8):
         self.workers = max(1, workers)
+        self.max_batch = max(1, max_batch)
         self.background_slots = max(1, self.workers - 1)
         self.batch_slots = max(1, min(batch_slots or self.background_slots, self.background_slots))
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
@@ -68,6 +76,7 @@ class Scheduler:
         self.completed = 0
         self.busy_seconds = 0.0
         self.busy_by_priority = dict.fromkeys(Priority, 0.0)
+        self.batch_sizes: dict[int, int] = {}  # size -> how many calls ran with it
 
     @property
     def queue_depth(self) -> int:
@@ -91,10 +100,24 @@ class Scheduler:
             and self.queued(priority) == 0
         )
 
+    def has_batch_room(self, priority: Priority) -> bool:
+        """Would a batchable job of this priority start now, or join the next batch?"""
+        return self.has_room(priority) or (
+            self.max_batch > 1 and priority != Priority.BATCH and self.queued(priority) < self.max_batch
+        )
+
     async def run(self, fn: Callable[[], T], priority: Priority) -> T:
         """Run blocking ``fn`` on a worker when its turn comes; cancel to drop it unqueued."""
-        loop = asyncio.get_running_loop()
-        job = _Job(int(priority), next(self._seq), fn, loop.create_future(), time.monotonic())
+        return await self.run_batchable(lambda items: [fn()], None, None, priority)
+
+    async def run_batchable(
+        self, run_many: Callable[[list[Any]], list[T]], item: Any, key: Hashable | None, priority: Priority
+    ) -> T:
+        """Run ``run_many([item, ...])`` on a worker, together with other waiting jobs of the
+        same priority and ``key`` (None: alone); cancel to drop it unqueued."""
+        job = _Job(
+            int(priority), next(self._seq), run_many, item, asyncio.get_running_loop().create_future(), key
+        )
         heapq.heappush(self._queue, job)
         self._dispatch()
         return await job.future
@@ -111,11 +134,25 @@ class Scheduler:
             ):
                 deferred.append(job)
                 continue
-            self._start(job)
+            self._start([job, *self._companions(job)])
         for job in deferred:
             heapq.heappush(self._queue, job)
 
-    def _start(self, job: _Job) -> None:
+    def _companions(self, job: _Job) -> list[_Job]:
+        """Take the waiting jobs that can share ``job``'s call, oldest first."""
+        if job.key is None or self.max_batch == 1:
+            return []
+        same = sorted(
+            j for j in self._queue if j.key == job.key and j.priority == job.priority and not j.future.done()
+        )[: self.max_batch - 1]
+        if same:
+            taken = {id(j) for j in same}
+            self._queue = [j for j in self._queue if id(j) not in taken]
+            heapq.heapify(self._queue)
+        return same
+
+    def _start(self, jobs: list[_Job]) -> None:
+        job = jobs[0]
         priority = Priority(job.priority)
         background = priority != Priority.FINAL
         is_batch = priority == Priority.BATCH
@@ -130,19 +167,24 @@ class Scheduler:
             self._running -= 1
             self._running_background -= background
             self._running_batch -= is_batch
-            self.completed += 1
+            self.completed += len(jobs)
             self.busy_seconds += elapsed
             self.busy_by_priority[priority] += elapsed
-            if not job.future.done():
+            self.batch_sizes[len(jobs)] = self.batch_sizes.get(len(jobs), 0) + 1
+            results = done.result() if not done.cancelled() and done.exception() is None else None
+            for i, each in enumerate(jobs):
+                if each.future.done():
+                    continue
                 if done.cancelled():
-                    job.future.cancel()
-                elif done.exception() is not None:
-                    job.future.set_exception(done.exception())
+                    each.future.cancel()
+                elif results is None:
+                    each.future.set_exception(done.exception())
                 else:
-                    job.future.set_result(done.result())
+                    each.future.set_result(results[i])
             self._dispatch()
 
-        loop.run_in_executor(self._executor, job.fn).add_done_callback(finished)
+        items = [each.item for each in jobs]
+        loop.run_in_executor(self._executor, job.run_many, items).add_done_callback(finished)
 
     def shutdown(self) -> None:
         for job in self._queue:
@@ -178,6 +220,7 @@ class ModelPool:
         workers: int | None = None,
         cpu_threads: int | None = None,
         allowed_models: list[str] | None = None,
+        max_batch: int = 8,
     ):
         self.default_model = default_model
         self.device = device
@@ -188,7 +231,7 @@ class ModelPool:
         # never has to wait behind another stream's partial.
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
         self.allowed_models = allowed_models
-        self.scheduler = Scheduler(self.workers)
+        self.scheduler = Scheduler(self.workers, max_batch=max_batch)
         self._models: dict[tuple[str, str, str], LoadedModel] = {}
         self._lock = threading.Lock()
 
@@ -244,7 +287,13 @@ class ModelPool:
     async def decode(
         self, model: LoadedModel, audio: np.ndarray, options: DecodeOptions, priority: Priority
     ) -> DecodeResult:
-        return await self.scheduler.run(lambda: run_decode(model.model, audio, options), priority)
+        def run_many(items: list[tuple[np.ndarray, DecodeOptions]]) -> list[DecodeResult]:
+            return run_decodes(model.model, [a for a, _ in items], [o for _, o in items])
+
+        key = batch_key(model.model, audio, options)
+        if key is not None:
+            key = (id(model), *key)
+        return await self.scheduler.run_batchable(run_many, (audio, options), key, priority)
 
     def status(self) -> dict:
         return {
@@ -253,6 +302,7 @@ class ModelPool:
             "running": self.scheduler.running,
             "queue_depth": self.scheduler.queue_depth,
             "queued": {p.name.lower(): self.scheduler.queued(p) for p in Priority},
+            "batch_sizes": dict(sorted(self.scheduler.batch_sizes.items())),
         }
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ class Server:
             workers=settings.workers or None,
             cpu_threads=settings.cpu_threads or None,
             allowed_models=settings.allowed_models(),
+            max_batch=settings.max_batch,
         )
         self.streams = StreamingServer(self.pool, settings)
         self._ws = None

@@ -56,7 +56,7 @@ class SessionOptions:
     prompt_chars: int = 200
     condition_on_previous_text: bool = True
     language_lock_probability: float = 0.5
-    fit_window: bool = True  # partials encode at their own length (decoding.decode_fitted)
+    fit_window: bool = True  # encode at the utterance's own length (decoding.decode_fitted_batch)
 
 
 @dataclass
@@ -321,15 +321,15 @@ class StreamingSession:
             hotwords=opts.hotwords,
             condition_on_previous_text=False,
             no_speech_threshold=opts.no_speech_thresh,
+            fit_window=opts.fit_window,
         )
         if kind == "partial":
             decode.beam_size = decode.best_of = 1
             decode.temperature = 0.0
             decode.word_timestamps = long_window
             decode.without_timestamps = not long_window
-            # Partials are the bulk of the work and only shown, so they get the cheap fitted
-            # window; finals, and long windows whose agreed words become completed text,
-            # keep the padded 30 s window Whisper was trained on.
+            # Long windows, whose agreed words become completed text, keep the padded 30 s
+            # window; fitted windows are tuned for whole utterances.
             decode.fit_window = opts.fit_window and not long_window
         else:
             decode.beam_size = opts.beam_size

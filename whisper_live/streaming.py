@@ -26,7 +26,7 @@ class StreamRunner:
 
     def feed(self, data: bytes) -> None:
         scheduler = self.pool.scheduler
-        self.session.partials_allowed = scheduler.has_room(Priority.PARTIAL)
+        self.session.partials_allowed = scheduler.has_batch_room(Priority.PARTIAL)
         self.session.speculation_allowed = scheduler.has_room(Priority.FINAL)
         self.session.feed(data)
         self._pump()
@@ -58,10 +58,6 @@ class StreamRunner:
 
     async def _decode(self, request: DecodeRequest) -> None:
         priority = Priority.FINAL if request.kind == "final" else Priority.PARTIAL
-        if priority == Priority.FINAL and self.pool.scheduler.queued(Priority.FINAL) >= self.pool.workers:
-            # A backlog of finals: greedy search costs about half of beam search and keeps
-            # latency from running away; accuracy drops a little, only while overloaded.
-            request.options.beam_size = request.options.best_of = 1
         try:
             result = await self.pool.decode(self.model, request.audio, request.options, priority)
         except asyncio.CancelledError:
