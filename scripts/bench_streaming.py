@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Streaming benchmark: N concurrent real-time clients against a real server.
 
-Each client streams the same conversation (real utterances from ../shared/audio with
-silences between them) at real-time pace. Reported per client and in aggregate: WER of
+Each client streams a conversation (real utterances from ../shared/audio with silences
+between them) at real-time pace; client i plays the utterances rotated by i, so streams end
+their utterances at unrelated times as independent speakers do (``--lockstep``: all play
+the same order, a burst of simultaneous finals every utterance). Reported per client and in aggregate: WER of
 the completed text, final latency (end of an utterance's audio → its completed text
 arrives), live latency (→ text covering its end is first shown, partials included) at
 p50/p90, time to SERVER_READY; for the server process: CPU seconds, CPU while a client
@@ -46,6 +48,7 @@ class ServerProcess:
 
     def __init__(self, extra_args: list[str]):
         self.port = free_port()
+        self.http_port = free_port()
         cmd = [
             sys.executable,
             "-m",
@@ -55,7 +58,7 @@ class ServerProcess:
             "--port",
             str(self.port),
             "--http-port",
-            "0",
+            str(self.http_port),
             "--log-level",
             "warning",
             *extra_args,
@@ -74,6 +77,12 @@ class ServerProcess:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def status(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/status", timeout=10) as r:
+            return json.load(r)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -135,16 +144,25 @@ def pct(values: list[float | None], q: float) -> float | None:
     return round(float(np.percentile(vals, q)), 3) if vals else None
 
 
-async def run_clients(
-    url: str, conv: ev.Conversation, clients: int, language: str | None
-) -> list[ev.StreamTrace]:
-    async def one(i: int):
-        await asyncio.sleep(i * 0.37)  # clients do not start in lockstep
+def conversations(
+    utts: list[ev.Utterance], clients: int, gap: float, lockstep: bool
+) -> list[ev.Conversation]:
+    """Client i's conversation: the utterances rotated by i (all the same with lockstep)."""
+    orders = [utts if lockstep else utts[i % len(utts) :] + utts[: i % len(utts)] for i in range(clients)]
+    made: dict[str, ev.Conversation] = {}
+    for order in orders:
+        made.setdefault(order[0].id, ev.conversation(order, gap=gap))
+    return [made[order[0].id] for order in orders]
+
+
+async def run_clients(url: str, convs: list[ev.Conversation], language: str | None) -> list[ev.StreamTrace]:
+    async def one(i: int, conv: ev.Conversation):
+        await asyncio.sleep(i * 0.37)  # clients do not connect at the same instant
         return await ev.stream(
             url, conv.audio, {"language": language}, speed=1.0, timeout=len(conv.audio) / SAMPLE_RATE + 120
         )
 
-    return await asyncio.gather(*(one(i) for i in range(clients)))
+    return await asyncio.gather(*(one(i, c) for i, c in enumerate(convs)))
 
 
 async def silence_cpu(server: ServerProcess, seconds: float) -> float:
@@ -179,24 +197,26 @@ def offline_baseline(conv: ev.Conversation, model: str, compute_type: str) -> di
     }
 
 
-def measure(args, clients: int, conv: ev.Conversation) -> dict:
+def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
+    convs = conversations(utts, clients, args.gap, args.lockstep)
     server = ServerProcess(args.server_arg)
     try:
         rss_idle = server.rss_mb()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        traces = asyncio.run(run_clients(server.url, conv, clients, args.language))
+        traces = asyncio.run(run_clients(server.url, convs, args.language))
         cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
         result = {
             "clients": clients,
-            "audio_seconds": round(len(conv.audio) / SAMPLE_RATE, 1),
+            "audio_seconds": round(len(convs[0].audio) / SAMPLE_RATE, 1),
             "server_cpu_seconds": round(cpu_used, 1),
             "server_cpu_percent_of_one_core": round(100 * cpu_used / wall, 1),
             "rss_idle_mb": round(rss_idle, 1),
             "rss_peak_mb": round(server.rss_mb(peak=True), 1),
+            "batch_sizes": server.status().get("batch_sizes"),  # model calls by how many decodes shared one
             "per_client": [],
         }
         all_final, all_live, timeline = [], [], []
-        for trace in traces:
+        for conv, trace in zip(convs, traces, strict=True):
             final = ev.final_latencies(conv, trace)
             live = live_latencies(conv, trace, final)
             all_final += final
@@ -269,6 +289,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="play the conversation this many times (long runs)"
     )
+    parser.add_argument("--lockstep", action="store_true", help="every client plays the same order")
     parser.add_argument("--language", default="en")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")
@@ -281,12 +302,12 @@ def main() -> None:
     args.server_arg = ["--model", args.model, "--compute-type", args.compute_type, *args.server_arg]
 
     utts = ev.manifest(args.set)[: args.utterances] * args.repeat
-    conv = ev.conversation(utts, gap=args.gap)
+    seconds = len(ev.conversation(utts, gap=args.gap).audio) / SAMPLE_RATE
     counts = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.clients]
     results = []
     for n in counts:
-        print(f"running {n} stream(s) of {len(conv.audio) / SAMPLE_RATE:.0f} s ...", flush=True)
-        results.append(measure(args, n, conv))
+        print(f"running {n} stream(s) of {seconds:.0f} s ...", flush=True)
+        results.append(measure(args, n, utts))
     baseline = (
         None
         if args.no_baseline
