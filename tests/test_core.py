@@ -29,6 +29,23 @@ def test_sniffer_tells_int16_from_float32_on_real_speech(speech):
     assert sniff_sample_format(bytes(4096)) is None
 
 
+@pytest.mark.parametrize("sample_format", ["int16", "float32"])
+def test_sniffing_every_clip_after_leading_silence(librispeech, sample_format):
+    """A stream that opens with digital silence is judged by its speech: zeros once outvoted
+    the first 4 KiB of a quiet onset and an int16 stream was decoded as float32 noise."""
+    from whisper_live import evaluation
+
+    for utt in librispeech:
+        audio = np.concatenate([np.zeros(16000, np.float32), decode_audio(str(utt.path))])
+        pcm = evaluation.to_pcm(audio, sample_format)
+        decoder = PcmDecoder()
+        for pos in range(0, len(pcm), 3200):
+            decoder.feed(pcm[pos : pos + 3200])
+            if decoder.sample_format:
+                break
+        assert decoder.sample_format == sample_format, utt.id
+
+
 @pytest.mark.parametrize("fmt", [None, "int16", "float32"])
 def test_pcm_decoder_survives_any_framing(speech, fmt):
     width = 4 if fmt == "float32" else 2

@@ -23,14 +23,16 @@ def sniff_sample_format(data: bytes) -> str | None:
     normal audio magnitude. Returns None while the bytes are all zero (either reading works).
     """
     usable = len(data) - len(data) % 4
-    if usable == 0 or not any(data[:usable]):
+    words = np.frombuffer(data[:usable], dtype="<u4")
+    # Zero words read as 0.0 either way: they are no evidence, and a stream that opens with
+    # digital silence must not outvote the speech that follows.
+    values = words[words != 0].view("<f4")
+    if len(values) == 0:
         return None
     with np.errstate(all="ignore"):
-        values = np.frombuffer(data[:usable], dtype="<f4")
         finite = np.isfinite(values)
         magnitude = np.abs(np.where(finite, values, 0.0))
-    nonzero = magnitude > 0
-    plausible = finite & (magnitude <= 4.0) & (~nonzero | (magnitude >= 1e-12))
+    plausible = finite & (magnitude <= 4.0) & (magnitude >= 1e-12)
     return "float32" if plausible.mean() >= 0.99 else "int16"
 
 
