@@ -261,17 +261,23 @@ def decode_fitted_batch(
         raise ValueError("a fitted batch shares its beam size, timestamp mode and prompt length")
     sample_rate = model.feature_extractor.sampling_rate
     window = max(fitted_window(model, audios[i], options[i]) for i in members)
-    encoded = []
+    features = []
     for i in members:
         padded = np.zeros(int(window * sample_rate), np.float32)
         padded[: len(audios[i])] = audios[i]
-        features = model.feature_extractor(padded, padding=0)[:, : model.feature_extractor.nb_max_frames]
-        encoded.append(model.encode(features))
-    if len(encoded) == 1:
-        encoder_output = encoded[0]
-    else:
-        stacked = np.concatenate([np.asarray(e) for e in encoded])
-        encoder_output = ctranslate2.StorageView.from_array(stacked)
+        features.append(
+            model.feature_extractor(padded, padding=0)[:, : model.feature_extractor.nb_max_frames]
+        )
+    if model.model.device == "cpu":
+        encoded = [model.encode(f) for f in features]
+        encoder_output = (
+            encoded[0]
+            if len(encoded) == 1
+            else ctranslate2.StorageView.from_array(np.concatenate([np.asarray(e) for e in encoded]))
+        )
+    else:  # a GPU encodes a batch at once; word alignment needs a member's own output
+        encoder_output = model.encode(np.stack(features))
+        encoded = [model.encode(f) if options[i].word_timestamps else None for i, f in zip(members, features)]
 
     durations = [len(audios[i]) / sample_rate for i in members]
     caps = [min(model.max_length, len(p) + int(10 + 8 * d)) for p, d in zip(prompts, durations)]
