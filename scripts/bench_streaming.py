@@ -5,7 +5,7 @@ Each client streams a conversation (real utterances from ../shared/audio with si
 between them) at real-time pace; client i plays the utterances rotated by i, so streams end
 their utterances at unrelated times as independent speakers do (``--lockstep``: all play
 the same order, a burst of simultaneous finals every utterance). Reported per client and in aggregate: WER of
-the completed text, final latency (end of an utterance's audio → its completed text
+the completed text, final latency (end of an utterance's speech → its completed text
 arrives), live latency (→ text covering its end is first shown, partials included) at
 p50/p90, time to SERVER_READY; for the server process: CPU seconds, CPU while a client
 sends only silence, and peak RSS. Plain faster-whisper decodes the same clips offline in
@@ -106,12 +106,12 @@ class ServerProcess:
 def live_latencies(
     conv: ev.Conversation, trace: ev.StreamTrace, final: list[float | None]
 ) -> list[float | None]:
-    """For each utterance: seconds from the end of its audio until text reaching its end
-    (within 0.3 s) is first on screen, as a partial, or else its final latency."""
+    """For each utterance: seconds from the end of its speech until text reaching the end of
+    its audio (within 0.3 s) is first on screen, as a partial, or else its final latency."""
     out = []
-    for end, final_latency in zip(conv.ends, final, strict=True):
+    for end, speech_end, final_latency in zip(conv.ends, conv.speech_ends, final, strict=True):
         shown = [
-            at - end
+            at - speech_end
             for msg, at in zip(trace.messages[1:], trace.arrivals, strict=False)
             if any(
                 float(seg["end"]) >= end - 0.3 and float(seg["start"]) < end + 0.5 and seg["text"].strip()
@@ -212,15 +212,23 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
             "server_cpu_percent_of_one_core": round(100 * cpu_used / wall, 1),
             "rss_idle_mb": round(rss_idle, 1),
             "rss_peak_mb": round(server.rss_mb(peak=True), 1),
-            "batch_sizes": server.status().get("batch_sizes"),  # model calls by how many decodes shared one
+        }
+        status = server.status()
+        result |= {
+            "batch_sizes": status.get("batch_sizes"),  # model calls by how many decodes shared one
+            "capacity_estimate": status.get("capacity_estimate"),  # the server's own, for admission
             "per_client": [],
         }
+        served = [(c, t) for c, t in zip(convs, traces, strict=True) if t.status("SERVER_READY")]
+        result["refused"] = len(traces) - len(served)  # answered WAIT: not in the figures below
         all_final, all_live, timeline = [], [], []
-        for conv, trace in zip(convs, traces, strict=True):
+        for conv, trace in served:
             final = ev.final_latencies(conv, trace)
             live = live_latencies(conv, trace, final)
             all_final += final
-            timeline += [(end, lat) for end, lat in zip(conv.ends, final, strict=True) if lat is not None]
+            timeline += [
+                (end, lat) for end, lat in zip(conv.speech_ends, final, strict=True) if lat is not None
+            ]
             all_live += live
             result["per_client"].append(
                 {
@@ -241,7 +249,7 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
             "final_p90": pct(all_final, 90),
             "live_p50": pct(all_live, 50),
             "live_p90": pct(all_live, 90),
-            "ready_p90": round(float(np.percentile([t.ready_after for t in traces], 90)), 3),
+            "ready_p90": round(float(np.percentile([t.ready_after for _, t in served], 90)), 3),
             **drift(timeline),
         }
         if args.silence_seconds and clients == 1:
@@ -261,6 +269,10 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
         print(
             f"{r['clients']:>7} {a['wer_mean']:>7.4f} {a['final_p50']:>9} {a['final_p90']:>9} {a['live_p50']:>8} "
             f"{a['live_p90']:>8} {r['server_cpu_percent_of_one_core']:>6} {r['rss_peak_mb']:>7} {a['ready_p90']:>6}"
+        )
+        print(
+            f"        batches {r['batch_sizes']}; capacity estimate {r['capacity_estimate']}; "
+            f"refused (WAIT) {r['refused']}"
         )
         if "drift_s_per_minute" in a:
             print(

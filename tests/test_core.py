@@ -167,18 +167,26 @@ def test_models_resolve_offline(tmp_path, monkeypatch):
         models.resolve("large-v3", allow_download=False)
 
 
-def test_capacity_estimate_comes_from_what_finals_cost():
+def test_capacity_estimate_counts_what_a_stream_cannot_shed():
     from types import SimpleNamespace
 
     from whisper_live.settings import ServerSettings
     from whisper_live.ws_server import StreamingServer
 
+    cpu = [10.0]  # process CPU seconds, 10 spent before streams (model loading)
     pool = SimpleNamespace(workers=2, scheduler=Scheduler(workers=2))
-    streams = StreamingServer(pool, ServerSettings(max_clients=100))
+    streams = StreamingServer(pool, ServerSettings(max_clients=100), cpu_seconds=lambda: cpu[0], cores=2)
     assert streams.capacity() is None and streams.admits_another()  # nothing measured yet
     streams._closed_stream_seconds = 600.0  # ten minutes of audio served ...
-    pool.scheduler.busy_by_priority[Priority.FINAL] = 60.0  # ... cost one minute of finals
-    assert streams.capacity() == 14  # 2 workers * 0.7 / 0.1
+    busy = pool.scheduler.busy_by_priority
+    busy[Priority.FINAL] = 30.0  # ... cost half a minute of finals,
+    busy[Priority.PARTIAL] = 200.0  # a lot of partials (elastic: not counted),
+    cpu[0] = 10.0 + 30.0 + 200.0 + 30.0  # and half a minute of VAD and sockets
+    assert streams.capacity() == 14  # 2 cores * 0.7 / (60 s / 600 s)
+    cpu[0] = 10.0 + 30.0 + 200.0  # CPU that does not even cover the decodes: finals still count
+    assert streams.capacity() == 28  # 2 * 0.7 / (30 / 600)
+    pool.workers = 1  # one decoder: finals alone fill 0.05 of it per stream
+    assert streams.capacity() == 14
     streams.settings = ServerSettings(max_clients=3)
     assert streams.admits_another()
     pool.scheduler.shutdown()

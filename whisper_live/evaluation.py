@@ -12,6 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,19 @@ class Conversation:
     @property
     def reference(self) -> str:
         return " ".join(u.reference for u in self.utterances)
+
+    @cached_property
+    def speech_ends(self) -> list[float]:
+        """Where each utterance's speech ends (Silero, no padding): recordings carry up to
+        ~1 s of silence after the last word, and a speaker waits from the last word."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        out = []
+        for start, end in zip(self.starts, self.ends, strict=True):
+            clip = self.audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+            spans = get_speech_timestamps(clip, VadOptions(speech_pad_ms=0, min_silence_duration_ms=100))
+            out.append(start + spans[-1]["end"] / SAMPLE_RATE if spans else end)
+        return out
 
 
 def audio_root() -> Path:
@@ -204,10 +218,10 @@ class _suppress:
 
 
 def final_latencies(conv: Conversation, trace: StreamTrace) -> list[float | None]:
-    """For each utterance: seconds from the end of its audio until a completed segment
+    """For each utterance: seconds from the end of its speech until a completed segment
     covering its last part arrived (None if it never did)."""
     out: list[float | None] = []
-    for start, end in zip(conv.starts, conv.ends, strict=False):
+    for start, end, speech_end in zip(conv.starts, conv.ends, conv.speech_ends, strict=True):
         times = [
             at
             for seg, at in zip(trace.completed, trace.completed_at, strict=False)
@@ -218,5 +232,5 @@ def final_latencies(conv: Conversation, trace: StreamTrace) -> list[float | None
             for seg, at in zip(trace.completed, trace.completed_at, strict=False)
             if float(seg["end"]) >= end - 1.0 and float(seg["start"]) < end + 0.5
         ]
-        out.append(max(covering) - end if covering else (max(times) - end if times else None))
+        out.append(max(covering) - speech_end if covering else (max(times) - speech_end if times else None))
     return out

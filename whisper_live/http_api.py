@@ -601,6 +601,7 @@ async def status(request: web.Request) -> web.Response:
     body = pool.status()
     body["active_streams"] = len(streams.clients)
     body["max_clients"] = streams.settings.max_clients
+    body["capacity_estimate"] = streams.capacity()  # streams it can keep up with; None: not yet known
     body["transcribing"] = pool.scheduler.running > 0
     body["batch"] = request.app[BATCH].status()
     return web.json_response(body)

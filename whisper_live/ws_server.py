@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -24,8 +26,9 @@ from .streaming import StreamRunner
 log = logging.getLogger(__name__)
 
 CONFIG_TIMEOUT = 30.0
-# Share of the decode workers that finals may be expected to use before new streams wait;
-# the rest absorbs bursts (several utterances ending together) and partials.
+# Share of the CPU (and of the decode workers) that work a stream cannot shed may be
+# expected to use before new streams wait; the rest absorbs bursts (several utterances
+# ending together) and partials.
 TARGET_UTILIZATION = 0.7
 # Stream-seconds observed before the capacity estimate is trusted over max_clients alone.
 MIN_OBSERVED_SECONDS = 120.0
@@ -39,11 +42,20 @@ class _Client:
 
 
 class StreamingServer:
-    def __init__(self, pool: ModelPool, settings: ServerSettings):
+    def __init__(
+        self,
+        pool: ModelPool,
+        settings: ServerSettings,
+        cpu_seconds: Callable[[], float] = time.process_time,
+        cores: int | None = None,
+    ):
         self.pool = pool
         self.settings = settings
         self.clients: dict[ServerConnection, _Client] = {}
         self._closed_stream_seconds = 0.0
+        self._cpu_seconds = cpu_seconds  # this process, every thread
+        self._cpu_start = cpu_seconds()
+        self.cores = cores or len(os.sched_getaffinity(0))
 
     def stream_seconds(self) -> float:
         """Audio seconds received by every stream so far, finished ones included."""
@@ -52,17 +64,24 @@ class StreamingServer:
         )
 
     def capacity(self) -> int | None:
-        """How many streams the decoders can keep up with, from what finals have cost so far.
+        """How many streams this server can keep up with, from what streams have cost so far.
 
-        Partials are elastic (skipped when busy) so only finals count. None until enough
-        audio has been seen to estimate.
+        A stream costs work that cannot be shed: its VAD, its socket and its finals.
+        Partials (skipped when busy) and REST decodes (which wait) are elastic and do not
+        count. Two bounds: the process's CPU time less the time of elastic decodes, per
+        second of audio received, against the cores; and the time of final decodes against
+        the decode workers (the bound that matters when decodes run on a GPU). None until
+        enough audio has been seen to estimate.
         """
         seen = self.stream_seconds()
-        final_cost = self.pool.scheduler.busy_by_priority[Priority.FINAL]
-        if seen < MIN_OBSERVED_SECONDS or final_cost <= 0:
+        busy = self.pool.scheduler.busy_by_priority
+        if seen < MIN_OBSERVED_SECONDS or busy[Priority.FINAL] <= 0:
             return None
-        per_stream = final_cost / seen  # worker-seconds per second of stream
-        return max(1, int(self.pool.workers * TARGET_UTILIZATION / per_stream + 1e-9))
+        elastic = busy[Priority.PARTIAL] + busy[Priority.BATCH]
+        cpu = max(self._cpu_seconds() - self._cpu_start - elastic, busy[Priority.FINAL])
+        by_cpu = self.cores * TARGET_UTILIZATION / (cpu / seen)
+        by_workers = self.pool.workers * TARGET_UTILIZATION / (busy[Priority.FINAL] / seen)
+        return max(1, int(min(by_cpu, by_workers) + 1e-9))
 
     def admits_another(self) -> bool:
         limit = self.settings.max_clients
@@ -78,6 +97,7 @@ class StreamingServer:
         return max(0.0, min(remaining, default=0.0)) / 60.0
 
     async def serve(self, host: str, port: int):
+        self._cpu_start = self._cpu_seconds()  # model loading is not a stream's cost
         return await serve(self.handler, host, port, max_size=2**24, ping_interval=20, ping_timeout=60)
 
     async def handler(self, ws: ServerConnection) -> None:
