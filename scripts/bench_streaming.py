@@ -155,9 +155,11 @@ def conversations(
     return [made[order[0].id] for order in orders]
 
 
-async def run_clients(url: str, convs: list[ev.Conversation], language: str | None) -> list[ev.StreamTrace]:
+async def run_clients(
+    url: str, convs: list[ev.Conversation], language: str | None, arrival_gap: float
+) -> list[ev.StreamTrace]:
     async def one(i: int, conv: ev.Conversation):
-        await asyncio.sleep(i * 0.37)  # clients do not connect at the same instant
+        await asyncio.sleep(i * arrival_gap)  # clients do not connect at the same instant
         return await ev.stream(
             url, conv.audio, {"language": language}, speed=1.0, timeout=len(conv.audio) / SAMPLE_RATE + 120
         )
@@ -203,7 +205,7 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
     try:
         rss_idle = server.rss_mb()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        traces = asyncio.run(run_clients(server.url, convs, args.language))
+        traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap))
         cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
         result = {
             "clients": clients,
@@ -302,6 +304,7 @@ def main() -> None:
         "--repeat", type=int, default=1, help="play the conversation this many times (long runs)"
     )
     parser.add_argument("--lockstep", action="store_true", help="every client plays the same order")
+    parser.add_argument("--arrival-gap", type=float, default=0.37, help="seconds between client connects")
     parser.add_argument("--language", default="en")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")

@@ -228,7 +228,8 @@ def test_scheduler_batches_waiting_jobs_of_one_kind_and_never_waits_for_more():
     assert calls[:6] == [["first"], ["a", "b", "c"], ["d"], ["x"], ["solo"], ["p"]]
     assert outcomes[0] == "BUSY" and calls[-1] == ["boom", "ok"]
     assert all(isinstance(o, RuntimeError) for o in outcomes[1:]), "a failed call fails each of its jobs"
-    assert sched.batch_sizes == {1: 6, 2: 1, 3: 1} and sched.completed == 11
+    assert sched.batch_sizes[Priority.FINAL] == {1: 5, 2: 1, 3: 1} and sched.completed == 11
+    assert sched.batch_sizes[Priority.PARTIAL] == {1: 1}
 
 
 def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
@@ -248,4 +249,4 @@ def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
         sched.shutdown()
         return sched
 
-    assert asyncio.run(go()).batch_sizes == {1: 1, 2: 1}
+    assert asyncio.run(go()).batch_sizes[Priority.PARTIAL] == {1: 1, 2: 1}

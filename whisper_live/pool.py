@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,7 +77,8 @@ class Scheduler:
         self.completed = 0
         self.busy_seconds = 0.0
         self.busy_by_priority = dict.fromkeys(Priority, 0.0)
-        self.batch_sizes: dict[int, int] = {}  # size -> how many calls ran with it
+        # per priority: batch size -> how many model calls ran with it
+        self.batch_sizes: dict[Priority, Counter[int]] = {p: Counter() for p in Priority}
 
     @property
     def queue_depth(self) -> int:
@@ -170,7 +172,7 @@ class Scheduler:
             self.completed += len(jobs)
             self.busy_seconds += elapsed
             self.busy_by_priority[priority] += elapsed
-            self.batch_sizes[len(jobs)] = self.batch_sizes.get(len(jobs), 0) + 1
+            self.batch_sizes[priority][len(jobs)] += 1
             results = done.result() if not done.cancelled() and done.exception() is None else None
             for i, each in enumerate(jobs):
                 if each.future.done():
@@ -302,7 +304,9 @@ class ModelPool:
             "running": self.scheduler.running,
             "queue_depth": self.scheduler.queue_depth,
             "queued": {p.name.lower(): self.scheduler.queued(p) for p in Priority},
-            "batch_sizes": dict(sorted(self.scheduler.batch_sizes.items())),
+            "batch_sizes": {
+                p.name.lower(): dict(sorted(c.items())) for p, c in self.scheduler.batch_sizes.items()
+            },
         }
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from .models import DEFAULT_MODEL
 
@@ -20,7 +20,9 @@ class ServerSettings:
     compute_type: str = "int8"
     workers: int = 0  # decode threads; 0 = one per core
     cpu_threads: int = 0  # threads per decode; 0 = cores / workers
-    max_clients: int = 4
+    # tiny.en int8 holds 16 real-time streams at p90 final latency < 1 s on 2 cores
+    # (docs/BENCHMARKS.md); admission by measured capacity guards bigger models.
+    max_clients: int = field(default_factory=lambda: 8 * len(os.sched_getaffinity(0)))
     max_connection_time: float = 600.0
     capacity_admission: bool = True
     fit_window: bool = True
@@ -46,7 +48,7 @@ _HELP = {
     "compute_type": "CTranslate2 compute type (int8, int8_float32, float16, float32, ...)",
     "workers": "decodes run in parallel (0: one per CPU core)",
     "cpu_threads": "threads inside one decode (0: cores divided by workers)",
-    "max_clients": "concurrent streams; more get WAIT",
+    "max_clients": "concurrent streams; more get WAIT (default: 8 per CPU core)",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
     "capacity_admission": "also answer WAIT when the measured cost of finals says the decoders cannot keep up",
     "fit_window": "encode streamed utterances at their own length instead of a padded 30 s window"
