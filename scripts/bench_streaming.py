@@ -26,6 +26,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -205,7 +206,18 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
     try:
         rss_idle = server.rss_mb()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        samples: list[tuple[float, float]] = []  # (seconds into the run, RSS MB)
+        done = threading.Event()
+
+        def sample_rss() -> None:
+            while not done.wait(5.0):
+                samples.append((round(time.monotonic() - t0, 1), round(server.rss_mb(), 1)))
+
+        sampler = threading.Thread(target=sample_rss, daemon=True)
+        sampler.start()
         traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap))
+        done.set()
+        sampler.join()
         cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
         result = {
             "clients": clients,
@@ -214,6 +226,12 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
             "server_cpu_percent_of_one_core": round(100 * cpu_used / wall, 1),
             "rss_idle_mb": round(rss_idle, 1),
             "rss_peak_mb": round(server.rss_mb(peak=True), 1),
+            # RSS at the end of each third of the run: growth that levels off is the
+            # allocator's; growth that keeps its pace is a leak
+            "rss_mb_by_third": [samples[min(len(samples) - 1, len(samples) * k // 3)][1] for k in (1, 2, 3)]
+            if samples
+            else None,
+            "rss_timeline": samples,
         }
         status = server.status()
         result |= {
@@ -240,6 +258,16 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
                     "live_p50": pct(live, 50),
                     "live_p90": pct(live, 90),
                     "missing_finals": sum(v is None for v in final),
+                    # how often the text on screen was refreshed while speaking
+                    "partials_per_speech_second": round(
+                        sum(
+                            1
+                            for m in trace.messages
+                            if m.get("segments") and not m["segments"][-1]["completed"]
+                        )
+                        / sum(e - s for s, e in zip(conv.starts, conv.speech_ends, strict=True)),
+                        3,
+                    ),
                     "ready_s": round(trace.ready_after, 3),
                     "closed": trace.close_code,
                     "transcript": trace.transcript,
@@ -252,6 +280,9 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
             "live_p50": pct(all_live, 50),
             "live_p90": pct(all_live, 90),
             "ready_p90": round(float(np.percentile([t.ready_after for _, t in served], 90)), 3),
+            "partials_per_speech_second": round(
+                float(np.mean([c["partials_per_speech_second"] for c in result["per_client"]])), 3
+            ),
             **drift(timeline),
         }
         if args.silence_seconds and clients == 1:
@@ -276,6 +307,9 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
             f"        batches {r['batch_sizes']}; capacity estimate {r['capacity_estimate']}; "
             f"refused (WAIT) {r['refused']}"
         )
+        print(f"        partial refreshes per second of speech: {a.get('partials_per_speech_second')}")
+        if r.get("rss_mb_by_third"):
+            print(f"        RSS MB at the end of each third: {r['rss_mb_by_third']}")
         if "drift_s_per_minute" in a:
             print(
                 f"        final p90 first third {a['final_p90_first_third']} s, last third "
@@ -312,8 +346,12 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--plot", help="PNG of latency vs number of streams (with --sweep)")
+    parser.add_argument("--replot", nargs="+", metavar="JSON", help="only plot these results to --plot")
     parser.add_argument("server_arg", nargs="*", help="extra server flags after --")
     args = parser.parse_args()
+    if args.replot:
+        replot(args.replot, args.plot)
+        return
     args.server_arg = ["--model", args.model, "--compute-type", args.compute_type, *args.server_arg]
 
     utts = ev.manifest(args.set)[: args.utterances] * args.repeat
@@ -341,28 +379,56 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "command": " ".join(sys.argv),
+        "model": args.model,
+        "compute_type": args.compute_type,
         "results": results,
         "offline_baseline": baseline,
     }
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     if args.plot and len(results) > 1:
-        import matplotlib
+        plot(results, args.plot, f"{args.model} {args.compute_type}, {os.cpu_count()} CPU cores")
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        xs = [r["clients"] for r in results]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for key, label in (("final_p50", "final p50"), ("final_p90", "final p90"), ("live_p90", "live p90")):
-            ax.plot(xs, [r["aggregate"][key] for r in results], marker="o", label=label)
-        ax.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel("concurrent real-time streams")
-        ax.set_ylabel("latency (s)")
-        ax.set_title(f"{args.model} {args.compute_type}, {os.cpu_count()} CPU cores")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
+def plot(results: list[dict], path: str, title: str) -> None:
+    """Latency and WER against the number of streams, so the knee shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    results = sorted(results, key=lambda r: r["clients"])
+    xs = [r["clients"] for r in results]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for key, label in (("final_p50", "final p50"), ("final_p90", "final p90"), ("live_p90", "live p90")):
+        ax.plot(xs, [r["aggregate"][key] for r in results], marker="o", label=label)
+    ax.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("concurrent real-time streams")
+    ax.set_ylabel("latency from end of speech (s)")
+    ax.set_yscale("log")
+    top = max(r["aggregate"]["final_p90"] for r in results)
+    ax.set_yticks([t for t in (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if t <= 2 * top])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    wers = [100 * r["aggregate"]["wer_mean"] for r in results]
+    wer = ax.twinx()
+    wer.plot(xs, wers, color="black", linestyle=":", label="WER")
+    wer.set_ylim(0, max(10, max(wers) + 2))
+    wer.set_ylabel("WER % (dotted)")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def replot(paths: list[str], out: str) -> None:
+    """One plot from several result files (e.g. a sweep and a run past the knee)."""
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    results = [r for report in reports for r in report["results"]]
+    first = reports[0]
+    model = f"{first.get('model', '')} {first.get('compute_type', '')}".strip()
+    plot(results, out, f"{model}, {first['machine']['cpus']} CPU cores")
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def server() -> RunningServer:
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     # Admission by measured capacity is off: other processes on a test machine make the
     # estimate (correctly) low, and these tests check behaviour, not throughput.
+    # Cross-stream batching is on, although a CPU server's default is off: it is the one
+    # path a CI machine cannot otherwise exercise, and every stream test runs through it.
     settings = ServerSettings(
-        host="127.0.0.1", port=0, http_port=free_port(), max_clients=4, capacity_admission=False
+        host="127.0.0.1", port=0, http_port=free_port(), max_clients=4, capacity_admission=False, max_batch=8
     )
     srv = Server(settings)
     loop = asyncio.new_event_loop()

@@ -245,8 +245,19 @@ def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
         await asyncio.sleep(0)
         assert not sched.has_batch_room(Priority.PARTIAL), "one batch is already waiting"
         assert sched.has_room(Priority.FINAL), "a final still finds the other worker free"
-        await asyncio.gather(block, *queued)
+        finals = [asyncio.ensure_future(sched.run(lambda: time.sleep(0.2), Priority.FINAL)) for _ in range(2)]
+        await asyncio.sleep(0.02)
+        queued[1].cancel()  # room in the next batch again, but a final is waiting
+        await asyncio.sleep(0)
+        assert sched.queued(Priority.FINAL) == 1 and not sched.has_batch_room(Priority.PARTIAL)
+        await asyncio.gather(block, queued[0], *finals)
         sched.shutdown()
         return sched
 
-    assert asyncio.run(go()).batch_sizes[Priority.PARTIAL] == {1: 1, 2: 1}
+    assert asyncio.run(go()).batch_sizes[Priority.PARTIAL] == {1: 2}
+
+
+def test_batching_is_on_by_default_only_where_it_was_measured_to_pay():
+    from whisper_live.pool import default_max_batch
+
+    assert default_max_batch("cpu") == 1 and default_max_batch("cuda") == 8

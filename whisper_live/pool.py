@@ -6,9 +6,10 @@ final result overtakes its partials and any batch work, and no client can hold a
 that another is waiting for beyond one decode.
 
 Decodes that can share one model call (fitted windows of similar length, same search:
-``decoding.batch_key``) are batched across streams: a worker that starts one takes the
+``decoding.batch_key``) can be batched across streams: a worker that starts one takes the
 others of its kind that are already waiting. Nothing waits for a batch to fill, so at
 light load every decode runs alone, and under load a queue turns into fewer, larger calls.
+By default that is on for GPUs only (``default_max_batch``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ class Scheduler:
     def has_batch_room(self, priority: Priority) -> bool:
         """Would a batchable job of this priority start now, or join the next batch?"""
         return self.has_room(priority) or (
-            self.max_batch > 1 and priority != Priority.BATCH and self.queued(priority) < self.max_batch
+            self.max_batch > 1
+            and priority != Priority.BATCH
+            and self.queued(Priority.FINAL) == 0
+            and self.queued(priority) < self.max_batch
         )
 
     async def run(self, fn: Callable[[], T], priority: Priority) -> T:
@@ -195,6 +199,17 @@ class Scheduler:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def default_max_batch(device: str) -> int:
+    """Batch across streams only where it pays. On a GPU a batch of decodes costs about what
+    one does. On a CPU it was measured (docs/BENCHMARKS.md, 16 and 32 streams on 2 cores):
+    generate alone runs 1.7-2.7x faster batched, but in the running server finals came out
+    slower, batched partials staler and memory ~100 MB higher, so there it is off."""
+    import ctranslate2
+
+    on_gpu = device == "cuda" or (device == "auto" and ctranslate2.get_cuda_device_count() > 0)
+    return 8 if on_gpu else 1
+
+
 @dataclass
 class LoadedModel:
     info: models.ModelInfo
@@ -222,7 +237,7 @@ class ModelPool:
         workers: int | None = None,
         cpu_threads: int | None = None,
         allowed_models: list[str] | None = None,
-        max_batch: int = 8,
+        max_batch: int = 0,
     ):
         self.default_model = default_model
         self.device = device
@@ -233,7 +248,7 @@ class ModelPool:
         # never has to wait behind another stream's partial.
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
         self.allowed_models = allowed_models
-        self.scheduler = Scheduler(self.workers, max_batch=max_batch)
+        self.scheduler = Scheduler(self.workers, max_batch=max_batch or default_max_batch(device))
         self._models: dict[tuple[str, str, str], LoadedModel] = {}
         self._lock = threading.Lock()
 

@@ -26,7 +26,7 @@ class ServerSettings:
     max_connection_time: float = 600.0
     capacity_admission: bool = True
     fit_window: bool = True
-    max_batch: int = 8
+    max_batch: int = 0  # 0: 8 on a GPU, 1 (no batching) on a CPU, where it was measured not to pay
     max_upload_mb: float = 25.0
     preload: bool = True
     log_level: str = "info"
@@ -53,7 +53,8 @@ _HELP = {
     "capacity_admission": "also answer WAIT when the measured cost of finals says the decoders cannot keep up",
     "fit_window": "encode streamed utterances at their own length instead of a padded 30 s window"
     " (several times cheaper; falls back to the padded window when the result looks wrong)",
-    "max_batch": "most fitted-window decodes from different streams run in one model call (1: no batching)",
+    "max_batch": "most fitted-window decodes from different streams run in one model call"
+    " (0: 8 on a GPU, 1 = no batching on a CPU, where it was measured not to pay)",
     "max_upload_mb": "largest REST upload in MiB",
     "preload": "load the default model at start-up",
     "log_level": "debug, info, warning or error",
