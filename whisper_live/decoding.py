@@ -225,6 +225,7 @@ def run_decodes(model, audios: list[np.ndarray], options: list[DecodeOptions]) -
 
 
 def decode_fitted(model, audio: np.ndarray, options: DecodeOptions) -> DecodeResult | None:
+    """One utterance on a fitted window: a batch of one (None: decode it padded instead)."""
     return decode_fitted_batch(model, [audio], [options])[0]
 
 
