@@ -409,7 +409,7 @@ def plot(results: list[dict], path: str, title: str) -> None:
     ax.set_yscale("log")
     top = max(r["aggregate"]["final_p90"] for r in results)
     ax.set_yticks([t for t in (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if t <= 2 * top])
-    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     wers = [100 * r["aggregate"]["wer_mean"] for r in results]
     wer = ax.twinx()
