@@ -202,7 +202,7 @@ class Scheduler:
 def default_max_batch(device: str) -> int:
     """Batch across streams only where it pays. On a GPU a batch of decodes costs about what
     one does. On a CPU it was measured (docs/BENCHMARKS.md, 16 and 32 streams on 2 cores):
-    generate alone runs 1.7-2.7x faster batched, but in the running server finals came out
+    generate alone runs 1.7-2.4x faster batched, but in the running server finals came out
     slower, batched partials staler and memory ~100 MB higher, so there it is off."""
     import ctranslate2
 
