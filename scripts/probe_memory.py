@@ -1,0 +1,82 @@
+"""Does the server leak? Rounds of streams against an in-process server, with tracemalloc.
+
+Python objects that outlive their streams show up in the snapshot comparison; native
+memory (CTranslate2, onnxruntime, the C allocator) shows only in RSS. Run long (more
+rounds) to see whether RSS levels off.
+
+    python scripts/probe_memory.py --streams 8 --rounds 4 --speed 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from whisper_live import evaluation as ev  # noqa: E402
+from whisper_live.server import Server  # noqa: E402
+from whisper_live.settings import ServerSettings  # noqa: E402
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--speed", type=float, default=3.0, help="x real time")
+    args = parser.parse_args()
+
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, capacity_admission=False)
+    server = Server(settings)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    ready.wait(300)
+    url = f"ws://127.0.0.1:{server.port}"
+    utts = ev.manifest("librispeech_dev_clean")
+    convs = [ev.conversation(utts[i:] + utts[:i], gap=1.0) for i in range(args.streams)]
+
+    async def one_round() -> None:
+        await asyncio.gather(*(ev.stream(url, c.audio, speed=args.speed, timeout=600) for c in convs))
+
+    asyncio.run(one_round())  # warm-up: model, VAD and allocators
+    gc.collect()
+    tracemalloc.start(25)
+    before, rss_before = tracemalloc.take_snapshot(), rss_mb()
+    for i in range(args.rounds):
+        started = time.monotonic()
+        asyncio.run(one_round())
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] / 1e6
+        print(
+            f"round {i + 1}: {time.monotonic() - started:.0f} s, RSS {rss_mb():.0f} MB, Python objects {traced:.1f} MB"
+        )
+    print(f"RSS {rss_before:.0f} -> {rss_mb():.0f} MB; largest Python growth:")
+    for stat in tracemalloc.take_snapshot().compare_to(before, "traceback")[:5]:
+        print(" ", stat)
+
+
+if __name__ == "__main__":
+    main()
