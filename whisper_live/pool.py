@@ -307,7 +307,8 @@ class ModelPool:
         def run_many(items: list[tuple[np.ndarray, DecodeOptions]]) -> list[DecodeResult]:
             return run_decodes(model.model, [a for a, _ in items], [o for _, o in items])
 
-        key = batch_key(model.model, audio, options)
+        # The key tokenizes the prompt, on the event loop: only worth it where batches form.
+        key = batch_key(model.model, audio, options) if self.scheduler.max_batch > 1 else None
         if key is not None:
             key = (id(model), *key)
         return await self.scheduler.run_batchable(run_many, (audio, options), key, priority)
