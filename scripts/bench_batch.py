@@ -24,53 +24,18 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 import wave
 from pathlib import Path
 
 import aiohttp
 import numpy as np
+from harness import evaluation as ev
+from harness.server_thread import ServerThread, free_port
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from whisper_live import evaluation as ev  # noqa: E402
-from whisper_live.audio import SAMPLE_RATE, decode_audio, to_int16_bytes  # noqa: E402
-
-
-class InProcessServer:
-    """The real Server on its own loop in a thread, as the test fixture runs it."""
-
-    def __init__(self, model: str):
-        import socket
-
-        from whisper_live.server import Server
-        from whisper_live.settings import ServerSettings
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            http_port = s.getsockname()[1]
-        self.server = Server(ServerSettings(host="127.0.0.1", port=0, http_port=http_port, model=model))
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
-            ready.set()
-            self.loop.run_forever()
-
-        threading.Thread(target=run, daemon=True).start()
-        ready.wait(300)
-        self.url = f"http://127.0.0.1:{self.server.http_port}"
-        self.ws_url = f"ws://127.0.0.1:{self.server.port}"
-
-    def whisper_model(self):
-        return self.server.pool.get(None).model
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
+from whisper_live.media import decode_audio
+from whisper_live.settings import ServerSettings
 
 
 async def rest_transcribe(url: str, path: Path, model: str) -> tuple[str, float]:
@@ -244,14 +209,16 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     server = None
     if args.url:
-        from whisper_live.pool import ModelPool
+        from whisper_live.engine.pool import ModelPool
 
         url, ws_url = args.url.rstrip("/"), args.ws_url
         model = ModelPool(default_model=args.model).get(None).model  # same per-decode threads as the server
     else:
-        server = InProcessServer(args.model)
-        url, ws_url = server.url, server.ws_url
-        model = server.whisper_model()
+        server = ServerThread(
+            ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), model=args.model)
+        ).start()
+        url, ws_url = server.http_url, server.ws_url
+        model = server.server.pool.get(None).model
     try:
         files = compare(args, url, model)
         totals = {k: round(sum(r[k] for r in files), 3) for k in ("duration_s", "rest_s", "plain_s")}

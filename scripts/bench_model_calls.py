@@ -20,10 +20,11 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
+from harness import evaluation as ev
 
-from whisper_live import evaluation as ev
-from whisper_live import models
-from whisper_live.audio import SAMPLE_RATE, decode_audio
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.engine import models
+from whisper_live.media import decode_audio
 
 
 def best(fn, repeat: int) -> float:

@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import evaluation as ev
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from whisper_live import evaluation as ev  # noqa: E402
-from whisper_live.audio import SAMPLE_RATE, decode_audio  # noqa: E402
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
 
 
 def free_port() -> int:
@@ -184,7 +183,7 @@ async def silence_cpu(server: ServerProcess, seconds: float) -> float:
 def offline_baseline(conv: ev.Conversation, model: str, compute_type: str) -> dict:
     from faster_whisper import WhisperModel
 
-    from whisper_live.models import resolve
+    from whisper_live.engine.models import resolve
 
     wm = WhisperModel(resolve(model).path, device="cpu", compute_type=compute_type)
     started = time.monotonic()

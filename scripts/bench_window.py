@@ -19,11 +19,11 @@ import time
 from collections import defaultdict
 
 from faster_whisper import WhisperModel
+from harness import evaluation as ev
 
-from whisper_live import evaluation as ev
-from whisper_live import models
-from whisper_live.audio import decode_audio
-from whisper_live.decoding import DecodeOptions, batch_key, run_decodes
+from whisper_live.engine import models
+from whisper_live.engine.decoding import DecodeOptions, batch_key, run_decodes
+from whisper_live.media import decode_audio
 
 SETS = ("librispeech_dev_clean", "ljspeech", "english_misc", "jfk")
 

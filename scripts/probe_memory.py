@@ -12,17 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import sys
-import threading
 import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import evaluation as ev
+from harness.server_thread import ServerThread
 
-from whisper_live import evaluation as ev  # noqa: E402
-from whisper_live.server import Server  # noqa: E402
-from whisper_live.settings import ServerSettings  # noqa: E402
+from whisper_live.settings import ServerSettings
 
 
 def rss_mb() -> float:
@@ -42,19 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, capacity_admission=False)
-    server = Server(settings)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    threading.Thread(target=serve, daemon=True).start()
-    ready.wait(300)
-    url = f"ws://127.0.0.1:{server.port}"
+    url = ServerThread(settings).start().ws_url
     utts = ev.manifest("librispeech_dev_clean")
     convs = [ev.conversation(utts[i:] + utts[:i], gap=1.0) for i in range(args.streams)]
 

@@ -1,66 +1,28 @@
-"""Shared fixtures: one real server (one loaded model) for the whole test session."""
+"""Shared fixtures: one real server (one loaded model) for the whole test session.
+
+Tests are grouped by what they need: ``unit/`` runs without a Whisper model or a server
+(``make test-fast``), ``integration/`` drives the real server over real sockets, and
+``browser/`` also needs Debian's Chromium. Each folder's tests carry its marker.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import threading
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from harness import evaluation
+from harness.server_thread import ServerThread, free_port
 
-from whisper_live import evaluation
-from whisper_live.server import Server
 from whisper_live.settings import ServerSettings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class RunningServer:
-    server: Server
-    loop: asyncio.AbstractEventLoop
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.http_port}"
-
-    @property
-    def settings(self) -> ServerSettings:
-        return self.server.streams.settings
-
-    @contextlib.contextmanager
-    def configured(self, **changes):
-        """Change streaming settings (max_clients, max_connection_time, ...) for one test."""
-        before = self.server.streams.settings
-        self.server.streams.settings = replace(before, **changes)
-        try:
-            yield self
-        finally:
-            self.server.streams.settings = before
-
-    def call(self, coro, timeout: float = 60):
-        """Run a coroutine on the server's own loop (to look at its state safely)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+FOLDER_MARKERS = {"unit": "unit", "integration": "integration", "browser": "browser"}
 
 
 @pytest.fixture(scope="session")
-def server() -> RunningServer:
+def server() -> ServerThread:
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     # Admission by measured capacity is off: other processes on a test machine make the
     # estimate (correctly) low, and these tests check behaviour, not throughput.
@@ -69,31 +31,8 @@ def server() -> RunningServer:
     settings = ServerSettings(
         host="127.0.0.1", port=0, http_port=free_port(), max_clients=4, capacity_admission=False, max_batch=8
     )
-    srv = Server(settings)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run():
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(srv.start())
-        except BaseException as exc:  # surface start-up errors in the test, not a hang
-            failure.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="test-server", daemon=True)
-    thread.start()
-    started.wait(300)
-    if failure:
-        raise failure[0]
-    yield RunningServer(srv, loop)
-    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with ServerThread(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +48,11 @@ def artifacts() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(item.fspath).resolve().relative_to(root).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])

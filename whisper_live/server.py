@@ -9,10 +9,10 @@ import signal
 
 from aiohttp import web
 
-from .http_api import create_app
-from .pool import ModelPool
+from .engine.pool import ModelPool
+from .faces.http.app import create_app
+from .faces.whisperlive.server import StreamingServer
 from .settings import ServerSettings, parse_args
-from .ws_server import StreamingServer
 
 log = logging.getLogger("whisper_live")
 
@@ -43,7 +43,7 @@ class Server:
         self._ws = await self.streams.serve(self.settings.host, self.settings.port)
         self.port = self._ws.sockets[0].getsockname()[1]
         if self.settings.http_port:
-            self._http = web.AppRunner(create_app(self.pool, self.streams), access_log=None)
+            self._http = web.AppRunner(create_app(self.pool, self.streams, self.settings), access_log=None)
             await self._http.setup()
             site = web.TCPSite(self._http, self.settings.host, self.settings.http_port)
             await site.start()

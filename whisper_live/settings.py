@@ -6,7 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass, field, fields
 
-from .models import DEFAULT_MODEL
+from .engine.models import DEFAULT_MODEL
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ServerSettings:
     log_level: str = "info"
 
     def allowed_models(self) -> list[str] | None:
-        from .models import bundled_models
+        from .engine.models import bundled_models
 
         extra = [m.strip() for m in self.models.split(",") if m.strip()]
         return [self.model, *bundled_models(), *extra]

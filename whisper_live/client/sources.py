@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, Resampler, iter_decoded, probe_duration, to_int16_bytes
+from ..core.pcm import SAMPLE_RATE, to_int16_bytes
+from ..media import Resampler, iter_decoded, probe_duration
 from .stream import ClientError
 
 

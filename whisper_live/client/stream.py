@@ -26,7 +26,7 @@ import numpy as np
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from ..audio import to_int16_bytes
+from ..core.pcm import to_int16_bytes
 from .transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
+from ..core.pcm import SAMPLE_RATE
 from .sources import BlockPump, Source, WavRecorder, file_source, microphone_source, url_source
 from .stream import AsyncStreamingClient, RetryPolicy, Segment, StreamOptions
 from .transcript import Transcript

@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .session import LanguageDetected, SegmentsChanged, SessionOptions
-from .vad import VadParameters
+from ...core.session import LanguageDetected, SegmentsChanged, SessionOptions
+from ...core.vad import VadParameters
+from ...engine.capabilities import TASKS, normalize_language
+from ...errors import InvalidRequest
 
 END_OF_AUDIO = "END_OF_AUDIO"
 BACKEND = "faster_whisper"
@@ -78,10 +80,12 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         raise ProtocolError("the configuration needs a 'uid' string")
     opts = SessionOptions()
     warnings = []
-    language = _text(data.get("language"), "language")
-    opts.language = None if language in (None, "auto") else language.lower()
+    try:
+        opts.language = normalize_language(_text(data.get("language"), "language"))
+    except InvalidRequest as exc:
+        raise ProtocolError(exc.message) from exc
     task = data.get("task") or "transcribe"
-    if task not in ("transcribe", "translate"):
+    if task not in TASKS:
         raise ProtocolError("task must be 'transcribe' or 'translate'")
     opts.task = task
     if data.get("use_vad") is not None:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from ... import errors
+from ...core.session import StreamingSession
+from ...engine.capabilities import check_task
+from ...engine.models import ModelNotFound
+from ...engine.pool import ModelPool, Priority
+from ...engine.streams import StreamRunner
+from ...settings import ServerSettings
 from . import protocol
-from .models import ModelNotFoundError
-from .pool import ModelPool, Priority
-from .session import StreamingSession
-from .settings import ServerSettings
-from .streaming import StreamRunner
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class StreamingServer:
         busy = self.pool.scheduler.busy_by_priority
         if seen < MIN_OBSERVED_SECONDS or busy[Priority.FINAL] <= 0:
             return None
-        elastic = busy[Priority.PARTIAL] + busy[Priority.BATCH]
+        elastic = busy[Priority.PARTIAL] + busy[Priority.UPLOAD]
         cpu = max(self._cpu_seconds() - self._cpu_start - elastic, busy[Priority.FINAL])
         by_cpu = self.cores * TARGET_UTILIZATION / (cpu / seen)
         by_workers = self.pool.workers * TARGET_UTILIZATION / (busy[Priority.FINAL] / seen)
@@ -116,7 +118,7 @@ class StreamingServer:
                 return
             try:
                 model = await self._model_for(config)
-            except ProtocolErrorToSend as exc:
+            except errors.WhisperLiveError as exc:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
             config.session.fit_window = self.settings.fit_window
@@ -143,21 +145,12 @@ class StreamingServer:
         requested = config.model
         try:
             model = await self.pool.acquire(requested)
-        except ModelNotFoundError as exc:
+        except ModelNotFound as exc:
             # WhisperLive's clients always name a model ("small" by default): serve them
             # with ours rather than refuse, and say so (after SERVER_READY, which they expect first).
             config.warnings.append(f"{exc}; using {self.pool.default_model}")
             model = await self.pool.acquire(None)
-        if config.session.task == "translate" and not model.multilingual:
-            raise ProtocolErrorToSend(
-                f"model {model.name} is English-only and cannot translate;"
-                " ask for a multilingual model such as 'base'"
-            )
-        if not model.multilingual and config.session.language not in (None, "en"):
-            raise ProtocolErrorToSend(
-                f"model {model.name} is English-only; language {config.session.language!r} needs"
-                " a multilingual model such as 'base'"
-            )
+        check_task(model.info, config.session.task, config.session.language)
         return model
 
     async def _stream(self, ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
@@ -228,7 +221,3 @@ class StreamingServer:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(protocol.dumps(message))
             await ws.close(code, message.get("status", "closing").lower())
-
-
-class ProtocolErrorToSend(Exception):
-    """A configuration that parsed but cannot be served (e.g. translate on an English-only model)."""

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ModelNotFound
+
 DEFAULT_MODEL = "tiny.en"
 
 # Names users send (WhisperLive clients, OpenAI clients) that mean a bundled model.
@@ -24,10 +26,6 @@ _ALIASES = {
     "base": "base",
     "whisper-base": "base",
 }
-
-
-class ModelNotFoundError(LookupError):
-    """A model name that is neither bundled, a local directory, nor downloadable."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +145,9 @@ def resolve(name: str | None, *, allow_download: bool | None = None) -> ModelInf
         try:
             path = download_model(name)
         except Exception as exc:  # network, unknown repo, disk: one clear message either way
-            raise ModelNotFoundError(f"model {name!r} could not be downloaded: {exc}") from exc
+            raise ModelNotFound(f"model {name!r} could not be downloaded: {exc}") from exc
         return ModelInfo(name, path, is_multilingual(path), "hub")
-    raise ModelNotFoundError(
+    raise ModelNotFound(
         f"unknown model {name!r}: available here are {', '.join(bundled_models()) or 'none'}"
         " or a directory holding a CTranslate2 Whisper model (model.bin, config.json);"
         " set WHISPER_LIVE_ALLOW_DOWNLOAD=1 to let faster-whisper fetch other names"

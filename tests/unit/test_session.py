@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import evaluation as ev
 
-from whisper_live import evaluation as ev
-from whisper_live.audio import SAMPLE_RATE, decode_audio
-from whisper_live.decoding import DecodeResult, Segment, run_decode
-from whisper_live.session import SegmentsChanged, SessionOptions, StreamingSession
+from whisper_live.core.decodes import DecodeResult, Segment
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.core.session import SegmentsChanged, SessionOptions, StreamingSession
+from whisper_live.engine.decoding import run_decode
+from whisper_live.media import decode_audio
 
 
 def _result(text: str, duration: float) -> DecodeResult:

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import srt
 import webvtt
+from harness import evaluation
 from openai import BadRequestError, NotFoundError, OpenAI
 
-from whisper_live import evaluation
-from whisper_live.audio import SAMPLE_RATE, decode_audio
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
 
 AUDIO = evaluation.audio_root()
 JFK = AUDIO / "jfk" / "jfk.flac"
@@ -346,8 +347,8 @@ def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
     starts = [w["start"] for w in words]
     assert starts == sorted(starts) and all(0 <= w["start"] <= w["end"] <= duration for w in words)
     assert words[-1]["end"] > duration - 10  # later pieces were shifted to file time
-    assert any(s["batch"]["jobs"] == 2 for s in statuses)
-    busy = [j for s in statuses for j in s["batch"]["active"] if j["duration"] > 50]
+    assert any(s["uploads"]["jobs"] == 2 for s in statuses)
+    busy = [j for s in statuses for j in s["uploads"]["active"] if j["duration"] > 50]
     assert busy and max(j["pieces"] for j in busy) >= 2 and all(j["model"] == "tiny.en" for j in busy)
 
 
@@ -439,10 +440,9 @@ def test_model_that_fails_to_load_is_500(server, tmp_path):
 def test_shutting_down_is_503(server):
     """A second app on the same pool, after its real on_shutdown hook ran, refuses uploads."""
     from aiohttp import web
+    from whisper_live.faces.http.app import create_app
 
-    from whisper_live.http_api import create_app
-
-    app = create_app(server.server.pool, server.server.streams)
+    app = create_app(server.server.pool, server.server.streams, server.settings)
 
     async def start():
         runner = web.AppRunner(app)
@@ -487,7 +487,7 @@ def test_models_list_load_unload(server, client):
 
 def test_status_openapi_and_docs(server):
     status = json.loads(post(server.http_url + "/status", method="GET")[1])
-    for key in ("active_streams", "queue_depth", "transcribing", "batch", "models"):
+    for key in ("active_streams", "queue_depth", "transcribing", "uploads", "models"):
         assert key in status
     spec = json.loads(post(server.http_url + "/openapi.json", method="GET")[1])
     assert spec["openapi"].startswith("3.")
@@ -533,7 +533,7 @@ def test_client_that_hangs_up_frees_the_worker(server, tmp_path):
         async with aiohttp.ClientSession() as session:
             while True:
                 async with session.get(server.http_url + "/status") as response:
-                    jobs = (await response.json())["batch"]["active"]
+                    jobs = (await response.json())["uploads"]["active"]
                 if not jobs:
                     return time.monotonic() - gone_at, seen
                 seen = jobs
@@ -545,7 +545,7 @@ def test_client_that_hangs_up_frees_the_worker(server, tmp_path):
 
 
 def test_plan_pieces_cuts_long_audio_at_pauses():
-    from whisper_live.batch import PIECE_SECONDS, plan_pieces
+    from whisper_live.engine.files import PIECE_SECONDS, plan_pieces
 
     short = decode_audio(str(JFK))
     assert plan_pieces(short) == [(0, len(short))]  # one window: one plain faster-whisper call

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, PcmDecoder
-from .decoding import DecodeOptions, DecodeResult, Segment, Word, is_silence
+from .decodes import DecodeOptions, DecodeResult, Segment, Word, is_silence
+from .pcm import SAMPLE_RATE, PcmDecoder
 from .vad import CHUNK, StreamingVad, VadParameters
 
 _SENTENCE_END = re.compile(r"[.!?。！？]['\"»”)]*$")

@@ -1,85 +1,24 @@
-"""Audio in: raw PCM frames from the socket, and files or streams that PyAV can open."""
+"""Media through PyAV: files, URLs, live streams and arrays at any rate, to 16 kHz mono float32.
+
+The one place audio is decoded and resampled, for the REST faces (uploads), the Python
+client (files, RTSP, HLS, microphones) and the benchmarks. PyAV's resampler filters, so a
+rate change never aliases or drops samples.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .core.pcm import SAMPLE_RATE
+from .errors import InvalidAudio, InvalidRequest
 
-# Bytes of non-silent audio the sniffer looks at before it decides int16 vs float32.
-_SNIFF_BYTES = 4096
-
-
-def sniff_sample_format(data: bytes) -> str | None:
-    """Guess whether little-endian PCM bytes are float32 or int16 samples.
-
-    Float32 speech is finite and stays within about ±1. The same bytes read from an int16
-    stream pair two samples into one float whose exponent comes from the second sample's
-    high bits: quiet samples give denormals (~1e-39), negative ones NaN or ±1e38. So a
-    block is float32 when nearly every value is finite, in range and either zero or of a
-    normal audio magnitude. Returns None while the bytes are all zero (either reading works).
-    """
-    usable = len(data) - len(data) % 4
-    words = np.frombuffer(data[:usable], dtype="<u4")
-    # Zero words read as 0.0 either way: they are no evidence, and a stream that opens with
-    # digital silence must not outvote the speech that follows.
-    values = words[words != 0].view("<f4")
-    if len(values) == 0:
-        return None
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(values)
-        magnitude = np.abs(np.where(finite, values, 0.0))
-    plausible = finite & (magnitude <= 4.0) & (magnitude >= 1e-12)
-    return "float32" if plausible.mean() >= 0.99 else "int16"
-
-
-class PcmDecoder:
-    """Turns arbitrarily cut PCM frames into float32 samples.
-
-    Frames may split a sample anywhere (odd lengths, any size): the leftover bytes wait for
-    the next frame. With no declared format, bytes are held back (not lost) until
-    ``_SNIFF_BYTES`` of non-zero audio decide between int16 and float32.
-    """
-
-    def __init__(self, sample_format: str | None = None):
-        if sample_format not in (None, "int16", "float32"):
-            raise ValueError(f"audio_format must be 'int16' or 'float32', not {sample_format!r}")
-        self.sample_format = sample_format
-        self._pending = bytearray()
-
-    def feed(self, data: bytes) -> np.ndarray:
-        self._pending += data
-        if self.sample_format is None:
-            if len(self._pending.strip(b"\0")) < _SNIFF_BYTES:
-                return np.zeros(0, np.float32)
-            self.sample_format = sniff_sample_format(bytes(self._pending)) or "int16"
-        return self._drain()
-
-    def flush(self) -> np.ndarray:
-        """End of stream: decide with what there is and drop only a trailing partial sample."""
-        if self.sample_format is None:
-            self.sample_format = sniff_sample_format(bytes(self._pending)) or "int16"
-        return self._drain()
-
-    def _drain(self) -> np.ndarray:
-        width = 4 if self.sample_format == "float32" else 2
-        usable = len(self._pending) - len(self._pending) % width
-        if usable == 0:
-            return np.zeros(0, np.float32)
-        chunk = bytes(self._pending[:usable])
-        del self._pending[:usable]
-        if width == 4:
-            samples = np.frombuffer(chunk, dtype="<f4").astype(np.float32)
-            np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-            return np.clip(samples, -1.0, 1.0)
-        return np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def to_int16_bytes(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+# Raw sample types a client may declare for headerless PCM.
+RAW_DTYPES = {"int16": "<i2", "int32": "<i4", "float32": "<f4", "float64": "<f8"}
+AUDIO_FORMATS = ("auto", "file", "numpy", "pcm")
 
 
 def iter_decoded(
@@ -171,3 +110,74 @@ def probe_duration(source: str) -> float | None:
             return container.duration / 1_000_000 if container.duration else None
     except (av.error.FFmpegError, OSError):
         return None
+
+
+def resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Mono float32 at ``rate`` → 16 kHz with PyAV's (filtered) resampler, as for files."""
+    if rate == SAMPLE_RATE or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    import av
+
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.float32)[None, :], format="flt", layout="mono"
+    )
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    blocks = [out.to_ndarray().reshape(-1) for out in [*resampler.resample(frame), *resampler.resample(None)]]
+    return np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros(0, np.float32)
+
+
+def _to_float_mono(array: np.ndarray) -> np.ndarray:
+    """Any numeric array (samples × channels either way round) → mono float32 in ±1."""
+    if array.ndim not in (1, 2):
+        raise ValueError(f"audio array must be 1-D or 2-D, not {array.ndim}-D")
+    if array.dtype.kind in "iu":
+        info = np.iinfo(array.dtype)
+        scale = float(max(abs(info.min), info.max))
+        offset = 0.0 if array.dtype.kind == "i" else (info.max + 1) / 2
+        array = (array.astype(np.float64) - offset) / scale
+    elif array.dtype.kind != "f":
+        raise ValueError(f"audio array must be numeric, not {array.dtype}")
+    if array.ndim == 2:
+        # The channel axis is the short one: (n, 2) and (2, n) are both stereo.
+        array = array.mean(axis=int(np.argmin(array.shape)))
+    samples = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(samples, -1.0, 1.0)
+
+
+def load_audio(
+    data: bytes,
+    *,
+    filename: str = "",
+    audio_format: str = "auto",
+    sample_rate: int = SAMPLE_RATE,
+    dtype: str = "int16",
+) -> np.ndarray:
+    """Bytes of an upload → 16 kHz mono float32; blocking (PyAV), so run it in a thread.
+
+    ``auto`` recognises NumPy files by their magic bytes and hands everything else to
+    PyAV, which finds the container and codec itself. Raw inputs (``pcm``, ``numpy``)
+    carry no rate, so ``sample_rate`` says what it is. Raises InvalidRequest or InvalidAudio.
+    """
+    if audio_format not in AUDIO_FORMATS:
+        raise InvalidRequest(f"audio_format must be one of {', '.join(AUDIO_FORMATS)}", param="audio_format")
+    if audio_format == "auto":
+        is_npy = data[:6] == b"\x93NUMPY" or filename.lower().endswith(".npy")
+        audio_format = "numpy" if is_npy else "file"
+    if not 1000 <= sample_rate <= 384_000:
+        raise InvalidRequest("sample_rate must be between 1000 and 384000", param="sample_rate")
+    try:
+        if audio_format == "file":
+            return decode_audio(io.BytesIO(data))
+        if audio_format == "numpy":
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        else:
+            if dtype not in RAW_DTYPES:
+                raise InvalidRequest(f"dtype must be one of {', '.join(RAW_DTYPES)}", param="dtype")
+            width = np.dtype(RAW_DTYPES[dtype]).itemsize
+            array = np.frombuffer(data[: len(data) - len(data) % width], dtype=RAW_DTYPES[dtype])
+        return resample(_to_float_mono(np.asarray(array)), sample_rate)
+    except InvalidRequest:
+        raise
+    except (ValueError, EOFError, OSError, TypeError) as exc:
+        raise InvalidAudio(f"could not decode audio ({audio_format}): {exc}", param="file") from exc

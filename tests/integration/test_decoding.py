@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import evaluation as ev
 
-from whisper_live import evaluation as ev
-from whisper_live.audio import SAMPLE_RATE, decode_audio
-from whisper_live.decoding import (
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.engine.decoding import (
     DecodeOptions,
     _repeats,
     batch_key,
@@ -17,6 +17,7 @@ from whisper_live.decoding import (
     run_decode,
     run_decodes,
 )
+from whisper_live.media import decode_audio
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from whisper_live import models, protocol
-from whisper_live.audio import PcmDecoder, decode_audio, sniff_sample_format
-from whisper_live.pool import Priority, Scheduler
-from whisper_live.vad import StreamingVad
+from whisper_live.core.pcm import PcmDecoder, sniff_sample_format
+from whisper_live.core.vad import StreamingVad
+from whisper_live.engine import models
+from whisper_live.engine.pool import Priority, Scheduler
+from whisper_live.faces.whisperlive import protocol
+from whisper_live.media import decode_audio
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_sniffer_tells_int16_from_float32_on_real_speech(speech):
 def test_sniffing_every_clip_after_leading_silence(librispeech, sample_format):
     """A stream that opens with digital silence is judged by its speech: zeros once outvoted
     the first 4 KiB of a quiet onset and an int16 stream was decoded as float32 noise."""
-    from whisper_live import evaluation
+    from harness import evaluation
 
     for utt in librispeech:
         audio = np.concatenate([np.zeros(16000, np.float32), decode_audio(str(utt.path))])
@@ -135,11 +137,11 @@ def test_scheduler_keeps_a_worker_for_finals_and_orders_the_rest():
         # one of two workers is busy with background work: no room for more of it
         assert not sched.has_room(Priority.PARTIAL) and sched.has_room(Priority.FINAL)
         queued = [
-            asyncio.ensure_future(sched.run(job("batch1"), Priority.BATCH)),
-            asyncio.ensure_future(sched.run(job("batch2"), Priority.BATCH)),
+            asyncio.ensure_future(sched.run(job("batch1"), Priority.UPLOAD)),
+            asyncio.ensure_future(sched.run(job("batch2"), Priority.UPLOAD)),
             asyncio.ensure_future(sched.run(job("partial2"), Priority.PARTIAL)),
         ]
-        cancelled = asyncio.ensure_future(sched.run(job("cancelled"), Priority.BATCH))
+        cancelled = asyncio.ensure_future(sched.run(job("cancelled"), Priority.UPLOAD))
         final = asyncio.ensure_future(sched.run(job("final"), Priority.FINAL))
         await asyncio.sleep(0)
         cancelled.cancel()
@@ -163,15 +165,16 @@ def test_models_resolve_offline(tmp_path, monkeypatch):
     assert base.source == "bundled" and base.multilingual
     assert (tmp_path / "base" / "model.bin").stat().st_size > 100_000_000
     assert models.resolve(tiny.path).source == "local"
-    with pytest.raises(models.ModelNotFoundError, match="tiny.en, base"):
+    with pytest.raises(models.ModelNotFound, match="tiny.en, base"):
         models.resolve("large-v3", allow_download=False)
 
 
 def test_capacity_estimate_counts_what_a_stream_cannot_shed():
     from types import SimpleNamespace
 
+    from whisper_live.faces.whisperlive.server import StreamingServer
+
     from whisper_live.settings import ServerSettings
-    from whisper_live.ws_server import StreamingServer
 
     cpu = [10.0]  # process CPU seconds, 10 spent before streams (model loading)
     pool = SimpleNamespace(workers=2, scheduler=Scheduler(workers=2))
@@ -258,6 +261,6 @@ def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
 
 
 def test_batching_is_on_by_default_only_where_it_was_measured_to_pay():
-    from whisper_live.pool import default_max_batch
+    from whisper_live.engine.pool import default_max_batch
 
     assert default_max_batch("cpu") == 1 and default_max_batch("cuda") == 8

@@ -21,10 +21,9 @@ import numpy as np
 import pytest
 import srt
 import webvtt
-from conftest import free_port
+from harness import evaluation
+from harness.server_thread import free_port
 
-from whisper_live import evaluation
-from whisper_live.audio import SAMPLE_RATE, decode_audio
 from whisper_live.client import (
     AsyncStreamingClient,
     RetryPolicy,
@@ -34,6 +33,8 @@ from whisper_live.client import (
     StreamOptions,
     TranscriptionClient,
 )
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
 
 REPO = Path(__file__).resolve().parent.parent
 AUDIO = evaluation.audio_root()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..core.session import DecodeRequest, Event, StreamingSession
 from .pool import LoadedModel, ModelPool, Priority
-from .session import DecodeRequest, Event, StreamingSession
 
 log = logging.getLogger(__name__)
 

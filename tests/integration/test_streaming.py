@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 import websockets
+from harness import evaluation as ev
 
-from whisper_live import evaluation as ev
-from whisper_live.audio import SAMPLE_RATE, decode_audio
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
 
 
 def _run(coro):

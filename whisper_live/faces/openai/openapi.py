@@ -7,7 +7,7 @@ CDN, because servers like ours often run on machines without internet access.
 
 from __future__ import annotations
 
-from . import __version__
+from ... import __version__
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

@@ -1,7 +1,7 @@
-"""Whole-file (batch) transcription over the shared pool, independent of HTTP.
+"""Whole-file transcription over the shared pool: what every REST face runs for an upload.
 
 A long upload is cut at VAD boundaries into pieces of at most 30 s, Whisper's own
-window, and the pieces go through ``pool.decode`` one at a time at ``Priority.BATCH``. A
+window, and the pieces go through ``pool.decode`` one at a time at ``Priority.UPLOAD``. A
 live stream's final therefore never waits behind more than one piece, and since each
 upload has at most one piece queued, concurrent uploads take turns (the scheduler is
 first come, first served within a priority). A file of one window is one plain
@@ -10,7 +10,6 @@ faster-whisper call, so short requests cost exactly what faster-whisper costs.
 
 from __future__ import annotations
 
-import io
 import itertools
 import time
 from collections.abc import Callable
@@ -18,8 +17,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, decode_audio
-from .decoding import DecodeOptions, DecodeResult, Segment, Word
+from ..core.decodes import DecodeOptions, DecodeResult, Segment, Word
+from ..core.pcm import SAMPLE_RATE
+from ..errors import ClientGone, ShuttingDown
 from .pool import LoadedModel, ModelPool, Priority
 
 PIECE_SECONDS = 30.0
@@ -30,106 +30,6 @@ BATCHED_PIECE_SECONDS = 120.0
 FRAMES_PER_SECOND = 100
 # The prompt carried from one piece to the next (faster-whisper keeps only ~223 tokens).
 CARRIED_PROMPT_CHARS = 400
-
-RAW_DTYPES = {"int16": "<i2", "int32": "<i4", "float32": "<f4", "float64": "<f8"}
-AUDIO_FORMATS = ("auto", "file", "numpy", "pcm")
-
-
-class BatchError(Exception):
-    """A failure the client should see, with OpenAI's error fields."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's field name
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.type = type
-
-
-# ----------------------------------------------------------------------------- audio in
-
-
-def resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float32 at ``rate`` → 16 kHz with PyAV's (filtered) resampler, as for files."""
-    if rate == SAMPLE_RATE or len(samples) == 0:
-        return samples.astype(np.float32, copy=False)
-    import av
-
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(samples, dtype=np.float32)[None, :], format="flt", layout="mono"
-    )
-    frame.sample_rate = rate
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    blocks = [out.to_ndarray().reshape(-1) for out in [*resampler.resample(frame), *resampler.resample(None)]]
-    return np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros(0, np.float32)
-
-
-def _to_float_mono(array: np.ndarray) -> np.ndarray:
-    """Any numeric array (samples × channels either way round) → mono float32 in ±1."""
-    if array.ndim not in (1, 2):
-        raise ValueError(f"audio array must be 1-D or 2-D, not {array.ndim}-D")
-    if array.dtype.kind in "iu":
-        info = np.iinfo(array.dtype)
-        scale = float(max(abs(info.min), info.max))
-        offset = 0.0 if array.dtype.kind == "i" else (info.max + 1) / 2
-        array = (array.astype(np.float64) - offset) / scale
-    elif array.dtype.kind != "f":
-        raise ValueError(f"audio array must be numeric, not {array.dtype}")
-    if array.ndim == 2:
-        # The channel axis is the short one: (n, 2) and (2, n) are both stereo.
-        array = array.mean(axis=int(np.argmin(array.shape)))
-    samples = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(samples, -1.0, 1.0)
-
-
-def load_audio(
-    data: bytes,
-    *,
-    filename: str = "",
-    audio_format: str = "auto",
-    sample_rate: int = SAMPLE_RATE,
-    dtype: str = "int16",
-) -> np.ndarray:
-    """Bytes of an upload → 16 kHz mono float32; blocking (PyAV), so run it in a thread.
-
-    ``auto`` recognises NumPy files by their magic bytes and hands everything else to
-    PyAV, which finds the container and codec itself. Raw inputs (``pcm``, ``numpy``)
-    carry no rate, so ``sample_rate`` says what it is. Raises BatchError(400).
-    """
-    if audio_format not in AUDIO_FORMATS:
-        raise BatchError(400, f"audio_format must be one of {', '.join(AUDIO_FORMATS)}", param="audio_format")
-    if audio_format == "auto":
-        is_npy = data[:6] == b"\x93NUMPY" or filename.lower().endswith(".npy")
-        audio_format = "numpy" if is_npy else "file"
-    if not 1000 <= sample_rate <= 384_000:
-        raise BatchError(400, "sample_rate must be between 1000 and 384000", param="sample_rate")
-    try:
-        if audio_format == "file":
-            return decode_audio(io.BytesIO(data))
-        if audio_format == "numpy":
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        else:
-            if dtype not in RAW_DTYPES:
-                raise BatchError(400, f"dtype must be one of {', '.join(RAW_DTYPES)}", param="dtype")
-            width = np.dtype(RAW_DTYPES[dtype]).itemsize
-            array = np.frombuffer(data[: len(data) - len(data) % width], dtype=RAW_DTYPES[dtype])
-        return resample(_to_float_mono(np.asarray(array)), sample_rate)
-    except BatchError:
-        raise
-    except (ValueError, EOFError, OSError, TypeError) as exc:
-        raise BatchError(400, f"could not decode audio ({audio_format}): {exc}", param="file") from exc
-
-
-# ----------------------------------------------------------------------------- pieces
 
 
 def plan_pieces(audio: np.ndarray, limit: float = PIECE_SECONDS) -> list[tuple[int, int]]:
@@ -181,7 +81,7 @@ def _place(segment: Segment, start: float, end: float, previous_start: float) ->
 
 
 @dataclass
-class BatchJob:
+class UploadJob:
     """One upload in progress, as /status shows it."""
 
     id: str
@@ -206,26 +106,26 @@ class BatchJob:
         }
 
 
-class BatchQueue:
+class UploadJobs:
     """The uploads being transcribed, and a flag that refuses new work at shutdown."""
 
     def __init__(self):
-        self.jobs: dict[str, BatchJob] = {}
+        self.jobs: dict[str, UploadJob] = {}
         self.shutting_down = False
         self._ids = itertools.count(1)
 
-    def open(self, model: str, task: str, duration: float) -> BatchJob:
+    def open(self, model: str, task: str, duration: float) -> UploadJob:
         self.check()
-        job = BatchJob(f"batch-{next(self._ids)}", model, task, duration)
+        job = UploadJob(f"batch-{next(self._ids)}", model, task, duration)
         self.jobs[job.id] = job
         return job
 
-    def close(self, job: BatchJob) -> None:
+    def close(self, job: UploadJob) -> None:
         self.jobs.pop(job.id, None)
 
     def check(self) -> None:
         if self.shutting_down:
-            raise BatchError(503, "the server is shutting down", code="shutting_down", type="server_error")
+            raise ShuttingDown("the server is shutting down")
 
     def status(self) -> dict:
         jobs = [job.as_dict() for job in self.jobs.values()]
@@ -237,8 +137,8 @@ async def transcribe(
     loaded: LoadedModel,
     audio: np.ndarray,
     options: DecodeOptions,
-    job: BatchJob,
-    queue: BatchQueue,
+    job: UploadJob,
+    queue: UploadJobs,
     on_segment: Callable[[Segment], object] | None = None,
     client_gone: Callable[[], bool] = lambda: False,
 ) -> DecodeResult:
@@ -253,7 +153,7 @@ async def transcribe(
     limit = BATCHED_PIECE_SECONDS if options.batch_size > 1 else PIECE_SECONDS
     if len(audio) > limit * SAMPLE_RATE:
         queue.check()
-        pieces = await pool.scheduler.run(lambda: plan_pieces(audio, limit), Priority.BATCH)
+        pieces = await pool.scheduler.run(lambda: plan_pieces(audio, limit), Priority.UPLOAD)
     else:
         pieces = [(0, len(audio))]
     job.pieces = len(pieces)
@@ -264,10 +164,10 @@ async def transcribe(
     for first, last in pieces:
         queue.check()
         if client_gone():
-            raise BatchError(499, "the client closed the connection", code="client_closed_request")
+            raise ClientGone("the client closed the connection")
         piece_options = replace(options, language=language, initial_prompt=prompt)
         job.started = job.started or time.time()
-        result = await pool.decode(loaded, audio[first:last], piece_options, Priority.BATCH)
+        result = await pool.decode(loaded, audio[first:last], piece_options, Priority.UPLOAD)
         job.pieces_done += 1
         for segment in result.segments:
             placed = _place(segment, first / SAMPLE_RATE, last / SAMPLE_RATE, word_end)

@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..core.decodes import DecodeOptions, DecodeResult
 from . import models
-from .decoding import DecodeOptions, DecodeResult, batch_key, run_decodes
+from .decoding import batch_key, run_decodes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ T = TypeVar("T")
 class Priority(IntEnum):
     FINAL = 0  # a stream's utterance just ended: someone is waiting for it
     PARTIAL = 1  # a refresh of text already on screen
-    BATCH = 2  # REST uploads: throughput, not latency
+    UPLOAD = 2  # REST uploads: throughput, not latency
 
 
 @dataclass(order=True)
@@ -107,7 +108,7 @@ class Scheduler:
         """Would a batchable job of this priority start now, or join the next batch?"""
         return self.has_room(priority) or (
             self.max_batch > 1
-            and priority != Priority.BATCH
+            and priority != Priority.UPLOAD
             and self.queued(Priority.FINAL) == 0
             and self.queued(priority) < self.max_batch
         )
@@ -136,7 +137,7 @@ class Scheduler:
                 continue
             if job.priority != Priority.FINAL and (
                 self._running_background >= self.background_slots
-                or (job.priority == Priority.BATCH and self._running_batch >= self.batch_slots)
+                or (job.priority == Priority.UPLOAD and self._running_batch >= self.batch_slots)
             ):
                 deferred.append(job)
                 continue
@@ -161,7 +162,7 @@ class Scheduler:
         job = jobs[0]
         priority = Priority(job.priority)
         background = priority != Priority.FINAL
-        is_batch = priority == Priority.BATCH
+        is_batch = priority == Priority.UPLOAD
         self._running += 1
         self._running_background += background
         self._running_batch += is_batch
@@ -255,7 +256,7 @@ class ModelPool:
     def resolve(self, name: str | None) -> models.ModelInfo:
         name = name or self.default_model
         if self.allowed_models is not None and name not in self.allowed_models and name != self.default_model:
-            raise models.ModelNotFoundError(
+            raise models.ModelNotFound(
                 f"model {name!r} is not offered by this server; choose one of "
                 + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models]))
             )

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, decode_audio
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
 
-SHARED_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
+# The checkout sits beside shared/ (../shared/audio); WHISPER_LIVE_AUDIO points elsewhere.
+SHARED_AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
 
 
 @dataclass

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from harness import evaluation
 
-from whisper_live import evaluation
-from whisper_live.audio import SAMPLE_RATE
+from whisper_live.core.pcm import SAMPLE_RATE
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,1 @@
+"""WhisperLive's WebSocket protocol (port 9090)."""
