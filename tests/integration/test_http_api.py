@@ -440,6 +440,7 @@ def test_model_that_fails_to_load_is_500(server, tmp_path):
 def test_shutting_down_is_503(server):
     """A second app on the same pool, after its real on_shutdown hook ran, refuses uploads."""
     from aiohttp import web
+
     from whisper_live.faces.http.app import create_app
 
     app = create_app(server.server.pool, server.server.streams, server.settings)

@@ -173,7 +173,6 @@ def test_capacity_estimate_counts_what_a_stream_cannot_shed():
     from types import SimpleNamespace
 
     from whisper_live.faces.whisperlive.server import StreamingServer
-
     from whisper_live.settings import ServerSettings
 
     cpu = [10.0]  # process CPU seconds, 10 spent before streams (model loading)
