@@ -23,7 +23,7 @@ from whisper_live.core.pcm import SAMPLE_RATE
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CLIENT = Path(__file__).resolve().parent.parent / "client"
+CLIENT = Path(__file__).resolve().parents[2] / "client"
 # Two LibriSpeech dev-clean utterances, with silence around them (see fake_microphone).
 UTTERANCES = ("1988-24833-0000", "1988-24833-0002")
 LEAD, GAP = 1.0, 1.5

@@ -36,7 +36,7 @@ from whisper_live.client import (
 from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.media import decode_audio
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AUDIO = evaluation.audio_root()
 
 
@@ -363,7 +363,7 @@ def rtsp_url():
     utt = LIBRI("1988-24833-0003")  # 5.2 s
     port = free_port()
     proc = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "tests" / "rtsp_server.py"), str(utt.path), str(port)],
+        ["/usr/bin/python3", str(REPO / "tests" / "integration" / "rtsp_server.py"), str(utt.path), str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )
