@@ -13,12 +13,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .core.pcm import SAMPLE_RATE
+from . import tensors
+from .core.pcm import SAMPLE_RATE, sniff_sample_format
 from .errors import InvalidAudio, InvalidRequest
 
 # Raw sample types a client may declare for headerless PCM.
 RAW_DTYPES = {"int16": "<i2", "int32": "<i4", "float32": "<f4", "float64": "<f8"}
-AUDIO_FORMATS = ("auto", "file", "numpy", "pcm")
+AUDIO_FORMATS = ("auto", "file", "numpy", "tensor", "pcm")
 
 
 def iter_decoded(
@@ -151,19 +152,27 @@ def load_audio(
     filename: str = "",
     audio_format: str = "auto",
     sample_rate: int = SAMPLE_RATE,
-    dtype: str = "int16",
+    dtype: str | None = None,
 ) -> np.ndarray:
     """Bytes of an upload → 16 kHz mono float32; blocking (PyAV), so run it in a thread.
 
-    ``auto`` recognises NumPy files by their magic bytes and hands everything else to
-    PyAV, which finds the container and codec itself. Raw inputs (``pcm``, ``numpy``)
-    carry no rate, so ``sample_rate`` says what it is. Raises InvalidRequest or InvalidAudio.
+    ``auto`` recognises NumPy files and ``torch.save`` tensors by their magic bytes and
+    hands everything else to PyAV, which finds the container and codec itself. Raw inputs
+    (``pcm``, ``numpy``, ``tensor``) carry no rate, so ``sample_rate`` says what it is.
+    Headerless PCM without a ``dtype`` is sniffed as int16 or float32, as streams are
+    (``core.pcm.sniff_sample_format``): float32 read as int16 would be noise, transcribed as
+    nothing. Tensors are read without torch and without running their pickle
+    (``whisper_live.tensors``). Raises InvalidRequest or InvalidAudio.
     """
     if audio_format not in AUDIO_FORMATS:
         raise InvalidRequest(f"audio_format must be one of {', '.join(AUDIO_FORMATS)}", param="audio_format")
     if audio_format == "auto":
-        is_npy = data[:6] == b"\x93NUMPY" or filename.lower().endswith(".npy")
-        audio_format = "numpy" if is_npy else "file"
+        if data[:6] == b"\x93NUMPY" or filename.lower().endswith(".npy"):
+            audio_format = "numpy"
+        elif tensors.is_tensor_file(data):
+            audio_format = "tensor"
+        else:
+            audio_format = "file"
     if not 1000 <= sample_rate <= 384_000:
         raise InvalidRequest("sample_rate must be between 1000 and 384000", param="sample_rate")
     try:
@@ -171,7 +180,10 @@ def load_audio(
             return decode_audio(io.BytesIO(data))
         if audio_format == "numpy":
             array = np.load(io.BytesIO(data), allow_pickle=False)
+        elif audio_format == "tensor":
+            array = tensors.load_tensor(data, max_bytes=16 * len(data) + (1 << 20))
         else:
+            dtype = dtype or sniff_sample_format(data) or "int16"
             if dtype not in RAW_DTYPES:
                 raise InvalidRequest(f"dtype must be one of {', '.join(RAW_DTYPES)}", param="dtype")
             width = np.dtype(RAW_DTYPES[dtype]).itemsize

@@ -262,10 +262,17 @@ class ModelPool:
             )
         return models.resolve(name)
 
-    def get(self, name: str | None = None) -> LoadedModel:
-        """Load (once) and return a model; blocking, so call it off the event loop."""
+    def get(
+        self, name: str | None = None, compute_type: str | None = None, device: str | None = None
+    ) -> LoadedModel:
+        """Load (once) and return a model; blocking, so call it off the event loop.
+
+        ``compute_type`` and ``device`` default to the server's; a request may ask for
+        another variant (e.g. float32 weights of the same model), loaded once beside it.
+        """
         info = self.resolve(name)
-        key = (info.path, self.device, self.compute_type)
+        device, compute_type = device or self.device, compute_type or self.compute_type
+        key = (info.path, device, compute_type)
         with self._lock:
             loaded = self._models.get(key)
             if loaded is None:
@@ -274,33 +281,42 @@ class ModelPool:
                 started = time.monotonic()
                 model = WhisperModel(
                     info.path,
-                    device=self.device,
-                    compute_type=self.compute_type,
+                    device=device,
+                    compute_type=compute_type,
                     cpu_threads=self.cpu_threads,
                     num_workers=self.workers,
                 )
-                loaded = LoadedModel(info, model, self.device, self.compute_type)
+                loaded = LoadedModel(info, model, device, compute_type)
                 self._models[key] = loaded
-                log.info("loaded %s from %s in %.1fs", info.name, info.path, time.monotonic() - started)
+                log.info(
+                    "loaded %s (%s %s) from %s in %.1fs",
+                    info.name,
+                    device,
+                    compute_type,
+                    info.path,
+                    time.monotonic() - started,
+                )
             return loaded
 
-    async def acquire(self, name: str | None = None) -> LoadedModel:
+    async def acquire(
+        self, name: str | None = None, compute_type: str | None = None, device: str | None = None
+    ) -> LoadedModel:
         info = self.resolve(name)
-        key = (info.path, self.device, self.compute_type)
+        key = (info.path, device or self.device, compute_type or self.compute_type)
         if key in self._models:
             return self._models[key]
-        return await asyncio.get_running_loop().run_in_executor(None, self.get, name)
+        return await asyncio.get_running_loop().run_in_executor(None, self.get, name, compute_type, device)
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._models.values())
 
     def unload(self, name: str) -> bool:
+        """Drop every loaded variant (device, compute type) of a model; False if none was."""
         with self._lock:
-            for key, loaded in list(self._models.items()):
-                if loaded.name == name or loaded.info.path == name:
-                    del self._models[key]
-                    return True
-        return False
+            keys = [k for k, m in self._models.items() if name in (m.name, m.info.path)]
+            for key in keys:
+                del self._models[key]
+        return bool(keys)
 
     async def decode(
         self, model: LoadedModel, audio: np.ndarray, options: DecodeOptions, priority: Priority
