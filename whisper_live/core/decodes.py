@@ -64,6 +64,12 @@ class DecodeOptions:
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     batch_size: int = 1
+    # Token ids never to emit, added to Whisper's usual set (e.g. every token with a digit,
+    # so numbers come out spelled); None: faster-whisper's default.
+    suppress_tokens: tuple[int, ...] | None = None
+    # Most seconds of speech merged into one VAD chunk for the batched pipeline, and the
+    # longest piece a long file is cut into otherwise; None: Whisper's 30 s window.
+    chunk_length: int | None = None
     # Encode only the audio plus a margin instead of a padded 30 s window (streaming
     # utterances); see ``decode_fitted``.
     fit_window: bool = False

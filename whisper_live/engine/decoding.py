@@ -8,6 +8,7 @@ Streams and files describe work as ``core.decodes.DecodeOptions`` plus an array 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +37,7 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
         no_speech_threshold=options.no_speech_threshold,
         log_prob_threshold=options.log_prob_threshold,
         compression_ratio_threshold=options.compression_ratio_threshold,
+        suppress_tokens=[-1, *options.suppress_tokens] if options.suppress_tokens else [-1],
     )
     if options.batch_size > 1:
         from faster_whisper import BatchedInferencePipeline
@@ -43,9 +45,50 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
         pipeline = BatchedInferencePipeline(model)
         kwargs.pop("condition_on_previous_text")
         kwargs["vad_filter"] = True
-        segments_iter, info = pipeline.transcribe(audio, batch_size=options.batch_size, **kwargs)
-    else:
-        segments_iter, info = model.transcribe(audio, **kwargs)
+        segments_iter, info = pipeline.transcribe(
+            audio, batch_size=options.batch_size, chunk_length=options.chunk_length, **kwargs
+        )
+        return _unloop(model, audio, options, _result(segments_iter, info))
+    segments_iter, info = model.transcribe(audio, **kwargs)
+    return _result(segments_iter, info)
+
+
+def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:
+    """Re-decode, one window at a time, what the batched pipeline turned into a loop.
+
+    The batched pipeline has no temperature fallback, so a window that falls into a
+    repetition ("of the holes of the holes ...", compression ratio 13) stays that way;
+    faster-whisper's own loop retries it at higher temperatures. A looping segment is
+    decoded again unbatched, with the silence around it.
+    """
+    fine = options.compression_ratio_threshold
+    good = [s.compression_ratio <= fine for s in result.segments]
+    if all(good):
+        return result
+    rate = model.feature_extractor.sampling_rate
+    unbatched = replace(options, batch_size=1, language=options.language or result.language)
+    segments: list[Segment] = []
+    i = 0
+    while i < len(good):
+        if good[i]:
+            segments.append(result.segments[i])
+            i += 1
+            continue
+        # A run of looping segments, redone at once from the end of the good segment before
+        # it to the start of the next: a loop's own timestamps are not to be trusted, and
+        # VAD needs the speech's edges.
+        last = next((j for j in range(i, len(good)) if good[j]), len(good))
+        start = segments[-1].end if segments else 0.0
+        end = result.segments[last].start if last < len(good) else result.duration
+        redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)
+        segments += [s.shifted(start) for s in redone.segments]
+        i = last
+    for i, segment in enumerate(segments):
+        segment.id = i
+    return replace(result, segments=segments)
+
+
+def _result(segments_iter, info) -> DecodeResult:
     segments = []
     for i, seg in enumerate(segments_iter):
         words = (
@@ -102,7 +145,7 @@ def fitted_window(model, audio: np.ndarray, options: DecodeOptions) -> float | N
     duration = len(audio) / model.feature_extractor.sampling_rate
     window = max(FIT_MIN_WINDOW, duration + FIT_MARGIN)
     detect = options.language is None and model.model.is_multilingual
-    if window > FULL_WINDOW or detect or options.batch_size > 1:
+    if window > FULL_WINDOW or detect or options.batch_size > 1 or options.suppress_tokens:
         return None
     return window
 

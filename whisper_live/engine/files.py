@@ -44,7 +44,8 @@ def plan_pieces(audio: np.ndarray, limit: float = PIECE_SECONDS) -> list[tuple[i
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     regions = get_speech_timestamps(
-        audio, VadOptions(min_silence_duration_ms=300, speech_pad_ms=300, max_speech_duration_s=limit - 1)
+        audio,
+        VadOptions(min_silence_duration_ms=300, speech_pad_ms=300, max_speech_duration_s=max(limit - 1, 1)),
     )
     pieces: list[tuple[int, int]] = []
     for region in regions:
@@ -150,7 +151,9 @@ async def transcribe(
     one window on the last when ``condition_on_previous_text`` is on. A client that hung
     up stops the work at the next piece instead of holding a worker for nobody.
     """
-    limit = BATCHED_PIECE_SECONDS if options.batch_size > 1 else PIECE_SECONDS
+    # The batched pipeline merges VAD chunks up to ``chunk_length`` itself; otherwise the
+    # pieces are those chunks.
+    limit = BATCHED_PIECE_SECONDS if options.batch_size > 1 else options.chunk_length or PIECE_SECONDS
     if len(audio) > limit * SAMPLE_RATE:
         queue.check()
         pieces = await pool.scheduler.run(lambda: plan_pieces(audio, limit), Priority.UPLOAD)
