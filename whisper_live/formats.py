@@ -45,3 +45,37 @@ def to_vtt(segments: Iterable[Any]) -> str:
 
 def to_text(segments: Iterable[Any]) -> str:
     return " ".join(text for _, _, text in _cues(segments)) + "\n"
+
+
+def to_audacity(segments: Iterable[Any]) -> str:
+    """Audacity's label track: one ``start<TAB>end<TAB>label`` line per segment, in seconds."""
+    return "".join(
+        f"{start:.6f}\t{end:.6f}\t{' '.join(text.splitlines())}\n" for start, end, text in _cues(segments)
+    )
+
+
+def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
+    """Word-by-word cues for ``to_srt``/``to_vtt``, as WhisperX's ``highlight_words`` writes
+    them: each word's cue shows its segment's text with that word underlined (``<u>``), and a
+    gap between words shows the text plain. A segment without word timings is one cue."""
+    cues = []
+    for seg in segments:
+        words = _field(seg, "words") if isinstance(seg, dict) else getattr(seg, "words", None)
+        if not words:
+            cues.append(
+                {"start": _field(seg, "start"), "end": _field(seg, "end"), "text": _field(seg, "text")}
+            )
+            continue
+        texts = [str(_field(w, "word")) for w in words]
+        plain = "".join(texts)
+        previous_end = float(_field(seg, "start"))
+        for i, word in enumerate(words):
+            start, end = float(_field(word, "start")), float(_field(word, "end"))
+            if start > previous_end:
+                cues.append({"start": previous_end, "end": start, "text": plain})
+            spoken = texts[i].strip()
+            lead = texts[i][: len(texts[i]) - len(texts[i].lstrip())]
+            text = "".join(texts[:i]) + f"{lead}<u>{spoken}</u>" + "".join(texts[i + 1 :])
+            cues.append({"start": start, "end": end, "text": text})
+            previous_end = max(previous_end, end)
+    return cues

@@ -86,6 +86,10 @@ async def status(request: web.Request) -> web.Response:
     body["capacity_estimate"] = streams.capacity()  # streams it can keep up with; None: not yet known
     body["transcribing"] = pool.scheduler.running > 0
     body["uploads"] = request.app[UPLOADS].status()
+    # The Transcriber API's fields: its clients poll them to wait until the server is free.
+    # queue_depth (above) already counts the decodes waiting, one per waiting request.
+    body["server_running"] = True
+    body["transcription_active"] = body["transcribing"]
     return web.json_response(body)
 
 
@@ -100,6 +104,8 @@ async def refuse_new_work(app: web.Application) -> None:
 
 def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettings) -> web.Application:
     from ..openai import api as openai_api
+    from ..transcriber import api as transcriber_api
+    from ..whisperx import api as whisperx_api
 
     app = web.Application(middlewares=[face_errors])
     app[_RENDERERS] = {}
@@ -111,6 +117,8 @@ def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettin
     app.router.add_get("/health", health)
     app.router.add_get("/status", status)
     openai_api.add_routes(app)
+    transcriber_api.add_routes(app)
+    whisperx_api.add_routes(app)
     if PAGE_DIR is not None:
         app.router.add_get("/", index)
         app.router.add_static("/client/", PAGE_DIR)

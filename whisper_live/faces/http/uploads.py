@@ -118,6 +118,28 @@ async def read_upload(
     return upload
 
 
+async def read_param(request: web.Request, name: str) -> str:
+    """One named value from the query, a JSON body or a form (model management calls)."""
+    value = request.query.get(name)
+    if value is None and request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError as exc:
+                raise errors.InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+            value = body.get(name) if isinstance(body, dict) else None
+        else:
+            try:
+                value = (await request.post()).get(name)
+            except (ValueError, AssertionError, web.HTTPBadRequest) as exc:
+                raise errors.InvalidRequest(f"malformed form body: {exc}") from exc
+    if not value or not isinstance(value, str):
+        raise errors.InvalidRequest(
+            f"say which {name}: {name!r} in the query, a JSON body or a form", param=name
+        )
+    return value
+
+
 class Form:
     """Typed access to request fields; a bad value is a 400 that names the parameter."""
 

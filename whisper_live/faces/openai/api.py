@@ -3,12 +3,16 @@
 A thin adapter: it reads OpenAI's fields, runs ``engine.files.transcribe`` (every decode on
 the shared pool at upload priority, so live streams keep their latency) and answers in
 OpenAI's formats, with OpenAI's error envelope, which its SDK turns into its exceptions.
+
+The same paths carry the extras of WhisperX's API server, whose clients post to them too:
+``vtt_json`` and ``aud`` formats, ``suppress_numerals``, ``highlight_words``, ``align``,
+``chunk_size`` and ``diarize``. Their defaults are OpenAI's (off), so an OpenAI client's
+request means what it meant; a parameter this server cannot honour is a 400, never ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -21,18 +25,21 @@ from ... import errors
 from ...core.decodes import DecodeOptions, DecodeResult, Segment
 from ...engine import models
 from ...engine.capabilities import check_task, normalize_language
-from ...engine.files import transcribe
-from ...engine.pool import LoadedModel, ModelPool
-from ...formats import to_srt, to_text, to_vtt
-from ...media import RAW_DTYPES, load_audio
+from ...engine.pool import ModelPool
+from ...engine.tokens import numeral_tokens
+from ...formats import highlighted_cues, to_audacity, to_srt, to_text, to_vtt
+from ...media import AUDIO_FORMATS, RAW_DTYPES
 from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
-from ..http.uploads import MIB, Form, read_upload
+from ..http.transcription import acquire, offered_models, upload_audio, upload_job
+from ..http.uploads import MIB, Form, read_param, read_upload
 from . import openapi
 
 log = logging.getLogger(__name__)
 
 OPENAI_DEFAULT_MODEL = "whisper-1"
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "vtt_json", "aud")
+SUBTITLE_FORMATS = ("srt", "vtt", "vtt_json")
+DIARIZATION_UNAVAILABLE = "diarization is not available on this server"
 GRANULARITIES = ("segment", "word")
 
 
@@ -71,7 +78,9 @@ class TranscriptionRequest:
     options: DecodeOptions
     audio_format: str
     sample_rate: int
-    dtype: str
+    dtype: str | None  # None: sniff int16 / float32
+    suppress_numerals: bool = False
+    highlight_words: bool = False
 
 
 def parse_request(form: Form, task: str) -> TranscriptionRequest:
@@ -85,9 +94,9 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
                 f"timestamp_granularities must be segment and/or word, not {item!r}",
                 param="timestamp_granularities",
             )
-    if "word" in granularities and response_format != "verbose_json":
+    if "word" in granularities and response_format not in ("verbose_json", "vtt_json"):
         raise errors.InvalidRequest(
-            "timestamp_granularities=word requires response_format=verbose_json",
+            "timestamp_granularities=word requires response_format=verbose_json (or vtt_json)",
             param="timestamp_granularities",
         )
     includes = form.list("include")
@@ -100,8 +109,16 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         )
     language = normalize_language(form.text("language"))
     temperature = form.number("temperature", 0.0, 0.0, 1.0)
-    segment_words = form.flag("word_timestamps", False)
+    highlight_words = form.flag("highlight_words", False)
+    if highlight_words and response_format not in SUBTITLE_FORMATS:
+        raise errors.InvalidRequest(
+            "highlight_words applies to subtitles: response_format srt, vtt or vtt_json",
+            param="highlight_words",
+        )
+    # WhisperX's align: word timings, here from the Whisper model's own cross-attention.
+    segment_words = form.flag("word_timestamps", False) or form.flag("align", False)
     batch_size = form.number("batch_size", 1, 1, 128, int)
+    check_diarization(form)
     options = DecodeOptions(
         language=language,
         task=task,
@@ -110,10 +127,11 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         temperature=DecodeOptions.temperature if temperature == 0 else temperature,
         initial_prompt=form.text("prompt"),
         hotwords=form.text("hotwords"),
-        word_timestamps=segment_words or logprobs or "word" in granularities,
+        word_timestamps=segment_words or logprobs or highlight_words or "word" in granularities,
         condition_on_previous_text=form.flag("condition_on_previous_text", True),
         vad_filter=form.flag("vad_filter", False) or batch_size > 1,
         batch_size=batch_size,
+        chunk_length=form.number("chunk_size", None, 1, 30, int),
     )
     return TranscriptionRequest(
         model=None if model in (None, OPENAI_DEFAULT_MODEL) else model,
@@ -123,10 +141,24 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         logprobs=logprobs,
         segment_words=segment_words,
         options=options,
-        audio_format=form.choice("audio_format", "auto", ("auto", "file", "numpy", "pcm")),
+        audio_format=form.choice("audio_format", "auto", AUDIO_FORMATS),
         sample_rate=form.number("sample_rate", 16000, 1000, 384_000, int),
-        dtype=form.choice("dtype", "int16", tuple(RAW_DTYPES)),
+        dtype=form.choice("dtype", "", tuple(RAW_DTYPES)) if form.text("dtype") else None,
+        suppress_numerals=form.flag("suppress_numerals", False),
+        highlight_words=highlight_words,
     )
+
+
+def check_diarization(form: Form) -> None:
+    """WhisperX's speaker parameters: refused clearly until a diarization model is served."""
+    asked = form.flag("diarize", False)
+    given = [name for name in ("min_speakers", "max_speakers") if form.number(name, None, 1, 32, int)]
+    if form.flag("speaker_embeddings", False):
+        given.append("speaker_embeddings")
+    if given and not asked:
+        raise errors.InvalidRequest(f"{given[0]} requires diarize=true", param=given[0])
+    if asked:
+        raise errors.Unsupported(DIARIZATION_UNAVAILABLE, param="diarize", code="diarization_unavailable")
 
 
 # ----------------------------------------------------------------------------- responses
@@ -180,12 +212,15 @@ def render(result: DecodeResult, req: TranscriptionRequest) -> web.Response:
     fmt = req.response_format
     if fmt == "text":
         return web.Response(text=to_text(result.segments), content_type="text/plain")
+    cues = highlighted_cues(result.segments) if req.highlight_words else result.segments
     if fmt == "srt":
-        return web.Response(text=to_srt(result.segments), content_type="application/x-subrip")
+        return web.Response(text=to_srt(cues), content_type="application/x-subrip")
     if fmt == "vtt":
-        return web.Response(text=to_vtt(result.segments), content_type="text/vtt")
+        return web.Response(text=to_vtt(cues), content_type="text/vtt")
+    if fmt == "aud":
+        return web.Response(text=to_audacity(result.segments), content_type="text/plain")
     body: dict = {"text": result.text}
-    if fmt == "verbose_json":
+    if fmt in ("verbose_json", "vtt_json"):
         body = {
             "task": req.options.task,
             "language": result.language,
@@ -196,6 +231,8 @@ def render(result: DecodeResult, req: TranscriptionRequest) -> web.Response:
             body["segments"] = [segment_json(s, req.segment_words) for s in result.segments]
         if "word" in req.granularities:
             body["words"] = [word_json(w) for s in result.segments for w in s.words or []]
+        if fmt == "vtt_json":
+            body["vtt_text"] = to_vtt(cues)
     if req.logprobs:
         body["logprobs"] = logprobs_json(result)
     body["usage"] = usage(result)
@@ -241,59 +278,22 @@ async def stream_events(request: web.Request, run: Callable) -> web.StreamRespon
 # ----------------------------------------------------------------------------- handlers
 
 
-async def acquire(pool: ModelPool, name: str | None) -> LoadedModel:
-    """Load (or find) a model; unknown names are 404, a model that fails to load is 500."""
-    try:
-        return await pool.acquire(name)
-    except errors.ModelNotFound as exc:
-        exc.param = "model"
-        raise
-    except Exception as exc:
-        log.exception("loading model %r failed", name)
-        raise errors.ModelLoadFailed(f"model {name or pool.default_model!r} failed to load: {exc}") from exc
-
-
-def client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
-    pool, queue = request.app[POOL], request.app[UPLOADS]
-    queue.check()
+    pool = request.app[POOL]
+    request.app[UPLOADS].check()
     upload = await read_upload(request, int(request.app[SETTINGS].max_upload_mb * MIB))
     req = parse_request(Form(upload.fields), task)
     loaded = await acquire(pool, req.model)
     check_task(loaded.info, req.options.task, req.options.language)
-    audio = await asyncio.to_thread(
-        load_audio,
-        upload.data,
-        filename=upload.filename,
-        audio_format=req.audio_format,
-        sample_rate=req.sample_rate,
-        dtype=req.dtype,
+    if req.suppress_numerals:
+        req.options.suppress_tokens = await asyncio.to_thread(numeral_tokens, loaded)
+    audio = await upload_audio(
+        upload, audio_format=req.audio_format, sample_rate=req.sample_rate, dtype=req.dtype
     )
-    if len(audio) == 0:
-        raise errors.InvalidAudio("the audio is empty (no samples decoded)", param="file", code="empty_audio")
-    job = queue.open(loaded.name, task, len(audio) / 16000)
-
-    async def run(on_segment=None) -> DecodeResult:
-        try:
-            return await transcribe(
-                pool, loaded, audio, req.options, job, queue, on_segment, lambda: client_gone(request)
-            )
-        except errors.WhisperLiveError:
-            raise
-        except Exception as exc:
-            log.exception("transcription failed")
-            raise errors.DecodeFailed(f"transcription failed: {exc}") from exc
-
-    try:
+    async with upload_job(request, loaded, audio, req.options) as run:
         if req.stream:
             return await stream_events(request, run)
         return render(await run(), req)
-    finally:
-        queue.close(job)
 
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:
@@ -329,12 +329,7 @@ def _resolve(pool: ModelPool, name: str | None) -> models.ModelInfo:
 
 async def list_models(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    names = dict.fromkeys([pool.default_model, *(pool.allowed_models or models.bundled_models())])
-    data = []
-    for name in names:
-        with contextlib.suppress(models.ModelNotFound):
-            data.append(model_json(pool, pool.resolve(name)))
-    return web.json_response({"object": "list", "data": data})
+    return web.json_response({"object": "list", "data": [model_json(pool, m) for m in offered_models(pool)]})
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -342,31 +337,15 @@ async def get_model(request: web.Request) -> web.Response:
     return web.json_response(model_json(pool, _resolve(pool, request.match_info["model"])))
 
 
-async def _model_param(request: web.Request) -> str:
-    """The model to load or unload, from the query, a JSON body or a form."""
-    name = request.query.get("model")
-    if name is None and request.can_read_body:
-        if request.content_type == "application/json":
-            body = await request.json()
-            name = body.get("model") if isinstance(body, dict) else None
-        else:
-            name = (await request.post()).get("model")
-    if not name or not isinstance(name, str):
-        raise errors.InvalidRequest(
-            "say which model: 'model' in the query, a JSON body or a form", param="model"
-        )
-    return name
-
-
 async def load_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    loaded = await acquire(pool, _resolve(pool, await _model_param(request)).name)
+    loaded = await acquire(pool, _resolve(pool, await read_param(request, "model")).name)
     return web.json_response(model_json(pool, loaded.info))
 
 
 async def unload_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    name = request.match_info.get("model") or await _model_param(request)
+    name = request.match_info.get("model") or await read_param(request, "model")
     info = _resolve(pool, name)
     if not pool.unload(info.name):
         raise errors.ModelNotFound(

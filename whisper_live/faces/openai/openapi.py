@@ -1,7 +1,7 @@
 """The REST API described as OpenAPI 3.1, and a /docs page that renders it offline.
 
-Written by hand (aiohttp has no schema generator) and kept beside ``http_api`` so a new
-field is documented where it is added. The docs page is plain HTML and script with no
+Written by hand (aiohttp has no schema generator); it documents every HTTP face (OpenAI,
+Transcriber, WhisperX), so one page at /docs (and /redoc) shows the whole port. The docs page is plain HTML and script with no
 CDN, because servers like ours often run on machines without internet access.
 """
 
@@ -37,7 +37,7 @@ _AUDIO_FIELDS = dict(
             "string",
             "Output format.",
             default="json",
-            enum=["json", "text", "srt", "vtt", "verbose_json"],
+            enum=["json", "text", "srt", "vtt", "verbose_json", "vtt_json", "aud"],
         ),
         _param(
             "temperature",
@@ -87,12 +87,41 @@ _AUDIO_FIELDS = dict(
             maximum=128,
         ),
         _param("word_timestamps", "boolean", "Word timings inside each verbose_json segment.", default=False),
+        _param("align", "boolean", "WhisperX: word timings (from Whisper's cross-attention).", default=False),
+        _param(
+            "suppress_numerals",
+            "boolean",
+            "WhisperX: numbers spelled out (digit tokens suppressed).",
+            default=False,
+        ),
+        _param(
+            "highlight_words",
+            "boolean",
+            "WhisperX: word-by-word <u>highlighted</u> cues (srt, vtt, vtt_json).",
+            default=False,
+        ),
+        _param(
+            "chunk_size",
+            "integer",
+            "WhisperX: most seconds of speech merged into one VAD chunk.",
+            minimum=1,
+            maximum=30,
+        ),
+        _param(
+            "diarize",
+            "boolean",
+            "WhisperX: speaker labels (400 while this server has no diarization).",
+            default=False,
+        ),
+        _param("min_speakers", "integer", "WhisperX: with diarize.", minimum=1),
+        _param("max_speakers", "integer", "WhisperX: with diarize.", minimum=1),
+        _param("speaker_embeddings", "boolean", "WhisperX: with diarize.", default=False),
         _param(
             "audio_format",
             "string",
-            "How to read the bytes; auto detects .npy by its magic.",
+            "How to read the bytes; auto detects .npy and torch.save tensors by their magic.",
             default="auto",
-            enum=["auto", "file", "numpy", "pcm"],
+            enum=["auto", "file", "numpy", "tensor", "pcm"],
         ),
         _param(
             "sample_rate", "integer", "Rate of raw PCM or NumPy input; resampled to 16 kHz.", default=16000
@@ -100,8 +129,7 @@ _AUDIO_FIELDS = dict(
         _param(
             "dtype",
             "string",
-            "Sample type of raw PCM.",
-            default="int16",
+            "Sample type of raw PCM; omitted: int16 or float32, told apart from the bytes.",
             enum=["int16", "int32", "float32", "float64"],
         ),
     ]
@@ -168,6 +196,88 @@ _MODEL_BODY = {
 _MODEL_PATH = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+_DETAIL_ERRORS = {
+    code: {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}},
+    }
+    for code, text in {
+        "400": "Bad model, language, task, parameter or audio ({'detail': '...'}).",
+        "413": "Upload larger than max_upload_mb.",
+        "422": "No audio: detail is a list of validation errors.",
+        "500": "The model failed to load or decode.",
+        "503": "The server is shutting down.",
+    }.items()
+}
+_TRANSCRIBER_FIELDS = dict(
+    [
+        _param("model", "string", "A model name from GET /models; omitted: the server default."),
+        _param(
+            "quantization",
+            "string",
+            "CTranslate2 compute type to load the model in.",
+            enum=["float32", "float16", "bfloat16", "int8", "int8_float16", "int8_bfloat16", "int8_float32"],
+        ),
+        _param("device", "string", "cpu, or cuda where the server has a GPU.", enum=["cpu", "cuda"]),
+        _param("language", "string", "ISO-639-1 code; omit (or 'auto') to detect."),
+        _param(
+            "task_mode",
+            "string",
+            "Transcribe, or translate to English.",
+            default="transcribe",
+            enum=["transcribe", "translate"],
+        ),
+        _param(
+            "include_timestamps", "boolean", "Segments with timings; otherwise segments is [].", default=False
+        ),
+        _param("word_timestamps", "boolean", "Word timings inside each segment.", default=False),
+        _param("beam_size", "integer", "Beam width.", default=5, minimum=1, maximum=20),
+        _param("vad_filter", "boolean", "Silero VAD first (forced on when batch_size > 1).", default=False),
+        _param(
+            "condition_on_previous_text",
+            "boolean",
+            "Prompt each window with the previous text.",
+            default=True,
+        ),
+        _param(
+            "batch_size",
+            "integer",
+            ">1: faster-whisper's batched pipeline.",
+            default=1,
+            minimum=1,
+            maximum=128,
+        ),
+        _AUDIO_FIELDS["audio_format"],
+        _AUDIO_FIELDS["sample_rate"],
+        _AUDIO_FIELDS["dtype"],
+    ]
+)
+
+
+def _transcriber_operation(summary: str, content_type: str, audio: str, description: str) -> dict:
+    fields = {audio: {"type": "string", "description": description}, **_TRANSCRIBER_FIELDS}
+    if content_type == "multipart/form-data":
+        fields[audio]["format"] = "binary"
+    return {
+        "summary": summary,
+        "requestBody": {
+            "required": True,
+            "content": {
+                content_type: {"schema": {"type": "object", "required": [audio], "properties": fields}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "text, segments, language, duration, task, model_used, processing_time_seconds",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/TranscriberResult"}}
+                },
+            },
+            **_DETAIL_ERRORS,
+        },
+    }
+
+
 def spec() -> dict:
     return {
         "openapi": "3.1.0",
@@ -188,9 +298,42 @@ def spec() -> dict:
             "/v1/models/load": {"post": _simple("Load a model into the pool", **_MODEL_BODY)},
             "/v1/models/unload": {"post": _simple("Unload a model from the pool", **_MODEL_BODY)},
             "/health": {"get": _simple("Liveness")},
-            "/status": {"get": _simple("Active streams, decode queue depth, batch jobs")},
+            "/status": {
+                "get": _simple(
+                    "Active streams, decode queue depth, batch jobs; server_running and"
+                    " transcription_active for Transcriber clients"
+                )
+            },
             "/openapi.json": {"get": _simple("This document")},
             "/docs": {"get": _simple("Human-readable API documentation")},
+            "/redoc": {"get": _simple("The same documentation (Transcriber clients' address)")},
+            "/transcribe": {
+                "post": _transcriber_operation(
+                    "Transcriber: transcribe an uploaded file",
+                    "multipart/form-data",
+                    "audio",
+                    "Audio file, .npy array, torch.save tensor (.pt) or raw PCM.",
+                )
+            },
+            "/transcribe/raw": {
+                "post": _transcriber_operation(
+                    "Transcriber: transcribe base64 audio in a JSON body",
+                    "application/json",
+                    "audio_data",
+                    "Base64 of a file, .npy, .pt or raw PCM (audio_format says which).",
+                )
+            },
+            "/models": {"get": _simple("Transcriber: models by name, with supports_translation")},
+            "/healthcheck": {"get": _simple("WhisperX: {'status': 'healthy'}")},
+            "/models/list": {"get": _simple("WhisperX: loaded models")},
+            "/models/load": {"post": _simple("WhisperX: load a model (form field model)")},
+            "/models/unload": {"post": _simple("WhisperX: unload a model (form field model)")},
+            "/align_models/list": {"get": _simple("WhisperX: [] (word timings need no separate model)")},
+            "/align_models/load": {"post": _simple("WhisperX: 400, there is no alignment model to load")},
+            "/align_models/unload": {"post": _simple("WhisperX: 400, there is no alignment model")},
+            "/diarize_models/list": {"get": _simple("WhisperX: diarization models loaded")},
+            "/diarize_models/load": {"post": _simple("WhisperX: load the diarization model")},
+            "/diarize_models/unload": {"post": _simple("WhisperX: unload the diarization model")},
         },
         "components": {
             "schemas": {
@@ -206,6 +349,19 @@ def spec() -> dict:
                                 "code": {"type": ["string", "null"]},
                             },
                         }
+                    },
+                },
+                "Detail": {"type": "object", "properties": {"detail": {"type": ["string", "array"]}}},
+                "TranscriberResult": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "segments": {"type": "array", "items": {"type": "object"}},
+                        "language": {"type": "string"},
+                        "duration": {"type": "number"},
+                        "task": {"type": "string"},
+                        "model_used": {"type": "string"},
+                        "processing_time_seconds": {"type": "number"},
                     },
                 },
                 "Transcription": {

@@ -1,0 +1,1 @@
+"""The Faster-Whisper Transcriber's server API (/transcribe, /transcribe/raw, /models)."""
