@@ -59,7 +59,11 @@ def client_gone(request: web.Request) -> bool:
 
 async def upload_audio(upload: Upload, **how) -> np.ndarray:
     """The upload's bytes as 16 kHz float32 (``how``: ``media.load_audio``'s options)."""
-    audio = await asyncio.to_thread(load_audio, upload.data, filename=upload.filename, **how)
+    audio = (
+        await asyncio.to_thread(load_audio, upload.data, filename=upload.filename, **how)
+        if upload.data
+        else []
+    )
     if len(audio) == 0:
         raise errors.InvalidAudio("the audio is empty (no samples decoded)", param="file", code="empty_audio")
     return audio

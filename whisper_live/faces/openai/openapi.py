@@ -247,9 +247,9 @@ _TRANSCRIBER_FIELDS = dict(
             minimum=1,
             maximum=128,
         ),
-        _AUDIO_FIELDS["audio_format"],
-        _AUDIO_FIELDS["sample_rate"],
-        _AUDIO_FIELDS["dtype"],
+        ("audio_format", _AUDIO_FIELDS["audio_format"]),
+        ("sample_rate", _AUDIO_FIELDS["sample_rate"]),
+        ("dtype", _AUDIO_FIELDS["dtype"]),
     ]
 )
 

@@ -102,6 +102,8 @@ async def handle(request: web.Request, audio_field: str) -> web.Response:
     pool = request.app[POOL]
     request.app[UPLOADS].check()
     try:
+        if request.content_type in ("application/x-www-form-urlencoded", ""):  # fields without a file
+            raise errors.MissingAudio("no audio file in the request", param=audio_field)
         upload = await read_upload(request, int(request.app[SETTINGS].max_upload_mb * MIB), (audio_field,))
     except errors.MissingAudio as exc:
         exc.param = audio_field
