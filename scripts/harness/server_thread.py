@@ -12,7 +12,6 @@ import contextlib
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import replace
 from typing import Any
 
 from whisper_live.server import Server
@@ -77,17 +76,21 @@ class ServerThread:
 
     @property
     def settings(self) -> ServerSettings:
-        return self.server.streams.settings
+        return self.server.settings
 
     @contextlib.contextmanager
     def configured(self, **changes: Any) -> Iterator[ServerThread]:
-        """Change streaming settings (max_clients, max_connection_time, ...) for a while."""
-        before = self.server.streams.settings
-        self.server.streams.settings = replace(before, **changes)
+        """Change settings (max_clients, max_upload_mb, ...) for a while. The one settings
+        object every part of the server reads is changed in place, then restored."""
+        settings = self.server.settings
+        before = {name: getattr(settings, name) for name in changes}
+        for name, value in changes.items():
+            setattr(settings, name, value)
         try:
             yield self
         finally:
-            self.server.streams.settings = before
+            for name, value in before.items():
+                setattr(settings, name, value)
 
     def call(self, coro: Coroutine, timeout: float = 60) -> Any:
         """Run a coroutine on the server's own loop and wait for its result."""
