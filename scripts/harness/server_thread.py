@@ -12,6 +12,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from dataclasses import replace
 from typing import Any
 
 from whisper_live.server import Server
@@ -80,9 +81,13 @@ class ServerThread:
 
     @contextlib.contextmanager
     def configured(self, **changes: Any) -> Iterator[ServerThread]:
-        """Change settings (max_clients, max_upload_mb, ...) for a while. The one settings
-        object every part of the server reads is changed in place, then restored."""
+        """Change settings (max_clients, max_connection_time, max_upload_mb, ...) for a while.
+
+        The one settings object is changed in place, so every part of the server that holds
+        it (the WebSocket face, admission, the HTTP app) sees the change.
+        """
         settings = self.server.settings
+        replace(settings, **changes)  # a misspelt name fails here, before anything changed
         before = {name: getattr(settings, name) for name in changes}
         for name, value in changes.items():
             setattr(settings, name, value)
