@@ -21,6 +21,7 @@ from ...engine.capabilities import check_task
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
 from ...engine.streams import StreamRunner
+from ...media import PcmResampler
 from ...settings import ServerSettings
 from . import protocol
 
@@ -66,6 +67,10 @@ class StreamingServer:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
             config.session.fit_window = self.settings.fit_window
+            resampler = None
+            if config.needs_resampling:  # a client that cannot resample: we do, before the session
+                resampler = PcmResampler(config.sample_rate, config.channels, config.session.audio_format)
+                config.session.audio_format = "float32"
             session = StreamingSession(config.session)
             runner = StreamRunner(session, self.pool, model)
             admitted = self.admission.open(lambda: session.stream_seconds)
@@ -74,7 +79,7 @@ class StreamingServer:
                 await ws.send(protocol.dumps(protocol.server_ready(uid)))
                 for text in config.warnings:
                     await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                await self._stream(ws, uid, runner)
+                await self._stream(ws, uid, runner, resampler)
             finally:
                 runner.close()
                 self.clients.pop(ws, None)
@@ -98,9 +103,11 @@ class StreamingServer:
         check_task(model.info, config.session.task, config.session.language)
         return model
 
-    async def _stream(self, ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+    async def _stream(
+        self, ws: ServerConnection, uid: str, runner: StreamRunner, resampler: PcmResampler | None = None
+    ) -> None:
         sender = asyncio.create_task(self._send_events(ws, uid, runner))
-        receiver = asyncio.create_task(self._receive(ws, runner))
+        receiver = asyncio.create_task(self._receive(ws, runner, resampler))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
         discard: asyncio.Task | None = None
         try:
@@ -138,15 +145,19 @@ class StreamingServer:
             async for _ in ws:
                 pass
 
-    async def _receive(self, ws: ServerConnection, runner: StreamRunner) -> None:
+    async def _receive(
+        self, ws: ServerConnection, runner: StreamRunner, resampler: PcmResampler | None
+    ) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
+                if resampler is not None:
+                    runner.feed(resampler.flush())
                 return
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            runner.feed(message)
+            runner.feed(resampler.feed(message) if resampler is not None else message)
 
     @staticmethod
     async def _finish(runner: StreamRunner, sender: asyncio.Task) -> None:
