@@ -7,8 +7,10 @@ import pytest
 from harness import evaluation as ev
 
 from whisper_live.core.decodes import DecodeResult, Segment
+from whisper_live.core.events import SegmentsChanged
 from whisper_live.core.pcm import SAMPLE_RATE
-from whisper_live.core.session import SegmentsChanged, SessionOptions, StreamingSession
+from whisper_live.core.requests import DecodeKind
+from whisper_live.core.session import SessionOptions, StreamingSession
 from whisper_live.engine.decoding import run_decode
 from whisper_live.media import decode_audio
 
@@ -26,7 +28,7 @@ def test_finals_are_delivered_in_order_even_when_decoded_out_of_order():
     session = StreamingSession(SessionOptions(use_vad=False, partial_interval=100))
     session.feed_samples(_speechy(2, 1))
     session.end_of_audio()
-    (first,) = [r for r in session.take_requests() if r.kind == "final"]
+    (first,) = [r for r in session.take_requests() if r.kind is DecodeKind.FINAL]
     assert not session.finished
     session.decode_done(first, _result(" hello there.", 2.0))
     (event,) = [e for e in session.take_events() if isinstance(e, SegmentsChanged)]
@@ -39,7 +41,7 @@ def test_a_failed_final_does_not_block_the_ones_after_it(librispeech):
     silence = np.zeros(SAMPLE_RATE, np.float32)
     session = StreamingSession(SessionOptions(language="en"))
     session.feed_samples(np.concatenate([silence, clip, silence, clip, silence]))
-    finals = [r for r in session.take_requests() if r.kind == "final"]
+    finals = [r for r in session.take_requests() if r.kind is DecodeKind.FINAL]
     assert len(finals) == 2, "two utterances, two finals"
     session.decode_done(finals[1], _result(" second.", 3.0))
     assert session.completed == []  # waits for the first
