@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import numpy as np
 import pytest
 
+from whisper_live.core.decodes import Word
+from whisper_live.core.events import LanguageDetected, SegmentsChanged
 from whisper_live.core.pcm import PcmDecoder, sniff_sample_format
+from whisper_live.core.transcript import StreamSegment
 from whisper_live.core.vad import StreamingVad
 from whisper_live.engine import models
 from whisper_live.engine.pool import Priority, Scheduler
+from whisper_live.engine.streams import SchedulerBudget
 from whisper_live.faces.whisperlive import protocol
 from whisper_live.media import decode_audio
 
@@ -116,6 +121,54 @@ def test_config_defaults_follow_whisperlive_but_vad_defaults_on():
 def test_bad_configs_are_protocol_errors(raw):
     with pytest.raises(protocol.ProtocolError):
         protocol.parse_config(raw)
+
+
+def test_event_messages_have_whisperlives_shape():
+    said = StreamSegment(1.23456, 2.5, " Hi.", True, [Word(1.23456, 1.5, " Hi.", 0.98765)])
+    saying = StreamSegment(2.5, 3.0, " and", False)
+    assert protocol.event_message("u", SegmentsChanged([said, saying])) == {
+        "uid": "u",
+        "segments": [
+            {
+                "start": 1.235,
+                "end": 2.5,
+                "text": " Hi.",
+                "completed": True,
+                "words": [{"start": 1.235, "end": 1.5, "word": " Hi.", "probability": 0.988}],
+            },
+            {"start": 2.5, "end": 3.0, "text": " and", "completed": False},
+        ],
+    }
+    assert protocol.event_message("u", LanguageDetected("de", 0.987654)) == {
+        "uid": "u",
+        "language": "de",
+        "language_prob": 0.9877,
+    }
+
+
+@pytest.mark.parametrize(("max_batch", "partial_while_busy"), [(1, False), (8, True)])
+def test_a_sessions_budget_follows_the_scheduler(max_batch, partial_while_busy):
+    """Optional decodes run only when they would not wait: a speculative final needs a free
+    decoder; a partial may also join a batch that is forming."""
+
+    async def go():
+        scheduler = Scheduler(workers=1, max_batch=max_batch)
+        budget = SchedulerBudget(scheduler)
+        assert budget.allows_partial() and budget.allows_speculative_final()
+        release = threading.Event()
+        final = asyncio.ensure_future(scheduler.run(release.wait, Priority.FINAL))
+        for _ in range(500):
+            if scheduler.running:
+                break
+            await asyncio.sleep(0.01)
+        assert not budget.allows_speculative_final()
+        assert budget.allows_partial() is partial_while_busy
+        release.set()
+        await final
+        assert budget.allows_partial() and budget.allows_speculative_final()
+        scheduler.shutdown()
+
+    asyncio.run(go())
 
 
 def test_scheduler_keeps_a_worker_for_finals_and_orders_the_rest():
