@@ -215,6 +215,17 @@ def test_an_older_hypothesis_that_finishes_after_a_newer_one_is_ignored():
     assert shown(session) is None and session.partial.text == " newer"
 
 
+@pytest.mark.parametrize(("speech", "pause", "partial"), [(14, 2, True), (13, 3, False)])
+def test_no_partial_three_chunks_into_a_pause(speech, pause, partial):
+    """The pause may be the endpoint coming: the final will decode this audio anyway."""
+    session = make(Budget(speculative=False), partial_interval=0.5)
+    session.feed_samples(audio(40))
+    (first,) = session.take_requests()
+    session.decode_done(first, result(" one"))
+    session.feed_samples(np.concatenate([audio(speech), audio(pause, SILENCE)]))
+    assert len(session.take_requests()) == int(partial)
+
+
 def test_a_partial_never_starts_before_the_completed_text_ends():
     session = make(Budget(speculative=False))
     session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
@@ -337,6 +348,23 @@ def test_long_speech_commits_what_two_partials_agree_on_up_to_a_sentence_end():
     assert next_partial.start_sample == round(1.9 * SAMPLE_RATE), "committed audio is cut from the window"
 
 
+def test_a_hypothesis_of_the_window_before_a_commit_is_ignored():
+    session = make(Budget(), commit_after=2.0)
+    session.feed_samples(audio(70))
+    (first,) = session.take_requests()
+    session.decode_done(first, reading(first))  # One two. Three four.
+    session.feed_samples(audio(40))
+    (second,) = session.take_requests()
+    session.feed_samples(audio(SPECULATE_CHUNKS, SILENCE))
+    (speculative,) = session.take_requests()  # newer than the partial still decoding
+    session.feed_samples(audio(10))  # the speaker goes on
+    session.decode_done(second, reading(second))
+    assert [s.text for s in session.completed] == [" One two. Three four."]
+    assert texts(shown(session))[-1] == (" Five six. Seven", False)
+    session.decode_done(speculative, reading(speculative))
+    assert shown(session) is None, "it starts before the committed words end"
+
+
 def test_without_a_sentence_end_nothing_is_committed_before_the_max_window():
     script = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
     session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0))
@@ -378,6 +406,19 @@ def test_a_failed_final_does_not_block_the_ones_after_it():
     assert session.completed == []  # waits for the first
     session.decode_failed(first, RuntimeError("decoder crashed"))
     assert [s.text for s in session.completed] == [" Second."]
+
+
+def test_completed_segments_never_overlap_even_where_speech_pads_do():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE), audio(20)]))
+    session.end_of_audio()
+    first, second = session.take_requests()
+    assert second.start_sample < first.end_sample, "the second utterance's pad reaches into the first"
+    session.decode_done(first, result(" First.", duration=5.0))
+    session.decode_done(second, result(" Second.", duration=5.0))
+    one, two = session.completed
+    assert one.end == first.end_sample / SAMPLE_RATE, "a segment ends where its audio does"
+    assert two.start == one.end and two.end == second.end_sample / SAMPLE_RATE
 
 
 def test_send_last_n_segments_limits_what_is_shown():
