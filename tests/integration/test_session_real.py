@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from harness import evaluation as ev
 
+from whisper_live.core.options import SessionOptions
 from whisper_live.core.pcm import SAMPLE_RATE
-from whisper_live.core.session import SessionOptions, StreamingSession
+from whisper_live.core.session import StreamingSession
 from whisper_live.engine.decoding import run_decode
 from whisper_live.media import decode_audio
 

@@ -13,9 +13,10 @@ import pytest
 
 from whisper_live.core.decodes import DecodeResult, Segment, Word
 from whisper_live.core.events import LanguageDetected, SegmentsChanged
+from whisper_live.core.options import SessionOptions
 from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
 from whisper_live.core.requests import DecodeKind, DecodeRequest
-from whisper_live.core.session import SessionOptions, StreamingSession
+from whisper_live.core.session import StreamingSession
 from whisper_live.core.transcript import StreamSegment
 from whisper_live.core.vad import CHUNK, VadParameters
 

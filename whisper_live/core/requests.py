@@ -1,4 +1,5 @@
-"""What a streaming session asks the engine to decode, and who says whether it may ask now."""
+"""What a streaming session asks the engine to decode, with which options, and who says
+whether it may ask now."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from .decodes import DecodeOptions
+from .options import SessionOptions
 
 
 class DecodeKind(Enum):
@@ -31,6 +33,37 @@ class DecodeRequest:
     @property
     def end_sample(self) -> int:
         return self.start_sample + len(self.audio)
+
+
+def decode_options(
+    kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, window: float
+) -> DecodeOptions:
+    """The options of a decode of ``window`` seconds: greedy and quick for a partial, the
+    client's beam for a final. The session carries context in ``prompt`` itself (its
+    completed text), so Whisper's own conditioning stays off."""
+    long_window = window >= options.commit_after
+    decode = DecodeOptions(
+        language=language,
+        task=options.task,
+        initial_prompt=prompt,
+        hotwords=options.hotwords,
+        condition_on_previous_text=False,
+        no_speech_threshold=options.no_speech_thresh,
+        fit_window=options.fit_window,
+    )
+    if kind is DecodeKind.PARTIAL:
+        decode.beam_size = decode.best_of = 1
+        decode.temperature = 0.0
+        # Word times let LocalAgreement commit words of a long window.
+        decode.word_timestamps = long_window
+        decode.without_timestamps = not long_window
+        # Long windows, whose agreed words become completed text, keep the padded 30 s
+        # window; fitted windows are tuned for whole utterances.
+        decode.fit_window = options.fit_window and not long_window
+    else:
+        decode.beam_size = options.beam_size
+        decode.word_timestamps = options.word_timestamps or long_window
+    return decode
 
 
 class DecodeBudget(Protocol):

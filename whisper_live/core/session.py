@@ -24,47 +24,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .agreement import LocalAgreement
 from .buffer import SampleBuffer
-from .decodes import DecodeOptions, DecodeResult, Segment, Word
+from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
 from .events import Event, LanguageDetected, SegmentsChanged
 from .finals import OrderedFinals
 from .hallucination import is_speech
+from .options import SessionOptions
 from .pcm import SAMPLE_RATE, PcmDecoder
-from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget
+from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, decode_options
 from .transcript import SessionTranscript, StreamSegment
-from .vad import CHUNK, SpeechChunks, StreamingVad, VadParameters
+from .vad import CHUNK, SpeechChunks, StreamingVad
 
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
-
-
-@dataclass
-class SessionOptions:
-    language: str | None = None
-    task: str = "transcribe"
-    use_vad: bool = True
-    send_last_n_segments: int = 10
-    no_speech_thresh: float = 0.45
-    initial_prompt: str | None = None
-    hotwords: str | None = None
-    word_timestamps: bool = False
-    vad: VadParameters = field(default_factory=VadParameters)
-    audio_format: str | None = None
-    beam_size: int = 5
-    partial_interval: float = 1.0
-    speculate_silence_ms: int = 200
-    commit_after: float = 10.0
-    max_window: float = 24.0
-    prompt_chars: int = 200
-    condition_on_previous_text: bool = True
-    language_lock_probability: float = 0.5
-    fit_window: bool = True  # encode at the utterance's own length (decoding.decode_fitted_batch)
 
 
 @dataclass
@@ -251,34 +229,13 @@ class StreamingSession:
             keep_from = min(keep_from, self._window_start)
         self._audio.drop_before(keep_from)
 
-    # ---------------------------------------------------------------- decode policy
+    # ---------------------------------------------------------------- decode requests
     def _request(self, kind: DecodeKind, end: int) -> DecodeRequest:
-        opts = self.options
         begin = self._window_start
-        long_window = (end - begin) / SAMPLE_RATE >= opts.commit_after
-        decode = DecodeOptions(
-            language=self.language,
-            task=opts.task,
-            initial_prompt=self._prompt(),
-            hotwords=opts.hotwords,
-            condition_on_previous_text=False,
-            no_speech_threshold=opts.no_speech_thresh,
-            fit_window=opts.fit_window,
-        )
-        if kind is DecodeKind.PARTIAL:
-            decode.beam_size = decode.best_of = 1
-            decode.temperature = 0.0
-            # Word times let LocalAgreement commit words of a long window.
-            decode.word_timestamps = long_window
-            decode.without_timestamps = not long_window
-            # Long windows, whose agreed words become completed text, keep the padded 30 s
-            # window; fitted windows are tuned for whole utterances.
-            decode.fit_window = opts.fit_window and not long_window
-        else:
-            decode.beam_size = opts.beam_size
-            decode.word_timestamps = opts.word_timestamps or long_window
+        window = (end - begin) / SAMPLE_RATE
+        options = decode_options(kind, self.options, self.language, self._prompt(), window)
         audio = self._audio.slice(begin, end)
-        request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, decode)
+        request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
         self._requests.append(request)
         return request
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.events import Event, LanguageDetected
-from ...core.session import SessionOptions
+from ...core.options import SessionOptions
 from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
