@@ -17,8 +17,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.events import Event, LanguageDetected
+from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
-from ...core.session import LanguageDetected, SegmentsChanged, SessionOptions
+from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
 from ...errors import InvalidRequest
@@ -183,10 +185,31 @@ def server_ready(uid: str) -> dict:
     return {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
 
 
-def event_message(uid: str, event: SegmentsChanged | LanguageDetected) -> dict:
+def event_message(uid: str, event: Event) -> dict:
     if isinstance(event, LanguageDetected):
         return {"uid": uid, "language": event.language, "language_prob": round(event.probability, 4)}
-    return {"uid": uid, "segments": [s.to_dict() for s in event.segments]}
+    return {"uid": uid, "segments": [_segment(s) for s in event.segments]}
+
+
+def _segment(segment: StreamSegment) -> dict:
+    """WhisperLive's segment, with ``words`` when the client asked for word timestamps."""
+    out = {
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text,
+        "completed": segment.completed,
+    }
+    if segment.words is not None:
+        out["words"] = [
+            {
+                "start": round(w.start, 3),
+                "end": round(w.end, 3),
+                "word": w.word,
+                "probability": round(w.probability, 3),
+            }
+            for w in segment.words
+        ]
+    return out
 
 
 def wait(uid: str, minutes: float) -> dict:
