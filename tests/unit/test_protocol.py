@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from whisper_live.core.decodes import Word
+from whisper_live.core.events import LanguageDetected, SegmentsChanged
+from whisper_live.core.transcript import StreamSegment
 from whisper_live.faces.whisperlive import protocol
 
 
@@ -41,3 +44,26 @@ def test_config_defaults_follow_whisperlive_but_vad_defaults_on():
 def test_bad_configs_are_protocol_errors(raw):
     with pytest.raises(protocol.ProtocolError):
         protocol.parse_config(raw)
+
+
+def test_event_messages_have_whisperlives_shape():
+    said = StreamSegment(1.23456, 2.5, " Hi.", True, [Word(1.23456, 1.5, " Hi.", 0.98765)])
+    saying = StreamSegment(2.5, 3.0, " and", False)
+    assert protocol.event_message("u", SegmentsChanged([said, saying])) == {
+        "uid": "u",
+        "segments": [
+            {
+                "start": 1.235,
+                "end": 2.5,
+                "text": " Hi.",
+                "completed": True,
+                "words": [{"start": 1.235, "end": 1.5, "word": " Hi.", "probability": 0.988}],
+            },
+            {"start": 2.5, "end": 3.0, "text": " and", "completed": False},
+        ],
+    }
+    assert protocol.event_message("u", LanguageDetected("de", 0.987654)) == {
+        "uid": "u",
+        "language": "de",
+        "language_prob": 0.9877,
+    }

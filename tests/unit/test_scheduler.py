@@ -4,10 +4,14 @@ pool's choice of its batch size."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+
+import pytest
 
 from whisper_live.engine.pool import default_max_batch
 from whisper_live.engine.scheduler import Priority, Scheduler
+from whisper_live.engine.streams import SchedulerBudget
 
 
 def test_scheduler_keeps_a_worker_for_finals_and_orders_the_rest():
@@ -116,3 +120,28 @@ def test_partials_may_wait_for_the_next_batch_but_not_beyond_it():
 
 def test_batching_is_on_by_default_only_where_it_was_measured_to_pay():
     assert default_max_batch("cpu") == 1 and default_max_batch("cuda") == 8
+
+
+@pytest.mark.parametrize(("max_batch", "partial_while_busy"), [(1, False), (8, True)])
+def test_a_sessions_budget_follows_the_scheduler(max_batch, partial_while_busy):
+    """Optional decodes run only when they would not wait: a speculative final needs a free
+    decoder; a partial may also join a batch that is forming."""
+
+    async def go():
+        scheduler = Scheduler(workers=1, max_batch=max_batch)
+        budget = SchedulerBudget(scheduler)
+        assert budget.allows_partial() and budget.allows_speculative_final()
+        release = threading.Event()
+        final = asyncio.ensure_future(scheduler.run(release.wait, Priority.FINAL))
+        for _ in range(500):
+            if scheduler.running:
+                break
+            await asyncio.sleep(0.01)
+        assert not budget.allows_speculative_final()
+        assert budget.allows_partial() is partial_while_busy
+        release.set()
+        await final
+        assert budget.allows_partial() and budget.allows_speculative_final()
+        scheduler.shutdown()
+
+    asyncio.run(go())
