@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .. import __version__
 from .stream import ClientError, RetryPolicy, server_url
 
 
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="whisper-live-client",
         description="Stream audio to a whisper-live (WhisperLive-compatible) server and print the text.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("files", nargs="*", metavar="FILE", help="audio/video files (anything FFmpeg reads)")
     source = parser.add_argument_group("other sources (instead of files)")
     source.add_argument("--mic", action="store_true", help="the default microphone (Ctrl-C to stop)")
