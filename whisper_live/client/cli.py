@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .. import __version__
 from .stream import ClientError, RetryPolicy, server_url
 
 PROG = "whisper-live-client"
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Stream audio to a whisper-live (WhisperLive-compatible) server and print the text.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("files", nargs="*", metavar="FILE", help="audio/video files (anything FFmpeg reads)")
     source = parser.add_argument_group("other sources (instead of files)")
     source.add_argument("--mic", action="store_true", help="the default microphone (Ctrl-C to stop)")
