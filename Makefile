@@ -26,8 +26,9 @@ test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check whisper_live tests scripts
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
+# Only the unit tests: no Whisper model, no server (see tests/conftest.py); well under 2 min.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m unit tests/unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check whisper_live tests scripts

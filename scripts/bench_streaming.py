@@ -11,7 +11,12 @@ p50/p90, time to SERVER_READY; for the server process: CPU seconds, CPU while a 
 sends only silence, and peak RSS. Plain faster-whisper decodes the same clips offline in
 the same run, for the WER reference.
 
+Audio goes out as a live source sends it: a frame covering [t, t+d) leaves at t+d after the
+stream started, never earlier (``harness.evaluation.paced``); ``--frame`` sets d: 100 ms (our
+browser page and Python client) or 4096 samples (WhisperLive's own client).
+
     python scripts/bench_streaming.py --clients 1 --utterances 15
+    python scripts/bench_streaming.py --clients 1 --frame 4096
     python scripts/bench_streaming.py --sweep 1,2,4,8 --plot docs/latency_vs_streams.png
 """
 
@@ -156,21 +161,26 @@ def conversations(
 
 
 async def run_clients(
-    url: str, convs: list[ev.Conversation], language: str | None, arrival_gap: float
+    url: str, convs: list[ev.Conversation], language: str | None, arrival_gap: float, frame: int
 ) -> list[ev.StreamTrace]:
     async def one(i: int, conv: ev.Conversation):
         await asyncio.sleep(i * arrival_gap)  # clients do not connect at the same instant
         return await ev.stream(
-            url, conv.audio, {"language": language}, speed=1.0, timeout=len(conv.audio) / SAMPLE_RATE + 120
+            url,
+            conv.audio,
+            {"language": language},
+            speed=1.0,
+            frame=frame,
+            timeout=len(conv.audio) / SAMPLE_RATE + 120,
         )
 
     return await asyncio.gather(*(one(i, c) for i, c in enumerate(convs)))
 
 
-async def silence_cpu(server: ServerProcess, seconds: float) -> float:
+async def silence_cpu(server: ServerProcess, seconds: float, frame: int) -> float:
     """Server CPU (% of one core) while one connected client streams digital silence."""
     quiet = np.zeros(int(seconds * SAMPLE_RATE), np.float32)
-    task = asyncio.create_task(ev.stream(server.url, quiet, speed=1.0, timeout=seconds + 30))
+    task = asyncio.create_task(ev.stream(server.url, quiet, speed=1.0, frame=frame, timeout=seconds + 30))
     await asyncio.sleep(2.0)
     before, t0 = server.cpu_seconds(), time.monotonic()
     await asyncio.sleep(seconds - 3.0)
@@ -214,12 +224,13 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
-        traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap))
+        traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap, args.frame))
         done.set()
         sampler.join()
         cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
         result = {
             "clients": clients,
+            "frame_samples": args.frame,
             "audio_seconds": round(len(convs[0].audio) / SAMPLE_RATE, 1),
             "server_cpu_seconds": round(cpu_used, 1),
             "server_cpu_percent_of_one_core": round(100 * cpu_used / wall, 1),
@@ -285,7 +296,9 @@ def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
             **drift(timeline),
         }
         if args.silence_seconds and clients == 1:
-            result["silence_cpu_percent_of_one_core"] = asyncio.run(silence_cpu(server, args.silence_seconds))
+            result["silence_cpu_percent_of_one_core"] = asyncio.run(
+                silence_cpu(server, args.silence_seconds, args.frame)
+            )
         return result
     finally:
         server.stop()
@@ -338,6 +351,12 @@ def main() -> None:
     )
     parser.add_argument("--lockstep", action="store_true", help="every client plays the same order")
     parser.add_argument("--arrival-gap", type=float, default=0.37, help="seconds between client connects")
+    parser.add_argument(
+        "--frame",
+        type=ev.parse_frame,
+        default=ev.FRAME_100MS,
+        help="audio per message: samples (4096, WhisperLive's client) or milliseconds (100ms, the default)",
+    )
     parser.add_argument("--language", default="en")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")
@@ -358,7 +377,7 @@ def main() -> None:
     counts = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.clients]
     results = []
     for n in counts:
-        print(f"running {n} stream(s) of {seconds:.0f} s ...", flush=True)
+        print(f"running {n} stream(s) of {seconds:.0f} s, {args.frame} samples per frame ...", flush=True)
         results.append(measure(args, n, utts))
     baseline = (
         None
@@ -380,6 +399,8 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "model": args.model,
         "compute_type": args.compute_type,
+        "frame_samples": args.frame,
+        "pacing": "each frame sent when its last sample exists",
         "results": results,
         "offline_baseline": baseline,
     }

@@ -53,6 +53,18 @@ class Unsupported(InvalidRequest):
     code = "unsupported"
 
 
+class Unauthorized(WhisperLiveError):
+    """No API key, or one that is wrong or revoked, where keys are required."""
+
+    code = "unauthorized"
+
+
+class LimitReached(WhisperLiveError):
+    """A per-key limit (concurrent streams or uploads) is reached; try again later."""
+
+    code = "limit_reached"
+
+
 class ModelNotFound(WhisperLiveError, LookupError):
     """A model name that is neither bundled, a local directory, nor downloadable, or one this
     server does not offer."""

@@ -35,9 +35,16 @@ def to_srt(segments: Iterable[Any]) -> str:
     return "\n".join(blocks)
 
 
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text is markup: ``<`` opens a tag and ``&`` an entity, so literal ones are
+    written as entities (``>`` too, for parsers that are strict about it). SRT has no such
+    rule: players show its text as it is."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(segments: Iterable[Any]) -> str:
     blocks = [
-        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{_vtt_escape(text)}\n"
         for start, end, text in _cues(segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

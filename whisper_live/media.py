@@ -14,7 +14,7 @@ from typing import BinaryIO
 import numpy as np
 
 from . import tensors
-from .core.pcm import SAMPLE_RATE, sniff_sample_format
+from .core.pcm import SAMPLE_RATE, PcmDecoder, sniff_sample_format
 from .errors import InvalidAudio, InvalidRequest
 
 # Raw sample types a client may declare for headerless PCM.
@@ -28,8 +28,7 @@ def iter_decoded(
     """Decode any container/codec PyAV opens (file, URL, RTSP, HLS) to 16 kHz mono float32.
 
     Blocks come out as the decoder produces them, so a live stream is transcribed as it
-    plays. PyAV's resampler does the rate, channel and format conversion properly (with a
-    filter), not by dropping samples.
+    plays; ``Resampler`` does the rate, channel and format conversion.
     """
     import av
 
@@ -38,13 +37,14 @@ def iter_decoded(
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
             raise ValueError("no audio stream found")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = Resampler()
         for frame in container.decode(stream):
-            frame.pts = None
-            for out in resampler.resample(frame):
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-        for out in resampler.resample(None):
-            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            block = resampler.feed_frame(frame)
+            if len(block):
+                yield block
+        tail = resampler.flush()
+        if len(tail):
+            yield tail
     finally:
         container.close()
 
@@ -61,33 +61,41 @@ def decode_audio(source: str | BinaryIO) -> np.ndarray:
 
 
 class Resampler:
-    """Streaming conversion of float32 blocks at any rate/channel count to 16 kHz mono.
+    """The one resampling path: anything at any rate and channel layout to 16 kHz mono float32.
 
-    For sources that hand over raw arrays (a sound card) rather than a container PyAV can
-    open: it runs the same PyAV resampler as ``iter_decoded``, keeping the filter state
-    between blocks so block edges do not click or drift.
+    Decoded frames (``feed_frame``: files, URLs) and raw arrays (``feed``: a sound card, a
+    client's PCM) go through the same PyAV resampler, which filters, so a rate change never
+    aliases or drops samples. It is streaming: the filter state is kept between blocks so
+    block edges do not click or drift; ``flush`` returns what the filter still holds.
+    ``rate``/``channels`` describe the arrays given to ``feed``.
     """
 
-    def __init__(self, rate: int, channels: int = 1):
+    def __init__(self, rate: int = SAMPLE_RATE, channels: int = 1):
         import av
 
         self.rate = int(rate)
         self.channels = int(channels)
-        self._layout = "mono" if self.channels == 1 else "stereo" if self.channels == 2 else None
+        self._layout = {1: "mono", 2: "stereo"}.get(self.channels)
         if self._layout is None:
             raise ValueError(f"{channels} channels: only mono and stereo input are supported")
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
 
     def feed(self, samples: np.ndarray) -> np.ndarray:
-        """``samples``: shape (n,) or (n, channels), float32 in [-1, 1]."""
+        """``samples``: float32 in [-1, 1], shape (n,) (interleaved when several channels) or
+        (n, channels), at ``rate``."""
         import av
 
-        block = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1, self.channels).T)
-        if block.shape[1] == 0:
+        block = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1, self.channels))
+        if block.shape[0] == 0:
             return np.zeros(0, np.float32)
         # packed float: one plane with the channels interleaved
-        frame = av.AudioFrame.from_ndarray(block.T.reshape(1, -1), format="flt", layout=self._layout)
+        frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout=self._layout)
         frame.sample_rate = self.rate
+        return self.feed_frame(frame)
+
+    def feed_frame(self, frame) -> np.ndarray:
+        """A decoded ``av.AudioFrame`` in any format, layout and rate."""
+        frame.pts = None  # timestamps of a demuxed stream would make the resampler pad or drop
         return self._collect(self._resampler.resample(frame))
 
     def flush(self) -> np.ndarray:
@@ -99,33 +107,65 @@ class Resampler:
         return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
-def probe_duration(source: str) -> float | None:
-    """Seconds of audio a file holds according to its container, or None when unknown (live)."""
+class PcmResampler:
+    """Raw PCM bytes from a client that cannot resample (int16 or float32, sniffed when not
+    declared, at ``rate`` with ``channels`` interleaved) to 16 kHz mono float32 bytes.
+
+    For a stream face: it sits between the socket and a session that then reads float32.
+    Frames may be cut anywhere, even inside a sample or between a sample's channels.
+    """
+
+    def __init__(self, rate: int, channels: int = 1, sample_format: str | None = None):
+        self._pcm = PcmDecoder(sample_format)
+        self._resampler = Resampler(rate, channels)
+        self._channels = self._resampler.channels
+        self._pending = np.zeros(0, np.float32)  # samples of an incomplete multichannel frame
+
+    def feed(self, data: bytes) -> bytes:
+        return self._resample(self._pcm.feed(data))
+
+    def flush(self) -> bytes:
+        """End of stream: what the decoder and the filter still hold."""
+        out = self._resample(self._pcm.flush())
+        return out + self._resampler.flush().astype("<f4").tobytes()
+
+    def _resample(self, samples: np.ndarray) -> bytes:
+        if self._channels > 1:
+            samples = np.concatenate((self._pending, samples))
+            whole = len(samples) - len(samples) % self._channels
+            samples, self._pending = samples[:whole], samples[whole:]
+        return self._resampler.feed(samples).astype("<f4").tobytes()
+
+
+def probe_duration(source: str, *, strict: bool = False) -> float | None:
+    """Seconds of audio a file holds according to its container, or None when unknown (live).
+
+    ``strict``: a file PyAV cannot open, or one without an audio stream, raises ValueError
+    (else None)."""
     import av
 
     try:
         with av.open(source) as container:
             stream = next((s for s in container.streams if s.type == "audio"), None)
-            if stream is not None and stream.duration is not None and stream.time_base is not None:
+            if stream is None:
+                if strict:
+                    raise ValueError("no audio stream in this file")
+                return None
+            if stream.duration is not None and stream.time_base is not None:
                 return float(stream.duration * stream.time_base)
             return container.duration / 1_000_000 if container.duration else None
-    except (av.error.FFmpegError, OSError):
+    except (av.error.FFmpegError, OSError) as exc:
+        if strict:
+            raise ValueError(f"not an audio or video file ({getattr(exc, 'strerror', None) or exc})") from exc
         return None
 
 
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float32 at ``rate`` → 16 kHz with PyAV's (filtered) resampler, as for files."""
+    """Mono float32 at ``rate`` → 16 kHz, the whole array at once."""
     if rate == SAMPLE_RATE or len(samples) == 0:
         return samples.astype(np.float32, copy=False)
-    import av
-
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(samples, dtype=np.float32)[None, :], format="flt", layout="mono"
-    )
-    frame.sample_rate = rate
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    blocks = [out.to_ndarray().reshape(-1) for out in [*resampler.resample(frame), *resampler.resample(None)]]
-    return np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros(0, np.float32)
+    resampler = Resampler(rate)
+    return np.concatenate((resampler.feed(samples), resampler.flush()))
 
 
 def _to_float_mono(array: np.ndarray) -> np.ndarray:

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
 from aiohttp import web
 
+from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .faces.http.app import create_app
 from .faces.whisperlive.server import StreamingServer
@@ -18,7 +20,7 @@ log = logging.getLogger("whisper_live")
 
 
 class Server:
-    """Both transports and the pool they share; start() binds, stop() releases."""
+    """Both transports and the engine they share (pool, admission); start() binds, stop() releases."""
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
@@ -31,7 +33,8 @@ class Server:
             allowed_models=settings.allowed_models(),
             max_batch=settings.max_batch,
         )
-        self.streams = StreamingServer(self.pool, settings)
+        self.admission = Admission(self.pool.scheduler, settings)
+        self.streams = StreamingServer(self.pool, settings, self.admission)
         self._ws = None
         self._http: web.AppRunner | None = None
         self.port = settings.port
@@ -40,10 +43,11 @@ class Server:
     async def start(self) -> None:
         if self.settings.preload:
             await self.pool.acquire(None)
+        self.admission.start_measuring()  # loading the model is no stream's cost
         self._ws = await self.streams.serve(self.settings.host, self.settings.port)
         self.port = self._ws.sockets[0].getsockname()[1]
         if self.settings.http_port:
-            self._http = web.AppRunner(create_app(self.pool, self.streams, self.settings), access_log=None)
+            self._http = web.AppRunner(create_app(self.pool, self.admission, self.settings), access_log=None)
             await self._http.setup()
             site = web.TCPSite(self._http, self.settings.host, self.settings.http_port)
             await site.start()
@@ -81,6 +85,11 @@ async def _run(settings: ServerSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from .gate import keys
+
+        sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -6,6 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass, field, fields
 
+from . import __version__
 from .engine.models import DEFAULT_MODEL
 
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time speech-to-text: WebSocket streaming and an OpenAI-style REST API.",
         epilog="Each option can also be set as WHISPER_LIVE_<OPTION> in the environment.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     defaults = ServerSettings()
     for f in fields(ServerSettings):
         default = getattr(defaults, f.name)

@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,7 +114,7 @@ class StreamTrace:
     """What a client saw: every message with the stream time that had been sent when it came."""
 
     messages: list[dict] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)  # seconds since the first audio byte
+    arrivals: list[float] = field(default_factory=list)  # seconds since the stream started
     completed: list[dict] = field(default_factory=list)
     completed_at: list[float] = field(default_factory=list)
     first_seen: list[tuple[float, str]] = field(default_factory=list)  # (arrival, text) of any change
@@ -134,21 +135,68 @@ def to_pcm(samples: np.ndarray, sample_format: str = "int16") -> bytes:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
+# Audio per WebSocket message: our browser page and Python client send 100 ms;
+# WhisperLive's own client sends 4096 samples (256 ms).
+FRAME_100MS = SAMPLE_RATE // 10
+FRAME_WHISPERLIVE = 4096
+
+
+def parse_frame(text: str) -> int:
+    """A frame size as samples: ``4096`` (samples) or ``100ms``."""
+    text = text.strip().lower()
+    samples = round(float(text[:-2]) * SAMPLE_RATE / 1000) if text.endswith("ms") else int(text)
+    if samples <= 0:
+        raise ValueError(f"frame size must be positive: {text!r}")
+    return samples
+
+
+async def paced(
+    n_samples: int,
+    frame: int,
+    *,
+    speed: float = 1.0,
+    start: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> AsyncIterator[tuple[int, int]]:
+    """Yield ``(first, end)`` sample bounds of each frame once its last sample exists.
+
+    A live source has the audio covering [t, t+d) only at t+d after the stream started, so a
+    benchmark that sent it earlier would report latencies a frame better than any real
+    client gets. Each deadline is ``start + end / rate / speed`` on ``clock``, computed
+    from the start rather than from the previous send, so late wake-ups never accumulate
+    (a late frame goes out at once and the next keeps its own deadline). ``speed <= 0``
+    sends everything at once.
+    """
+    start = clock() if start is None else start
+    for first in range(0, n_samples, frame):
+        end = min(first + frame, n_samples)
+        if speed > 0:
+            due = start + end / SAMPLE_RATE / speed
+            # loop: a sleep may wake a hair early, and no sample may leave before it exists
+            while (delay := due - clock()) > 0:
+                await sleep(delay)
+        yield first, end
+
+
 async def stream(
     url: str,
     samples: np.ndarray,
     config: dict | None = None,
     *,
     speed: float = 1.0,
-    chunk_seconds: float = 0.1,
+    frame: int = FRAME_100MS,
     sample_format: str = "int16",
     end_of_audio: bool = True,
     timeout: float = 120.0,
 ) -> StreamTrace:
-    """Send audio at ``speed`` × real time and record every message and when it arrived.
+    """Play ``samples`` as a live source at ``speed`` × real time, ``frame`` samples per
+    message (see ``paced``), and record every message and when it arrived.
 
-    Completed segments are collected the way WhisperLive's client does (a completed segment
-    counts once; later messages repeat it).
+    Arrival times count from the start of the stream (the moment its first sample
+    exists), so ``arrival - speech_end`` is the latency a real client sees. Completed
+    segments are collected the way WhisperLive's client does (a completed segment counts
+    once; later messages repeat it).
     """
     import websockets
 
@@ -157,7 +205,6 @@ async def stream(
     cfg.update(config or {})
     pcm = to_pcm(samples, sample_format)
     width = 4 if sample_format == "float32" else 2
-    step = int(chunk_seconds * SAMPLE_RATE) * width
     started = time.monotonic()
     async with websockets.connect(url, max_size=2**24) as ws:
         await ws.send(json.dumps(cfg))
@@ -172,12 +219,8 @@ async def stream(
         t0 = time.monotonic()
 
         async def sender():
-            for i, pos in enumerate(range(0, len(pcm), step)):
-                if speed > 0:
-                    delay = t0 + i * chunk_seconds / speed - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                await ws.send(pcm[pos : pos + step])
+            async for begin, end in paced(len(samples), frame, speed=speed, start=t0):
+                await ws.send(pcm[begin * width : end * width])
             if end_of_audio:
                 await ws.send(b"END_OF_AUDIO")
 

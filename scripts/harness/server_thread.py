@@ -77,17 +77,25 @@ class ServerThread:
 
     @property
     def settings(self) -> ServerSettings:
-        return self.server.streams.settings
+        return self.server.settings
 
     @contextlib.contextmanager
     def configured(self, **changes: Any) -> Iterator[ServerThread]:
-        """Change streaming settings (max_clients, max_connection_time, ...) for a while."""
-        before = self.server.streams.settings
-        self.server.streams.settings = replace(before, **changes)
+        """Change settings (max_clients, max_connection_time, max_upload_mb, ...) for a while.
+
+        The one settings object is changed in place, so every part of the server that holds
+        it (the WebSocket face, admission, the HTTP app) sees the change.
+        """
+        settings = self.server.settings
+        replace(settings, **changes)  # a misspelt name fails here, before anything changed
+        before = {name: getattr(settings, name) for name in changes}
+        for name, value in changes.items():
+            setattr(settings, name, value)
         try:
             yield self
         finally:
-            self.server.streams.settings = before
+            for name, value in before.items():
+                setattr(settings, name, value)
 
     def call(self, coro: Coroutine, timeout: float = 60) -> Any:
         """Run a coroutine on the server's own loop and wait for its result."""

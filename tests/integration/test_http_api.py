@@ -443,7 +443,7 @@ def test_shutting_down_is_503(server):
 
     from whisper_live.faces.http.app import create_app
 
-    app = create_app(server.server.pool, server.server.streams, server.settings)
+    app = create_app(server.server.pool, server.server.admission, server.settings)
 
     async def start():
         runner = web.AppRunner(app)

@@ -1,89 +1,597 @@
-"""The sans-I/O session: its logic with a scripted decoder, and long speech with the real model."""
+"""The sans-I/O streaming session with scripted decodes and a scripted VAD: no model, no socket.
+
+The VAD here reads each 32 ms chunk's speech probability from the chunk's own samples, so a
+test writes what the VAD hears as the audio itself (``audio(20)`` is 20 chunks of speech,
+``audio(16, SILENCE)`` 16 of silence) and can check which samples a decode covered.
+Decodes are answered by hand, in whatever order a test needs.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import evaluation as ev
 
-from whisper_live.core.decodes import DecodeResult, Segment
-from whisper_live.core.pcm import SAMPLE_RATE
-from whisper_live.core.session import SegmentsChanged, SessionOptions, StreamingSession
-from whisper_live.engine.decoding import run_decode
-from whisper_live.media import decode_audio
+from whisper_live.core.decodes import DecodeResult, Segment, Word
+from whisper_live.core.events import LanguageDetected, SegmentsChanged
+from whisper_live.core.options import SessionOptions
+from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
+from whisper_live.core.requests import DecodeKind, DecodeRequest
+from whisper_live.core.session import StreamingSession
+from whisper_live.core.transcript import StreamSegment
+from whisper_live.core.vad import CHUNK, VadParameters
+
+SPEECH, HESITANT, SILENCE = 0.9, 0.4, 0.0  # thresholds: 0.5 opens and continues, 0.35 continues
+PAD = 8000  # speech_pad_ms=500
+ENDPOINT_CHUNKS = 16  # min_silence_duration_ms=500: 16 chunks of 512 samples
+SPECULATE_CHUNKS = 7  # speculate_silence_ms=200
 
 
-def _result(text: str, duration: float) -> DecodeResult:
-    return DecodeResult([Segment(0.0, duration, text, avg_logprob=-0.2)], "en", 1.0, duration)
+def audio(chunks: int, probability: float = SPEECH) -> np.ndarray:
+    return np.full(chunks * CHUNK, probability, np.float32)
 
 
-def _speechy(seconds: float, seed: int) -> np.ndarray:
-    """Not speech to a human, but a signal a VAD-free session treats as audio to decode."""
-    return (np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE)) * 0.1).astype(np.float32)
+class LevelVad:
+    """Each chunk's speech probability is its first sample."""
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        return samples.reshape(-1, CHUNK)[:, 0].copy()
+
+
+class Budget:
+    """A scripted DecodeBudget that counts how often it was asked."""
+
+    def __init__(self, partial: bool = True, speculative: bool = True):
+        self.partial = partial
+        self.speculative = speculative
+        self.asked = 0
+
+    def allows_partial(self) -> bool:
+        self.asked += 1
+        return self.partial
+
+    def allows_speculative_final(self) -> bool:
+        self.asked += 1
+        return self.speculative
+
+
+def finals_only() -> Budget:
+    return Budget(partial=False, speculative=False)
+
+
+def make(budget: Budget | None = None, **options) -> StreamingSession:
+    options.setdefault("language", "en")
+    return StreamingSession(SessionOptions(**options), vad=LevelVad(), budget=budget or Budget())
+
+
+def result(
+    text: str = " Hello there.", duration: float = 1.0, language: str = "en", **fields
+) -> DecodeResult:
+    return DecodeResult([Segment(0.0, duration, text, avg_logprob=-0.2, **fields)], language, 0.99, duration)
+
+
+def of_kind(requests: list[DecodeRequest], kind: DecodeKind) -> list[DecodeRequest]:
+    return [r for r in requests if r.kind is kind]
+
+
+def shown(session: StreamingSession) -> list[StreamSegment] | None:
+    """The segments of the pending SegmentsChanged, None when nothing changed."""
+    changes = [e for e in session.take_events() if isinstance(e, SegmentsChanged)]
+    assert len(changes) <= 1, "segment updates are coalesced until taken"
+    return changes[0].segments if changes else None
+
+
+def texts(segments: list[StreamSegment] | None) -> list[tuple[str, bool]]:
+    return [(s.text, s.completed) for s in segments or []]
+
+
+# ---------------------------------------------------------------- endpointing
+
+
+def test_an_utterance_opens_on_speech_and_closes_after_min_silence_with_the_speech_pad():
+    session = make(finals_only())
+    session.feed_samples(audio(40, SILENCE))
+    session.feed_samples(audio(20))
+    session.feed_samples(audio(ENDPOINT_CHUNKS - 1, SILENCE))
+    assert session.take_requests() == [], "no endpoint before min_silence_duration_ms"
+    session.feed_samples(audio(1, SILENCE))
+    (final,) = session.take_requests()
+    speech_start, speech_end = 40 * CHUNK, 60 * CHUNK
+    assert final.kind is DecodeKind.FINAL and final.utterance == 1
+    assert (final.start_sample, final.end_sample) == (speech_start - PAD, speech_end + PAD)
+    assert np.all(final.audio[:PAD] == SILENCE) and np.all(final.audio[-PAD:] == SILENCE)
+    assert np.all(final.audio[PAD:-PAD] == SPEECH)
+    assert final.options.beam_size == 5 and final.options.language == "en"
+
+
+def test_the_speech_pad_stops_at_the_start_of_the_stream():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(3, SILENCE), audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    assert final.start_sample == 0 and final.end_sample == 23 * CHUNK + PAD
+
+
+def test_hesitant_speech_keeps_an_utterance_open_but_does_not_open_one():
+    session = make(finals_only())
+    session.feed_samples(audio(40, HESITANT))
+    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    assert session.take_requests() == []
+    session.feed_samples(np.concatenate([audio(10), audio(30, HESITANT), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    assert final.end_sample == (56 + 40) * CHUNK + PAD, "the hesitant chunks belong to the utterance"
+
+
+@pytest.mark.parametrize(("speech_chunks", "decoded"), [(6, False), (7, True)])
+def test_speech_shorter_than_min_speech_is_dropped(speech_chunks, decoded):
+    """min_speech_duration_ms=200: 6 chunks (192 ms) are a click, 7 (224 ms) are speech."""
+    session = make()
+    session.feed_samples(np.concatenate([audio(speech_chunks), audio(40, SILENCE)]))
+    assert len(of_kind(session.take_requests(), DecodeKind.FINAL)) == int(decoded)
+
+
+def test_utterances_are_numbered_and_decoded_separately():
+    session = make(finals_only())
+    utterance = np.concatenate([audio(20), audio(40, SILENCE)])
+    session.feed_samples(np.concatenate([utterance, utterance]))
+    first, second = session.take_requests()
+    assert (first.utterance, second.utterance) == (1, 2)
+    assert first.end_sample <= second.start_sample
+
+
+# ---------------------------------------------------------------- partials
+
+
+def test_partials_refresh_the_text_every_partial_interval_of_new_audio():
+    session = make(partial_interval=1.0)
+    ends = []
+    for n in range(16):  # 4.1 s of speech in 256 ms frames
+        session.feed_samples(audio(8))
+        for request in session.take_requests():
+            assert request.kind is DecodeKind.PARTIAL and request.start_sample == 0
+            assert request.options.beam_size == 1 and request.options.without_timestamps
+            ends.append(request.end_sample)
+            session.decode_done(request, result(f" partial {n}"))
+            assert texts(shown(session)) == [(f" partial {n}", False)]
+    assert ends == [16384, 32768, 49152, 65536]
+
+
+def test_only_one_partial_is_in_flight():
+    session = make(partial_interval=0.5)
+    session.feed_samples(audio(32))
+    (first,) = session.take_requests()
+    for _ in range(5):
+        session.feed_samples(audio(32))
+    assert session.take_requests() == [], "no second partial while the first is decoding"
+    session.decode_done(first, result(" one"))
+    session.feed_samples(audio(8))
+    (second,) = session.take_requests()
+    assert second.kind is DecodeKind.PARTIAL and second.end_sample == 6 * 32 * CHUNK + 8 * CHUNK
+
+
+def test_partials_are_skipped_while_the_budget_says_no_and_finals_are_not():
+    budget = Budget(partial=False, speculative=False)
+    session = make(budget, partial_interval=0.5)
+    for _ in range(10):
+        session.feed_samples(audio(16))
+    assert session.take_requests() == [] and budget.asked > 0
+    budget.partial = True
+    session.feed_samples(audio(1))
+    (partial,) = session.take_requests()
+    assert partial.kind is DecodeKind.PARTIAL and partial.end_sample == 161 * CHUNK
+    budget.partial = False
+    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    assert [r.kind for r in session.take_requests()] == [DecodeKind.FINAL]
+
+
+def test_the_budget_is_asked_only_when_a_partial_is_due():
+    budget = Budget(speculative=False)
+    session = make(budget, partial_interval=1.0)
+    session.feed_samples(audio(30))  # 0.96 s: not due yet
+    assert budget.asked == 0
+    session.feed_samples(audio(2))
+    assert budget.asked == 1 and len(session.take_requests()) == 1
+
+
+def test_a_partial_that_comes_back_after_its_utterance_ended_is_ignored():
+    session = make(Budget(speculative=False))
+    session.feed_samples(audio(40))
+    (partial,) = session.take_requests()
+    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    (final,) = session.take_requests()
+    session.decode_done(partial, result(" stale"))
+    assert shown(session) is None and session.partial is None
+    session.decode_done(final, result(" Fresh."))
+    assert texts(shown(session)) == [(" Fresh.", True)]
+
+
+def test_an_older_hypothesis_that_finishes_after_a_newer_one_is_ignored():
+    session = make()
+    session.feed_samples(audio(40))
+    (partial,) = session.take_requests()
+    session.feed_samples(audio(SPECULATE_CHUNKS, SILENCE))
+    (speculative,) = session.take_requests()
+    session.feed_samples(audio(4))  # the speaker goes on
+    session.decode_done(speculative, result(" newer"))
+    assert texts(shown(session)) == [(" newer", False)]
+    session.decode_done(partial, result(" older"))
+    assert shown(session) is None and session.partial.text == " newer"
+
+
+@pytest.mark.parametrize(("speech", "pause", "partial"), [(14, 2, True), (13, 3, False)])
+def test_no_partial_three_chunks_into_a_pause(speech, pause, partial):
+    """The pause may be the endpoint coming: the final will decode this audio anyway."""
+    session = make(Budget(speculative=False), partial_interval=0.5)
+    session.feed_samples(audio(40))
+    (first,) = session.take_requests()
+    session.decode_done(first, result(" one"))
+    session.feed_samples(np.concatenate([audio(speech), audio(pause, SILENCE)]))
+    assert len(session.take_requests()) == int(partial)
+
+
+def test_a_partial_never_starts_before_the_completed_text_ends():
+    session = make(Budget(speculative=False))
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    session.decode_done(final, result(" First.", duration=final.end_sample / SAMPLE_RATE + 5))
+    session.feed_samples(audio(40))
+    (partial,) = session.take_requests()
+    session.decode_done(partial, result(" second"))
+    first, second = shown(session)
+    assert second.start >= first.end and second.end >= second.start
+
+
+# ---------------------------------------------------------------- the final started at a pause
+
+
+def test_the_final_starts_at_the_first_pause_and_is_the_final_when_the_endpoint_follows():
+    session = make(Budget(partial=False))
+    session.feed_samples(audio(40))
+    session.feed_samples(audio(SPECULATE_CHUNKS - 1, SILENCE))
+    assert session.take_requests() == []
+    session.feed_samples(audio(1, SILENCE))
+    (speculative,) = session.take_requests()
+    assert speculative.kind is DecodeKind.FINAL
+    assert speculative.end_sample == (40 + SPECULATE_CHUNKS) * CHUNK
+    session.decode_done(speculative, result(" Hello there."))
+    assert texts(shown(session)) == [(" Hello there.", False)], "shown at once, while the pause may end"
+    session.feed_samples(audio(ENDPOINT_CHUNKS - SPECULATE_CHUNKS, SILENCE))
+    assert session.take_requests() == [], "no second decode of the same audio"
+    assert texts(shown(session)) == [(" Hello there.", True)]
+
+
+def test_an_endpoint_before_the_speculative_result_waits_for_it():
+    session = make(Budget(partial=False))
+    session.feed_samples(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (speculative,) = session.take_requests()
+    assert session.completed == []
+    session.decode_done(speculative, result(" Hello."))
+    assert texts(shown(session)) == [(" Hello.", True)]
+
+
+def test_a_speculative_final_is_only_a_partial_when_the_speaker_goes_on():
+    session = make(Budget(partial=False))
+    session.feed_samples(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
+    (speculative,) = session.take_requests()
+    session.feed_samples(audio(20))
+    session.decode_done(speculative, result(" Hello"))
+    assert texts(shown(session)) == [(" Hello", False)]
+    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    (final,) = session.take_requests()  # started at the second pause
+    assert final.start_sample == speculative.start_sample
+    assert final.end_sample == (67 + SPECULATE_CHUNKS) * CHUNK, "it covers the speech that followed"
+    session.decode_done(final, result(" Hello, and goodbye."))
+    assert texts(shown(session)) == [(" Hello, and goodbye.", True)]
+
+
+def test_no_speculative_final_when_the_budget_says_no():
+    budget = Budget(partial=False, speculative=False)
+    session = make(budget)
+    session.feed_samples(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS - 1, SILENCE)]))
+    assert session.take_requests() == [] and budget.asked > 0
+    session.feed_samples(audio(1, SILENCE))
+    (final,) = session.take_requests()
+    assert final.end_sample == 40 * CHUNK + PAD
+
+
+def test_a_failed_speculative_final_is_replaced_at_the_endpoint():
+    session = make(Budget(partial=False))
+    session.feed_samples(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
+    (speculative,) = session.take_requests()
+    session.decode_failed(speculative, RuntimeError("decoder crashed"))
+    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    finals = session.take_requests()
+    assert [r.kind for r in finals] == [DecodeKind.FINAL] and finals[0] is not speculative
+    session.decode_done(finals[0], result(" Recovered."))
+    assert [s.text for s in session.completed] == [" Recovered."]
+
+
+# ---------------------------------------------------------------- LocalAgreement in a session
+
+SCRIPT = [(" One", 0.1, 0.4), (" two.", 0.5, 0.9), (" Three", 1.1, 1.4), (" four.", 1.5, 1.9)]
+SCRIPT += [(" Five", 2.1, 2.4), (" six.", 2.5, 2.9), (" Seven", 3.1, 3.4), (" eight", 3.5, 3.9)]
+
+
+def reading(request: DecodeRequest, script=SCRIPT) -> DecodeResult:
+    """What a steady reader said within the request's audio, in the request's own time,
+    two words to a segment."""
+    offset = request.start_sample / SAMPLE_RATE
+    words = [
+        Word(start - offset, end - offset, text, 0.9)
+        for text, start, end in script
+        if start >= offset and end <= request.end_sample / SAMPLE_RATE
+    ]
+    segments = []
+    for pair in (words[i : i + 2] for i in range(0, len(words), 2)):
+        text = "".join(w.word for w in pair)
+        segment = Segment(pair[0].start, pair[-1].end, text, avg_logprob=-0.2)
+        segment.words = pair if request.options.word_timestamps else None
+        segments.append(segment)
+    return DecodeResult(segments, "en", 0.99, len(request.audio) / SAMPLE_RATE)
+
+
+def stream_without_vad(session: StreamingSession, seconds: int, script=SCRIPT) -> list[DecodeRequest]:
+    """Feed one second at a time, decoding every request at once; returns the requests."""
+    requests = []
+    for _ in range(seconds):
+        session.feed_samples(np.zeros(SAMPLE_RATE, np.float32))
+        for request in session.take_requests():
+            requests.append(request)
+            session.decode_done(request, reading(request, script))
+    return requests
+
+
+def test_long_speech_commits_what_two_partials_agree_on_up_to_a_sentence_end():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0))
+    requests = stream_without_vad(session, 3)
+    assert [r.options.word_timestamps for r in requests] == [False, True, True]
+    assert [(s.text, s.start, s.end) for s in session.completed] == [(" One two. Three four.", 0.1, 1.9)]
+    assert session.partial.text == " Five six." and not session.partial.completed
+    (next_partial,) = stream_without_vad(session, 1)
+    assert next_partial.start_sample == round(1.9 * SAMPLE_RATE), "committed audio is cut from the window"
+
+
+def test_a_hypothesis_of_the_window_before_a_commit_is_ignored():
+    session = make(Budget(), commit_after=2.0)
+    session.feed_samples(audio(70))
+    (first,) = session.take_requests()
+    session.decode_done(first, reading(first))  # One two. Three four.
+    session.feed_samples(audio(40))
+    (second,) = session.take_requests()
+    session.feed_samples(audio(SPECULATE_CHUNKS, SILENCE))
+    (speculative,) = session.take_requests()  # newer than the partial still decoding
+    session.feed_samples(audio(10))  # the speaker goes on
+    session.decode_done(second, reading(second))
+    assert [s.text for s in session.completed] == [" One two. Three four."]
+    assert texts(shown(session))[-1] == (" Five six. Seven", False)
+    session.decode_done(speculative, reading(speculative))
+    assert shown(session) is None, "it starts before the committed words end"
+
+
+def test_without_a_sentence_end_nothing_is_committed_before_the_max_window():
+    script = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0))
+    stream_without_vad(session, 4, script)
+    assert session.completed == []
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0, max_window=4.0))
+    stream_without_vad(session, 4, script)
+    # the window reached 4 s: what ends before its middle is committed, and then every
+    # agreed word but the last two
+    assert [(s.text, s.end) for s in session.completed] == [(" One two Three four Five six", 2.9)]
+    assert session.partial.text == " Seven eight"
+
+
+# ---------------------------------------------------------------- ordered finals
+
+
+def two_utterances(session: StreamingSession) -> tuple[DecodeRequest, DecodeRequest]:
+    utterance = np.concatenate([audio(20), audio(40, SILENCE)])
+    session.feed_samples(np.concatenate([utterance, utterance]))
+    first, second = of_kind(session.take_requests(), DecodeKind.FINAL)
+    return first, second
 
 
 def test_finals_are_delivered_in_order_even_when_decoded_out_of_order():
-    session = StreamingSession(SessionOptions(use_vad=False, partial_interval=100))
-    session.feed_samples(_speechy(2, 1))
-    session.end_of_audio()
-    (first,) = [r for r in session.take_requests() if r.kind == "final"]
-    assert not session.finished
-    session.decode_done(first, _result(" hello there.", 2.0))
-    (event,) = [e for e in session.take_events() if isinstance(e, SegmentsChanged)]
-    assert [s.text for s in event.segments] == [" hello there."] and event.segments[0].completed
-    assert session.finished
+    session = make(finals_only())
+    first, second = two_utterances(session)
+    session.decode_done(second, result(" Second."))
+    assert session.completed == [] and shown(session) is None
+    session.decode_done(first, result(" First."))
+    segments = shown(session)
+    assert texts(segments) == [(" First.", True), (" Second.", True)]
+    assert segments[0].start == first.start_sample / SAMPLE_RATE < segments[1].start
 
 
-def test_a_failed_final_does_not_block_the_ones_after_it(librispeech):
-    clip = decode_audio(str(librispeech[0].path))
-    silence = np.zeros(SAMPLE_RATE, np.float32)
-    session = StreamingSession(SessionOptions(language="en"))
-    session.feed_samples(np.concatenate([silence, clip, silence, clip, silence]))
-    finals = [r for r in session.take_requests() if r.kind == "final"]
-    assert len(finals) == 2, "two utterances, two finals"
-    session.decode_done(finals[1], _result(" second.", 3.0))
+def test_a_failed_final_does_not_block_the_ones_after_it():
+    session = make(finals_only())
+    first, second = two_utterances(session)
+    session.decode_done(second, result(" Second."))
     assert session.completed == []  # waits for the first
-    session.decode_failed(finals[0], RuntimeError("decoder crashed"))
-    assert [s.text for s in session.completed] == [" second."]
+    session.decode_failed(first, RuntimeError("decoder crashed"))
+    assert [s.text for s in session.completed] == [" Second."]
 
 
-def test_hallucination_over_silence_is_dropped():
-    session = StreamingSession(SessionOptions(use_vad=False, partial_interval=100))
-    session.feed_samples(np.zeros(2 * SAMPLE_RATE, np.float32))
+def test_completed_segments_never_overlap_even_where_speech_pads_do():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE), audio(20)]))
+    session.end_of_audio()
+    first, second = session.take_requests()
+    assert second.start_sample < first.end_sample, "the second utterance's pad reaches into the first"
+    session.decode_done(first, result(" First.", duration=5.0))
+    session.decode_done(second, result(" Second.", duration=5.0))
+    one, two = session.completed
+    assert one.end == first.end_sample / SAMPLE_RATE, "a segment ends where its audio does"
+    assert two.start == one.end and two.end == second.end_sample / SAMPLE_RATE
+
+
+def test_send_last_n_segments_limits_what_is_shown():
+    session = make(finals_only(), send_last_n_segments=1)
+    first, second = two_utterances(session)
+    session.decode_done(first, result(" First."))
+    session.decode_done(second, result(" Second."))
+    assert texts(shown(session)) == [(" Second.", True)]
+    assert len(session.completed) == 2
+
+
+# ---------------------------------------------------------------- hallucination filter
+
+
+@pytest.mark.parametrize(
+    ("segment", "kept"),
+    [
+        (Segment(0, 1, " Thank you.", avg_logprob=-1.5, no_speech_prob=0.9), False),  # Whisper over silence
+        (Segment(0, 1, " Thank you.", avg_logprob=-0.5, no_speech_prob=0.9), True),  # confident words
+        (Segment(0, 1, " Thank you.", avg_logprob=-1.5, no_speech_prob=0.2), True),  # unsure, but speech
+        (Segment(0, 1, " la la la la la la la la", compression_ratio=2.6), False),  # a decoding loop
+        (Segment(0, 1, " ..."), False),
+        (Segment(0, 1, " "), False),
+        (Segment(0, 1, " 42"), True),
+    ],
+)
+def test_the_hallucination_filter(segment, kept):
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    session.decode_done(final, DecodeResult([segment], "en", 0.99, 1.0))
+    assert [s.text for s in session.completed] == ([segment.text] if kept else [])
+
+
+def test_the_no_speech_threshold_is_the_clients():
+    segment = Segment(0, 1, " Thank you.", avg_logprob=-1.2, no_speech_prob=0.5)
+    kept = []
+    for threshold in (0.45, 0.6):
+        session = make(finals_only(), no_speech_thresh=threshold)
+        session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+        (final,) = session.take_requests()
+        assert final.options.no_speech_threshold == threshold
+        session.decode_done(final, DecodeResult([segment], "en", 0.99, 1.0))
+        kept.append(len(session.completed))
+    assert kept == [0, 1]
+
+
+def test_only_the_hallucinated_segments_of_a_result_are_dropped():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    segments = [
+        Segment(0.0, 1.0, " Real words."),
+        Segment(1.0, 2.0, " Thank you.", avg_logprob=-1.5, no_speech_prob=0.9),
+        Segment(2.0, 2.5, " More."),
+    ]
+    session.decode_done(final, DecodeResult(segments, "en", 0.99, 2.5))
+    assert [s.text for s in session.completed] == [" Real words.", " More."]
+
+
+# ---------------------------------------------------------------- END_OF_AUDIO
+
+
+def test_speech_still_going_at_end_of_audio_becomes_a_final_with_every_sample():
+    session = make(finals_only(), audio_format="int16")
+    samples = np.concatenate([audio(3, SILENCE), audio(20), np.full(100, SPEECH, np.float32)])
+    session.feed(to_int16_bytes(samples) + b"\x01")  # and half a sample
+    assert session.take_requests() == []
     session.end_of_audio()
     (final,) = session.take_requests()
-    fake = DecodeResult(
-        [Segment(0.0, 2.0, " Thank you.", avg_logprob=-1.5, no_speech_prob=0.9)], "en", 1.0, 2.0
-    )
-    session.decode_done(final, fake)
-    assert session.completed == [] and session.finished
+    assert final.start_sample == 0 and final.end_sample == len(samples), "nothing lost"
+    assert not session.finished
+    session.decode_done(final, result(" The end."))
+    assert session.finished and session.transcript() == "The end."
 
 
-@pytest.mark.slow
-def test_long_speech_without_endpoint_commits_and_keeps_the_window_bounded(server):
-    """A minute of continuous reading with VAD endpointing off: text is committed as it
-    goes and no decode ever sees more than the window limit."""
-    utt = ev.manifest("longform")[0]  # Shakespeare's first sonnet, 53 s
-    audio = decode_audio(str(utt.path))
-    model = server.server.pool.get().model
-    options = SessionOptions(language="en", use_vad=False)
-    session = StreamingSession(options)
-    longest = 0.0
-    committed_before_end = 0
-    step = SAMPLE_RATE // 2
-    for pos in range(0, len(audio), step):
-        session.feed_samples(audio[pos : pos + step])
-        for request in session.take_requests():
-            longest = max(longest, len(request.audio) / SAMPLE_RATE)
-            session.decode_done(request, run_decode(model, request.audio, request.options))
-        committed_before_end = len(session.completed)
+def test_finished_only_when_every_final_is_delivered():
+    session = make(finals_only())
+    first, second = two_utterances(session)
+    session.feed_samples(audio(20))
     session.end_of_audio()
-    for request in session.take_requests():
-        longest = max(longest, len(request.audio) / SAMPLE_RATE)
-        session.decode_done(request, run_decode(model, request.audio, request.options))
+    assert not session.finished, "the last utterance's final is not even taken yet"
+    (last,) = session.take_requests()
+    for request in (second, last):
+        session.decode_done(request, result(" words."))
+        assert not session.finished
+    session.decode_failed(first, RuntimeError("decoder crashed"))
+    assert session.finished and len(session.completed) == 2
+
+
+def test_end_of_audio_after_too_little_speech_has_nothing_to_decode():
+    session = make()
+    session.feed_samples(np.concatenate([audio(20, SILENCE), audio(3)]))
+    session.end_of_audio()
+    assert session.take_requests() == [] and session.finished
+
+
+def test_end_of_audio_clears_the_partial_and_ignores_partials_still_decoding():
+    session = make(Budget(speculative=False))
+    session.feed_samples(audio(40))
+    (partial,) = session.take_requests()
+    session.decode_done(partial, result(" Hello"))
+    session.feed_samples(audio(40))
+    (late,) = session.take_requests()
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    assert texts(shown(session)) == []
+    session.decode_done(late, result(" Hello there"))
+    assert shown(session) is None
+    session.decode_done(final, result(" Hello there."))
+    assert texts(shown(session)) == [(" Hello there.", True)] and session.finished
+
+
+def test_end_of_audio_asks_for_no_partial():
+    """Audio still held back by the format sniffer is judged at the end: it may complete
+    an utterance's worth of speech, but a partial of it could only be discarded."""
+    vad = VadParameters(min_speech_duration_ms=50)
+    session = make(partial_interval=0.05, vad=vad, audio_format=None)
+    session.feed(to_int16_bytes(audio(3)))  # under the sniffer's 4 KiB
+    assert session.take_requests() == []
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    assert final.kind is DecodeKind.FINAL and final.end_sample == 3 * CHUNK
+
+
+def test_no_audio_after_end_of_audio():
+    session = make()
+    session.end_of_audio()
+    session.end_of_audio()  # a repeated END_OF_AUDIO is harmless
     assert session.finished
-    assert committed_before_end >= 2, "nothing was committed during the speech"
-    assert longest <= options.max_window + 1.5, longest
-    starts = [s.start for s in session.completed]
-    assert starts == sorted(starts)
-    assert ev.wer(utt.reference, session.transcript()) < 0.35, session.transcript()
+    with pytest.raises(RuntimeError):
+        session.feed(b"\0\0")
+
+
+# ---------------------------------------------------------------- decode failures
+
+
+def test_a_failed_partial_is_forgotten():
+    session = make(Budget(speculative=False), partial_interval=0.5)
+    session.feed_samples(audio(32))
+    (partial,) = session.take_requests()
+    session.decode_failed(partial, RuntimeError("decoder crashed"))
+    assert shown(session) is None
+    session.feed_samples(audio(16))
+    (retry,) = session.take_requests()
+    assert retry.kind is DecodeKind.PARTIAL and retry.id > partial.id
+
+
+# ---------------------------------------------------------------- language and prompt
+
+
+@pytest.mark.parametrize(("probability", "locked"), [(0.9, "de"), (0.3, None)])
+def test_the_detected_language_is_reported_once_and_locked_when_sure(probability, locked):
+    session = make(finals_only(), language=None)
+    first, second = two_utterances(session)
+    detected = DecodeResult([Segment(0, 1, " Hallo.")], "de", probability, 1.0)
+    session.decode_done(first, detected)
+    events = session.take_events()
+    assert [e for e in events if isinstance(e, LanguageDetected)] == [LanguageDetected("de", probability)]
+    session.decode_done(second, result(" Bonjour.", language="fr"))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (third,) = session.take_requests()
+    assert third.options.language == locked
+
+
+def test_completed_text_prompts_later_decodes_from_a_word_boundary():
+    session = make(finals_only(), initial_prompt="Names:", prompt_chars=10)
+    first, second = two_utterances(session)
+    assert first.options.initial_prompt == "Names:"
+    session.decode_done(first, result(" hello there friends."))
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (third,) = session.take_requests()
+    assert third.options.initial_prompt == "Names: friends."
+    assert not third.options.condition_on_previous_text

@@ -9,6 +9,7 @@ from .cli import main
 from .stream import (
     AsyncStreamingClient,
     ClientError,
+    ModelNotServed,
     RetryPolicy,
     ServerBusy,
     ServerError,
@@ -16,12 +17,16 @@ from .stream import (
     StreamOptions,
 )
 from .transcript import Segment, Transcript
-from .transcription import TranscriptionClient
+from .transcription import Callbacks, OutputOptions, RunOptions, TranscriptionClient
 
 __all__ = [
     "AsyncStreamingClient",
+    "Callbacks",
     "ClientError",
+    "ModelNotServed",
+    "OutputOptions",
     "RetryPolicy",
+    "RunOptions",
     "Segment",
     "ServerBusy",
     "ServerError",

@@ -1,20 +1,33 @@
-"""``whisper-live-client``: transcribe files, the microphone, RTSP or HLS on a whisper-live server."""
+"""``whisper-live-client``: transcribe files, the microphone, RTSP or HLS on a whisper-live server.
+
+It also takes WhisperLive's ``run_client.py`` flags (``-s HOST -p PORT -f FILE...``,
+``--enable_timestamps``, ``--n_display_segments`` ...), so its documented commands work.
+Output is for a person: the text on stdout, everything else on stderr in one line each
+(WAIT retries with the server's estimate, errors, a summary per source).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
+import time
+import warnings
 from pathlib import Path
 
+from .. import __version__
 from .stream import ClientError, RetryPolicy, server_url
+
+PROG = "whisper-live-client"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="whisper-live-client",
+        prog=PROG,
         description="Stream audio to a whisper-live (WhisperLive-compatible) server and print the text.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("files", nargs="*", metavar="FILE", help="audio/video files (anything FFmpeg reads)")
     source = parser.add_argument_group("other sources (instead of files)")
     source.add_argument("--mic", action="store_true", help="the default microphone (Ctrl-C to stop)")
@@ -24,90 +37,143 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--duration", type=float, help="stop a live source after this many seconds")
     source.add_argument("--save-audio", metavar="WAV", help="keep the audio sent (16 kHz mono WAV)")
     parser.add_argument(
-        "--server", default="localhost:9090", help="host[:port] or ws:// URL (default localhost:9090)"
+        "--server", "-s", default="localhost", help="host[:port] or ws:// URL (default localhost:9090)"
     )
-    parser.add_argument("--lang", help="language code (default: detect)")
-    parser.add_argument("--translate", action="store_true", help="translate to English")
-    parser.add_argument("--model", help="model the server should use (default: the server's)")
+    parser.add_argument("--port", "-p", type=int, help="WebSocket port when --server has none (default 9090)")
+    parser.add_argument("--lang", "-l", help="language code (default: detect)")
+    parser.add_argument("--translate", "-t", action="store_true", help="translate to English")
+    parser.add_argument("--model", "-m", help="model the server should use (default: the server's)")
     parser.add_argument("--no-vad", action="store_true", help="turn voice activity detection off")
     parser.add_argument("--prompt", help="initial prompt (vocabulary, spelling)")
-    parser.add_argument("--srt", metavar="OUT", help="write SRT here (a directory when several files)")
-    parser.add_argument("--vtt", metavar="OUT", help="write WebVTT here (a directory when several files)")
+    parser.add_argument("--hotwords", help="words to favour (names, jargon)")
+    parser.add_argument(
+        "--srt", metavar="OUT", help="write SRT here (OUT/<name>.srt when OUT/ or several files)"
+    )
+    parser.add_argument("--vtt", metavar="OUT", help="write WebVTT here (OUT/<name>.vtt likewise)")
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="file sending speed × real time (default 1)")
     pace.add_argument("--fast", action="store_true", help="send files as fast as the server takes them")
+    pace.add_argument(
+        "--rest", action="store_true", help="send files through the REST API: whole-file accuracy, in seconds"
+    )
+    parser.add_argument("--http-url", metavar="URL", help="REST API for --rest (default http://HOST:8001)")
     parser.add_argument("--retries", type=int, default=20, help="reconnect attempts while the server is full")
     parser.add_argument("--max-wait", type=float, default=30.0, help="longest backoff between retries (s)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no partial text or progress bar")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no partial text, progress or summary")
+    upstream = parser.add_argument_group("WhisperLive run_client.py flags")
+    upstream.add_argument("--files", "-f", nargs="+", default=[], dest="more_files", metavar="FILE",
+                          help="files to transcribe (as the positional FILE)")  # fmt: skip
+    upstream.add_argument("--output_file", "-o", default="./output_recording.wav",
+                          help="where --save_output_recording keeps the microphone's audio")  # fmt: skip
+    upstream.add_argument("--save_output_recording", "-r", action="store_true",
+                          help="keep the microphone's audio in --output_file")  # fmt: skip
+    upstream.add_argument("--mute_audio_playback", "-a", action="store_true",
+                          help="accepted: files are never played aloud here")  # fmt: skip
+    upstream.add_argument("--enable_translation", action="store_true",
+                          help="not supported (no translation model): a warning")  # fmt: skip
+    upstream.add_argument("--target_language", "-tl", default="fr", help="for --enable_translation")
+    upstream.add_argument("--enable_timestamps", "--timestamps", action="store_true",
+                          help="print [start -> end] before each line")  # fmt: skip
+    upstream.add_argument("--n_display_segments", "--display-segments", type=int, metavar="N",
+                          help="on a terminal: a window of the last N lines, redrawn in place")  # fmt: skip
     return parser
 
 
 def _output(option: str | None, source: str, suffix: str, several: bool) -> str | None:
-    """With several inputs (or an existing directory) OUT is a directory: OUT/<name>.srt."""
+    """OUT is a directory (OUT/<name><suffix>) when it ends with a slash, already is one, or
+    there are several inputs."""
     if not option:
         return None
     out = Path(option)
-    if several or out.is_dir():
+    if several or option.endswith(("/", "\\")) or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
         return str(out / (Path(source.split("?")[0]).stem or "stream")) + suffix
     return option
 
 
-class _Console:
-    """Completed lines on stdout (through tqdm, so a progress bar is redrawn below them); for
-    live sources, which have no bar, the partial text on one rewritten stderr line."""
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
-    def __init__(self, show_partial: bool):
-        self.show_partial = show_partial
-        self._shown = False
 
-    def partial(self, text: str) -> None:
-        if self.show_partial:
-            sys.stderr.write("\r\033[K" + text[-200:])
-            sys.stderr.flush()
-            self._shown = True
+class _WaitReporter:
+    """Makes WAIT visible: the server's estimate (a status message) and our retry (on_wait)."""
 
-    def completed(self, segment) -> None:
-        from tqdm import tqdm
+    def __init__(self, attempts: int):
+        self.attempts = attempts
+        self.estimate: float | None = None
 
-        if self._shown:
-            sys.stderr.write("\r\033[K")
-            self._shown = False
-        tqdm.write(segment.text.strip(), file=sys.stdout)
-        sys.stdout.flush()
+    def status(self, message: dict) -> None:
+        if message.get("status") == "WAIT":
+            try:
+                self.estimate = float(message.get("message"))
+            except (TypeError, ValueError):
+                self.estimate = None
+
+    def wait(self, attempt: int, delay: float) -> None:
+        estimate = (
+            f"; it expects a free slot within {self.estimate:.1f} min" if self.estimate is not None else ""
+        )
+        _say(f"server full (WAIT){estimate}: retry {attempt}/{self.attempts} in {delay:.1f} s")
+
+
+def _summary(name: str, transcript, seconds: float | None, ended: str, took: float) -> str:
+    words = len(transcript.text.split())
+    audio = f"{seconds:.1f} s of audio" if seconds is not None else "audio"
+    language = f", {transcript.language}" if transcript.language else ""
+    return f"{name}: {audio}, {words} words{language}, ended: {ended} (took {took:.1f} s)"
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.files = [*args.files, *args.more_files]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    warnings.simplefilter("default")
+    warnings.showwarning = lambda message, *_rest, **_kw: _say(f"warning: {message}")
     chosen = sum(bool(x) for x in (args.files, args.mic, args.rtsp, args.hls))
     if chosen != 1:
-        build_parser().error("give FILE..., --mic, --rtsp URL or --hls URL (one kind)")
+        parser.error("give FILE... (or -f FILE...), --mic, --rtsp URL or --hls URL (one kind)")
+    if args.rest and not args.files:
+        parser.error("--rest sends files: give FILE...")
+    server = args.server
+    if args.port is not None and "://" not in server and ":" not in server:
+        server = f"{server}:{args.port}"
+    url = server_url(server)
+    if args.rest:
+        sys.exit(_main_rest(args, url))
+
     from .transcription import TranscriptionClient
 
     terminal = sys.stderr.isatty() and not args.quiet
-    console = _Console(show_partial=terminal and not args.files)
+    waits = _WaitReporter(args.retries)
     client = TranscriptionClient(
-        url=server_url(args.server),
+        url=url,
         lang=args.lang,
         translate=args.translate,
         model=args.model,
         use_vad=not args.no_vad,
         initial_prompt=args.prompt,
-        log_transcription=False,
-        on_partial=console.partial,
-        on_completed=console.completed,
+        hotwords=args.hotwords,
+        enable_translation=args.enable_translation,
+        target_language=args.target_language,
+        enable_timestamps=args.enable_timestamps,
+        display_segments=args.n_display_segments,
+        show_partial=terminal and not args.files,
+        on_wait=waits.wait,
+        on_status=waits.status,
         speed=None if args.fast else args.speed,
         retry=RetryPolicy(max_attempts=args.retries, max_delay=args.max_wait),
         progress=terminal and bool(args.files),
         max_duration=args.duration,
         input_device=int(args.device) if args.device and args.device.isdigit() else args.device,
+        strict_model=args.model is not None,  # asked for by name: another model is not an answer
     )
+    save_audio = args.save_audio
     if args.mic:
         jobs = [("microphone", {})]
-        client.on_audio_start = lambda: print(
-            "listening on the microphone (Ctrl-C to stop)", file=sys.stderr, flush=True
-        )
+        client.callbacks.on_audio_start = lambda: _say("listening on the microphone (Ctrl-C to stop)")
+        if args.save_output_recording:
+            save_audio = save_audio or args.output_file
     elif args.rtsp:
         jobs = [(args.rtsp, {"rtsp_url": args.rtsp})]
     elif args.hls:
@@ -117,15 +183,66 @@ def main(argv: list[str] | None = None) -> None:
     several = len(jobs) > 1
     status = 0
     for name, kwargs in jobs:
-        client.srt_path = _output(args.srt, name, ".srt", several)
-        client.vtt_path = _output(args.vtt, name, ".vtt", several)
+        client.output.srt_path = _output(args.srt, name, ".srt", several)
+        client.output.vtt_path = _output(args.vtt, name, ".vtt", several)
         if several:
             print(f"== {name}", flush=True)
+        started = time.monotonic()
         try:
-            client(save_file=args.save_audio, **kwargs)
+            transcript = client(save_file=save_audio, **kwargs)
         except KeyboardInterrupt:
             sys.exit(130)
         except (ClientError, OSError, ValueError) as exc:
-            print(f"whisper-live-client: {name}: {exc}", file=sys.stderr)
+            _say(f"{name}: {exc}")
             status = 1
+            continue
+        if not args.quiet:
+            _say(_summary(name, transcript, client.sent_seconds, client.ended, time.monotonic() - started))
     sys.exit(status)
+
+
+def _main_rest(args: argparse.Namespace, ws_url: str) -> int:
+    """``--rest``: each file uploaded whole; the same console, subtitles and summary."""
+    from .console import Console
+    from .rest import http_url_for, transcribe_file
+
+    http_url = args.http_url or http_url_for(ws_url)
+    if args.enable_translation:
+        _say(
+            f"warning: --enable_translation (to {args.target_language!r}) is not supported: no translation model"
+        )
+    several = len(args.files) > 1
+    status = 0
+    for name in args.files:
+        if several:
+            print(f"== {name}", flush=True)
+        if not args.quiet and sys.stderr.isatty():
+            _say(f"{name}: uploading to {http_url} ...")
+        started = time.monotonic()
+        try:
+            transcript, seconds = asyncio.run(
+                transcribe_file(
+                    http_url, name, model=args.model, language=args.lang, translate=args.translate,
+                    prompt=args.prompt, hotwords=args.hotwords,
+                )
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            return 130
+        except (ClientError, OSError) as exc:
+            _say(f"{name}: {exc}")
+            status = 1
+            continue
+        console = Console(timestamps=args.enable_timestamps)
+        for segment in transcript.segments:
+            console.completed(segment)
+        for option, suffix, render in (
+            (args.srt, ".srt", transcript.to_srt),
+            (args.vtt, ".vtt", transcript.to_vtt),
+        ):
+            path = _output(option, name, suffix, several)
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text(render(), encoding="utf-8")
+        if not args.quiet:
+            _say(_summary(name, transcript, seconds, "end of file (REST)", time.monotonic() - started))
+    return status

@@ -32,11 +32,18 @@ class Source:
 
 
 def file_source(path: str | Path) -> Source:
-    """Any file PyAV opens: any rate, channel layout or codec, resampled by PyAV."""
+    """Any file PyAV opens: any rate, channel layout or codec, resampled by PyAV.
+
+    Checked before any connection is made, so a typo or a file without sound is one clear
+    error rather than a stream opened for nothing."""
     path = str(path)
     if not Path(path).is_file():
-        raise FileNotFoundError(path)
-    return Source(path, lambda: iter_decoded(path), live=False, duration=probe_duration(path))
+        raise ClientError(f"{path}: no such file")
+    try:
+        duration = probe_duration(path, strict=True)
+    except ValueError as exc:
+        raise ClientError(f"{path}: {exc}") from exc
+    return Source(path, lambda: iter_decoded(path), live=False, duration=duration)
 
 
 def url_source(url: str, *, live: bool = True) -> Source:

@@ -27,11 +27,10 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from ..core.pcm import to_int16_bytes
+from ..faces.whisperlive.protocol import DEFAULT_PORT, END_OF_AUDIO
 from .transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
-
-END_OF_AUDIO = b"END_OF_AUDIO"
 
 Callback = Callable[..., Any] | None
 
@@ -46,6 +45,10 @@ class ServerError(ClientError):
 
 class ServerBusy(ClientError):
     """The server kept answering ``WAIT`` until the retry policy gave up."""
+
+
+class ModelNotServed(ServerError):
+    """The server does not have the model asked for (it offered its own instead)."""
 
 
 @dataclass
@@ -87,6 +90,12 @@ class StreamOptions:
     vad_parameters: dict[str, Any] | None = None
     word_timestamps: bool = False
     audio_format: str = "int16"
+    enable_diarization: bool = False
+    max_speakers: int | None = None
+    # What the audio sent is, for a caller that cannot resample: the server resamples.
+    # None: 16 kHz mono, as WhisperLive's protocol has it.
+    sample_rate: int | None = None
+    channels: int | None = None
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def config(self) -> dict[str, Any]:
@@ -103,6 +112,10 @@ class StreamOptions:
             "vad_parameters": self.vad_parameters,
             "word_timestamps": self.word_timestamps,
             "audio_format": self.audio_format,
+            "enable_diarization": self.enable_diarization or None,
+            "max_speakers": self.max_speakers if self.enable_diarization else None,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
         }
         return {k: v for k, v in cfg.items() if v is not None}
 
@@ -111,12 +124,15 @@ def server_url(server: str) -> str:
     """Accept ``host``, ``host:port`` or a full ``ws://``/``wss://`` URL."""
     if "://" in server:
         return server
-    return f"ws://{server}" if ":" in server else f"ws://{server}:9090"
+    return f"ws://{server}" if ":" in server else f"ws://{server}:{DEFAULT_PORT}"
 
 
-def pcm_bytes(audio: bytes | bytearray | memoryview | np.ndarray, audio_format: str = "int16") -> bytes:
+def pcm_bytes(
+    audio: bytes | bytearray | memoryview | np.ndarray, audio_format: str = "int16", channels: int = 1
+) -> bytes:
     """Audio as the wire wants it. Bytes pass as they are (already in ``audio_format``);
-    float arrays are mono samples in [-1, 1]; int16 arrays are PCM; (n, channels) is downmixed."""
+    float arrays are samples in [-1, 1]; int16 arrays are PCM. (n, channels) is interleaved
+    when the stream declared that many channels, else downmixed."""
     if isinstance(audio, (bytes, bytearray, memoryview)):
         return bytes(audio)
     samples = np.asarray(audio)
@@ -127,7 +143,9 @@ def pcm_bytes(audio: bytes | bytearray | memoryview | np.ndarray, audio_format: 
     elif samples.dtype.kind != "f":
         raise ValueError(f"audio arrays must be float (-1..1) or int16, not {samples.dtype}")
     if samples.ndim == 2:
-        samples = samples.mean(axis=1)
+        samples = (
+            samples.reshape(-1) if channels > 1 and samples.shape[1] == channels else samples.mean(axis=1)
+        )
     elif samples.ndim != 1:
         raise ValueError(f"audio must be 1-D (mono) or (samples, channels), not shape {samples.shape}")
     if audio_format == "float32":
@@ -175,6 +193,7 @@ class AsyncStreamingClient:
         on_status: Callback = None,
         open_timeout: float = 30.0,
         ready_timeout: float = 120.0,
+        strict_model: bool = False,
     ):
         self.url = server_url(url)
         self.options = options or StreamOptions()
@@ -188,6 +207,9 @@ class AsyncStreamingClient:
         self.on_status = on_status
         self.open_timeout = open_timeout
         self.ready_timeout = ready_timeout  # a model load on first use can take a while
+        # The server serves its own model when it lacks the one named (as WhisperLive's
+        # clients always name one); strict: that ends the stream with ModelNotServed.
+        self.strict_model = strict_model
         self.transcript = Transcript()
         self.backend: str | None = None
         self.waits = 0
@@ -195,6 +217,7 @@ class AsyncStreamingClient:
         self._ws: websockets.ClientConnection | None = None
         self._receiver: asyncio.Task | None = None
         self._error: str | None = None
+        self._error_type: type[ServerError] = ServerError
         self._ended = False
 
     @property
@@ -228,8 +251,16 @@ class AsyncStreamingClient:
                 open_timeout=self.open_timeout,
                 close_timeout=2.0,
             )
+        except websockets.InvalidStatus as exc:
+            raise ClientError(
+                f"cannot connect to {self.url}: it answered HTTP {exc.response.status_code}, not a"
+                f" WebSocket (the HTTP port? streaming is on port {DEFAULT_PORT} by default)"
+            ) from exc
         except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
-            raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
+            reason = (
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            )
+            raise ClientError(f"cannot connect to {self.url}: {reason}") from exc
         try:
             await ws.send(json.dumps(self.options.config()))
             wait_minutes = await asyncio.wait_for(self._await_ready(ws), self.ready_timeout)
@@ -269,6 +300,11 @@ class AsyncStreamingClient:
                 await self._warning(str(message.get("message")))
 
     async def _warning(self, text: str) -> None:
+        model = self.options.model
+        if self.strict_model and model and repr(model) in text and self._error is None:
+            # the server names the model it lacks as repr() and serves its default instead
+            self._error, self._error_type = f"model {model!r} is not served here: {text}", ModelNotServed
+            return
         log.warning("server: %s", text)
         await _call(self.on_warning, text)
 
@@ -324,7 +360,7 @@ class AsyncStreamingClient:
             raise ClientError("not connected: call connect() first")
         if self._ended:
             raise ClientError("the audio has already been ended")
-        data = pcm_bytes(audio, self.options.audio_format)
+        data = pcm_bytes(audio, self.options.audio_format, self.options.channels or 1)
         if not data or self.closed:
             return not self.closed
         try:
@@ -341,14 +377,14 @@ class AsyncStreamingClient:
             self._ended = True
             if not self.closed:
                 with contextlib.suppress(ConnectionClosed):
-                    await self._ws.send(END_OF_AUDIO)
+                    await self._ws.send(END_OF_AUDIO.encode())
         try:
             await asyncio.wait_for(asyncio.shield(self._receiver), timeout)
         except asyncio.TimeoutError as exc:
             await self.close()
             raise ClientError(f"the server did not finish within {timeout:g} s") from exc
         if self._error is not None:
-            raise ServerError(self._error)
+            raise self._error_type(self._error)
         if self.close_code not in (1000, None) and not self.transcript.disconnected:
             raise ClientError(f"connection lost (close code {self.close_code})")
         return self.transcript
@@ -447,6 +483,7 @@ class StreamingClient:
 __all__ = [
     "AsyncStreamingClient",
     "ClientError",
+    "ModelNotServed",
     "RetryPolicy",
     "Segment",
     "ServerBusy",

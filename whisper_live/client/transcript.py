@@ -17,17 +17,38 @@ _EPSILON = 1e-3
 
 
 @dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
 class Segment:
     start: float
     end: float
     text: str
     completed: bool
+    words: tuple[Word, ...] | None = None  # with word_timestamps
+    speaker: str | None = None  # with enable_diarization, on a server that labels speakers
 
     @classmethod
     def from_message(cls, raw: dict[str, Any]) -> Segment:
         # WhisperLive sends times as strings ("12.340"); ours sends numbers.
+        words = raw.get("words")
         return cls(
-            float(raw["start"]), float(raw["end"]), str(raw.get("text", "")), bool(raw.get("completed"))
+            float(raw["start"]),
+            float(raw["end"]),
+            str(raw.get("text", "")),
+            bool(raw.get("completed")),
+            None
+            if words is None
+            else tuple(
+                Word(float(w["start"]), float(w["end"]), str(w.get("word", "")), w.get("probability"))
+                for w in words
+            ),
+            raw.get("speaker"),
         )
 
 

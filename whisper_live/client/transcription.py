@@ -13,13 +13,17 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.pcm import SAMPLE_RATE
+from ..faces.whisperlive.protocol import DEFAULT_PORT
+from .console import Console
 from .sources import BlockPump, Source, WavRecorder, file_source, microphone_source, url_source
 from .stream import AsyncStreamingClient, RetryPolicy, Segment, StreamOptions
 from .transcript import Transcript
@@ -28,38 +32,78 @@ log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 0.1
 
-# WhisperLive client arguments that configure its own server or features we do not have.
-_IGNORED = {
-    "max_clients",
-    "max_connection_time",
-    "mute_audio_playback",
-    "clip_audio",
-    "same_output_threshold",
-    "enable_translation",
-    "target_language",
-    "translation_callback",
-    "translation_output_path",
-    "enable_diarization",
-    "max_speakers",
-}
+# Arguments of older WhisperLive clients that configured its server: accepted, no effect.
+_SERVER_SIDE = {"max_clients", "max_connection_time"}
+
+
+@dataclass
+class OutputOptions:
+    """Where a run's results go: subtitle files, the kept recording, the console."""
+
+    srt_path: str | None = None
+    vtt_path: str | None = None
+    recording_path: str | None = None  # the microphone's audio, kept (save_output_recording)
+    log_transcription: bool = True  # print the text as it completes
+    timestamps: bool = False  # ... with [start -> end] (enable_timestamps)
+    display_segments: int | None = None  # on a terminal: a window of the last N lines
+    show_partial: bool = False  # the unfinished text on a rewritten stderr line
+
+
+@dataclass
+class RunOptions:
+    """How a run behaves: file pacing, retries, limits, the input device, strictness."""
+
+    speed: float | None = 1.0  # × real time for files; None: as fast as the server takes it
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress: bool | None = None  # a bar for files; None: when stderr is a terminal
+    max_duration: float | None = None  # stop a source after this many seconds
+    input_device: int | str | None = None  # sounddevice device for the microphone
+    final_timeout: float | None = 600.0  # longest wait for the last text after the audio
+    strict_model: bool = False  # a model the server lacks is an error, not a warning
+
+
+@dataclass
+class Callbacks:
+    """Called on the client's event loop thread; plain functions (or coroutines where noted)."""
+
+    on_partial: Callable[[str], Any] | None = None
+    on_completed: Callable[[Segment], Any] | None = None
+    on_wait: Callable[[int, float], Any] | None = None  # (attempt, delay in s) before a retry
+    on_audio_start: Callable[[], Any] | None = None  # the first audio goes out
+    on_status: Callable[[dict], Any] | None = None  # every control message, as sent
+    on_warning: Callable[[str], Any] | None = None
+    transcription_callback: Callable[[str, list[dict]], Any] | None = None  # WhisperLive's
 
 
 class TranscriptionClient:
     """Transcribe a file, the microphone, an RTSP or an HLS stream on a whisper-live server.
 
-    Arguments beyond WhisperLive's: ``speed`` (file pacing: 1.0 real time, 4.0 four times
-    faster, None as fast as the server takes it), ``srt_path``/``vtt_path``,
-    ``on_partial(text)``/``on_completed(segment)``, ``on_status(message)``, ``on_audio_start()`` (the first audio is
-    going out: the microphone is really open), ``retry`` (backoff on WAIT), ``progress``
-    (None: a bar when stderr is a terminal), ``max_duration`` (stop a live source after that
-    many seconds), ``input_device`` (sounddevice device for the microphone).
-    ``output_transcription_path`` writes VTT when it ends in ``.vtt``, else SRT.
+    The arguments up to ``vad_parameters`` are WhisperLive 0.10's, in its order and with its
+    meaning, so its ``run_client.py`` and README examples run unchanged. Differences: no
+    default model (the server's) and no default ``output_transcription_path`` (no file unless
+    asked; a ``.vtt`` path writes WebVTT); files are never played aloud
+    (``mute_audio_playback`` changes nothing); ``clip_audio`` and ``same_output_threshold``
+    tune WhisperLive's server and have no counterpart here (segments complete at pauses);
+    ``enable_translation`` (any-to-any translation) needs a translation model this project
+    does not have: a warning, and ``target_language``, ``translation_callback`` and
+    ``translation_srt_file_path`` go unused. ``display_segments`` shows a window of that many
+    lines on a terminal (default: every completed line, once).
+
+    Arguments beyond WhisperLive's (keyword only): ``srt_path``/``vtt_path``, ``on_partial(text)``,
+    ``on_completed(segment)``, ``on_wait(attempt, delay)``, ``on_status(message)``,
+    ``on_warning(text)``, ``on_audio_start()`` (the first audio is going out: the microphone
+    is really open), ``speed`` (file pacing: 1.0 real time, None as fast as the server takes
+    it), ``retry`` (backoff on WAIT), ``progress``, ``max_duration``, ``input_device``,
+    ``final_timeout``, ``strict_model``, ``show_partial``, ``url`` (instead of host/port/use_wss).
+
+    What it holds: ``url``, ``options`` (the stream's configuration, sent to the server),
+    ``output``, ``run`` and ``callbacks``.
     """
 
     def __init__(
         self,
         host: str = "localhost",
-        port: int = 9090,
+        port: int = DEFAULT_PORT,
         lang: str | None = None,
         translate: bool = False,
         model: str | None = None,
@@ -69,13 +113,24 @@ class TranscriptionClient:
         output_recording_filename: str = "./output_recording.wav",
         output_transcription_path: str | None = None,
         log_transcription: bool = True,
+        mute_audio_playback: bool = False,
         send_last_n_segments: int = 10,
         no_speech_thresh: float = 0.45,
-        initial_prompt: str | None = None,
-        hotwords: str | None = None,
-        vad_parameters: dict | None = None,
-        word_timestamps: bool = False,
+        clip_audio: bool = False,
+        same_output_threshold: int = 10,
         transcription_callback: Callable[[str, list[dict]], Any] | None = None,
+        enable_translation: bool = False,
+        target_language: str = "fr",
+        translation_callback: Callable[[str, list[dict]], Any] | None = None,
+        translation_srt_file_path: str = "./output_translated.srt",
+        enable_timestamps: bool = False,
+        display_segments: int | None = None,
+        hotwords: str | None = None,
+        enable_diarization: bool = False,
+        max_speakers: int | None = None,
+        word_timestamps: bool = False,
+        initial_prompt: str | None = None,
+        vad_parameters: dict | None = None,
         *,
         srt_path: str | None = None,
         vtt_path: str | None = None,
@@ -84,18 +139,22 @@ class TranscriptionClient:
         on_wait: Callable[[int, float], Any] | None = None,
         on_audio_start: Callable[[], Any] | None = None,
         on_status: Callable[[dict], Any] | None = None,
+        on_warning: Callable[[str], Any] | None = None,
         speed: float | None = 1.0,
         retry: RetryPolicy | None = None,
         progress: bool | None = None,
         max_duration: float | None = None,
         input_device: int | str | None = None,
         final_timeout: float | None = 600.0,
+        strict_model: bool = False,
+        show_partial: bool = False,
         url: str | None = None,
-        **whisperlive_only: Any,
+        **server_side: Any,
     ):
-        unknown = set(whisperlive_only) - _IGNORED
+        unknown = set(server_side) - _SERVER_SIDE
         if unknown:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
+        del mute_audio_playback, translation_callback, translation_srt_file_path  # see the docstring
         self.url = url or f"{'wss' if use_wss else 'ws'}://{host}:{port}"
         self.options = StreamOptions(
             language=lang,
@@ -108,33 +167,50 @@ class TranscriptionClient:
             hotwords=hotwords,
             vad_parameters=vad_parameters,
             word_timestamps=word_timestamps,
+            enable_diarization=enable_diarization,
+            max_speakers=max_speakers,
         )
-        self.save_output_recording = save_output_recording
-        self.output_recording_filename = output_recording_filename
-        self.srt_path = srt_path
-        self.vtt_path = vtt_path
         if output_transcription_path:
             if output_transcription_path.lower().endswith(".vtt"):
-                self.vtt_path = self.vtt_path or output_transcription_path
+                vtt_path = vtt_path or output_transcription_path
             else:
-                self.srt_path = self.srt_path or output_transcription_path
-        self.log_transcription = log_transcription
-        self.transcription_callback = transcription_callback
-        self.on_partial = on_partial
-        self.on_completed = on_completed
-        self.on_wait = on_wait
-        self.on_audio_start = on_audio_start
-        self.on_status = on_status
-        self.speed = speed
-        self.retry = retry or RetryPolicy()
-        self.progress = progress
-        self.max_duration = max_duration
-        self.input_device = input_device
-        self.final_timeout = final_timeout
-        # What the last run did: WAIT answers met, seconds of audio sent and how long sending took.
+                srt_path = srt_path or output_transcription_path
+        self.output = OutputOptions(
+            srt_path=srt_path,
+            vtt_path=vtt_path,
+            recording_path=output_recording_filename if save_output_recording else None,
+            log_transcription=log_transcription,
+            timestamps=enable_timestamps,
+            display_segments=display_segments,
+            show_partial=show_partial,
+        )
+        self.run = RunOptions(
+            speed=speed,
+            retry=retry or RetryPolicy(),
+            progress=progress,
+            max_duration=max_duration,
+            input_device=input_device,
+            final_timeout=final_timeout,
+            strict_model=strict_model,
+        )
+        self.callbacks = Callbacks(
+            on_partial=on_partial,
+            on_completed=on_completed,
+            on_wait=on_wait,
+            on_audio_start=on_audio_start,
+            on_status=on_status,
+            on_warning=on_warning,
+            transcription_callback=transcription_callback,
+        )
+        for text in _unsupported(enable_translation, target_language, clip_audio, same_output_threshold):
+            warnings.warn(text, UserWarning, stacklevel=2)
+        # What the last run did: WAIT answers met, seconds of audio sent and how long sending
+        # took, and how it ended ("end of audio", "stopped", "duration limit", "time limit").
         self.waits = 0
         self.sent_seconds = 0.0
         self.send_duration = 0.0
+        self.ended: str | None = None
+        self._stopped = False
         self._pump: BlockPump | None = None
         self._task: asyncio.Task | None = None
 
@@ -165,8 +241,7 @@ class TranscriptionClient:
             return url_source(hls_url, live=False), save_file
         if rtsp_url is not None:
             return url_source(rtsp_url), save_file
-        record = self.output_recording_filename if self.save_output_recording else None
-        return microphone_source(self.input_device), save_file or record
+        return microphone_source(self.run.input_device), save_file or self.output.recording_path
 
     async def transcribe(self, source: Source, record_to: str | None = None) -> Transcript:
         """The same run for programs that already have an event loop (no signal handling)."""
@@ -199,44 +274,65 @@ class TranscriptionClient:
     def stop(self) -> None:
         """End the audio of the running stream (from the event loop's thread)."""
         if self._pump is not None:
+            self._stopped = True
             self._pump.stop()
 
     async def _run(self, source: Source, record_to: str | None) -> Transcript:
+        out, calls = self.output, self.callbacks
+        console = (
+            Console(out.timestamps, out.display_segments, out.show_partial) if out.log_transcription else None
+        )
         stream = AsyncStreamingClient(
             self.url,
             self.options,
-            retry=self.retry,
-            on_partial=self.on_partial,
-            on_completed=self._completed,
-            on_segments=self._segments if self.transcription_callback else None,
-            on_wait=self.on_wait,
-            on_status=self.on_status,
+            retry=self.run.retry,
+            on_partial=_both(console and console.partial, calls.on_partial),
+            on_completed=_both(console and console.completed, calls.on_completed),
+            on_segments=_both(console and console.update, calls.transcription_callback and self._segments),
+            on_wait=calls.on_wait,
+            on_status=calls.on_status,
+            on_warning=calls.on_warning,
+            strict_model=self.run.strict_model,
         )
-        self.waits = 0
+        self.waits, self.ended, self._stopped = 0, None, False
         try:
             await stream.connect()
         finally:
             self.waits = stream.waits
         recorder = WavRecorder(record_to) if record_to else None
         try:
-            await self._send(stream, source, recorder)
+            await self._send(
+                stream, source, recorder, window=console is not None and console.window is not None
+            )
         except BaseException:
             await stream.close()
             raise
         finally:
             if recorder is not None:
                 recorder.close()
-        transcript = await stream.finish(self.final_timeout)
+        try:
+            transcript = await stream.finish(self.run.final_timeout)
+        finally:
+            if console is not None:
+                console.finish()
+        if transcript.disconnected:
+            self.ended = "server time limit"
+        elif self._stopped:
+            self.ended = "stopped"
+        elif self.ended is None:
+            self.ended = "end of audio"
         self.write_outputs(transcript)
         return transcript
 
-    async def _send(self, stream: AsyncStreamingClient, source: Source, recorder: WavRecorder | None) -> None:
+    async def _send(
+        self, stream: AsyncStreamingClient, source: Source, recorder: WavRecorder | None, window: bool = False
+    ) -> None:
         """Cut the source into 100 ms packets and send them, paced for files when asked."""
         loop = asyncio.get_running_loop()
         chunk = int(CHUNK_SECONDS * SAMPLE_RATE)
-        limit = int(self.max_duration * SAMPLE_RATE) if self.max_duration else None
-        pace = self.speed if self.speed and not source.live else None
-        bar = self._progress_bar(source)
+        limit = int(self.run.max_duration * SAMPLE_RATE) if self.run.max_duration else None
+        pace = self.run.speed if self.run.speed and not source.live else None
+        bar = None if window else self._progress_bar(source)  # a bar would break the window's redraw
         self._pump = pump = BlockPump(source)
         pending = np.zeros(0, np.float32)
         sent = 0
@@ -246,8 +342,8 @@ class TranscriptionClient:
             nonlocal sent, started
             if sent == 0:
                 started = loop.time()  # pace from the first audio, not from opening the source
-                if self.on_audio_start is not None:
-                    self.on_audio_start()  # the device or stream really delivers audio now
+                if self.callbacks.on_audio_start is not None:
+                    self.callbacks.on_audio_start()  # the device or stream really delivers audio now
             if pace:
                 delay = started + sent / SAMPLE_RATE / pace - loop.time()
                 if delay > 0:
@@ -271,6 +367,7 @@ class TranscriptionClient:
                         return
                     pending = pending[chunk:]
                 if limit is not None and sent + len(pending) >= limit:
+                    self.ended = "duration limit"
                     break
             if len(pending):
                 await send(pending)
@@ -283,7 +380,7 @@ class TranscriptionClient:
                 bar.close()
 
     def _progress_bar(self, source: Source):
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         if not show:
             return None
         from tqdm import tqdm
@@ -297,22 +394,47 @@ class TranscriptionClient:
             leave=False,
         )
 
-    def _completed(self, segment: Segment) -> None:
-        if self.log_transcription:
-            from tqdm import tqdm
-
-            tqdm.write(segment.text.strip(), file=sys.stdout)  # keeps a progress bar intact
-        if self.on_completed is not None:
-            self.on_completed(segment)
-
     def _segments(self, transcript: Transcript) -> None:
+        """WhisperLive's ``transcription_callback(text, segments)``: segments as dicts."""
         segments = [dataclasses.asdict(s) for s in transcript.segments]
         if transcript.partial is not None:
             segments.append(dataclasses.asdict(transcript.partial))
-        self.transcription_callback(transcript.text_with_partial, segments)
+        self.callbacks.transcription_callback(transcript.text_with_partial, segments)
 
     def write_outputs(self, transcript: Transcript) -> None:
-        for path, text in ((self.srt_path, transcript.to_srt), (self.vtt_path, transcript.to_vtt)):
+        for path, text in (
+            (self.output.srt_path, transcript.to_srt),
+            (self.output.vtt_path, transcript.to_vtt),
+        ):
             if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 Path(path).write_text(text(), encoding="utf-8")
+
+
+def _both(first: Callable | None, second: Callable | None) -> Callable | None:
+    """One callback calling two (either may be missing)."""
+    if first is None or second is None:
+        return first or second
+
+    def call(*args: Any) -> None:
+        first(*args)
+        second(*args)
+
+    return call
+
+
+def _unsupported(
+    enable_translation: bool, target_language: str, clip_audio: bool, same_output_threshold: int
+):
+    """Warnings for WhisperLive options this client and server cannot honour as asked."""
+    if enable_translation:
+        yield (
+            f"enable_translation (to {target_language!r}) is not supported: whisper-live has no"
+            " translation model; the transcript stays in the spoken language, translation_callback"
+            " is never called and translation_srt_file_path is not written"
+            " (translate=True gives English with a multilingual model)"
+        )
+    if clip_audio:
+        yield "clip_audio has no effect on whisper-live (its VAD already skips audio without speech)"
+    if same_output_threshold != 10:
+        yield "same_output_threshold has no effect on whisper-live (segments complete at pauses)"

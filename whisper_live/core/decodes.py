@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Whisper's rule for "this window is silence", as in faster-whisper and OpenAI's whisper.
-LOGPROB_SILENCE = -1.0
-# Text repeated so often that gzip shrinks it this much is a decoding loop, not speech.
-COMPRESSION_LOOP = 2.4
-
 
 @dataclass
 class Word:
@@ -85,10 +80,3 @@ class DecodeResult:
     @property
     def text(self) -> str:
         return "".join(s.text for s in self.segments).strip()
-
-
-def is_silence(segment: Segment, no_speech_threshold: float) -> bool:
-    """Whisper's own test for a hallucinated segment over silence or noise."""
-    return (
-        segment.no_speech_prob > no_speech_threshold and segment.avg_logprob < LOGPROB_SILENCE
-    ) or segment.compression_ratio > COMPRESSION_LOOP

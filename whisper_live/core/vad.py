@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +81,37 @@ class StreamingVad:
         probs, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
         self._context = chunks[-1, -_CONTEXT:].copy()
         return np.asarray(probs, np.float32).reshape(-1)
+
+
+class SpeechChunks:
+    """Cuts a stream, fed in frames of any size, into chunks and gives each one's speech
+    probability, with the chunk's absolute start sample.
+
+    ``vad`` is any function from whole chunks to one probability each (a ``StreamingVad``,
+    or a script in tests). Without one every chunk counts as speech: the utterance then
+    ends only with the stream.
+    """
+
+    def __init__(self, vad: Callable[[np.ndarray], np.ndarray] | None):
+        self._vad = vad
+        self._pending = np.zeros(0, np.float32)
+        self._next = 0  # absolute index of _pending[0]
+
+    def feed(self, samples: np.ndarray) -> list[tuple[int, float]]:
+        """Every chunk completed by these samples; a remainder waits for the next frame."""
+        if len(samples):
+            self._pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        count = len(self._pending) // CHUNK
+        if count == 0:
+            return []
+        block, self._pending = self._pending[: count * CHUNK], self._pending[count * CHUNK :]
+        start, self._next = self._next, self._next + count * CHUNK
+        probs = self._vad(block) if self._vad is not None else np.ones(count, np.float32)
+        return [(start + i * CHUNK, float(p)) for i, p in enumerate(probs)]
+
+    def flush(self) -> list[tuple[int, float]]:
+        """End of stream: the complete chunks left; a last fraction of a chunk is not judged."""
+        chunks = self.feed(np.zeros(0, np.float32))
+        self._next += len(self._pending)
+        self._pending = np.zeros(0, np.float32)
+        return chunks

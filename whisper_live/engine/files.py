@@ -20,7 +20,8 @@ import numpy as np
 from ..core.decodes import DecodeOptions, DecodeResult, Segment, Word
 from ..core.pcm import SAMPLE_RATE
 from ..errors import ClientGone, ShuttingDown
-from .pool import LoadedModel, ModelPool, Priority
+from .pool import LoadedModel, ModelPool
+from .scheduler import Priority
 
 PIECE_SECONDS = 30.0
 # With batch_size > 1 faster-whisper batches 30 s windows itself; a piece must hold

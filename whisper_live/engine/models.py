@@ -7,6 +7,7 @@ that a package ships must never trigger a download.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -109,7 +110,14 @@ def is_multilingual(model_dir: str | os.PathLike) -> bool:
     """English-only Whisper checkpoints have a 51864-token vocabulary; multilingual ones more.
 
     The config's ``lang_ids`` cannot tell: converted English-only models list every language.
+    The answer is remembered per directory: the vocabulary is a ~1 MB file to parse, and a
+    model directory does not change under a running server.
     """
+    return _is_multilingual(os.fspath(model_dir))
+
+
+@functools.cache
+def _is_multilingual(model_dir: str) -> bool:
     path = Path(model_dir)
     for vocab in ("vocabulary.json", "vocabulary.txt"):
         file = path / vocab

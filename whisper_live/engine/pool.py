@@ -1,203 +1,36 @@
-"""The one place models live and the one queue every decode waits in.
+"""The one place models live, and the scheduler every decode goes through.
 
-Streams and REST requests share it: a model is loaded once per (path, device, compute
-type), and a fixed number of worker threads run decodes in priority order, so a stream's
-final result overtakes its partials and any batch work, and no client can hold a worker
-that another is waiting for beyond one decode.
+Streams and REST requests share it: a model name is resolved to a directory once, a model
+is loaded once per (path, device, compute type), and its decodes run on the shared
+``Scheduler`` in priority order. Resolving and loading touch the disk (the bundled
+``base`` is joined from two ~70 MB halves, the vocabulary is parsed to tell an English-only
+model), so the first request for a name does that on a worker thread; later requests are
+dict lookups on the event loop.
 
 Decodes that can share one model call (fitted windows of similar length, same search:
-``decoding.batch_key``) can be batched across streams: a worker that starts one takes the
-others of its kind that are already waiting. Nothing waits for a batch to fill, so at
-light load every decode runs alone, and under load a queue turns into fewer, larger calls.
-By default that is on for GPUs only (``default_max_batch``).
+``decoding.batch_key``) can be batched across streams by the scheduler. By default that is
+on for GPUs only (``default_max_batch``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..core.decodes import DecodeOptions, DecodeResult
 from . import models
 from .decoding import batch_key, run_decodes
+from .scheduler import Priority, Scheduler
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-class Priority(IntEnum):
-    FINAL = 0  # a stream's utterance just ended: someone is waiting for it
-    PARTIAL = 1  # a refresh of text already on screen
-    UPLOAD = 2  # REST uploads: throughput, not latency
-
-
-@dataclass(order=True)
-class _Job:
-    priority: int
-    seq: int
-    run_many: Callable[[list[Any]], list[Any]] = field(compare=False)  # items -> results, in order
-    item: Any = field(compare=False)
-    future: asyncio.Future = field(compare=False)
-    key: Hashable | None = field(compare=False, default=None)  # None: never batched
-
-
-class Scheduler:
-    """Priority queue in front of a fixed pool of decode threads.
-
-    Within a priority jobs run first come, first served. Work nobody waits for right now
-    (partials, batch) may hold at most ``workers - 1`` threads, so a stream's final never
-    waits behind it: it finds a free worker or waits only for another final. Partials are
-    offered, not queued (``has_room``), except that while their slot is busy up to one
-    batch of them may wait to run together: under load a stream shows fewer refreshes
-    instead of a backlog of stale ones, and never fewer finals.
-    """
-
-    def __init__(self, workers: int, batch_slots: int | None = None, max_batch: int = 8):
-        self.workers = max(1, workers)
-        self.max_batch = max(1, max_batch)
-        self.background_slots = max(1, self.workers - 1)
-        self.batch_slots = max(1, min(batch_slots or self.background_slots, self.background_slots))
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
-        self._queue: list[_Job] = []
-        self._seq = itertools.count()
-        self._running = 0
-        self._running_background = 0
-        self._running_batch = 0
-        self.completed = 0
-        self.busy_seconds = 0.0
-        self.busy_by_priority = dict.fromkeys(Priority, 0.0)
-        # per priority: batch size -> how many model calls ran with it
-        self.batch_sizes: dict[Priority, Counter[int]] = {p: Counter() for p in Priority}
-
-    @property
-    def queue_depth(self) -> int:
-        return sum(1 for job in self._queue if not job.future.done())
-
-    @property
-    def running(self) -> int:
-        return self._running
-
-    def queued(self, priority: Priority) -> int:
-        return sum(1 for j in self._queue if j.priority == priority and not j.future.done())
-
-    def has_room(self, priority: Priority) -> bool:
-        """Would a job of this priority start now rather than wait?"""
-        if priority == Priority.FINAL:
-            return self._running < self.workers and self.queued(Priority.FINAL) == 0
-        return (
-            self._running < self.workers
-            and self._running_background < self.background_slots
-            and self.queued(Priority.FINAL) == 0
-            and self.queued(priority) == 0
-        )
-
-    def has_batch_room(self, priority: Priority) -> bool:
-        """Would a batchable job of this priority start now, or join the next batch?"""
-        return self.has_room(priority) or (
-            self.max_batch > 1
-            and priority != Priority.UPLOAD
-            and self.queued(Priority.FINAL) == 0
-            and self.queued(priority) < self.max_batch
-        )
-
-    async def run(self, fn: Callable[[], T], priority: Priority) -> T:
-        """Run blocking ``fn`` on a worker when its turn comes; cancel to drop it unqueued."""
-        return await self.run_batchable(lambda items: [fn()], None, None, priority)
-
-    async def run_batchable(
-        self, run_many: Callable[[list[Any]], list[T]], item: Any, key: Hashable | None, priority: Priority
-    ) -> T:
-        """Run ``run_many([item, ...])`` on a worker, together with other waiting jobs of the
-        same priority and ``key`` (None: alone); cancel to drop it unqueued."""
-        job = _Job(
-            int(priority), next(self._seq), run_many, item, asyncio.get_running_loop().create_future(), key
-        )
-        heapq.heappush(self._queue, job)
-        self._dispatch()
-        return await job.future
-
-    def _dispatch(self) -> None:
-        deferred = []
-        while self._queue and self._running < self.workers:
-            job = heapq.heappop(self._queue)
-            if job.future.done():  # cancelled while waiting
-                continue
-            if job.priority != Priority.FINAL and (
-                self._running_background >= self.background_slots
-                or (job.priority == Priority.UPLOAD and self._running_batch >= self.batch_slots)
-            ):
-                deferred.append(job)
-                continue
-            self._start([job, *self._companions(job)])
-        for job in deferred:
-            heapq.heappush(self._queue, job)
-
-    def _companions(self, job: _Job) -> list[_Job]:
-        """Take the waiting jobs that can share ``job``'s call, oldest first."""
-        if job.key is None or self.max_batch == 1:
-            return []
-        same = sorted(
-            j for j in self._queue if j.key == job.key and j.priority == job.priority and not j.future.done()
-        )[: self.max_batch - 1]
-        if same:
-            taken = {id(j) for j in same}
-            self._queue = [j for j in self._queue if id(j) not in taken]
-            heapq.heapify(self._queue)
-        return same
-
-    def _start(self, jobs: list[_Job]) -> None:
-        job = jobs[0]
-        priority = Priority(job.priority)
-        background = priority != Priority.FINAL
-        is_batch = priority == Priority.UPLOAD
-        self._running += 1
-        self._running_background += background
-        self._running_batch += is_batch
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
-
-        def finished(done: asyncio.Future) -> None:
-            elapsed = time.monotonic() - started
-            self._running -= 1
-            self._running_background -= background
-            self._running_batch -= is_batch
-            self.completed += len(jobs)
-            self.busy_seconds += elapsed
-            self.busy_by_priority[priority] += elapsed
-            self.batch_sizes[priority][len(jobs)] += 1
-            results = done.result() if not done.cancelled() and done.exception() is None else None
-            for i, each in enumerate(jobs):
-                if each.future.done():
-                    continue
-                if done.cancelled():
-                    each.future.cancel()
-                elif results is None:
-                    each.future.set_exception(done.exception())
-                else:
-                    each.future.set_result(results[i])
-            self._dispatch()
-
-        items = [each.item for each in jobs]
-        loop.run_in_executor(self._executor, job.run_many, items).add_done_callback(finished)
-
-    def shutdown(self) -> None:
-        for job in self._queue:
-            job.future.cancel()
-        self._queue.clear()
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def default_max_batch(device: str) -> int:
@@ -228,7 +61,14 @@ class LoadedModel:
 
 
 class ModelPool:
-    """Loaded models keyed by (path, device, compute type), plus the shared scheduler."""
+    """Loaded models keyed by (path, device, compute type), plus the shared scheduler.
+
+    ``resolver`` turns a name into a directory (``models.resolve``) and ``loader`` builds
+    the model object for one on a device and compute type (faster-whisper; the pool's own
+    unless a request asks for another variant, e.g. float32 weights); both are blocking and
+    run once per name and per directory respectively, off the event loop when reached
+    through ``acquire`` or ``describe``. Tests pass stand-ins. The pool serves one event loop.
+    """
 
     def __init__(
         self,
@@ -239,6 +79,8 @@ class ModelPool:
         cpu_threads: int | None = None,
         allowed_models: list[str] | None = None,
         max_batch: int = 0,
+        resolver: Callable[[str], models.ModelInfo] = models.resolve,
+        loader: Callable[[models.ModelInfo, str, str], Any] | None = None,
     ):
         self.default_model = default_model
         self.device = device
@@ -249,50 +91,84 @@ class ModelPool:
         # never has to wait behind another stream's partial.
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
         self.allowed_models = allowed_models
+        # 0 means "what suits the device": the one place that default is chosen.
         self.scheduler = Scheduler(self.workers, max_batch=max_batch or default_max_batch(device))
+        self._resolver = resolver
+        self._loader = loader or self._load_whisper
+        self._infos: dict[str, models.ModelInfo] = {}  # requested name -> where it points
         self._models: dict[tuple[str, str, str], LoadedModel] = {}
+        # first acquires in flight, by (name, device, compute type)
+        self._loading: dict[tuple[str, str, str], asyncio.Future[LoadedModel]] = {}
+        self._resolve_lock = threading.Lock()
         self._lock = threading.Lock()
 
-    def resolve(self, name: str | None) -> models.ModelInfo:
+    def _offered(self, name: str | None) -> str:
+        """The name to serve (the default for None), if this server offers it; no I/O."""
         name = name or self.default_model
         if self.allowed_models is not None and name not in self.allowed_models and name != self.default_model:
             raise models.ModelNotFound(
                 f"model {name!r} is not offered by this server; choose one of "
                 + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models]))
             )
-        return models.resolve(name)
+        return name
+
+    def resolve(self, name: str | None) -> models.ModelInfo:
+        """Where a name points, resolved once per name (a failure is not remembered: a
+        directory may appear, a download may become possible). The first call for a name
+        touches the disk, so on the event loop use ``describe``."""
+        name = self._offered(name)
+        info = self._infos.get(name)
+        if info is None:
+            with self._resolve_lock:  # two threads asking for a new name resolve it once
+                info = self._infos.get(name)
+                if info is None:
+                    info = self._infos[name] = self._resolver(name)
+        return info
+
+    async def describe(self, name: str | None) -> models.ModelInfo:
+        """``resolve`` for the event loop: a known name is a lookup, a new one resolves on a thread."""
+        name = self._offered(name)
+        return self._infos.get(name) or await asyncio.to_thread(self.resolve, name)
+
+    def _variant(self, compute_type: str | None, device: str | None) -> tuple[str, str]:
+        return device or self.device, compute_type or self.compute_type
+
+    def _key(self, info: models.ModelInfo, variant: tuple[str, str] | None = None) -> tuple[str, str, str]:
+        return (info.path, *(variant or (self.device, self.compute_type)))
+
+    def _load_whisper(self, info: models.ModelInfo, device: str, compute_type: str) -> Any:
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(
+            info.path,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=self.cpu_threads,
+            num_workers=self.workers,
+        )
 
     def get(
         self, name: str | None = None, compute_type: str | None = None, device: str | None = None
     ) -> LoadedModel:
-        """Load (once) and return a model; blocking, so call it off the event loop.
-
-        ``compute_type`` and ``device`` default to the server's; a request may ask for
-        another variant (e.g. float32 weights of the same model), loaded once beside it.
-        """
+        """Load (once) and return a model; blocking the first time, so call it off the event loop.
+        ``compute_type`` and ``device`` default to the pool's; another variant of the same
+        model is loaded once beside it."""
         info = self.resolve(name)
-        device, compute_type = device or self.device, compute_type or self.compute_type
-        key = (info.path, device, compute_type)
-        with self._lock:
+        variant = self._variant(compute_type, device)
+        key = self._key(info, variant)
+        loaded = self._models.get(key)
+        if loaded is not None:
+            return loaded
+        with self._lock:  # names that point to one directory (aliases, a path) load it once
             loaded = self._models.get(key)
             if loaded is None:
-                from faster_whisper import WhisperModel
-
                 started = time.monotonic()
-                model = WhisperModel(
-                    info.path,
-                    device=device,
-                    compute_type=compute_type,
-                    cpu_threads=self.cpu_threads,
-                    num_workers=self.workers,
-                )
-                loaded = LoadedModel(info, model, device, compute_type)
+                loaded = LoadedModel(info, self._loader(info, *variant), *variant)
                 self._models[key] = loaded
                 log.info(
                     "loaded %s (%s %s) from %s in %.1fs",
                     info.name,
-                    device,
-                    compute_type,
+                    *variant,
                     info.path,
                     time.monotonic() - started,
                 )
@@ -301,11 +177,27 @@ class ModelPool:
     async def acquire(
         self, name: str | None = None, compute_type: str | None = None, device: str | None = None
     ) -> LoadedModel:
-        info = self.resolve(name)
-        key = (info.path, device or self.device, compute_type or self.compute_type)
-        if key in self._models:
-            return self._models[key]
-        return await asyncio.get_running_loop().run_in_executor(None, self.get, name, compute_type, device)
+        """The model behind a name, for the event loop. A name already loaded is two dict
+        lookups; the first request resolves and loads it on a worker thread, and requests
+        arriving meanwhile wait for that same load (one client leaving does not cancel it)."""
+        name = self._offered(name)
+        variant = self._variant(compute_type, device)
+        info = self._infos.get(name)
+        loaded = self._models.get(self._key(info, variant)) if info is not None else None
+        if loaded is not None:
+            return loaded
+        pending = self._loading.get((name, *variant))
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self.get, name, variant[1], variant[0]))
+            self._loading[(name, *variant)] = pending
+            pending.add_done_callback(lambda done: self._load_finished((name, *variant), done))
+        return await asyncio.shield(pending)
+
+    def _load_finished(self, key: tuple[str, str, str], done: asyncio.Future) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]  # a failed load is tried again by the next request
+        if not done.cancelled():
+            done.exception()  # every waiter may have left: the error is theirs, not a warning
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._models.values())

@@ -2,22 +2,47 @@
 
 The session decides what to decode; this runs those decodes on the shared scheduler and
 feeds results back, and queues the session's events for whichever transport sends them.
+The session asks the scheduler, through a ``SchedulerBudget``, whether an optional decode
+would start now.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
-from ..core.session import DecodeRequest, Event, StreamingSession
-from .pool import LoadedModel, ModelPool, Priority
+from ..core.events import Event
+from ..core.requests import DecodeKind, DecodeRequest
+from ..core.session import StreamingSession
+from .pool import LoadedModel, ModelPool, Priority, Scheduler
 
 log = logging.getLogger(__name__)
+
+PRIORITIES = {DecodeKind.FINAL: Priority.FINAL, DecodeKind.PARTIAL: Priority.PARTIAL}
+
+
+@dataclass
+class SchedulerBudget:
+    """A session's ``DecodeBudget``: optional decodes run only when they would not wait.
+
+    A partial may join a batch that is forming (it costs little there); a final started
+    early at a pause needs a free decoder, since the speaker may go on and waste it.
+    """
+
+    scheduler: Scheduler
+
+    def allows_partial(self) -> bool:
+        return self.scheduler.has_batch_room(Priority.PARTIAL)
+
+    def allows_speculative_final(self) -> bool:
+        return self.scheduler.has_room(Priority.FINAL)
 
 
 class StreamRunner:
     def __init__(self, session: StreamingSession, pool: ModelPool, model: LoadedModel):
         self.session = session
+        session.budget = SchedulerBudget(pool.scheduler)
         self.pool = pool
         self.model = model
         self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: no more
@@ -25,9 +50,6 @@ class StreamRunner:
         self._finished = asyncio.Event()
 
     def feed(self, data: bytes) -> None:
-        scheduler = self.pool.scheduler
-        self.session.partials_allowed = scheduler.has_batch_room(Priority.PARTIAL)
-        self.session.speculation_allowed = scheduler.has_room(Priority.FINAL)
         self.session.feed(data)
         self._pump()
 
@@ -35,7 +57,7 @@ class StreamRunner:
         """End of audio: drop queued partials (nobody will see them) and finish the finals."""
         self.session.end_of_audio()
         for task, request in list(self._tasks.items()):
-            if request.kind == "partial":
+            if request.kind is DecodeKind.PARTIAL:
                 task.cancel()
         self._pump()
 
@@ -57,15 +79,16 @@ class StreamRunner:
             self._finished.set()
 
     async def _decode(self, request: DecodeRequest) -> None:
-        priority = Priority.FINAL if request.kind == "final" else Priority.PARTIAL
         try:
-            result = await self.pool.decode(self.model, request.audio, request.options, priority)
+            result = await self.pool.decode(
+                self.model, request.audio, request.options, PRIORITIES[request.kind]
+            )
         except asyncio.CancelledError:
-            if request.kind == "final":
+            if request.kind is DecodeKind.FINAL:
                 self.session.decode_failed(request, asyncio.CancelledError())
             raise
         except Exception as exc:  # a broken decode loses one update, never the session
-            log.exception("decode %s failed", request.kind)
+            log.exception("decode %s failed", request.kind.value)
             self.session.decode_failed(request, exc)
         else:
             self.session.decode_done(request, result)

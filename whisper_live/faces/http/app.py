@@ -15,15 +15,15 @@ from pathlib import Path
 from aiohttp import web
 
 from ... import errors
+from ...engine.admission import Admission
 from ...engine.files import UploadJobs
 from ...engine.pool import ModelPool
 from ...settings import ServerSettings
-from ..whisperlive.server import StreamingServer
 
 log = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", ModelPool)
-STREAMS = web.AppKey("streams", StreamingServer)
+ADMISSION = web.AppKey("admission", Admission)
 SETTINGS = web.AppKey("settings", ServerSettings)
 UPLOADS = web.AppKey("uploads", UploadJobs)
 
@@ -79,11 +79,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    streams = request.app[STREAMS]
     body = pool.status()
-    body["active_streams"] = len(streams.clients)
-    body["max_clients"] = streams.settings.max_clients
-    body["capacity_estimate"] = streams.capacity()  # streams it can keep up with; None: not yet known
+    body.update(request.app[ADMISSION].status())
     body["transcribing"] = pool.scheduler.running > 0
     body["uploads"] = request.app[UPLOADS].status()
     # The Transcriber API's fields: its clients poll them to wait until the server is free.
@@ -102,7 +99,7 @@ async def refuse_new_work(app: web.Application) -> None:
     app[UPLOADS].shutting_down = True
 
 
-def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettings) -> web.Application:
+def create_app(pool: ModelPool, admission: Admission, settings: ServerSettings) -> web.Application:
     from ..openai import api as openai_api
     from ..transcriber import api as transcriber_api
     from ..whisperx import api as whisperx_api
@@ -110,7 +107,7 @@ def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettin
     app = web.Application(middlewares=[face_errors])
     app[_RENDERERS] = {}
     app[POOL] = pool
-    app[STREAMS] = streams
+    app[ADMISSION] = admission
     app[SETTINGS] = settings
     app[UPLOADS] = UploadJobs()
     app.on_shutdown.append(refuse_new_work)

@@ -3,6 +3,12 @@
 Everything that knows key names lives here, so the transport only moves text and bytes.
 Known differences from WhisperLive are deliberate: a missing ``use_vad`` means VAD on,
 segment times are numbers, and ``WAIT`` never estimates a negative wait.
+
+Every key WhisperLive's clients send is accepted. Keys for what this server does otherwise
+(``clip_audio``, ``same_output_threshold``: segments complete at pauses here) are ignored;
+those asking for what it cannot do (``enable_translation``, speaker labels) are accepted
+with a ``WARNING``. Our extension: ``sample_rate`` and ``channels`` for clients that cannot
+resample (the transport resamples to 16 kHz mono before the session).
 """
 
 from __future__ import annotations
@@ -11,13 +17,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.session import LanguageDetected, SegmentsChanged, SessionOptions
+from ...core.events import Event, LanguageDetected
+from ...core.options import SessionOptions
+from ...core.pcm import SAMPLE_RATE
+from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
 from ...errors import InvalidRequest
 
+# The wire's constants, shared by the server and the Python client.
 END_OF_AUDIO = "END_OF_AUDIO"
 BACKEND = "faster_whisper"
+DEFAULT_PORT = 9090
+CHANNELS = (1, 2)
 
 
 class ProtocolError(ValueError):
@@ -30,6 +42,14 @@ class ClientConfig:
     model: str | None
     session: SessionOptions
     warnings: list[str] = field(default_factory=list)
+    sample_rate: int = SAMPLE_RATE  # of the audio as sent; the transport resamples when not 16 kHz
+    channels: int = 1  # interleaved in each frame; downmixed by the same resampler
+    diarization: bool = False  # speaker labels asked for (enable_diarization)
+    max_speakers: int | None = None
+
+    @property
+    def needs_resampling(self) -> bool:
+        return self.sample_rate != SAMPLE_RATE or self.channels != 1
 
 
 def _bool(value: Any, key: str) -> bool:
@@ -116,12 +136,43 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         except (TypeError, ValueError) as exc:
             raise ProtocolError(f"vad_parameters: {exc}") from exc
     if data.get("enable_translation") and _bool(data["enable_translation"], "enable_translation"):
+        target = _text(data.get("target_language"), "target_language")
         warnings.append(
-            "enable_translation is not supported by this server (no translation model);"
-            " use task='translate' with a multilingual model for English output"
+            f"enable_translation{f' (to {target!r})' if target else ''} is not supported by this"
+            " server (no translation model); use task='translate' with a multilingual model for"
+            " English output"
+        )
+    sample_rate = SAMPLE_RATE
+    if data.get("sample_rate") is not None:
+        sample_rate = _number(data["sample_rate"], "sample_rate", int, 1000, 384_000)
+    channels = 1
+    if data.get("channels") is not None:
+        channels = _number(data["channels"], "channels", int, 1, max(CHANNELS))
+    diarization = data.get("enable_diarization") is not None and _bool(
+        data["enable_diarization"], "enable_diarization"
+    )
+    max_speakers = None
+    if data.get("max_speakers") is not None:
+        max_speakers = _number(data["max_speakers"], "max_speakers", int, 1, 100)
+    known = data.get("known_speakers")
+    if known is not None and not isinstance(known, list):
+        raise ProtocolError("known_speakers must be a list")
+    if diarization or known:
+        warnings.append(
+            "speaker labels are not available on this server yet: enable_diarization"
+            " (max_speakers, known_speakers) is ignored and segments carry no speaker"
         )
     model = _text(data.get("model"), "model")
-    return ClientConfig(uid=uid, model=model, session=opts, warnings=warnings)
+    return ClientConfig(
+        uid=uid,
+        model=model,
+        session=opts,
+        warnings=warnings,
+        sample_rate=sample_rate,
+        channels=channels,
+        diarization=diarization,
+        max_speakers=max_speakers,
+    )
 
 
 def is_end_of_audio(message: str | bytes) -> bool:
@@ -134,10 +185,31 @@ def server_ready(uid: str) -> dict:
     return {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
 
 
-def event_message(uid: str, event: SegmentsChanged | LanguageDetected) -> dict:
+def event_message(uid: str, event: Event) -> dict:
     if isinstance(event, LanguageDetected):
         return {"uid": uid, "language": event.language, "language_prob": round(event.probability, 4)}
-    return {"uid": uid, "segments": [s.to_dict() for s in event.segments]}
+    return {"uid": uid, "segments": [_segment(s) for s in event.segments]}
+
+
+def _segment(segment: StreamSegment) -> dict:
+    """WhisperLive's segment, with ``words`` when the client asked for word timestamps."""
+    out = {
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text,
+        "completed": segment.completed,
+    }
+    if segment.words is not None:
+        out["words"] = [
+            {
+                "start": round(w.start, 3),
+                "end": round(w.end, 3),
+                "word": w.word,
+                "probability": round(w.probability, 3),
+            }
+            for w in segment.words
+        ]
+    return out
 
 
 def wait(uid: str, minutes: float) -> dict:

@@ -1,6 +1,7 @@
-"""The WebSocket transport: admission, the handshake, and moving frames to a StreamRunner.
+"""The WebSocket transport: the handshake, and moving frames to a StreamRunner.
 
-It knows the protocol's messages (through ``protocol``) and nothing about decoding.
+It knows the protocol's messages (through ``protocol``) and nothing about decoding; who
+may open a stream is the engine's ``Admission``, shared with every other streaming face.
 """
 
 from __future__ import annotations
@@ -8,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -18,88 +16,35 @@ from websockets.exceptions import ConnectionClosed
 
 from ... import errors
 from ...core.session import StreamingSession
+from ...engine.admission import Admission, OpenStream
 from ...engine.capabilities import check_task
 from ...engine.models import ModelNotFound
-from ...engine.pool import ModelPool, Priority
+from ...engine.pool import ModelPool
 from ...engine.streams import StreamRunner
+from ...media import PcmResampler
 from ...settings import ServerSettings
 from . import protocol
 
 log = logging.getLogger(__name__)
 
 CONFIG_TIMEOUT = 30.0
-# Share of the CPU (and of the decode workers) that work a stream cannot shed may be
-# expected to use before new streams wait; the rest absorbs bursts (several utterances
-# ending together) and partials.
-TARGET_UTILIZATION = 0.7
-# Stream-seconds observed before the capacity estimate is trusted over max_clients alone.
-MIN_OBSERVED_SECONDS = 120.0
 
 
 @dataclass
 class _Client:
     uid: str
-    started: float
+    admitted: OpenStream
     runner: StreamRunner
 
 
 class StreamingServer:
-    def __init__(
-        self,
-        pool: ModelPool,
-        settings: ServerSettings,
-        cpu_seconds: Callable[[], float] = time.process_time,
-        cores: int | None = None,
-    ):
+    def __init__(self, pool: ModelPool, settings: ServerSettings, admission: Admission):
         self.pool = pool
         self.settings = settings
+        self.admission = admission
         self.clients: dict[ServerConnection, _Client] = {}
-        self._closed_stream_seconds = 0.0
-        self._cpu_seconds = cpu_seconds  # this process, every thread
-        self._cpu_start = cpu_seconds()
-        self.cores = cores or len(os.sched_getaffinity(0))
-
-    def stream_seconds(self) -> float:
-        """Audio seconds received by every stream so far, finished ones included."""
-        return self._closed_stream_seconds + sum(
-            c.runner.session.stream_seconds for c in self.clients.values()
-        )
-
-    def capacity(self) -> int | None:
-        """How many streams this server can keep up with, from what streams have cost so far.
-
-        A stream costs work that cannot be shed: its VAD, its socket and its finals.
-        Partials (skipped when busy) and REST decodes (which wait) are elastic and do not
-        count. Two bounds: the process's CPU time less the time of elastic decodes, per
-        second of audio received, against the cores; and the time of final decodes against
-        the decode workers (the bound that matters when decodes run on a GPU). None until
-        enough audio has been seen to estimate.
-        """
-        seen = self.stream_seconds()
-        busy = self.pool.scheduler.busy_by_priority
-        if seen < MIN_OBSERVED_SECONDS or busy[Priority.FINAL] <= 0:
-            return None
-        elastic = busy[Priority.PARTIAL] + busy[Priority.UPLOAD]
-        cpu = max(self._cpu_seconds() - self._cpu_start - elastic, busy[Priority.FINAL])
-        by_cpu = self.cores * TARGET_UTILIZATION / (cpu / seen)
-        by_workers = self.pool.workers * TARGET_UTILIZATION / (busy[Priority.FINAL] / seen)
-        return max(1, int(min(by_cpu, by_workers) + 1e-9))
-
-    def admits_another(self) -> bool:
-        limit = self.settings.max_clients
-        capacity = self.capacity() if self.settings.capacity_admission else None
-        if capacity is not None:
-            limit = min(limit, capacity)
-        return len(self.clients) < limit
-
-    def wait_minutes(self) -> float:
-        """When the next slot frees at the latest: the oldest stream hits its time limit."""
-        now = time.monotonic()
-        remaining = [self.settings.max_connection_time - (now - c.started) for c in self.clients.values()]
-        return max(0.0, min(remaining, default=0.0)) / 60.0
 
     async def serve(self, host: str, port: int):
-        self._cpu_start = self._cpu_seconds()  # model loading is not a stream's cost
         return await serve(self.handler, host, port, max_size=2**24, ping_interval=20, ping_timeout=60)
 
     async def handler(self, ws: ServerConnection) -> None:
@@ -113,8 +58,8 @@ class StreamingServer:
                 await self._refuse(ws, protocol.error(None, message), 1008)
                 return
             uid = config.uid
-            if not self.admits_another():
-                await self._refuse(ws, protocol.wait(uid, self.wait_minutes()), 1013)
+            if not self.admission.admits_another():
+                await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
                 return
             try:
                 model = await self._model_for(config)
@@ -122,18 +67,23 @@ class StreamingServer:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
             config.session.fit_window = self.settings.fit_window
+            resampler = None
+            if config.needs_resampling:  # a client that cannot resample: we do, before the session
+                resampler = PcmResampler(config.sample_rate, config.channels, config.session.audio_format)
+                config.session.audio_format = "float32"
             session = StreamingSession(config.session)
             runner = StreamRunner(session, self.pool, model)
-            self.clients[ws] = _Client(uid, time.monotonic(), runner)
+            admitted = self.admission.open(lambda: session.stream_seconds)
+            self.clients[ws] = _Client(uid, admitted, runner)
             try:
                 await ws.send(protocol.dumps(protocol.server_ready(uid)))
                 for text in config.warnings:
                     await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                await self._stream(ws, uid, runner)
+                await self._stream(ws, uid, runner, resampler)
             finally:
                 runner.close()
                 self.clients.pop(ws, None)
-                self._closed_stream_seconds += session.stream_seconds
+                self.admission.close(admitted)
         except ConnectionClosed:
             pass
         except Exception:  # one broken connection must never take the server down
@@ -153,9 +103,11 @@ class StreamingServer:
         check_task(model.info, config.session.task, config.session.language)
         return model
 
-    async def _stream(self, ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+    async def _stream(
+        self, ws: ServerConnection, uid: str, runner: StreamRunner, resampler: PcmResampler | None = None
+    ) -> None:
         sender = asyncio.create_task(self._send_events(ws, uid, runner))
-        receiver = asyncio.create_task(self._receive(ws, runner))
+        receiver = asyncio.create_task(self._receive(ws, runner, resampler))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
         discard: asyncio.Task | None = None
         try:
@@ -193,15 +145,19 @@ class StreamingServer:
             async for _ in ws:
                 pass
 
-    async def _receive(self, ws: ServerConnection, runner: StreamRunner) -> None:
+    async def _receive(
+        self, ws: ServerConnection, runner: StreamRunner, resampler: PcmResampler | None
+    ) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
+                if resampler is not None:
+                    runner.feed(resampler.flush())
                 return
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            runner.feed(message)
+            runner.feed(resampler.feed(message) if resampler is not None else message)
 
     @staticmethod
     async def _finish(runner: StreamRunner, sender: asyncio.Task) -> None:

@@ -1,0 +1,112 @@
+"""API keys: the store, the CLI and where each face's clients put them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from multidict import CIMultiDict
+
+from whisper_live.gate.credentials import presented_secret
+from whisper_live.gate.keys import KeyStore, digest
+
+
+def test_a_created_key_is_shown_once_and_stored_only_as_a_hash(tmp_path):
+    store = KeyStore(tmp_path / "keys.json")
+    assert not store.enabled
+    secret = store.create("alice", max_streams=2)
+    text = (tmp_path / "keys.json").read_text()
+    assert secret not in text and digest(secret) in text
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0
+    assert store.enabled
+    key = store.authenticate(secret)
+    assert key is not None and key.name == "alice" and key.max_streams == 2
+    assert store.authenticate(secret + "x") is None and store.authenticate(None) is None
+
+
+def test_revoking_takes_effect_in_a_running_store(tmp_path):
+    path = tmp_path / "keys.json"
+    server_side = KeyStore(path)  # what a running server holds
+    cli_side = KeyStore(path)
+    secret = cli_side.create("bob")
+    assert server_side.authenticate(secret) is not None
+    cli_side.revoke("bob")
+    assert server_side.authenticate(secret) is None
+    assert not server_side.enabled  # the only key is revoked: nothing usable is configured
+
+
+def test_environment_key(tmp_path):
+    store = KeyStore(tmp_path / "none.json", env_secret="s3cret")
+    assert store.enabled and store.authenticate("s3cret").name == "env"
+    assert store.authenticate("other") is None
+
+
+def test_names_are_unique(tmp_path):
+    store = KeyStore(tmp_path / "keys.json")
+    store.create("carol")
+    with pytest.raises(ValueError, match="exists"):
+        store.create("carol")
+    with pytest.raises(ValueError, match="no key"):
+        store.revoke("dave")
+
+
+def test_cli_create_list_revoke(tmp_path):
+    path = tmp_path / "keys.json"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "whisper_live.server", "keys", "--keys-file", str(path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    made = cli("create", "--name", "ci", "--max-uploads", "3")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("wl_") and len(secret) > 40
+    listing = cli("list")
+    assert "ci#" in listing.stdout and "active" in listing.stdout and secret not in listing.stdout
+    assert cli("revoke", "ci").returncode == 0
+    assert "revoked" in cli("list").stdout
+    assert json.loads(path.read_text())["keys"][0]["revoked"] is True
+    assert cli("revoke", "nobody").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "headers,query,expected",
+    [
+        ({"Authorization": "Bearer abc"}, {}, "abc"),
+        ({"authorization": "token abc"}, {}, "abc"),
+        ({}, {"token": "abc"}, "abc"),
+        ({"Sec-WebSocket-Protocol": "token, abc"}, {}, "abc"),
+        ({"Sec-WebSocket-Protocol": "chat"}, {}, None),
+        ({"Authorization": "Basic Zm9vOmJhcg=="}, {}, None),
+        ({}, {}, None),
+    ],
+)
+def test_where_clients_put_their_key(headers, query, expected):
+    assert presented_secret(CIMultiDict(headers), query) == expected
+
+
+def test_the_gate_requires_a_valid_key_once_any_is_configured(tmp_path):
+    from whisper_live.errors import LimitReached, Unauthorized
+    from whisper_live.gate.gate import Gate
+
+    gate = Gate(KeyStore(tmp_path / "keys.json"))
+    assert gate.open and gate.admit({}, {}) is None
+    secret = gate.keys.create("team", max_streams=1)
+    assert not gate.open
+    with pytest.raises(Unauthorized, match="required"):
+        gate.admit({}, {})
+    with pytest.raises(Unauthorized, match="not valid"):
+        gate.admit({"Authorization": "Bearer nope"}, {})
+    key = gate.admit({}, {"token": secret})
+    with gate.slot(key, "streams"):
+        with pytest.raises(LimitReached, match="limit is 1"), gate.slot(key, "streams"):
+            pass
+        with gate.slot(key, "uploads"):  # no upload limit on this key
+            assert gate.held(key, "uploads") == 1
+    assert gate.held(key, "streams") == 0

@@ -1,0 +1,167 @@
+"""Models: what a name points to (offline), and the pool that resolves and loads each once.
+
+The pool's tests use a stand-in resolver and loader (no weights are loaded): they check
+when and where resolution and loading happen, not what a model does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from whisper_live.engine import models
+from whisper_live.engine.pool import ModelPool
+
+
+def test_models_resolve_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHISPER_LIVE_CACHE", str(tmp_path))
+    tiny = models.resolve("tiny.en")
+    assert tiny.source == "bundled" and not tiny.multilingual
+    base = models.resolve("base")
+    assert base.source == "bundled" and base.multilingual
+    assert (tmp_path / "base" / "model.bin").stat().st_size > 100_000_000
+    assert models.resolve(tiny.path).source == "local"
+    with pytest.raises(models.ModelNotFound, match="tiny.en, base"):
+        models.resolve("large-v3", allow_download=False)
+
+
+def test_is_multilingual_reads_a_directory_once(tmp_path):
+    """The vocabulary (51865+ entries: multilingual) is parsed once per directory."""
+    (tmp_path / "vocabulary.txt").write_text("tok\n" * 51865)
+    assert models.is_multilingual(tmp_path)
+    (tmp_path / "vocabulary.txt").write_text("tok\n" * 10)  # not read again
+    assert models.is_multilingual(str(tmp_path)) and models.is_multilingual(tmp_path)
+    other = tmp_path / "small.en"
+    other.mkdir()
+    (other / "vocabulary.txt").write_text("tok\n" * 51864)
+    assert not models.is_multilingual(other)
+
+
+class StandIns:
+    """A resolver and a loader that record their calls and the thread they ran on; the
+    loader waits for ``release`` (set it from the event loop: if loading ran on the loop,
+    the test would hang until the 10 s safety timeout and fail)."""
+
+    def __init__(self, paths: dict[str, str]):
+        self.paths = paths
+        self.resolved: list[tuple[str, int]] = []
+        self.loads: list[tuple[str, int]] = []
+        self.loading = threading.Event()
+        self.release = threading.Event()
+        self.fail_next_load = False
+
+    def resolve(self, name: str) -> models.ModelInfo:
+        self.resolved.append((name, threading.get_ident()))
+        if name not in self.paths:
+            raise models.ModelNotFound(f"unknown model {name!r}")
+        return models.ModelInfo(name, self.paths[name], False, "local")
+
+    def load(self, info: models.ModelInfo, *variant: str) -> object:
+        self.loads.append((info.path, threading.get_ident()))
+        self.loading.set()
+        if not self.release.wait(10):
+            raise TimeoutError("the loader was never released")
+        if self.fail_next_load:
+            self.fail_next_load = False
+            raise RuntimeError("garbage weights")
+        return object()
+
+    def pool(self, allowed: list[str] | None = None) -> ModelPool:
+        return ModelPool(
+            default_model="tiny.en",
+            workers=1,
+            max_batch=1,
+            allowed_models=allowed,
+            resolver=self.resolve,
+            loader=self.load,
+        )
+
+
+def test_pool_resolves_each_name_once():
+    stand_ins = StandIns({"tiny.en": "/models/tiny", "somewhere": "/models/other"})
+    pool = stand_ins.pool(allowed=["tiny.en", "somewhere", "missing"])
+    try:
+        first = pool.resolve("tiny.en")
+        assert pool.resolve("tiny.en") is first and pool.resolve(None) is first  # None: the default
+        assert pool.resolve("somewhere").path == "/models/other"
+        assert [name for name, _ in stand_ins.resolved] == ["tiny.en", "somewhere"]
+        with pytest.raises(models.ModelNotFound, match="not offered"):
+            pool.resolve("large-v3")  # refused before anything is resolved
+        assert len(stand_ins.resolved) == 2
+        for _ in range(2):  # a failure is not remembered: the directory may appear later
+            with pytest.raises(models.ModelNotFound):
+                pool.resolve("missing")
+        assert [name for name, _ in stand_ins.resolved].count("missing") == 2
+    finally:
+        pool.close()
+
+
+def test_first_acquire_resolves_and_loads_off_the_loop_then_is_a_lookup():
+    stand_ins = StandIns({"tiny.en": "/models/tiny"})
+    pool = stand_ins.pool()
+
+    async def go():
+        loop_thread = threading.get_ident()
+        pending = asyncio.ensure_future(pool.acquire("tiny.en"))
+        # The loop is free while the model loads: it is this coroutine that lets the load finish.
+        assert await asyncio.to_thread(stand_ins.loading.wait, 10)
+        assert not pending.done()
+        stand_ins.release.set()
+        loaded = await pending
+        assert await pool.acquire("tiny.en") is loaded and await pool.acquire(None) is loaded
+        assert await pool.describe("tiny.en") is loaded.info
+        return loop_thread, loaded
+
+    try:
+        loop_thread, loaded = asyncio.run(go())
+        assert loaded.info.path == "/models/tiny" and pool.loaded() == [loaded]
+        assert len(stand_ins.resolved) == 1 and len(stand_ins.loads) == 1
+        assert stand_ins.resolved[0][1] != loop_thread and stand_ins.loads[0][1] != loop_thread
+    finally:
+        pool.close()
+
+
+def test_concurrent_first_acquires_load_the_model_once():
+    """Requests for one model that arrive while it loads share that load, under its name
+    or another name for the same directory; a waiter that leaves does not cancel it."""
+    stand_ins = StandIns({"tiny.en": "/models/tiny", "/models/tiny": "/models/tiny"})
+    pool = stand_ins.pool(allowed=["tiny.en", "/models/tiny"])
+
+    async def go():
+        waiters = [
+            asyncio.ensure_future(pool.acquire(n)) for n in ("tiny.en", None, "tiny.en", "/models/tiny")
+        ]
+        assert await asyncio.to_thread(stand_ins.loading.wait, 10)
+        waiters[2].cancel()  # that client went away
+        await asyncio.sleep(0)
+        stand_ins.release.set()
+        return await asyncio.gather(*waiters, return_exceptions=True)
+
+    try:
+        results = asyncio.run(go())
+        assert isinstance(results[2], asyncio.CancelledError)
+        assert results[0] is results[1] is results[3]
+        assert len(stand_ins.loads) == 1 and len(pool.loaded()) == 1
+        assert sorted(name for name, _ in stand_ins.resolved) == ["/models/tiny", "tiny.en"]
+    finally:
+        pool.close()
+
+
+def test_a_failed_load_fails_its_waiters_and_is_tried_again():
+    stand_ins = StandIns({"tiny.en": "/models/tiny"})
+    pool = stand_ins.pool()
+    stand_ins.fail_next_load = True
+    stand_ins.release.set()
+
+    async def go():
+        failed = await asyncio.gather(pool.acquire(), pool.acquire(), return_exceptions=True)
+        return failed, await pool.acquire()
+
+    try:
+        failed, loaded = asyncio.run(go())
+        assert all(isinstance(f, RuntimeError) for f in failed)
+        assert len(stand_ins.loads) == 2 and pool.loaded() == [loaded]
+    finally:
+        pool.close()

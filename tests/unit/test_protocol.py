@@ -1,0 +1,69 @@
+"""WhisperLive wire protocol: parsing a client's configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from whisper_live.core.decodes import Word
+from whisper_live.core.events import LanguageDetected, SegmentsChanged
+from whisper_live.core.transcript import StreamSegment
+from whisper_live.faces.whisperlive import protocol
+
+
+def test_config_defaults_follow_whisperlive_but_vad_defaults_on():
+    cfg = protocol.parse_config(json.dumps({"uid": "a"}))
+    assert cfg.session.use_vad is True and cfg.model is None
+    assert cfg.session.send_last_n_segments == 10 and cfg.session.no_speech_thresh == 0.45
+    assert cfg.session.language is None and cfg.session.task == "transcribe"
+    cfg = protocol.parse_config(
+        json.dumps(
+            {
+                "uid": "b",
+                "language": "de",
+                "use_vad": False,
+                "clip_audio": True,
+                "same_output_threshold": 10,
+                "enable_translation": True,
+                "target_language": "fr",
+                "vad_parameters": {"threshold": 0.6, "min_silence_duration_ms": 800},
+                "unknown_key": 1,
+            }
+        )
+    )
+    assert cfg.session.language == "de" and cfg.session.use_vad is False
+    assert cfg.session.vad.threshold == 0.6 and cfg.session.vad.min_silence_duration_ms == 800
+    assert cfg.warnings and "enable_translation" in cfg.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["nope", b"\xff\xfe\x00", "[]", json.dumps({"uid": ""}), json.dumps({"uid": "a", "audio_format": "mp3"})],
+)
+def test_bad_configs_are_protocol_errors(raw):
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_config(raw)
+
+
+def test_event_messages_have_whisperlives_shape():
+    said = StreamSegment(1.23456, 2.5, " Hi.", True, [Word(1.23456, 1.5, " Hi.", 0.98765)])
+    saying = StreamSegment(2.5, 3.0, " and", False)
+    assert protocol.event_message("u", SegmentsChanged([said, saying])) == {
+        "uid": "u",
+        "segments": [
+            {
+                "start": 1.235,
+                "end": 2.5,
+                "text": " Hi.",
+                "completed": True,
+                "words": [{"start": 1.235, "end": 1.5, "word": " Hi.", "probability": 0.988}],
+            },
+            {"start": 2.5, "end": 3.0, "text": " and", "completed": False},
+        ],
+    }
+    assert protocol.event_message("u", LanguageDetected("de", 0.987654)) == {
+        "uid": "u",
+        "language": "de",
+        "language_prob": 0.9877,
+    }

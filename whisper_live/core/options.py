@@ -1,0 +1,30 @@
+"""How a client wants its stream transcribed, and the knobs of the streaming policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .vad import VadParameters
+
+
+@dataclass
+class SessionOptions:
+    language: str | None = None
+    task: str = "transcribe"
+    use_vad: bool = True
+    send_last_n_segments: int = 10
+    no_speech_thresh: float = 0.45
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    word_timestamps: bool = False
+    vad: VadParameters = field(default_factory=VadParameters)
+    audio_format: str | None = None
+    beam_size: int = 5
+    partial_interval: float = 1.0
+    speculate_silence_ms: int = 200
+    commit_after: float = 10.0
+    max_window: float = 24.0
+    prompt_chars: int = 200
+    condition_on_previous_text: bool = True
+    language_lock_probability: float = 0.5
+    fit_window: bool = True  # encode at the utterance's own length (decoding.decode_fitted_batch)

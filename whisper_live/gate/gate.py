@@ -1,0 +1,68 @@
+"""The gate: who is asking (API keys) and how much they may hold at once (per-key limits).
+
+Every face calls ``admit`` with the request's headers and query before it decodes
+anything, and holds a ``slot`` for as long as a stream or an upload runs. Faces turn the
+domain errors raised here (``Unauthorized``, ``LimitReached``) into their own shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Literal
+
+from ..errors import LimitReached, Unauthorized
+from .credentials import presented_secret
+from .keys import ApiKey, KeyStore
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["streams", "uploads"]
+
+
+class Gate:
+    def __init__(self, keys: KeyStore | None = None):
+        self.keys = keys or KeyStore()
+        self._held: Counter[tuple[str, Kind]] = Counter()
+
+    @property
+    def open(self) -> bool:
+        """No usable key configured: anyone may use every face."""
+        return not self.keys.enabled
+
+    def admit(self, headers: Mapping[str, str], query: Mapping[str, str]) -> ApiKey | None:
+        """The caller's key (None on an open server); Unauthorized when one is required and
+        the request's is missing, wrong or revoked."""
+        if self.open:
+            return None
+        secret = presented_secret(headers, query)
+        key = self.keys.authenticate(secret)
+        if key is None:
+            raise Unauthorized(
+                "an API key is required: send 'Authorization: Bearer <key>' (or 'Token <key>'),"
+                " '?token=<key>', or the WebSocket subprotocols 'token, <key>'"
+                if secret is None
+                else "the API key is not valid (wrong or revoked)"
+            )
+        return key
+
+    @contextlib.contextmanager
+    def slot(self, key: ApiKey | None, kind: Kind) -> Iterator[None]:
+        """Hold one of the key's concurrent streams or uploads while the block runs."""
+        if key is None:
+            yield
+            return
+        limit = key.max_streams if kind == "streams" else key.max_uploads
+        held = self._held[(key.name, kind)]
+        if limit is not None and held >= limit:
+            raise LimitReached(f"key {key.name!r} already has {held} {kind} open (its limit is {limit})")
+        self._held[(key.name, kind)] += 1
+        try:
+            yield
+        finally:
+            self._held[(key.name, kind)] -= 1
+
+    def held(self, key: ApiKey, kind: Kind) -> int:
+        return self._held[(key.name, kind)]
