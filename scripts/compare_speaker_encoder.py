@@ -39,9 +39,10 @@ def main() -> None:
     torch.set_num_threads(1)
     reference = resemblyzer.VoiceEncoder("cpu", verbose=False)
     ours = SpeakerEncoder.load()
-    files = sorted((AUDIO / "conversations").glob("*.wav")) + sorted(
-        (AUDIO / "librispeech_dev_clean").glob("*.flac")
-    )[:6]
+    files = (
+        sorted((AUDIO / "conversations").glob("*.wav"))
+        + sorted((AUDIO / "librispeech_dev_clean").glob("*.flac"))[:6]
+    )
     worst = {"mel (relative)": 0.0, "partials": 0.0, "utterance": 0.0, "cosine": 1.0}
     for path in files:
         audio = normalize_volume(read_audio(path)[: 16000 * 20])

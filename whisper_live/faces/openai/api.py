@@ -21,8 +21,10 @@ from ... import errors
 from ...core.decodes import DecodeOptions, DecodeResult, Segment
 from ...engine import models
 from ...engine.capabilities import check_task, normalize_language
+from ...engine.diarization import MAX_SPEAKERS, check_speaker_bounds, diarize_upload
 from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
+from ...engine.speaker_encoder import weights_path
 from ...formats import to_srt, to_text, to_vtt
 from ...media import RAW_DTYPES, load_audio
 from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
@@ -72,6 +74,9 @@ class TranscriptionRequest:
     audio_format: str
     sample_rate: int
     dtype: str
+    diarize: bool = False  # speaker labels on verbose_json segments and words
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 def parse_request(form: Form, task: str) -> TranscriptionRequest:
@@ -115,6 +120,18 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         vad_filter=form.flag("vad_filter", False) or batch_size > 1,
         batch_size=batch_size,
     )
+    diarize = form.flag("diarize", False)
+    min_speakers = form.number("min_speakers", None, 1, MAX_SPEAKERS, int)
+    max_speakers = form.number("max_speakers", None, 1, MAX_SPEAKERS, int)
+    check_speaker_bounds(min_speakers, max_speakers)
+    if diarize and response_format != "verbose_json":
+        raise errors.InvalidRequest("diarize=true requires response_format=verbose_json", param="diarize")
+    if diarize and form.flag("stream", False):
+        raise errors.InvalidRequest("diarize=true cannot be streamed (stream=true)", param="diarize")
+    if not diarize and (min_speakers or max_speakers):
+        raise errors.InvalidRequest("min_speakers/max_speakers need diarize=true", param="diarize")
+    if diarize:
+        weights_path()  # not installed: a clear 400 before any transcription
     return TranscriptionRequest(
         model=None if model in (None, OPENAI_DEFAULT_MODEL) else model,
         response_format=response_format,
@@ -126,6 +143,9 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         audio_format=form.choice("audio_format", "auto", ("auto", "file", "numpy", "pcm")),
         sample_rate=form.number("sample_rate", 16000, 1000, 384_000, int),
         dtype=form.choice("dtype", "int16", tuple(RAW_DTYPES)),
+        diarize=diarize,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )
 
 
@@ -149,18 +169,23 @@ def segment_json(segment: Segment, with_words: bool) -> dict:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    if segment.speaker is not None:
+        body["speaker"] = segment.speaker
     if with_words:
         body["words"] = [word_json(w) for w in segment.words or []]
     return body
 
 
 def word_json(word) -> dict:
-    return {
+    body = {
         "word": word.word.strip(),
         "start": _round(word.start),
         "end": _round(word.end),
         "probability": _round(word.probability),
     }
+    if word.speaker is not None:
+        body["speaker"] = word.speaker
+    return body
 
 
 def logprobs_json(result: DecodeResult) -> list[dict]:
@@ -291,7 +316,11 @@ async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
     try:
         if req.stream:
             return await stream_events(request, run)
-        return render(await run(), req)
+        result = await run()
+        if req.diarize:
+            labelled = await diarize_upload(pool, audio, result.segments, req.min_speakers, req.max_speakers)
+            result.segments = labelled.segments
+        return render(result, req)
     finally:
         queue.close(job)
 

@@ -88,6 +88,16 @@ _AUDIO_FIELDS = dict(
         ),
         _param("word_timestamps", "boolean", "Word timings inside each verbose_json segment.", default=False),
         _param(
+            "diarize",
+            "boolean",
+            "Speaker labels (SPEAKER_00, ...) on verbose_json segments and words; offline, on the CPU.",
+            default=False,
+        ),
+        _param(
+            "min_speakers", "integer", "With diarize: at least this many speakers.", minimum=1, maximum=32
+        ),
+        _param("max_speakers", "integer", "With diarize: at most this many speakers.", minimum=1, maximum=32),
+        _param(
             "audio_format",
             "string",
             "How to read the bytes; auto detects .npy by its magic.",
