@@ -153,3 +153,45 @@ def cp_wer(reference: dict[str, str], hypothesis: dict[str, str]) -> tuple[float
         hyp_keys[h]: ref_keys[r] for h, r in pairs if hyp_keys[h] is not None and ref_keys[r] is not None
     }
     return total_errors / max(total_words, 1), mapping
+
+
+# ----------------------------------------------------------------------------- the shared conversations
+
+
+@dataclass
+class ConversationTruth:
+    name: str
+    wav: Path
+    turns: list[Turn]  # from the RTTM
+    texts: dict[str, str]  # reference transcript per speaker, turns joined in order
+
+    @property
+    def speakers(self) -> int:
+        return len(self.texts)
+
+
+def conversation_truth(name: str) -> ConversationTruth:
+    from harness.evaluation import audio_root
+
+    folder = audio_root() / "conversations"
+    texts: dict[str, list[str]] = {}
+    for _, _, speaker, text in read_turns(folder / f"{name}.tsv"):
+        texts.setdefault(speaker, []).append(text)
+    return ConversationTruth(
+        name,
+        folder / f"{name}.wav",
+        read_rttm(folder / f"{name}.rttm"),
+        {k: " ".join(v) for k, v in texts.items()},
+    )
+
+
+def labelled_spans(items: Sequence[dict]) -> tuple[list[Turn], dict[str, str]]:
+    """Turns and per-speaker text from labelled items as a client receives them (verbose_json
+    words or segments, WebSocket segments: ``start``, ``end``, ``speaker`` and ``word`` or
+    ``text``); items without a speaker count as an unknown speaker."""
+    turns, texts = [], {}
+    for item in items:
+        speaker = item.get("speaker") or "?"
+        turns.append((float(item["start"]), float(item["end"]), speaker))
+        texts.setdefault(speaker, []).append(item.get("word", item.get("text", "")).strip())
+    return turns, {k: " ".join(v) for k, v in texts.items()}

@@ -20,13 +20,14 @@ Everything here is blocking numpy work: callers run it on the pool's scheduler
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.decodes import Segment
-from ..core.pcm import SAMPLE_RATE
+from ..core.pcm import SAMPLE_RATE, PcmDecoder
 from ..errors import InvalidRequest
 from .pool import ModelPool, Priority
 from .speaker_encoder import (
@@ -38,6 +39,8 @@ from .speaker_encoder import (
     shared_encoder,
     volume_gain,
 )
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = PARTIAL_SAMPLES / SAMPLE_RATE  # 1.6 s
 STEP_SECONDS = WINDOW_SECONDS / 2
@@ -314,6 +317,15 @@ def label_segments(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) ->
 # ----------------------------------------------------------------------------- entry points
 
 
+def window_embeddings(
+    audio: np.ndarray, segments: Sequence[Segment] = (), encoder: SpeakerEncoder | None = None
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:
+    """Speech regions, the windows over them and each window's d-vector."""
+    regions = speech_regions(audio, segments)
+    spans = windows(regions)
+    return regions, spans, embed_spans(encoder or shared_encoder(), _at_speech_level(audio, regions), spans)
+
+
 def diarize(
     audio: np.ndarray,
     segments: Sequence[Segment],
@@ -324,10 +336,7 @@ def diarize(
 ) -> Diarization:
     """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them."""
     check_speaker_bounds(min_speakers, max_speakers)
-    encoder = encoder or shared_encoder()
-    regions = speech_regions(audio, segments)
-    spans = windows(regions)
-    embeddings = embed_spans(encoder, _at_speech_level(audio, regions), spans)
+    regions, spans, embeddings = window_embeddings(audio, segments, encoder)
     labels = cluster(embeddings, threshold, min_speakers, max_speakers)
     turns = turns_from_windows(regions, spans, labels)
     return Diarization(turns, label_segments(segments, turns))
@@ -413,3 +422,50 @@ class StreamingDiarizer:
         self._sums[index] += embedding
         self._counts[index] += 1
         return speaker_name(index)
+
+
+class LiveSpeakers:
+    """A live stream's speaker labels, for a transport that sends completed segments.
+
+    The transport feeds it the same bytes it feeds the session (they are decoded the same
+    way, sniffing included, so sample indices agree with the session's times) and, before
+    sending segments, awaits ``label`` so that every completed segment carries its speaker
+    the first time a client sees it. The embedding runs on the scheduler at FINAL priority:
+    it is part of delivering a final (tens of milliseconds) and must not wait behind
+    uploads or partials.
+    """
+
+    def __init__(self, pool: ModelPool, audio_format: str | None = None, max_speakers: int | None = None):
+        self.pool = pool
+        self.diarizer = StreamingDiarizer(max_speakers=max_speakers)
+        self._pcm = PcmDecoder(audio_format)
+        self._labels: dict[tuple[float, float, str], str | None] = {}
+
+    def feed(self, data: bytes) -> None:
+        self.diarizer.feed(self._pcm.feed(data))
+
+    def end(self) -> None:
+        self.diarizer.feed(self._pcm.flush())
+
+    @staticmethod
+    def _key(segment) -> tuple[float, float, str]:
+        return (segment.start, segment.end, segment.text)
+
+    async def label(self, segments: Sequence) -> None:
+        """Label the completed segments not labelled yet, in order. A failure costs the
+        label (logged), never the stream."""
+        for segment in segments:
+            key = self._key(segment)
+            if not segment.completed or key in self._labels:
+                continue
+            try:
+                speaker = await self.pool.scheduler.run(
+                    lambda s=segment: self.diarizer.label(s.start, s.end), Priority.FINAL
+                )
+            except Exception:
+                log.exception("labelling a segment's speaker failed")
+                speaker = None
+            self._labels[key] = speaker
+
+    def speaker_of(self, segment) -> str | None:
+        return self._labels.get(self._key(segment))

@@ -8,12 +8,14 @@ segment times are numbers, and ``WAIT`` never estimates a negative wait.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.session import LanguageDetected, SegmentsChanged, SessionOptions
+from ...core.session import LanguageDetected, SegmentsChanged, SessionOptions, StreamSegment
 from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
+from ...engine.diarization import MAX_SPEAKERS
 from ...errors import InvalidRequest
 
 END_OF_AUDIO = "END_OF_AUDIO"
@@ -30,6 +32,8 @@ class ClientConfig:
     model: str | None
     session: SessionOptions
     warnings: list[str] = field(default_factory=list)
+    diarize: bool = False  # a "speaker" on completed segments
+    max_speakers: int | None = None
 
 
 def _bool(value: Any, key: str) -> bool:
@@ -121,7 +125,14 @@ def parse_config(raw: str | bytes) -> ClientConfig:
             " use task='translate' with a multilingual model for English output"
         )
     model = _text(data.get("model"), "model")
-    return ClientConfig(uid=uid, model=model, session=opts, warnings=warnings)
+    # WhisperLive's client sends enable_diarization (and max_speakers, default null).
+    diarize = any(_bool(data[k], k) for k in ("enable_diarization", "diarize") if data.get(k) is not None)
+    max_speakers = None
+    if diarize and data.get("max_speakers") is not None:
+        max_speakers = _number(data["max_speakers"], "max_speakers", int, 1, MAX_SPEAKERS)
+    return ClientConfig(
+        uid=uid, model=model, session=opts, warnings=warnings, diarize=diarize, max_speakers=max_speakers
+    )
 
 
 def is_end_of_audio(message: str | bytes) -> bool:
@@ -134,10 +145,22 @@ def server_ready(uid: str) -> dict:
     return {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
 
 
-def event_message(uid: str, event: SegmentsChanged | LanguageDetected) -> dict:
+def event_message(
+    uid: str,
+    event: SegmentsChanged | LanguageDetected,
+    speaker_of: Callable[[StreamSegment], str | None] | None = None,
+) -> dict:
+    """``speaker_of`` (with diarization) gives completed segments their ``speaker``."""
     if isinstance(event, LanguageDetected):
         return {"uid": uid, "language": event.language, "language_prob": round(event.probability, 4)}
-    return {"uid": uid, "segments": [s.to_dict() for s in event.segments]}
+    segments = []
+    for segment in event.segments:
+        body = segment.to_dict()
+        speaker = speaker_of(segment) if speaker_of is not None and segment.completed else None
+        if speaker is not None:
+            body["speaker"] = speaker
+        segments.append(body)
+    return {"uid": uid, "segments": segments}
 
 
 def wait(uid: str, minutes: float) -> dict:

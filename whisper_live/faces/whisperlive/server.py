@@ -17,8 +17,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ... import errors
-from ...core.session import StreamingSession
+from ...core.session import SegmentsChanged, StreamingSession
 from ...engine.capabilities import check_task
+from ...engine.diarization import LiveSpeakers
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool, Priority
 from ...engine.streams import StreamRunner
@@ -118,6 +119,11 @@ class StreamingServer:
                 return
             try:
                 model = await self._model_for(config)
+                speakers = (
+                    LiveSpeakers(self.pool, config.session.audio_format, config.max_speakers)
+                    if config.diarize
+                    else None
+                )
             except errors.WhisperLiveError as exc:
                 await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
                 return
@@ -129,7 +135,7 @@ class StreamingServer:
                 await ws.send(protocol.dumps(protocol.server_ready(uid)))
                 for text in config.warnings:
                     await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                await self._stream(ws, uid, runner)
+                await self._stream(ws, uid, runner, speakers)
             finally:
                 runner.close()
                 self.clients.pop(ws, None)
@@ -153,9 +159,11 @@ class StreamingServer:
         check_task(model.info, config.session.task, config.session.language)
         return model
 
-    async def _stream(self, ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
-        sender = asyncio.create_task(self._send_events(ws, uid, runner))
-        receiver = asyncio.create_task(self._receive(ws, runner))
+    async def _stream(
+        self, ws: ServerConnection, uid: str, runner: StreamRunner, speakers: LiveSpeakers | None = None
+    ) -> None:
+        sender = asyncio.create_task(self._send_events(ws, uid, runner, speakers))
+        receiver = asyncio.create_task(self._receive(ws, runner, speakers))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
         discard: asyncio.Task | None = None
         try:
@@ -174,7 +182,7 @@ class StreamingServer:
                 # A client may still be sending: keep reading (and dropping) its frames, or
                 # it blocks on a full socket and never sees our close.
                 discard = asyncio.create_task(self._discard(ws))
-            await self._finish(runner, sender)
+            await self._finish(runner, sender, speakers)
             if error is not None:
                 await self._refuse(ws, protocol.error(uid, str(error)), 1008)
             elif receiver in done:
@@ -193,7 +201,9 @@ class StreamingServer:
             async for _ in ws:
                 pass
 
-    async def _receive(self, ws: ServerConnection, runner: StreamRunner) -> None:
+    async def _receive(
+        self, ws: ServerConnection, runner: StreamRunner, speakers: LiveSpeakers | None
+    ) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
                 return
@@ -201,20 +211,29 @@ class StreamingServer:
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
+            if speakers is not None:
+                speakers.feed(message)
             runner.feed(message)
 
     @staticmethod
-    async def _finish(runner: StreamRunner, sender: asyncio.Task) -> None:
+    async def _finish(runner: StreamRunner, sender: asyncio.Task, speakers: LiveSpeakers | None) -> None:
         """Decode what is buffered, then let the sender deliver every event, in order."""
+        if speakers is not None:
+            speakers.end()
         runner.end()
         await runner.finished()
         runner.events.put_nowait(None)
         await sender
 
     @staticmethod
-    async def _send_events(ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+    async def _send_events(
+        ws: ServerConnection, uid: str, runner: StreamRunner, speakers: LiveSpeakers | None
+    ) -> None:
         while (event := await runner.events.get()) is not None:
-            await ws.send(protocol.dumps(protocol.event_message(uid, event)))
+            if speakers is not None and isinstance(event, SegmentsChanged):
+                await speakers.label(event.segments)
+            speaker_of = speakers.speaker_of if speakers is not None else None
+            await ws.send(protocol.dumps(protocol.event_message(uid, event, speaker_of)))
 
     @staticmethod
     async def _refuse(ws: ServerConnection, message: dict, code: int) -> None:
