@@ -7,8 +7,10 @@ joined turn by turn, with RTTM and per-turn references):
   its turns, with no collar and with md-eval's 0.25 s collar; its wall and CPU time;
 - rest: the real server's OpenAI endpoint with the OpenAI SDK, once without and once with
   ``diarize=true`` (verbose_json, word timestamps): speakers found, DER of the labelled
-  words, cpWER of the words by speaker, WER ignoring speakers, and the request times
-  (diarization cost = the difference, as a fraction of the plain request);
+  words (words of one speaker less than 0.5 s apart joined into a turn) and of the labelled
+  segments, cpWER of the words by speaker, WER ignoring speakers, and the request times,
+  wall and CPU (the server runs in this process), median of ``--repeats`` alternated runs:
+  the diarization cost is the difference, as a fraction of the plain request;
 - stream: the real WebSocket with ``enable_diarization``, at ``--speed`` x real time:
   speakers found, DER of the completed segments and cpWER by segment speaker.
 
@@ -86,14 +88,14 @@ def engine_figures(name: str) -> dict:
     }
 
 
-def rest_figures(server: ServerThread, name: str, model: str | None) -> dict:
+def rest_figures(server: ServerThread, name: str, model: str | None, repeats: int) -> dict:
     from openai import OpenAI
 
     truth = conversation_truth(name)
     client = OpenAI(base_url=server.http_url + "/v1", api_key="x", max_retries=0, timeout=600)
 
-    def request(**extra) -> tuple[dict, float]:
-        started = time.perf_counter()
+    def request(**extra) -> tuple[dict, float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()  # the server runs in this process
         with open(truth.wav, "rb") as f:
             body = client.audio.transcriptions.create(
                 model=model or "whisper-1",
@@ -103,22 +105,31 @@ def rest_figures(server: ServerThread, name: str, model: str | None) -> dict:
                 timestamp_granularities=["word", "segment"],
                 extra_body=extra,
             )
-        return body.model_dump(), time.perf_counter() - started
+        return body.model_dump(), time.perf_counter() - wall, time.process_time() - cpu
 
     request()  # warm-up: model loaded, encoder weights read
-    plain, plain_s = request()
-    labelled, labelled_s = request(diarize="true")
-    turns, texts = labelled_spans(labelled["words"])
+    plain_runs, labelled_runs = [], []
+    for _ in range(repeats):  # alternated, so that load changes hit both alike
+        plain_runs.append(request())
+        labelled_runs.append(request(diarize="true"))
+    plain, labelled = plain_runs[0][0], labelled_runs[0][0]
+    plain_wall, plain_cpu = (float(np.median([r[i] for r in plain_runs])) for i in (1, 2))
+    labelled_wall, labelled_cpu = (float(np.median([r[i] for r in labelled_runs])) for i in (1, 2))
+    words, segments = labelled["words"], labelled["segments"]
+    turns, texts = labelled_spans(words, bridge=0.5)
     cp, _ = cp_wer(truth.texts, texts)
     return {
-        "speakers_found": len({w.get("speaker") for w in labelled["words"]}),
+        "speakers_found": len({w.get("speaker") for w in words}),
         "der_words": round(der(truth.turns, turns).der, 4),
         "der_words_collar_0.25": round(der(truth.turns, turns, collar=0.25).der, 4),
-        "cpwer": round(cp, 4),
-        "wer": round(ev.wer(" ".join(truth.texts.values()), plain["text"]), 4),
-        "seconds_plain": round(plain_s, 2),
-        "seconds_diarized": round(labelled_s, 2),
-        "diarization_fraction": round((labelled_s - plain_s) / plain_s, 3),
+        "der_segments_collar_0.25": round(der(truth.turns, labelled_spans(segments)[0], collar=0.25).der, 4),
+        "cpwer_words": round(cp, 4),
+        "wer": round(ev.wer(truth.reference, plain["text"]), 4),
+        "median_of": repeats,
+        "wall_s_plain_diarized": [round(plain_wall, 2), round(labelled_wall, 2)],
+        "cpu_s_plain_diarized": [round(plain_cpu, 2), round(labelled_cpu, 2)],
+        "diarization_fraction_wall": round((labelled_wall - plain_wall) / plain_wall, 3),
+        "diarization_fraction_cpu": round((labelled_cpu - plain_cpu) / plain_cpu, 3),
     }
 
 
@@ -136,7 +147,7 @@ def stream_figures(server: ServerThread, name: str, speed: float) -> dict:
         "der_segments": round(der(truth.turns, turns).der, 4),
         "der_segments_collar_0.25": round(der(truth.turns, turns, collar=0.25).der, 4),
         "cpwer": round(cp, 4),
-        "wer": round(ev.wer(" ".join(truth.texts.values()), trace.transcript), 4),
+        "wer": round(ev.wer(truth.reference, trace.transcript), 4),
     }
 
 
@@ -146,6 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--model", default=None, help="the server's default model if not given")
     parser.add_argument("--speed", type=float, default=1.0, help="streaming pace (x real time)")
+    parser.add_argument("--repeats", type=int, default=3, help="REST timings: median of this many")
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -154,7 +166,7 @@ def main() -> None:
     with ServerThread(settings) as server:
         for name in NAMES:
             figures = {"engine": engine_figures(name)}
-            figures["rest"] = rest_figures(server, name, args.model)
+            figures["rest"] = rest_figures(server, name, args.model, args.repeats)
             figures["stream"] = stream_figures(server, name, args.speed)
             report["conversations"][name] = figures
             print(name, json.dumps(figures, indent=2))

@@ -164,6 +164,7 @@ class ConversationTruth:
     wav: Path
     turns: list[Turn]  # from the RTTM
     texts: dict[str, str]  # reference transcript per speaker, turns joined in order
+    reference: str  # every turn's transcript in order, for WER ignoring speakers
 
     @property
     def speakers(self) -> int:
@@ -175,23 +176,35 @@ def conversation_truth(name: str) -> ConversationTruth:
 
     folder = audio_root() / "conversations"
     texts: dict[str, list[str]] = {}
-    for _, _, speaker, text in read_turns(folder / f"{name}.tsv"):
+    rows = read_turns(folder / f"{name}.tsv")
+    for _, _, speaker, text in rows:
         texts.setdefault(speaker, []).append(text)
     return ConversationTruth(
         name,
         folder / f"{name}.wav",
         read_rttm(folder / f"{name}.rttm"),
         {k: " ".join(v) for k, v in texts.items()},
+        " ".join(row[3] for row in rows),
     )
 
 
-def labelled_spans(items: Sequence[dict]) -> tuple[list[Turn], dict[str, str]]:
+def labelled_spans(items: Sequence[dict], bridge: float = 0.0) -> tuple[list[Turn], dict[str, str]]:
     """Turns and per-speaker text from labelled items as a client receives them (verbose_json
     words or segments, WebSocket segments: ``start``, ``end``, ``speaker`` and ``word`` or
-    ``text``); items without a speaker count as an unknown speaker."""
-    turns, texts = [], {}
+    ``text``); items without a speaker count as an unknown speaker.
+
+    Consecutive items of one speaker less than ``bridge`` seconds apart make one turn, as a
+    client building turns from words would join them (the pauses between words are speech
+    for DER; the conversations' turns are 0.6 s apart).
+    """
+    turns: list[Turn] = []
+    texts: dict[str, list[str]] = {}
     for item in items:
         speaker = item.get("speaker") or "?"
-        turns.append((float(item["start"]), float(item["end"]), speaker))
+        start, end = float(item["start"]), float(item["end"])
+        if turns and turns[-1][2] == speaker and start - turns[-1][1] < bridge:
+            turns[-1] = (turns[-1][0], max(end, turns[-1][1]), speaker)
+        else:
+            turns.append((start, end, speaker))
         texts.setdefault(speaker, []).append(item.get("word", item.get("text", "")).strip())
     return turns, {k: " ".join(v) for k, v in texts.items()}

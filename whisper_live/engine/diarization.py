@@ -46,9 +46,10 @@ WINDOW_SECONDS = PARTIAL_SAMPLES / SAMPLE_RATE  # 1.6 s
 STEP_SECONDS = WINDOW_SECONDS / 2
 FRAME_SECONDS = 0.01
 # Cosine distance at which two clusters of windows stop being merged. On the shared
-# conversations 90% of same-speaker window pairs are closer than 0.31 and 90% of
-# different-speaker pairs farther than 0.38 (scripts/bench_diarization.py prints these);
-# 0.35 sits between, and any cut from 0.35 to 0.45 finds the same speakers there.
+# conversations 90% of same-speaker window pairs are closer than 0.32 and 90% of
+# different-speaker pairs farther than 0.37 (scripts/bench_diarization.py prints these);
+# 0.35 sits between, and any cut from 0.3 to 0.4 finds the same speakers there (0.45
+# merges two of the three).
 THRESHOLD = 0.35
 # A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its
 # own: its windows join the nearest cluster, unless min_speakers asks for more clusters.
