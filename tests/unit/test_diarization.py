@@ -332,3 +332,25 @@ def test_cp_wer_hand_computed():
     # a missing speaker costs all its words; one speaker for everything costs them twice
     assert abs(cp_wer(reference, {"1": "the cat sat"})[0] - 3 / 6) < 1e-9
     assert cp_wer(reference, {"1": "the cat sat on the mat"})[0] == 1.0
+
+
+# ----------------------------------------------------------------------------- the WebSocket protocol
+
+
+def test_stream_config_and_messages_carry_speakers():
+    from whisper_live.core.session import SegmentsChanged, StreamSegment
+    from whisper_live.faces.whisperlive import protocol
+
+    config = protocol.parse_config('{"uid": "u", "enable_diarization": true, "max_speakers": 3}')
+    assert config.diarize and config.max_speakers == 3
+    assert protocol.parse_config('{"uid": "u", "diarize": "true"}').diarize
+    # WhisperLive's client always sends both keys; without diarization max_speakers is moot
+    plain = protocol.parse_config('{"uid": "u", "enable_diarization": false, "max_speakers": null}')
+    assert not plain.diarize and plain.max_speakers is None
+    with pytest.raises(protocol.ProtocolError, match="max_speakers"):
+        protocol.parse_config('{"uid": "u", "enable_diarization": true, "max_speakers": 0}')
+    done, partial = StreamSegment(0.0, 1.0, " Hi", True), StreamSegment(1.0, 2.0, " there", False)
+    message = protocol.event_message("u", SegmentsChanged([done, partial]), lambda s: "SPEAKER_01")
+    assert message["segments"][0]["speaker"] == "SPEAKER_01"
+    assert "speaker" not in message["segments"][1]  # partials are not labelled
+    assert "speaker" not in protocol.event_message("u", SegmentsChanged([done]))["segments"][0]
