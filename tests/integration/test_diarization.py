@@ -2,10 +2,13 @@
 WebSocket client streaming at real-time pace, on the shared two- and three-speaker
 conversations (LibriSpeech turns with RTTM references).
 
-Bounds come from scripts/bench_diarization.py on these files (docs/BENCHMARKS.md): the
-REST words scored DER 0.0x-0.0x (md-eval 0.25 s collar) and the streamed segments 0.0x;
-the bounds leave room for a different decode, but not for a speaker merged with another
-(DER >= 0.2 on these files) or a speaker split in two.
+Bounds come from scripts/bench_diarization.py on these files (docs/BENCHMARKS.md). What
+separates right from wrong here is speaker confusion: it measured 0-1.5% of the speech
+(one short region misattributed), while one speaker merged into another costs >= 15% on
+these files (the smallest speaker's share) and a split speaker as much. Missed speech
+dominates the DER of REST words (the RTTM turns are whole LibriSpeech files, edge silence
+included, and the gaps between words count as missed): 12-15% with md-eval's 0.25 s collar,
+so the DER bound is 20%; streamed segments span whole utterances and scored under 1%.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from whisper_live.media import decode_audio
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CONVERSATIONS = ["two_speakers", "three_speakers"]
-REST_DER_BOUND = 0.15  # words, 0.25 s collar
-STREAM_DER_BOUND = 0.15  # completed segments, 0.25 s collar
+CONFUSION_BOUND = 0.05  # of the reference speech, 0.25 s collar
+REST_DER_BOUND = 0.20  # words joined into turns, 0.25 s collar
+STREAM_DER_BOUND = 0.10  # completed segments, 0.25 s collar
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,9 @@ def test_rest_diarize_labels_segments_and_words(client, name):
     assert all(s.get("speaker", "").startswith("SPEAKER_") for s in segments)
     assert all(w.get("speaker") for s in segments for w in s["words"])
     assert len({w["speaker"] for w in words}) == truth.speakers
-    turns, texts = labelled_spans(words)
+    turns, texts = labelled_spans(words, bridge=0.5)  # words of one speaker joined into turns
     result = der(truth.turns, turns, collar=0.25)
+    assert result.confusion / result.total < CONFUSION_BOUND, (result, turns)
     assert result.der < REST_DER_BOUND, (result, turns)
     # speaker-attributed WER: words of the wrong speaker count twice, so this only passes
     # when both the text and its attribution are right
@@ -105,6 +110,7 @@ def test_stream_labels_completed_segments(server, name):
     assert len({s["speaker"] for s in completed}) == truth.speakers
     turns, texts = labelled_spans(completed)
     result = der(truth.turns, turns, collar=0.25)
+    assert result.confusion / result.total < CONFUSION_BOUND, (result, turns)
     assert result.der < STREAM_DER_BOUND, (result, turns)
     # a later message repeats earlier segments with the same speaker (stable labels)
     first = {(round(float(s["start"]), 2), s["text"]): s["speaker"] for s in completed}
