@@ -354,3 +354,26 @@ def test_stream_config_and_messages_carry_speakers():
     assert message["segments"][0]["speaker"] == "SPEAKER_01"
     assert "speaker" not in message["segments"][1]  # partials are not labelled
     assert "speaker" not in protocol.event_message("u", SegmentsChanged([done]))["segments"][0]
+
+
+def test_diarize_end_to_end_on_a_conversation():
+    """The engine alone on the two-speaker file: two speakers, the right turns, labels on
+    segments by overlap and one centroid per speaker (no Whisper model needed)."""
+    from harness.diarization_metrics import conversation_truth
+
+    from whisper_live.media import decode_audio
+
+    truth = conversation_truth("two_speakers")
+    audio = decode_audio(str(truth.wav))
+    segments = [Segment(start, end, " x") for start, end, _ in truth.turns]
+    result = d.diarize(audio, segments)
+    assert result.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    hypothesis = [(t.start, t.end, t.speaker) for t in result.turns]
+    assert der(truth.turns, hypothesis, collar=0.25).der < 0.05
+    by_truth = {}
+    for segment, (_, _, speaker) in zip(result.segments, truth.turns, strict=True):
+        by_truth.setdefault(speaker, set()).add(segment.speaker)
+    assert all(len(labels) == 1 for labels in by_truth.values()) and len(by_truth) == 2
+    assert set(result.embeddings) == set(result.speakers)
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in result.embeddings.values())
+    assert len(set(d.diarize(audio, segments, max_speakers=1).speakers)) == 1

@@ -77,6 +77,8 @@ class SpeakerTurn:
 class Diarization:
     turns: list[SpeakerTurn]
     segments: list[Segment]  # copies of the input with ``speaker`` set on segments and words
+    # per speaker: the L2-normalised mean d-vector of its windows (WhisperX's speaker_embeddings)
+    embeddings: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def speakers(self) -> list[str]:
@@ -340,7 +342,11 @@ def diarize(
     regions, spans, embeddings = window_embeddings(audio, segments, encoder)
     labels = cluster(embeddings, threshold, min_speakers, max_speakers)
     turns = turns_from_windows(regions, spans, labels)
-    return Diarization(turns, label_segments(segments, turns))
+    centroids = {}
+    for label in np.unique(labels):
+        mean = embeddings[labels == label].mean(axis=0)
+        centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return Diarization(turns, label_segments(segments, turns), centroids)
 
 
 async def diarize_upload(
