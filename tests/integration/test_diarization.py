@@ -143,3 +143,17 @@ def test_stream_bad_speaker_bound_is_an_error(server):
 
     reply = asyncio.run(go())
     assert reply["status"] == "ERROR" and "max_speakers" in reply["message"]
+
+
+def test_stream_float32_sender_as_whisperlive_client_sends(server):
+    """WhisperLive's client: float32 never announced, its config keys, sent as fast as it can."""
+    truth = conversation_truth("two_speakers")
+    audio = decode_audio(str(truth.wav))
+    config = {"model": "small", "enable_diarization": True, "max_speakers": None}
+    trace = asyncio.run(
+        ev.stream(server.ws_url, audio, config, speed=0, sample_format="float32", timeout=300)
+    )
+    assert trace.close_code == 1000
+    assert len({s.get("speaker") for s in trace.completed}) == 2, trace.completed
+    result = der(truth.turns, labelled_spans(trace.completed)[0], collar=0.25)
+    assert result.confusion / result.total < CONFUSION_BOUND, result

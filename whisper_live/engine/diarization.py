@@ -13,8 +13,9 @@ Live (``StreamingDiarizer``): each completed segment is embedded whole and given
 nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
 of its segments, so labels stay stable for the whole stream.
 
-Everything here is blocking numpy work: callers run it on the pool's scheduler
-(``diarize_upload`` does, at upload priority), never on the event loop.
+Everything here is blocking numpy work: it runs on the pool's scheduler, never on the
+event loop (``diarize_upload`` at upload priority for REST faces, ``LiveSpeakers`` at final
+priority for a stream's completed segments).
 """
 
 from __future__ import annotations
