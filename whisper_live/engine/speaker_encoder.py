@@ -130,7 +130,7 @@ class SpeakerEncoder:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> SpeakerEncoder:
-        checkpoint = tensors.load(path or weights_path())
+        checkpoint = tensors.load(Path(path or weights_path()).read_bytes())
         return cls(checkpoint["model_state"])
 
     def embed_mels(self, mels: np.ndarray) -> np.ndarray:
