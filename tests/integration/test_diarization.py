@@ -7,7 +7,7 @@ separates right from wrong here is speaker confusion: it measured 0-1.5% of the 
 (one short region misattributed), while one speaker merged into another costs >= 15% on
 these files (the smallest speaker's share) and a split speaker as much. Missed speech
 dominates the DER of REST words (the RTTM turns are whole LibriSpeech files, edge silence
-included, and the gaps between words count as missed): 12-15% with md-eval's 0.25 s collar,
+included, and the gaps between words count as missed): 8-15% with md-eval's 0.25 s collar,
 so the DER bound is 20%; streamed segments span whole utterances and scored under 1%.
 """
 
