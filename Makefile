@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Speaker diarization reads the encoder weights shipped in this wheel (Apache-2.0). Only
+# the files are wanted: its dependencies (torch, librosa) are not, so it cannot sit in
+# setup.cfg's install_requires.
+SPEAKER_WEIGHTS := resemblyzer==0.1.4
 
 .PHONY: serve test test-fast lint bench system-deps
 
@@ -10,10 +14,12 @@ $(BIN)/python:
 
 $(VENV)/.installed-serve: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 	touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 	touch $@ $(VENV)/.installed-serve
 
 serve: $(VENV)/.installed-serve

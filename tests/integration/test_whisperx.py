@@ -157,11 +157,26 @@ def test_chunk_size_cuts_the_file_at_that_length(server):
     openai_error(post(server, chunk_size=31), 400, "chunk_size", "between")
 
 
-def test_diarization_parameters_are_refused_not_ignored(server):
-    openai_error(post(server, diarize=True), 400, "diarize", "diarization is not available")
-    openai_error(post(server, diarize=True, min_speakers=2, max_speakers=3), 400, "diarize", "not available")
-    openai_error(post(server, min_speakers=2), 400, "min_speakers", "requires diarize")
-    openai_error(post(server, speaker_embeddings=True), 400, "speaker_embeddings", "requires diarize")
+def test_diarization_with_speaker_embeddings_and_its_bad_parameters(server):
+    """WhisperX's diarize, min/max_speakers and speaker_embeddings on a real two-speaker mix."""
+    conversation = AUDIO / "conversations" / "two_speakers.wav"
+    response = post(
+        server,
+        audio=conversation,
+        diarize=True,
+        min_speakers=2,
+        speaker_embeddings=True,
+        response_format="vtt_json",
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    speakers = {s["speaker"] for s in body["segments"]}
+    assert len(speakers) == 2
+    assert set(body["speaker_embeddings"]) == speakers
+    assert all(len(vector) == 256 for vector in body["speaker_embeddings"].values())
+    openai_error(post(server, diarize=True), 400, "diarize", "verbose_json")
+    for bad in ({"min_speakers": 2}, {"speaker_embeddings": True}):
+        openai_error(post(server, **bad), 400, "diarize", "need diarize=true")
     # WhisperX clients send its defaults explicitly: those mean nothing to refuse.
     assert post(server, diarize=False, speaker_embeddings=False, align=False).status_code == 200
 
@@ -188,12 +203,12 @@ def test_healthcheck_and_model_management(server):
     )
     fastapi_detail(requests.post(url + "/models/load", timeout=60), 400, "model")
     assert requests.get(url + "/align_models/list", timeout=10).json() == {"models": []}
-    assert requests.get(url + "/diarize_models/list", timeout=10).json() == {"models": []}
+    assert requests.get(url + "/diarize_models/list", timeout=10).json() == {"models": ["resemblyzer"]}
     fastapi_detail(
         requests.post(url + "/align_models/load", data={"language": "en"}, timeout=10), 400, "alignment"
     )
     fastapi_detail(
-        requests.post(url + "/diarize_models/load", data={"model": "x"}, timeout=10), 400, "diarization"
+        requests.post(url + "/diarize_models/load", data={"model": "x"}, timeout=10), 400, "resemblyzer"
     )
 
 

@@ -15,6 +15,7 @@ class Word:
     end: float
     word: str
     probability: float = 0.0
+    speaker: str | None = None  # set by diarization
 
 
 @dataclass
@@ -30,10 +31,11 @@ class Segment:
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
     words: list[Word] | None = None
+    speaker: str | None = None  # set by diarization
 
     def shifted(self, offset: float) -> Segment:
         words = (
-            [Word(w.start + offset, w.end + offset, w.word, w.probability) for w in self.words]
+            [Word(w.start + offset, w.end + offset, w.word, w.probability, w.speaker) for w in self.words]
             if self.words is not None
             else None
         )

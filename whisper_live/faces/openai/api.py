@@ -19,13 +19,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from aiohttp import web
 
 from ... import errors
 from ...core.decodes import DecodeOptions, DecodeResult, Segment
 from ...engine import models
 from ...engine.capabilities import check_task, normalize_language
+from ...engine.diarization import MAX_SPEAKERS, check_speaker_bounds, diarize_upload
 from ...engine.pool import ModelPool
+from ...engine.speaker_encoder import weights_path
 from ...engine.tokens import numeral_tokens
 from ...formats import highlighted_cues, to_audacity, to_srt, to_text, to_vtt
 from ...media import AUDIO_FORMATS, RAW_DTYPES
@@ -39,7 +42,6 @@ log = logging.getLogger(__name__)
 OPENAI_DEFAULT_MODEL = "whisper-1"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "vtt_json", "aud")
 SUBTITLE_FORMATS = ("srt", "vtt", "vtt_json")
-DIARIZATION_UNAVAILABLE = "diarization is not available on this server"
 GRANULARITIES = ("segment", "word")
 
 
@@ -81,6 +83,10 @@ class TranscriptionRequest:
     dtype: str | None  # None: sniff int16 / float32
     suppress_numerals: bool = False
     highlight_words: bool = False
+    diarize: bool = False  # speaker labels on verbose_json segments and words
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    speaker_embeddings: bool = False  # WhisperX: each speaker's embedding in the JSON
 
 
 def parse_request(form: Form, task: str) -> TranscriptionRequest:
@@ -118,7 +124,6 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
     # WhisperX's align: word timings, here from the Whisper model's own cross-attention.
     segment_words = form.flag("word_timestamps", False) or form.flag("align", False)
     batch_size = form.number("batch_size", 1, 1, 128, int)
-    check_diarization(form)
     options = DecodeOptions(
         language=language,
         task=task,
@@ -133,6 +138,23 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         batch_size=batch_size,
         chunk_length=form.number("chunk_size", None, 1, 30, int),
     )
+    diarize = form.flag("diarize", False)
+    min_speakers = form.number("min_speakers", None, 1, MAX_SPEAKERS, int)
+    max_speakers = form.number("max_speakers", None, 1, MAX_SPEAKERS, int)
+    check_speaker_bounds(min_speakers, max_speakers)
+    if diarize and response_format not in ("verbose_json", "vtt_json"):
+        raise errors.InvalidRequest(
+            "diarize=true requires response_format=verbose_json (or WhisperX's vtt_json)", param="diarize"
+        )
+    if diarize and form.flag("stream", False):
+        raise errors.InvalidRequest("diarize=true cannot be streamed (stream=true)", param="diarize")
+    speaker_embeddings = form.flag("speaker_embeddings", False)
+    if not diarize and (min_speakers or max_speakers or speaker_embeddings):
+        raise errors.InvalidRequest(
+            "min_speakers, max_speakers and speaker_embeddings need diarize=true", param="diarize"
+        )
+    if diarize:
+        weights_path()  # not installed: a clear 400 before any transcription
     return TranscriptionRequest(
         model=None if model in (None, OPENAI_DEFAULT_MODEL) else model,
         response_format=response_format,
@@ -146,19 +168,11 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         dtype=form.choice("dtype", "", tuple(RAW_DTYPES)) if form.text("dtype") else None,
         suppress_numerals=form.flag("suppress_numerals", False),
         highlight_words=highlight_words,
+        diarize=diarize,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        speaker_embeddings=speaker_embeddings,
     )
-
-
-def check_diarization(form: Form) -> None:
-    """WhisperX's speaker parameters: refused clearly until a diarization model is served."""
-    asked = form.flag("diarize", False)
-    given = [name for name in ("min_speakers", "max_speakers") if form.number(name, None, 1, 32, int)]
-    if form.flag("speaker_embeddings", False):
-        given.append("speaker_embeddings")
-    if given and not asked:
-        raise errors.InvalidRequest(f"{given[0]} requires diarize=true", param=given[0])
-    if asked:
-        raise errors.Unsupported(DIARIZATION_UNAVAILABLE, param="diarize", code="diarization_unavailable")
 
 
 # ----------------------------------------------------------------------------- responses
@@ -181,18 +195,23 @@ def segment_json(segment: Segment, with_words: bool) -> dict:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    if segment.speaker is not None:
+        body["speaker"] = segment.speaker
     if with_words:
         body["words"] = [word_json(w) for w in segment.words or []]
     return body
 
 
 def word_json(word) -> dict:
-    return {
+    body = {
         "word": word.word.strip(),
         "start": _round(word.start),
         "end": _round(word.end),
         "probability": _round(word.probability),
     }
+    if word.speaker is not None:
+        body["speaker"] = word.speaker
+    return body
 
 
 def logprobs_json(result: DecodeResult) -> list[dict]:
@@ -208,7 +227,9 @@ def usage(result: DecodeResult) -> dict:
     return {"type": "duration", "seconds": math.ceil(result.duration)}
 
 
-def render(result: DecodeResult, req: TranscriptionRequest) -> web.Response:
+def render(
+    result: DecodeResult, req: TranscriptionRequest, embeddings: dict[str, np.ndarray] | None = None
+) -> web.Response:
     fmt = req.response_format
     if fmt == "text":
         return web.Response(text=to_text(result.segments), content_type="text/plain")
@@ -233,6 +254,10 @@ def render(result: DecodeResult, req: TranscriptionRequest) -> web.Response:
             body["words"] = [word_json(w) for s in result.segments for w in s.words or []]
         if fmt == "vtt_json":
             body["vtt_text"] = to_vtt(cues)
+        if embeddings is not None:
+            body["speaker_embeddings"] = {
+                name: [round(float(v), 6) for v in vector] for name, vector in embeddings.items()
+            }
     if req.logprobs:
         body["logprobs"] = logprobs_json(result)
     body["usage"] = usage(result)
@@ -293,7 +318,12 @@ async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
     async with upload_job(request, loaded, audio, req.options) as run:
         if req.stream:
             return await stream_events(request, run)
-        return render(await run(), req)
+        result = await run()
+        embeddings = None
+        if req.diarize:
+            labelled = await diarize_upload(pool, audio, result.segments, req.min_speakers, req.max_speakers)
+            result.segments, embeddings = labelled.segments, labelled.embeddings
+        return render(result, req, embeddings if req.speaker_embeddings else None)
 
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:

@@ -117,6 +117,16 @@ _AUDIO_FIELDS = dict(
         _param("max_speakers", "integer", "WhisperX: with diarize.", minimum=1),
         _param("speaker_embeddings", "boolean", "WhisperX: with diarize.", default=False),
         _param(
+            "diarize",
+            "boolean",
+            "Speaker labels (SPEAKER_00, ...) on verbose_json segments and words; offline, on the CPU.",
+            default=False,
+        ),
+        _param(
+            "min_speakers", "integer", "With diarize: at least this many speakers.", minimum=1, maximum=32
+        ),
+        _param("max_speakers", "integer", "With diarize: at most this many speakers.", minimum=1, maximum=32),
+        _param(
             "audio_format",
             "string",
             "How to read the bytes; auto detects .npy and torch.save tensors by their magic.",

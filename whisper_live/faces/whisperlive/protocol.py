@@ -14,6 +14,7 @@ resample (the transport resamples to 16 kHz mono before the session).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
+from ...engine.diarization import MAX_SPEAKERS
 from ...errors import InvalidRequest
 
 # The wire's constants, shared by the server and the Python client.
@@ -44,7 +46,7 @@ class ClientConfig:
     warnings: list[str] = field(default_factory=list)
     sample_rate: int = SAMPLE_RATE  # of the audio as sent; the transport resamples when not 16 kHz
     channels: int = 1  # interleaved in each frame; downmixed by the same resampler
-    diarization: bool = False  # speaker labels asked for (enable_diarization)
+    diarize: bool = False  # a "speaker" on completed segments (enable_diarization)
     max_speakers: int | None = None
 
     @property
@@ -148,20 +150,16 @@ def parse_config(raw: str | bytes) -> ClientConfig:
     channels = 1
     if data.get("channels") is not None:
         channels = _number(data["channels"], "channels", int, 1, max(CHANNELS))
-    diarization = data.get("enable_diarization") is not None and _bool(
-        data["enable_diarization"], "enable_diarization"
-    )
+    # WhisperLive's client sends enable_diarization (and max_speakers, default null).
+    diarize = any(_bool(data[k], k) for k in ("enable_diarization", "diarize") if data.get(k) is not None)
     max_speakers = None
     if data.get("max_speakers") is not None:
-        max_speakers = _number(data["max_speakers"], "max_speakers", int, 1, 100)
+        max_speakers = _number(data["max_speakers"], "max_speakers", int, 1, MAX_SPEAKERS)
     known = data.get("known_speakers")
     if known is not None and not isinstance(known, list):
         raise ProtocolError("known_speakers must be a list")
-    if diarization or known:
-        warnings.append(
-            "speaker labels are not available on this server yet: enable_diarization"
-            " (max_speakers, known_speakers) is ignored and segments carry no speaker"
-        )
+    if known:
+        warnings.append("known_speakers is not supported: speakers are labelled SPEAKER_00, SPEAKER_01, ...")
     model = _text(data.get("model"), "model")
     return ClientConfig(
         uid=uid,
@@ -170,7 +168,7 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         warnings=warnings,
         sample_rate=sample_rate,
         channels=channels,
-        diarization=diarization,
+        diarize=diarize,
         max_speakers=max_speakers,
     )
 
@@ -185,10 +183,20 @@ def server_ready(uid: str) -> dict:
     return {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
 
 
-def event_message(uid: str, event: Event) -> dict:
+def event_message(
+    uid: str, event: Event, speaker_of: Callable[[StreamSegment], str | None] | None = None
+) -> dict:
+    """``speaker_of`` (with diarization) gives completed segments their ``speaker``."""
     if isinstance(event, LanguageDetected):
         return {"uid": uid, "language": event.language, "language_prob": round(event.probability, 4)}
-    return {"uid": uid, "segments": [_segment(s) for s in event.segments]}
+    segments = []
+    for segment in event.segments:
+        body = _segment(segment)
+        speaker = speaker_of(segment) if speaker_of is not None and segment.completed else None
+        if speaker is not None:
+            body["speaker"] = speaker
+        segments.append(body)
+    return {"uid": uid, "segments": segments}
 
 
 def _segment(segment: StreamSegment) -> dict:

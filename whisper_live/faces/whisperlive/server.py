@@ -15,9 +15,11 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ... import errors
+from ...core.events import SegmentsChanged
 from ...core.session import StreamingSession
 from ...engine.admission import Admission, OpenStream
 from ...engine.capabilities import check_task
+from ...engine.diarization import LiveSpeakers
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
 from ...engine.streams import StreamRunner
@@ -61,16 +63,21 @@ class StreamingServer:
             if not self.admission.admits_another():
                 await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
                 return
-            try:
-                model = await self._model_for(config)
-            except errors.WhisperLiveError as exc:
-                await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
-                return
-            config.session.fit_window = self.settings.fit_window
             resampler = None
             if config.needs_resampling:  # a client that cannot resample: we do, before the session
                 resampler = PcmResampler(config.sample_rate, config.channels, config.session.audio_format)
                 config.session.audio_format = "float32"
+            try:
+                model = await self._model_for(config)
+                speakers = (
+                    LiveSpeakers(self.pool, config.session.audio_format, config.max_speakers)
+                    if config.diarize
+                    else None
+                )
+            except errors.WhisperLiveError as exc:
+                await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
+                return
+            config.session.fit_window = self.settings.fit_window
             session = StreamingSession(config.session)
             runner = StreamRunner(session, self.pool, model)
             admitted = self.admission.open(lambda: session.stream_seconds)
@@ -79,7 +86,7 @@ class StreamingServer:
                 await ws.send(protocol.dumps(protocol.server_ready(uid)))
                 for text in config.warnings:
                     await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                await self._stream(ws, uid, runner, resampler)
+                await self._stream(ws, uid, runner, resampler, speakers)
             finally:
                 runner.close()
                 self.clients.pop(ws, None)
@@ -104,10 +111,15 @@ class StreamingServer:
         return model
 
     async def _stream(
-        self, ws: ServerConnection, uid: str, runner: StreamRunner, resampler: PcmResampler | None = None
+        self,
+        ws: ServerConnection,
+        uid: str,
+        runner: StreamRunner,
+        resampler: PcmResampler | None = None,
+        speakers: LiveSpeakers | None = None,
     ) -> None:
-        sender = asyncio.create_task(self._send_events(ws, uid, runner))
-        receiver = asyncio.create_task(self._receive(ws, runner, resampler))
+        sender = asyncio.create_task(self._send_events(ws, uid, runner, speakers))
+        receiver = asyncio.create_task(self._receive(ws, runner, resampler, speakers))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
         discard: asyncio.Task | None = None
         try:
@@ -126,7 +138,7 @@ class StreamingServer:
                 # A client may still be sending: keep reading (and dropping) its frames, or
                 # it blocks on a full socket and never sees our close.
                 discard = asyncio.create_task(self._discard(ws))
-            await self._finish(runner, sender)
+            await self._finish(runner, sender, speakers)
             if error is not None:
                 await self._refuse(ws, protocol.error(uid, str(error)), 1008)
             elif receiver in done:
@@ -146,31 +158,48 @@ class StreamingServer:
                 pass
 
     async def _receive(
-        self, ws: ServerConnection, runner: StreamRunner, resampler: PcmResampler | None
+        self,
+        ws: ServerConnection,
+        runner: StreamRunner,
+        resampler: PcmResampler | None,
+        speakers: LiveSpeakers | None,
     ) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
                 if resampler is not None:
-                    runner.feed(resampler.flush())
+                    tail = resampler.flush()
+                    if speakers is not None:
+                        speakers.feed(tail)
+                    runner.feed(tail)
                 return
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            runner.feed(resampler.feed(message) if resampler is not None else message)
+            data = resampler.feed(message) if resampler is not None else message
+            if speakers is not None:
+                speakers.feed(data)
+            runner.feed(data)
 
     @staticmethod
-    async def _finish(runner: StreamRunner, sender: asyncio.Task) -> None:
+    async def _finish(runner: StreamRunner, sender: asyncio.Task, speakers: LiveSpeakers | None) -> None:
         """Decode what is buffered, then let the sender deliver every event, in order."""
+        if speakers is not None:
+            speakers.end()
         runner.end()
         await runner.finished()
         runner.events.put_nowait(None)
         await sender
 
     @staticmethod
-    async def _send_events(ws: ServerConnection, uid: str, runner: StreamRunner) -> None:
+    async def _send_events(
+        ws: ServerConnection, uid: str, runner: StreamRunner, speakers: LiveSpeakers | None
+    ) -> None:
         while (event := await runner.events.get()) is not None:
-            await ws.send(protocol.dumps(protocol.event_message(uid, event)))
+            if speakers is not None and isinstance(event, SegmentsChanged):
+                await speakers.label(event.segments)
+            speaker_of = speakers.speaker_of if speakers is not None else None
+            await ws.send(protocol.dumps(protocol.event_message(uid, event, speaker_of)))
 
     @staticmethod
     async def _refuse(ws: ServerConnection, message: dict, code: int) -> None:

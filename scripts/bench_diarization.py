@@ -1,0 +1,180 @@
+"""Speaker diarization on the shared conversations: DER, speaker-attributed WER, cost.
+
+For each conversation in ../shared/audio/conversations (two and three LibriSpeech speakers
+joined turn by turn, with RTTM and per-turn references):
+
+- engine: ``diarize()`` in process on the file (its VAD regions as the only input): DER of
+  its turns, with no collar and with md-eval's 0.25 s collar; its wall and CPU time;
+- rest: the real server's OpenAI endpoint with the OpenAI SDK, once without and once with
+  ``diarize=true`` (verbose_json, word timestamps): speakers found, DER of the labelled
+  words (words of one speaker less than 0.5 s apart joined into a turn) and of the labelled
+  segments, cpWER of the words by speaker, WER ignoring speakers, and the request times,
+  wall and CPU (the server runs in this process), median of ``--repeats`` alternated runs:
+  the diarization cost is the difference, as a fraction of the plain request;
+- stream: the real WebSocket with ``enable_diarization``, at ``--speed`` x real time:
+  speakers found, DER of the completed segments and cpWER by segment speaker.
+
+cpWER (CHiME-6) joins each speaker's words and maps hypothesis speakers one-to-one onto
+reference speakers so that the errors are fewest; a word given to the wrong speaker counts
+as a deletion and an insertion. Also prints same/different-speaker window distances, the
+evidence for the clustering threshold.
+
+    python scripts/bench_diarization.py --json docs/bench_diarization.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+
+import numpy as np
+from harness import evaluation as ev
+from harness.diarization_metrics import conversation_truth, cp_wer, der, labelled_spans
+from harness.server_thread import ServerThread, free_port
+
+from whisper_live.engine import diarization
+from whisper_live.engine.speaker_encoder import shared_encoder
+from whisper_live.media import decode_audio
+from whisper_live.settings import ServerSettings
+
+NAMES = ("two_speakers", "three_speakers")
+
+
+def window_distances(audio: np.ndarray, truth) -> dict:
+    """Cosine distances of window pairs by whether the RTTM says one speaker or two."""
+    _, spans, embeddings = diarization.window_embeddings(audio)
+    owners = []
+    for start, end in spans:
+        centre = (start + end) / 2
+        owners.append(min(truth.turns, key=lambda t: max(t[0] - centre, centre - t[1], 0.0))[2])
+    owners = np.array(owners)
+    distances = diarization.cosine_distances(embeddings)
+    upper = np.triu_indices(len(owners), 1)
+    same = (owners[:, None] == owners[None, :])[upper]
+    values = distances[upper]
+    return {
+        "same_p50_p90_p99": np.percentile(values[same], [50, 90, 99]).round(3).tolist(),
+        "different_p1_p10_p50": np.percentile(values[~same], [1, 10, 50]).round(3).tolist(),
+    }
+
+
+def engine_figures(name: str) -> dict:
+    truth = conversation_truth(name)
+    audio = decode_audio(str(truth.wav))
+    shared_encoder()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = diarization.diarize(audio, [])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    turns = [(t.start, t.end, t.speaker) for t in result.turns]
+    plain, collar = der(truth.turns, turns), der(truth.turns, turns, collar=0.25)
+    return {
+        "audio_seconds": round(len(audio) / 16000, 2),
+        "speakers_true": truth.speakers,
+        "speakers_found": len(result.speakers),
+        "der": round(plain.der, 4),
+        "der_missed_fa_confusion_s": [
+            round(plain.missed, 2),
+            round(plain.false_alarm, 2),
+            round(plain.confusion, 2),
+        ],
+        "der_collar_0.25": round(collar.der, 4),
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "window_distances": window_distances(audio, truth),
+    }
+
+
+def rest_figures(server: ServerThread, name: str, model: str | None, repeats: int) -> dict:
+    from openai import OpenAI
+
+    truth = conversation_truth(name)
+    client = OpenAI(base_url=server.http_url + "/v1", api_key="x", max_retries=0, timeout=600)
+
+    def request(**extra) -> tuple[dict, float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()  # the server runs in this process
+        with open(truth.wav, "rb") as f:
+            body = client.audio.transcriptions.create(
+                model=model or "whisper-1",
+                file=f,
+                language="en",
+                response_format="verbose_json",
+                timestamp_granularities=["word", "segment"],
+                extra_body=extra,
+            )
+        return body.model_dump(), time.perf_counter() - wall, time.process_time() - cpu
+
+    request()  # warm-up: model loaded, encoder weights read
+    plain_runs, labelled_runs = [], []
+    for _ in range(repeats):  # alternated, so that load changes hit both alike
+        plain_runs.append(request())
+        labelled_runs.append(request(diarize="true"))
+    plain, labelled = plain_runs[0][0], labelled_runs[0][0]
+    plain_wall, plain_cpu = (float(np.median([r[i] for r in plain_runs])) for i in (1, 2))
+    labelled_wall, labelled_cpu = (float(np.median([r[i] for r in labelled_runs])) for i in (1, 2))
+    words, segments = labelled["words"], labelled["segments"]
+    turns, texts = labelled_spans(words, bridge=0.5)
+    cp, _ = cp_wer(truth.texts, texts)
+    return {
+        "speakers_found": len({w.get("speaker") for w in words}),
+        "der_words": round(der(truth.turns, turns).der, 4),
+        "der_words_collar_0.25": round(der(truth.turns, turns, collar=0.25).der, 4),
+        "der_segments_collar_0.25": round(der(truth.turns, labelled_spans(segments)[0], collar=0.25).der, 4),
+        "cpwer_words": round(cp, 4),
+        "wer": round(ev.wer(truth.reference, plain["text"]), 4),
+        "median_of": repeats,
+        "wall_s_plain_diarized": [round(plain_wall, 2), round(labelled_wall, 2)],
+        "cpu_s_plain_diarized": [round(plain_cpu, 2), round(labelled_cpu, 2)],
+        "diarization_fraction_wall": round((labelled_wall - plain_wall) / plain_wall, 3),
+        "diarization_fraction_cpu": round((labelled_cpu - plain_cpu) / plain_cpu, 3),
+    }
+
+
+def stream_figures(server: ServerThread, name: str, speed: float) -> dict:
+    truth = conversation_truth(name)
+    audio = decode_audio(str(truth.wav))
+    trace = asyncio.run(
+        ev.stream(server.ws_url, audio, {"enable_diarization": True}, speed=speed, timeout=600)
+    )
+    turns, texts = labelled_spans(trace.completed)
+    cp, _ = cp_wer(truth.texts, texts)
+    return {
+        "speakers_found": len({s.get("speaker") for s in trace.completed}),
+        "segments": len(trace.completed),
+        "der_segments": round(der(truth.turns, turns).der, 4),
+        "der_segments_collar_0.25": round(der(truth.turns, turns, collar=0.25).der, 4),
+        "cpwer": round(cp, 4),
+        "wer": round(ev.wer(truth.reference, trace.transcript), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=None, help="the server's default model if not given")
+    parser.add_argument("--speed", type=float, default=1.0, help="streaming pace (x real time)")
+    parser.add_argument("--repeats", type=int, default=3, help="REST timings: median of this many")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    report: dict = {"machine": platform.platform(), "load_before": os.getloadavg(), "conversations": {}}
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), capacity_admission=False)
+    with ServerThread(settings) as server:
+        for name in NAMES:
+            figures = {"engine": engine_figures(name)}
+            figures["rest"] = rest_figures(server, name, args.model, args.repeats)
+            figures["stream"] = stream_figures(server, name, args.speed)
+            report["conversations"][name] = figures
+            print(name, json.dumps(figures, indent=2))
+    report["load_after"] = os.getloadavg()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""Diarization logic without a Whisper model: the safe torch.save reader, the speaker
+encoder's weights, clustering, turn building and assignment, and the DER/cpWER scorers
+against hand-computed cases."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harness import evaluation
+from harness.diarization_metrics import best_mapping, cp_wer, der
+
+from whisper_live import tensors
+from whisper_live.core.decodes import Segment, Word
+from whisper_live.engine import diarization as d
+from whisper_live.engine.speaker_encoder import SpeakerEncoder, mel_frames, weights_path
+from whisper_live.errors import InvalidRequest
+
+TENSORS = evaluation.audio_root() / "tensors"
+
+
+# ----------------------------------------------------------------------------- torch.save reader
+
+
+def _zip_pickle(payload: bytes, name: str = "archive") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{name}/data.pkl", payload)
+        archive.writestr(f"{name}/version", "3\n")
+    return buffer.getvalue()
+
+
+class _Exploit:
+    """Unpickling this would call os.system: the reader must refuse it before any call."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_torch_fixtures_read_as_numpy():
+    float32 = tensors.load_tensor((TENSORS / "jfk_16k_float32.pt").read_bytes())
+    assert float32.dtype == np.float32 and float32.shape == (176000,)
+    np.testing.assert_array_equal(float32, np.load(TENSORS / "jfk_16k_float32.npy"))
+    int16 = tensors.load_tensor((TENSORS / "jfk_16k_int16.pt").read_bytes())
+    assert int16.dtype == np.int16 and int16.shape == (176000,)
+    in_range = np.abs(float32) < 0.99  # the float clip peaks at 1.1: its int16 twin wraps there
+    assert np.abs(int16.astype(np.float32) / 32768 - float32)[in_range].max() < 1e-3
+    wide = tensors.load_tensor((TENSORS / "jfk_44k1_float32_1xN.pt").read_bytes())
+    assert wide.shape == (1, 485100)
+
+
+@pytest.mark.parametrize("container", ["zip", "legacy", "plain"])
+def test_malicious_pickle_is_refused_and_not_executed(tmp_path, container):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"weights": _Exploit(marker)}, protocol=2)
+    if container == "zip":
+        data = _zip_pickle(payload)
+    elif container == "legacy":
+        header = b"".join(pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {}))
+        data = header + payload + pickle.dumps([], protocol=2)
+    else:
+        data = payload
+    with pytest.raises(tensors.TensorFileError):
+        tensors.load(data)
+    assert not marker.exists()
+
+
+def test_garbage_and_out_of_range_tensors_are_clear_errors():
+    with pytest.raises(tensors.TensorFileError):
+        tensors.load(b"not a tensor file at all")
+    # A tensor that claims more elements than its storage holds must not read past it.
+    payload = (TENSORS / "jfk_16k_float32.pt").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        names = {n: archive.read(n) for n in archive.namelist()}
+    root = next(n for n in names if n.endswith("data.pkl")).rsplit("/", 1)[0]
+    names[f"{root}/data/0"] = names[f"{root}/data/0"][:400]  # truncated storage
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in names.items():
+            archive.writestr(name, content)
+    with pytest.raises(tensors.TensorFileError):
+        tensors.load(buffer.getvalue())
+    with pytest.raises(tensors.TensorFileError, match="not a single tensor"):
+        tensors.load_tensor(_zip_pickle(pickle.dumps(OrderedDict(a=1), protocol=2)))
+
+
+def test_legacy_format_with_shared_storage_and_offsets():
+    """The legacy stream resemblyzer's weights use: two tensors viewing one storage."""
+    values = np.arange(10, dtype="<f4")
+    header = b"".join(
+        pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})
+    )
+    keys = pickle.dumps(["k1"], protocol=2)
+    storage = struct.pack("<q", 10) + values.tobytes()
+    state = tensors.load(header + _legacy_pickle() + keys + storage)
+    np.testing.assert_array_equal(state["a"], [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(state["b"], [7, 9])  # offset 7, stride 2
+    with pytest.raises(tensors.TensorFileError):
+        tensors.load(header + _legacy_pickle() + keys + storage[:20])
+
+
+def _legacy_pickle() -> bytes:
+    """{'a': tensor(storage k1, offset 0, size (2, 3), stride (3, 1)),
+    'b': tensor(storage k1, offset 7, size (2,), stride (2,))}, in pickle protocol 2 opcodes."""
+
+    def glob(module: str, name: str) -> bytes:
+        return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return b"X" + struct.pack("<I", len(raw)) + raw
+
+    def small(n: int) -> bytes:
+        return b"K" + bytes([n])
+
+    storage = (
+        b"("
+        + text("storage")
+        + glob("torch", "FloatStorage")
+        + text("k1")
+        + text("cpu")
+        + small(10)
+        + b"Nt"
+        + b"Q"
+    )
+
+    def tensor(offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> bytes:
+        as_tuple = lambda xs: b"(" + b"".join(small(x) for x in xs) + b"t"  # noqa: E731
+        hooks = glob("collections", "OrderedDict") + b")R"
+        return (
+            glob("torch._utils", "_rebuild_tensor_v2")
+            + b"("
+            + storage
+            + small(offset)
+            + as_tuple(size)
+            + as_tuple(stride)
+            + b"\x89"
+            + hooks
+            + b"tR"
+        )
+
+    return b"\x80\x02}(" + text("a") + tensor(0, (2, 3), (3, 1)) + text("b") + tensor(7, (2,), (2,)) + b"u."
+
+
+# ----------------------------------------------------------------------------- the encoder
+
+
+def test_encoder_weights_come_from_the_installed_wheel():
+    state = tensors.load(weights_path().read_bytes())["model_state"]
+    assert state["lstm.weight_ih_l0"].shape == (1024, 40)
+    assert state["linear.weight"].shape == (256, 256)
+    encoder = SpeakerEncoder(state)
+    rng = np.random.default_rng(0)
+    embeddings = encoder.embed_mels(rng.random((3, 160, 40), np.float32))
+    assert embeddings.shape == (3, 256)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+    assert (embeddings >= 0).all()  # ReLU before the normalisation
+
+
+def test_mel_frames_match_librosa_layout():
+    """A 1 kHz tone lands in the mel band around 1 kHz; frames are centred every 10 ms."""
+    t = np.arange(16000) / 16000
+    mels = mel_frames(np.sin(2 * np.pi * 1000 * t).astype(np.float32))
+    assert mels.shape == (101, 40)
+    assert 13 <= int(np.argmax(mels[50])) <= 17
+
+
+# ----------------------------------------------------------------------------- clustering
+
+
+def _blobs(sizes: list[int], spread: float = 0.05, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(len(sizes), 16)
+    points, truth = [], []
+    for k, n in enumerate(sizes):
+        points.append(centres[k] + spread * rng.standard_normal((n, 16)))
+        truth += [k] * n
+    return np.concatenate(points), np.array(truth)
+
+
+def test_average_linkage_matches_a_brute_force_merge():
+    points, _ = _blobs([4, 3, 5], spread=0.3)
+    distances = d.cosine_distances(points)
+    heights = [h for _, _, h in d.average_linkage(distances)]
+    # brute force: repeatedly merge the two clusters with the smallest mean pairwise distance
+    clusters = [[i] for i in range(len(points))]
+    expected = []
+    while len(clusters) > 1:
+        best = min(
+            (
+                (distances[np.ix_(a, b)].mean(), i, j)
+                for i, a in enumerate(clusters)
+                for j, b in enumerate(clusters)
+                if i < j
+            )
+        )
+        expected.append(best[0])
+        merged = clusters[best[1]] + clusters[best[2]]
+        clusters = [c for k, c in enumerate(clusters) if k not in (best[1], best[2])] + [merged]
+    np.testing.assert_allclose(heights, sorted(expected), atol=1e-9)
+
+
+def test_cluster_by_threshold_and_by_speaker_bounds():
+    points, truth = _blobs([6, 5, 4])
+    labels = d.cluster(points, threshold=0.35)
+    assert len(set(labels)) == 3
+    assert all(len(set(truth[labels == k])) == 1 for k in set(labels))
+    assert labels[0] == 0  # numbered by first appearance
+    assert len(set(d.cluster(points, threshold=0.35, max_speakers=2))) == 2
+    assert len(set(d.cluster(points, threshold=0.35, min_speakers=5))) == 5
+    assert len(set(d.cluster(points, threshold=1.5))) == 1
+    assert d.cluster(np.zeros((0, 16))).shape == (0,)
+    assert list(d.cluster(points[:1])) == [0]
+
+
+def test_single_window_clusters_join_their_nearest_speaker():
+    points, truth = _blobs([6, 5])
+    outlier = points[0] * 0.4 + np.eye(16)[5]  # far from everything, nearest to speaker 0
+    labels = d.cluster(np.vstack([points, outlier]), threshold=0.35)
+    assert len(set(labels)) == 2 and labels[-1] == labels[0]
+    # unless the caller says there are more speakers
+    assert len(set(d.cluster(np.vstack([points, outlier]), threshold=0.35, min_speakers=3))) == 3
+
+
+def test_speaker_bounds_are_validated():
+    with pytest.raises(InvalidRequest, match="min_speakers must not exceed"):
+        d.check_speaker_bounds(3, 2)
+    with pytest.raises(InvalidRequest, match="max_speakers"):
+        d.check_speaker_bounds(None, 0)
+
+
+# ----------------------------------------------------------------------------- turns and assignment
+
+
+def test_windows_cover_regions_and_short_regions_get_one():
+    spans = d.windows([(0.0, 1.0), (2.0, 5.0)])
+    assert spans[0] == (0.0, 1.0)
+    assert spans[1][0] == 2.0 and abs(spans[-1][1] - 5.0) < 1e-9
+    assert all(abs((e - s) - d.WINDOW_SECONDS) < 1e-9 for s, e in spans[1:])
+    steps = np.diff([s for s, _ in spans[1:]])
+    assert (steps <= d.STEP_SECONDS + 1e-9).all()
+
+
+def test_turns_follow_the_nearest_window_and_label_segments_and_words():
+    regions = [(0.0, 4.0), (5.0, 6.0)]
+    spans = [(0.0, 1.6), (0.8, 2.4), (1.6, 3.2), (2.4, 4.0), (5.0, 6.0)]
+    turns = d.turns_from_windows(regions, spans, [0, 0, 1, 1, 0])
+    assert [(t.speaker, round(t.start, 2), round(t.end, 2)) for t in turns] == [
+        ("SPEAKER_00", 0.0, 2.0),
+        ("SPEAKER_01", 2.0, 4.0),
+        ("SPEAKER_00", 5.0, 6.0),
+    ]
+    words = [Word(0.2, 0.6, " one"), Word(2.5, 3.0, " two"), Word(4.3, 4.4, " gap")]
+    labelled = d.label_segments(
+        [Segment(0.0, 3.5, " one two", words=words), Segment(5.1, 5.9, " three")], turns
+    )
+    assert labelled[0].speaker == "SPEAKER_00"  # 2.0 s of speaker 0 vs 1.5 s of speaker 1
+    assert [w.speaker for w in labelled[0].words] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
+    assert labelled[1].speaker == "SPEAKER_00" and labelled[1].words is None
+    assert d.speaker_at([], 0, 1) is None
+
+
+class _FixedEncoder:
+    """Each 'segment' embeds to the unit vector its audio's constant value names."""
+
+    def embed_utterance(self, audio: np.ndarray) -> np.ndarray:
+        vector = np.zeros(8)
+        vector[int(round(float(audio[0]) * 10))] = 1.0
+        return vector
+
+
+def test_streaming_labels_are_stable_and_respect_max_speakers():
+    diarizer = d.StreamingDiarizer(encoder=_FixedEncoder(), max_speakers=2)
+    plan = [(0.1, 2.0), (0.2, 2.0), (0.1, 2.0), (0.3, 2.0), (0.2, 0.5)]  # (speaker value, seconds)
+    position, labels = 0.0, []
+    for value, seconds in plan:
+        diarizer.feed(np.full(int(seconds * 16000), value, np.float32))
+        labels.append(diarizer.label(position, position + seconds))
+        position += seconds
+    assert labels[:3] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"]
+    assert labels[3] in ("SPEAKER_00", "SPEAKER_01")  # a third voice, but max_speakers=2
+    assert diarizer.speakers == 2
+    assert diarizer.label(position, position + 0.1) is None  # too short to embed
+
+
+def test_streaming_keeps_only_recent_audio():
+    diarizer = d.StreamingDiarizer(encoder=_FixedEncoder(), keep_seconds=1.0)
+    diarizer.feed(np.full(32000, 0.1, np.float32))
+    diarizer.feed(np.full(16000, 0.2, np.float32))
+    assert diarizer.label(2.0, 3.0) == "SPEAKER_00"
+    assert diarizer.label(0.0, 1.0) is None  # long gone
+
+
+# ----------------------------------------------------------------------------- scorers
+
+
+def test_der_hand_computed():
+    reference = [(0.0, 10.0, "A"), (10.0, 20.0, "B")]
+    assert der(reference, [(0.0, 10.0, "x"), (10.0, 20.0, "y")]).der == 0.0
+    # 2 s of B given to x (confusion), 1 s missed at the end, 1 s false alarm after it
+    result = der(reference, [(0.0, 12.0, "x"), (12.0, 19.0, "y"), (20.0, 21.0, "y")])
+    assert abs(result.confusion - 2.0) < 0.02 and abs(result.missed - 1.0) < 0.02
+    assert abs(result.false_alarm - 1.0) < 0.02 and abs(result.der - 0.2) < 0.002
+    assert result.mapping == {"x": "A", "y": "B"}
+    # everything one speaker: half the speech is confused
+    assert abs(der(reference, [(0.0, 20.0, "x")]).der - 0.5) < 0.002
+    # a collar of 0.5 s around the boundaries at 0, 10 and 20 removes what the boundary shift costs
+    shifted = [(0.0, 10.4, "x"), (10.4, 20.0, "y")]
+    assert der(reference, shifted).der > 0.015 and der(reference, shifted, collar=0.5).der == 0.0
+
+
+def test_best_mapping_is_optimal_not_greedy():
+    agreement = np.array([[10.0, 9.0], [9.0, 0.0]])  # greedy takes (0,0) then (1,1) = 10
+    assert sorted(best_mapping(agreement)) == [(0, 1), (1, 0)]  # 18
+
+
+def test_cp_wer_hand_computed():
+    reference = {"A": "the cat sat", "B": "on the mat"}
+    assert cp_wer(reference, {"1": "on the mat", "2": "the cat sat"})[0] == 0.0
+    # one word attributed to the wrong speaker: one deletion and one insertion of 6 words
+    rate, mapping = cp_wer(reference, {"1": "the cat", "2": "sat on the mat"})
+    assert abs(rate - 2 / 6) < 1e-9 and mapping == {"1": "A", "2": "B"}
+    # a missing speaker costs all its words; one speaker for everything costs them twice
+    assert abs(cp_wer(reference, {"1": "the cat sat"})[0] - 3 / 6) < 1e-9
+    assert cp_wer(reference, {"1": "the cat sat on the mat"})[0] == 1.0
+
+
+# ----------------------------------------------------------------------------- the WebSocket protocol
+
+
+def test_stream_config_and_messages_carry_speakers():
+    from whisper_live.core.session import SegmentsChanged, StreamSegment
+    from whisper_live.faces.whisperlive import protocol
+
+    config = protocol.parse_config('{"uid": "u", "enable_diarization": true, "max_speakers": 3}')
+    assert config.diarize and config.max_speakers == 3
+    assert protocol.parse_config('{"uid": "u", "diarize": "true"}').diarize
+    # WhisperLive's client always sends both keys; without diarization max_speakers is moot
+    plain = protocol.parse_config('{"uid": "u", "enable_diarization": false, "max_speakers": null}')
+    assert not plain.diarize and plain.max_speakers is None
+    with pytest.raises(protocol.ProtocolError, match="max_speakers"):
+        protocol.parse_config('{"uid": "u", "enable_diarization": true, "max_speakers": 0}')
+    done, partial = StreamSegment(0.0, 1.0, " Hi", True), StreamSegment(1.0, 2.0, " there", False)
+    message = protocol.event_message("u", SegmentsChanged([done, partial]), lambda s: "SPEAKER_01")
+    assert message["segments"][0]["speaker"] == "SPEAKER_01"
+    assert "speaker" not in message["segments"][1]  # partials are not labelled
+    assert "speaker" not in protocol.event_message("u", SegmentsChanged([done]))["segments"][0]
+
+
+def test_diarize_end_to_end_on_a_conversation():
+    """The engine alone on the two-speaker file: two speakers, the right turns, labels on
+    segments by overlap and one centroid per speaker (no Whisper model needed)."""
+    from harness.diarization_metrics import conversation_truth
+
+    from whisper_live.media import decode_audio
+
+    truth = conversation_truth("two_speakers")
+    audio = decode_audio(str(truth.wav))
+    segments = [Segment(start, end, " x") for start, end, _ in truth.turns]
+    result = d.diarize(audio, segments)
+    assert result.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    hypothesis = [(t.start, t.end, t.speaker) for t in result.turns]
+    assert der(truth.turns, hypothesis, collar=0.25).der < 0.05
+    by_truth = {}
+    for segment, (_, _, speaker) in zip(result.segments, truth.turns, strict=True):
+        by_truth.setdefault(speaker, set()).add(segment.speaker)
+    assert all(len(labels) == 1 for labels in by_truth.values()) and len(by_truth) == 2
+    assert set(result.embeddings) == set(result.speakers)
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in result.embeddings.values())
+    assert len(set(d.diarize(audio, segments, max_speakers=1).speakers)) == 1

@@ -1,0 +1,479 @@
+"""Who spoke when: speaker labels for transcribed files and for live streams, on the CPU.
+
+Offline (``diarize``): speech regions come from Silero VAD (the transcript's segments if
+VAD finds nothing); each region is covered by 1.6 s windows every 0.8 s (the encoder's own
+partial length; a shorter region is one zero-padded window), each window gets a d-vector
+from ``speaker_encoder``, and the windows are clustered by average-linkage agglomeration on
+cosine distance, cut at ``THRESHOLD`` or at the speaker count the caller bounds with
+``min_speakers``/``max_speakers``. Every 10 ms of speech takes the label of the nearest
+window centre; runs of one label are the speaker turns, and segments and words take the
+speaker they overlap most (the nearest turn if they overlap none).
+
+Live (``StreamingDiarizer``): each completed segment is embedded whole and given the
+nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
+of its segments, so labels stay stable for the whole stream.
+
+Everything here is blocking numpy work: it runs on the pool's scheduler, never on the
+event loop (``diarize_upload`` at upload priority for REST faces, ``LiveSpeakers`` at final
+priority for a stream's completed segments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.decodes import Segment
+from ..core.pcm import SAMPLE_RATE, PcmDecoder
+from ..errors import InvalidRequest
+from .pool import ModelPool, Priority
+from .speaker_encoder import (
+    PARTIAL_FRAMES,
+    PARTIAL_SAMPLES,
+    SpeakerEncoder,
+    mel_frames,
+    normalize_volume,
+    shared_encoder,
+    volume_gain,
+)
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = PARTIAL_SAMPLES / SAMPLE_RATE  # 1.6 s
+STEP_SECONDS = WINDOW_SECONDS / 2
+FRAME_SECONDS = 0.01
+# Cosine distance at which two clusters of windows stop being merged. On the shared
+# conversations 90% of same-speaker window pairs are closer than 0.32 and 90% of
+# different-speaker pairs farther than 0.37 (scripts/bench_diarization.py prints these);
+# 0.35 sits between, and any cut from 0.3 to 0.4 finds the same speakers there (0.45
+# merges two of the three).
+THRESHOLD = 0.35
+# A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its
+# own: its windows join the nearest cluster, unless min_speakers asks for more clusters.
+MIN_CLUSTER_WINDOWS = 2
+# Silero's regions are padded like this (Whisper's own VAD pads 400 ms): a word's onset
+# and release are quieter than the VAD's threshold but belong to the turn.
+SPEECH_PAD_MS = 250
+# A live segment farther than this from every known speaker's centroid starts a new one.
+# Fed the conversations' VAD regions one by one, 0.25-0.35 keeps the two speakers apart
+# and 0.35 finds the three (0.3 splits one off, 0.4 merges two).
+STREAM_THRESHOLD = 0.35
+# A live segment shorter than this is too short to found a new speaker.
+STREAM_MIN_NEW_SECONDS = 1.0
+MAX_SPEAKERS = 32
+
+
+@dataclass
+class SpeakerTurn:
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass
+class Diarization:
+    turns: list[SpeakerTurn]
+    segments: list[Segment]  # copies of the input with ``speaker`` set on segments and words
+    # per speaker: the L2-normalised mean d-vector of its windows (WhisperX's speaker_embeddings)
+    embeddings: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t.speaker for t in self.turns})
+
+
+def speaker_name(index: int) -> str:
+    return f"SPEAKER_{index:02d}"
+
+
+def check_speaker_bounds(min_speakers: int | None, max_speakers: int | None) -> None:
+    """The one validation of ``min_speakers``/``max_speakers`` every face uses."""
+    for name, value in (("min_speakers", min_speakers), ("max_speakers", max_speakers)):
+        if value is not None and not 1 <= value <= MAX_SPEAKERS:
+            raise InvalidRequest(f"{name} must be between 1 and {MAX_SPEAKERS}", param=name)
+    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+        raise InvalidRequest("min_speakers must not exceed max_speakers", param="min_speakers")
+
+
+# ----------------------------------------------------------------------------- clustering
+
+
+def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    return np.clip(1.0 - unit @ unit.T, 0.0, 2.0).astype(np.float64)
+
+
+def average_linkage(distances: np.ndarray) -> list[tuple[int, int, float]]:
+    """Average-linkage merges ``(a, b, height)`` in increasing height, by the
+    nearest-neighbour chain (O(n^2), exact for average linkage, which is reducible).
+
+    ``a`` and ``b`` are indices of original items, one from each merged cluster.
+    """
+    n = len(distances)
+    d = np.array(distances, np.float64)
+    np.fill_diagonal(d, np.inf)
+    sizes = np.ones(n)
+    active = np.ones(n, bool)
+    merges: list[tuple[int, int, float]] = []
+    chain: list[int] = []
+    while len(merges) < n - 1:
+        if not chain:
+            chain.append(int(np.flatnonzero(active)[0]))
+        a = chain[-1]
+        row = np.where(active, d[a], np.inf)
+        row[a] = np.inf
+        b = int(np.argmin(row))
+        if len(chain) > 1 and row[chain[-2]] <= row[b]:
+            b = chain[-2]
+        if len(chain) > 1 and b == chain[-2]:
+            chain.pop()
+            chain.pop()
+            merges.append((a, b, float(d[a, b])))
+            merged = (sizes[a] * d[a] + sizes[b] * d[b]) / (sizes[a] + sizes[b])
+            d[a, :] = merged
+            d[:, a] = merged
+            d[a, a] = np.inf
+            d[b, :] = np.inf
+            d[:, b] = np.inf
+            sizes[a] += sizes[b]
+            active[b] = False
+        else:
+            chain.append(b)
+    merges.sort(key=lambda m: m[2])
+    return merges
+
+
+def cluster(
+    embeddings: np.ndarray,
+    threshold: float = THRESHOLD,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> np.ndarray:
+    """Cluster labels 0..k-1 (numbered in order of first appearance) for each embedding.
+
+    The tree is cut where merges exceed ``threshold``; the speaker bounds, when given,
+    override the threshold's count (never more clusters than items). Clusters of a single
+    window are then folded into their nearest neighbour (see ``MIN_CLUSTER_WINDOWS``).
+    """
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, int)
+    merges = average_linkage(cosine_distances(embeddings)) if n > 1 else []
+    count = n - sum(1 for _, _, h in merges if h <= threshold)
+    if min_speakers is not None:
+        count = max(count, min_speakers)
+    if max_speakers is not None:
+        count = min(count, max_speakers)
+    count = min(max(count, 1), n)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b, _ in merges[: n - count]:
+        parent[root(a)] = root(b)
+    labels = np.array([root(i) for i in range(n)])
+    labels = _absorb_small(embeddings, labels, min_speakers or 1)
+    numbering: dict[int, int] = {}
+    return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+
+
+def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
+    """Move the windows of clusters smaller than ``MIN_CLUSTER_WINDOWS`` to the nearest
+    remaining centroid, smallest clusters first, keeping at least ``keep_at_least``."""
+    ids, sizes = np.unique(labels, return_counts=True)
+    big = ids[sizes >= MIN_CLUSTER_WINDOWS]
+    small = ids[sizes < MIN_CLUSTER_WINDOWS]
+    if len(small) == 0 or len(big) == 0:
+        return labels
+    keep = max(keep_at_least - len(big), 0)
+    by_size = small[np.argsort(-sizes[sizes < MIN_CLUSTER_WINDOWS], kind="stable")]
+    kept, moved = by_size[:keep], by_size[keep:]
+    if len(moved) == 0:
+        return labels
+    targets = np.concatenate([big, kept])
+    centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in targets])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    out = labels.copy()
+    for index in np.flatnonzero(np.isin(labels, moved)):
+        out[index] = targets[int(np.argmax(centroids @ embeddings[index]))]
+    return out
+
+
+# ----------------------------------------------------------------------------- regions and windows
+
+
+def speech_regions(audio: np.ndarray, segments: Sequence[Segment] = ()) -> list[tuple[float, float]]:
+    """Speech in seconds: Silero VAD's regions, or the segments' spans if it finds none."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(
+        audio,
+        VadOptions(min_silence_duration_ms=250, speech_pad_ms=SPEECH_PAD_MS, min_speech_duration_ms=200),
+    )
+    regions = [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in found]
+    if not regions:
+        regions = [(s.start, s.end) for s in segments if s.end > s.start]
+    return regions
+
+
+def windows(regions: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """1.6 s windows every 0.8 s inside each region, the last one flush with its end; a
+    region shorter than a window is one (shorter) window."""
+    out = []
+    for start, end in regions:
+        if end - start <= WINDOW_SECONDS:
+            out.append((start, end))
+            continue
+        count = int(np.ceil((end - start - WINDOW_SECONDS) / STEP_SECONDS)) + 1
+        first = np.linspace(start, end - WINDOW_SECONDS, count)
+        out.extend((float(s), float(s) + WINDOW_SECONDS) for s in first)
+    return out
+
+
+def embed_spans(
+    encoder: SpeakerEncoder, audio: np.ndarray, spans: Sequence[tuple[float, float]]
+) -> np.ndarray:
+    """One d-vector per span (at most 1.6 s; shorter ones zero-padded)."""
+    mels = []
+    for start, end in spans:
+        first = int(start * SAMPLE_RATE)
+        piece = audio[first : min(int(end * SAMPLE_RATE), first + PARTIAL_SAMPLES)]
+        piece = np.pad(piece, (0, PARTIAL_SAMPLES - len(piece)))
+        mels.append(mel_frames(piece)[:PARTIAL_FRAMES])
+    if not mels:
+        return np.zeros((0, 256), np.float32)
+    return encoder.embed_mels(np.stack(mels))
+
+
+def _at_speech_level(audio: np.ndarray, regions: Sequence[tuple[float, float]]) -> np.ndarray:
+    """The file at resemblyzer's level, measured on speech only (silence would inflate it)."""
+    speech = [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions]
+    gain = volume_gain(np.concatenate(speech) if speech else audio)
+    return audio if gain == 1.0 else (audio * gain).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- turns and assignment
+
+
+def turns_from_windows(
+    regions: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
+    labels: Sequence[int],
+) -> list[SpeakerTurn]:
+    """Each 10 ms of every region takes the label of the nearest window centre inside the
+    same region; consecutive frames of one label make a turn."""
+    centres = np.array([(s + e) / 2 for s, e in spans])
+    labels = np.asarray(labels)
+    turns: list[SpeakerTurn] = []
+    for start, end in regions:
+        inside = np.flatnonzero((centres >= start - 1e-6) & (centres <= end + 1e-6))
+        if len(inside) == 0:
+            continue
+        times = np.arange(start, end, FRAME_SECONDS) + FRAME_SECONDS / 2
+        nearest = inside[np.argmin(np.abs(times[:, None] - centres[inside][None, :]), axis=1)]
+        frame_labels = labels[nearest]
+        cuts = np.flatnonzero(np.diff(frame_labels)) + 1
+        bounds = [start, *(float(times[c] - FRAME_SECONDS / 2) for c in cuts), end]
+        for i, first in enumerate([0, *cuts]):
+            speaker = speaker_name(int(frame_labels[first]))
+            if turns and turns[-1].speaker == speaker and bounds[i] - turns[-1].end < 1e-6:
+                turns[-1].end = bounds[i + 1]
+            else:
+                turns.append(SpeakerTurn(bounds[i], bounds[i + 1], speaker))
+    return turns
+
+
+def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | None:
+    """The speaker who talks most within [start, end], else the one whose turn is nearest."""
+    if not turns:
+        return None
+    overlap: dict[str, float] = {}
+    for turn in turns:
+        shared = min(end, turn.end) - max(start, turn.start)
+        if shared > 0:
+            overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+    if overlap:
+        return max(overlap, key=overlap.__getitem__)
+    middle = (start + end) / 2
+    return min(turns, key=lambda t: max(t.start - middle, middle - t.end, 0.0)).speaker
+
+
+def label_segments(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
+    """Copies of ``segments`` with ``speaker`` on each segment and each of its words."""
+    out = []
+    for segment in segments:
+        words = None
+        if segment.words is not None:
+            words = [dataclasses.replace(w, speaker=speaker_at(turns, w.start, w.end)) for w in segment.words]
+        speaker = speaker_at(turns, segment.start, segment.end)
+        out.append(dataclasses.replace(segment, speaker=speaker, words=words))
+    return out
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def window_embeddings(
+    audio: np.ndarray, segments: Sequence[Segment] = (), encoder: SpeakerEncoder | None = None
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:
+    """Speech regions, the windows over them and each window's d-vector."""
+    regions = speech_regions(audio, segments)
+    spans = windows(regions)
+    return regions, spans, embed_spans(encoder or shared_encoder(), _at_speech_level(audio, regions), spans)
+
+
+def diarize(
+    audio: np.ndarray,
+    segments: Sequence[Segment],
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    encoder: SpeakerEncoder | None = None,
+    threshold: float = THRESHOLD,
+) -> Diarization:
+    """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them."""
+    check_speaker_bounds(min_speakers, max_speakers)
+    regions, spans, embeddings = window_embeddings(audio, segments, encoder)
+    labels = cluster(embeddings, threshold, min_speakers, max_speakers)
+    turns = turns_from_windows(regions, spans, labels)
+    centroids = {}
+    for label in np.unique(labels):
+        mean = embeddings[labels == label].mean(axis=0)
+        centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return Diarization(turns, label_segments(segments, turns), centroids)
+
+
+async def diarize_upload(
+    pool: ModelPool,
+    audio: np.ndarray,
+    segments: Sequence[Segment],
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> Diarization:
+    """``diarize`` on the shared scheduler at upload priority: live streams go first."""
+    check_speaker_bounds(min_speakers, max_speakers)
+    return await pool.scheduler.run(
+        lambda: diarize(audio, segments, min_speakers, max_speakers), Priority.UPLOAD
+    )
+
+
+class StreamingDiarizer:
+    """Labels a live stream's completed segments, stable for the whole stream.
+
+    It keeps the stream's recent audio (``feed``) and, for each completed segment
+    (``label``), embeds the segment's audio and picks the nearest known speaker, or a new
+    one when none is within ``threshold`` (and ``max_speakers`` allows). Not thread-safe:
+    one stream calls it one segment at a time.
+    """
+
+    def __init__(
+        self,
+        encoder: SpeakerEncoder | None = None,
+        threshold: float = STREAM_THRESHOLD,
+        max_speakers: int | None = None,
+        keep_seconds: float = 120.0,
+    ):
+        check_speaker_bounds(None, max_speakers)
+        self.encoder = encoder or shared_encoder()
+        self.threshold = threshold
+        self.max_speakers = max_speakers
+        self._keep = int(keep_seconds * SAMPLE_RATE)
+        self._audio = np.zeros(0, np.float32)
+        self._offset = 0  # stream sample index of self._audio[0]
+        self._sums: list[np.ndarray] = []  # per speaker: sum of its segments' d-vectors
+        self._counts: list[int] = []
+
+    def feed(self, samples: np.ndarray) -> None:
+        self._audio = np.concatenate([self._audio, samples]) if len(self._audio) else samples.copy()
+        excess = len(self._audio) - self._keep
+        if excess > 0:
+            self._audio = self._audio[excess:]
+            self._offset += excess
+
+    @property
+    def speakers(self) -> int:
+        return len(self._sums)
+
+    def embed(self, start: float, end: float) -> np.ndarray | None:
+        first = max(int(start * SAMPLE_RATE) - self._offset, 0)
+        last = min(int(end * SAMPLE_RATE) - self._offset, len(self._audio))
+        piece = self._audio[first:last]
+        if len(piece) < SAMPLE_RATE // 4:
+            return None
+        return self.encoder.embed_utterance(normalize_volume(piece))
+
+    def label(self, start: float, end: float) -> str | None:
+        """The speaker of the stream's audio between ``start`` and ``end`` seconds."""
+        embedding = self.embed(start, end)
+        if embedding is None:
+            return None
+        index = None
+        if self._sums:
+            centroids = np.stack([s / np.linalg.norm(s) for s in self._sums])
+            distances = 1.0 - centroids @ embedding
+            index = int(np.argmin(distances))
+            full = self.max_speakers is not None and len(self._sums) >= self.max_speakers
+            long_enough = end - start >= STREAM_MIN_NEW_SECONDS
+            if distances[index] > self.threshold and long_enough and not full:
+                index = None
+        if index is None:
+            self._sums.append(embedding.astype(np.float64))
+            self._counts.append(1)
+            return speaker_name(len(self._sums) - 1)
+        self._sums[index] += embedding
+        self._counts[index] += 1
+        return speaker_name(index)
+
+
+class LiveSpeakers:
+    """A live stream's speaker labels, for a transport that sends completed segments.
+
+    The transport feeds it the same bytes it feeds the session (they are decoded the same
+    way, sniffing included, so sample indices agree with the session's times) and, before
+    sending segments, awaits ``label`` so that every completed segment carries its speaker
+    the first time a client sees it. The embedding runs on the scheduler at FINAL priority:
+    it is part of delivering a final (tens of milliseconds) and must not wait behind
+    uploads or partials.
+    """
+
+    def __init__(self, pool: ModelPool, audio_format: str | None = None, max_speakers: int | None = None):
+        self.pool = pool
+        self.diarizer = StreamingDiarizer(max_speakers=max_speakers)
+        self._pcm = PcmDecoder(audio_format)
+        self._labels: dict[tuple[float, float, str], str | None] = {}
+
+    def feed(self, data: bytes) -> None:
+        self.diarizer.feed(self._pcm.feed(data))
+
+    def end(self) -> None:
+        self.diarizer.feed(self._pcm.flush())
+
+    @staticmethod
+    def _key(segment) -> tuple[float, float, str]:
+        return (segment.start, segment.end, segment.text)
+
+    async def label(self, segments: Sequence) -> None:
+        """Label the completed segments not labelled yet, in order. A failure costs the
+        label (logged), never the stream."""
+        for segment in segments:
+            key = self._key(segment)
+            if not segment.completed or key in self._labels:
+                continue
+            try:
+                speaker = await self.pool.scheduler.run(
+                    lambda s=segment: self.diarizer.label(s.start, s.end), Priority.FINAL
+                )
+            except Exception:
+                log.exception("labelling a segment's speaker failed")
+                speaker = None
+            self._labels[key] = speaker
+
+    def speaker_of(self, segment) -> str | None:
+        return self._labels.get(self._key(segment))
