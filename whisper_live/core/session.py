@@ -106,6 +106,9 @@ class SegmentsChanged:
     """The last N completed segments plus the current partial, as clients expect them."""
 
     segments: list[StreamSegment]
+    # Where the speech of each final this update delivers ended (stream seconds): with the
+    # time that audio arrived, a transport measures the latency its users feel.
+    speech_ended: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -122,6 +125,7 @@ class _Final:
     request: DecodeRequest | None
     result: DecodeResult | None = None
     failed: bool = False
+    speech_end: int = 0  # sample where the utterance's speech ended
 
 
 class StreamingSession:
@@ -164,6 +168,7 @@ class StreamingSession:
         self._events: list[Event] = []
         self._partial_seq = 0  # id of the request behind the partial on screen
         self._partial_utt = 0  # and the utterance it belongs to
+        self._speech_ended: list[float] = []  # of finals delivered since the last update
 
     # ---------------------------------------------------------------- input
     def feed(self, data: bytes) -> None:
@@ -297,9 +302,9 @@ class StreamingSession:
         spec = self._speculative
         if long_enough:
             if spec is not None and spec.end_sample >= self._last_speech_end:
-                final = _Final(spec, self._speculative_result)
+                final = _Final(spec, self._speculative_result, speech_end=self._last_speech_end)
             else:
-                final = _Final(self._request("final", end))
+                final = _Final(self._request("final", end), speech_end=self._last_speech_end)
             self._finals.append(final)
         self._utt = None
         self._speculative = None
@@ -467,6 +472,7 @@ class StreamingSession:
             if final.request is not None and self._partial_utt <= final.request.utterance:
                 self.partial = None
             if final.result is not None and final.request is not None:
+                self._speech_ended.append(final.speech_end / SAMPLE_RATE)
                 segments = self._usable(final.request, final.result)
                 self._append_completed(
                     [
@@ -513,8 +519,11 @@ class StreamingSession:
         shown = self.completed[-n:] if n > 0 else []
         if self.partial is not None:
             shown = [*shown, self.partial]
+        replaced = [e for e in self._events if isinstance(e, SegmentsChanged)]
         self._events = [e for e in self._events if not isinstance(e, SegmentsChanged)]
-        self._events.append(SegmentsChanged(shown))
+        ended = [t for e in replaced for t in e.speech_ended] + self._speech_ended
+        self._speech_ended = []
+        self._events.append(SegmentsChanged(shown, ended))
 
     def _maybe_language(self, result: DecodeResult) -> None:
         if self._language_sent or not result.language:
