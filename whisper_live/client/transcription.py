@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.pcm import SAMPLE_RATE
 from .sources import BlockPump, Source, WavRecorder, file_source, microphone_source, url_source
-from .stream import AsyncStreamingClient, RetryPolicy, Segment, StreamOptions
+from .stream import AsyncStreamingClient, ClientError, RetryPolicy, Segment, StreamOptions
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,13 @@ class TranscriptionClient:
         finally:
             if recorder is not None:
                 recorder.close()
-        transcript = await stream.finish(self.final_timeout)
+        try:
+            transcript = await stream.finish(self.final_timeout)
+        except ClientError:
+            # The connection ended early (lost, refused, server gone): what arrived is still
+            # the user's, so the SRT/VTT are written; the error says how it ended.
+            self.write_outputs(stream.transcript)
+            raise
         self.write_outputs(transcript)
         return transcript
 
