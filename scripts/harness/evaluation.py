@@ -144,8 +144,11 @@ async def stream(
     sample_format: str = "int16",
     end_of_audio: bool = True,
     timeout: float = 120.0,
+    connect: dict | None = None,
 ) -> StreamTrace:
     """Send audio at ``speed`` × real time and record every message and when it arrived.
+
+    ``connect`` goes to ``websockets.connect`` (an API key's headers or subprotocols, TLS).
 
     Completed segments are collected the way WhisperLive's client does (a completed segment
     counts once; later messages repeat it).
@@ -159,7 +162,7 @@ async def stream(
     width = 4 if sample_format == "float32" else 2
     step = int(chunk_seconds * SAMPLE_RATE) * width
     started = time.monotonic()
-    async with websockets.connect(url, max_size=2**24) as ws:
+    async with websockets.connect(url, max_size=2**24, **(connect or {})) as ws:
         await ws.send(json.dumps(cfg))
         first = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         trace.messages.append(first)

@@ -43,7 +43,7 @@ GATE = web.AppKey("gate", Gate)
 METRICS = web.AppKey("metrics", Metrics)
 # Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
 OWN_PORTS = web.AppKey("own_ports", set)
-API_KEY = "whisper_live.api_key"  # request[API_KEY]: the caller's ApiKey (None on an open server)
+API_KEY = web.RequestKey("api_key", ApiKey)  # the caller's key (None on an open server)
 
 # (the error, the HTTP status when aiohttp already chose one) -> the face's response
 ErrorRenderer = Callable[[errors.WhisperLiveError, "int | None"], web.StreamResponse]
