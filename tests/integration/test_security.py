@@ -24,7 +24,7 @@ import httpx
 import openai
 import pytest
 import websockets
-from harness import evaluation
+from harness import certificates, evaluation
 from harness.server_thread import ServerThread, free_port
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
@@ -345,37 +345,9 @@ def test_metrics_during_a_real_stream_and_its_log_line(secured_server, api_keys,
 # ----------------------------------------------------------------------------- TLS
 
 
-def make_certificate(folder) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 and localhost (openssl's CLI)."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(cert), str(key)
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, api_keys):
-    cert, key = make_certificate(tmp_path_factory.mktemp("tls"))
+    cert, key = certificates.self_signed(tmp_path_factory.mktemp("tls"))
     settings = ServerSettings(
         host="127.0.0.1",
         port=0,
