@@ -392,3 +392,20 @@ def test_tls_on_both_ports(tls_server, api_keys, librispeech):
     # Plain HTTP to the TLS port gets nowhere.
     with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
         urllib.request.urlopen(running.http_url + "/health", timeout=30)
+
+
+def test_one_startup_warning_when_open_beyond_loopback(tmp_path, api_keys, caplog, monkeypatch):
+    monkeypatch.delenv("WHISPER_LIVE_API_KEY", raising=False)
+    caplog.set_level(logging.WARNING, logger="whisper_live")
+
+    def warnings(host: str, keys_file) -> list[str]:
+        caplog.clear()
+        settings = ServerSettings(host=host, port=0, http_port=0, preload=False, keys_file=str(keys_file))
+        with ServerThread(settings):
+            pass
+        return [r.getMessage() for r in caplog.records if "no API keys" in r.getMessage()]
+
+    (warning,) = warnings("0.0.0.0", tmp_path / "no-keys.json")
+    assert "keys create" in warning
+    assert warnings("127.0.0.1", tmp_path / "no-keys.json") == []
+    assert warnings("0.0.0.0", api_keys.path) == []

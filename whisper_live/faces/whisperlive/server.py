@@ -81,7 +81,7 @@ class StreamingServer:
         self.own_ports = own_ports if own_ports is not None else set()  # filled once bound
         self.clients: dict[ServerConnection, _Client] = {}  # streams admitted and running
         self._keys: weakref.WeakKeyDictionary[ServerConnection, ApiKey | None] = weakref.WeakKeyDictionary()
-        self._connections = 0  # handlers running, admitted or not
+        self._configured = 0  # connections past their configuration (a drain waits for these)
         self._draining = asyncio.Event()
         self._audio_seconds = self.metrics.audio_seconds.labels(FACE)
         self._latency = self.metrics.final_latency.labels(FACE)
@@ -139,13 +139,13 @@ class StreamingServer:
         self._draining.set()
 
     async def finished(self) -> None:
-        while self._connections:
+        """Every configured connection is done (one still silent gets WAIT whenever it speaks)."""
+        while self._configured:
             await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ a connection
     async def handler(self, ws: ServerConnection) -> None:
         client = _Client(_peer(ws), self._keys.pop(ws, None))
-        self._connections += 1
         try:
             how = await self._serve_client(ws, client)
         except ConnectionClosed:
@@ -155,8 +155,6 @@ class StreamingServer:
             how = "internal error"
             with contextlib.suppress(Exception):
                 await self._refuse(ws, protocol.error(client.uid, "internal server error"), 1011)
-        finally:
-            self._connections -= 1
         if client.admitted is None:
             if how != "client gone":
                 self._refused(client.peer, client, how)
@@ -184,7 +182,15 @@ class StreamingServer:
             message = "no configuration received" if isinstance(exc, TimeoutError) else str(exc)
             await self._refuse(ws, protocol.error(None, message), 1008)
             return f"error {message}"
-        client.uid = uid = config.uid
+        client.uid = config.uid
+        self._configured += 1
+        try:
+            return await self._admit(ws, client, config)
+        finally:
+            self._configured -= 1
+
+    async def _admit(self, ws: ServerConnection, client: _Client, config: protocol.ClientConfig) -> str:
+        uid = config.uid
         if not self.admission.admits_another():
             await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
             return "wait (shutting down)" if self.admission.draining else "wait"
