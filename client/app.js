@@ -18,6 +18,7 @@ function startApp() {
     model: $("model"),
     language: $("language"),
     task: $("task"),
+    token: $("token"),
     hint: $("model-hint"),
     start: $("start"),
     stop: $("stop"),
@@ -143,7 +144,10 @@ function startApp() {
     done: () => "Stopped. The transcript is complete.",
     wait: (d) =>
       `Server full (WAIT): estimated wait ${formatMinutes(d.minutes)}. Press Start to try again.`,
-    disconnected: () => "The server ended the session (time limit reached). Press Start for a new one.",
+    disconnected: (d) =>
+      d.reason === "server shutting down"
+        ? "The server is shutting down; the transcript so far is complete. Press Start to reconnect."
+        : "The server ended the session (time limit reached). Press Start for a new one.",
     error: (d) => `Error: ${d.message}`,
   };
 
@@ -162,7 +166,7 @@ function startApp() {
     const busy = ["microphone", "connecting", "streaming", "finishing"].includes(state);
     el.start.disabled = busy;
     el.stop.disabled = !["microphone", "connecting", "streaming"].includes(state);
-    for (const input of el.form.querySelectorAll("input:not(#token), select")) input.disabled = busy;
+    for (const input of el.form.querySelectorAll("input, select")) input.disabled = busy;
     if (!busy) {
       stopElapsed();
       if (stream) el.elapsed.textContent = Transcript.short(stream.secondsSent); // the exact total
@@ -261,6 +265,7 @@ function startApp() {
         model: el.model.value.trim(),
         language: el.language.value || null,
         task: el.task.value,
+        token: el.token.value.trim() || null,
       },
       {
         onState: showState,

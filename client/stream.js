@@ -5,7 +5,10 @@
  * Wire protocol (WhisperLive-compatible): a JSON config text frame first, then binary frames
  * of 16 kHz mono int16 little-endian PCM, then the bytes "END_OF_AUDIO" as a binary frame.
  * The server answers SERVER_READY, segment updates, the detected language, and may refuse
- * with WAIT (server full), ERROR, or end with DISCONNECT (time limit).
+ * with WAIT (server full), ERROR, or end with DISCONNECT (time limit, shutdown).
+ *
+ * An API key goes as the subprotocols "token, <key>": a browser WebSocket cannot set headers,
+ * and the server answers with the subprotocol "token".
  *
  * Needs resampler.js and pcm-worklet.js.
  */
@@ -21,7 +24,7 @@ const FINISH_TIMEOUT_MS = 180000;
 
 class LiveStream {
   /**
-   * @param {{url: string, model: string, language: string|null, task: string}} options
+   * @param {{url: string, model: string, language: string|null, task: string, token?: string}} options
    * @param {{onState?: Function, onSegments?: Function, onLanguage?: Function,
    *          onWarning?: Function, onLevel?: Function}} handlers
    *   onState(state, detail): "microphone" | "connecting" | "streaming" | "finishing" |
@@ -119,7 +122,9 @@ class LiveStream {
     this._set("connecting", { url: this.options.url });
     let ws;
     try {
-      ws = new WebSocket(this.options.url);
+      ws = this.options.token
+        ? new WebSocket(this.options.url, ["token", this.options.token])
+        : new WebSocket(this.options.url);
     } catch (err) {
       this._fail(`Bad server address ${this.options.url}: ${(err && err.message) || err}`);
       return;
@@ -154,11 +159,14 @@ class LiveStream {
       this._teardownAudio();
       clearTimeout(this._finishTimer);
       if (this.finalState) {
-        this._set(this.finalState.state, this.finalState.detail);
+        this._set(this.finalState.state, { ...this.finalState.detail, reason: event.reason });
       } else if (this.state === "finishing" && (event.code === 1000 || event.code === 1005)) {
         this._set("done");
       } else if (!opened) {
-        this._set("error", { message: `Could not connect to ${this.options.url}. Is the server running?` });
+        // A refused key and a stopped server look the same from here (the browser hides the
+        // HTTP answer to a failed WebSocket handshake), so name both.
+        const key = this.options.token ? " and is the API key right" : " (does it need an API key?)";
+        this._set("error", { message: `Could not connect to ${this.options.url}. Is the server running${key}?` });
       } else if (this.state === "stopping-early") {
         this._set("done");
       } else {
@@ -196,7 +204,7 @@ class LiveStream {
       return;
     }
     if (message.message === "DISCONNECT") {
-      // Time limit: the server still delivers the final text before closing.
+      // Time limit or shutdown: the server still delivers the final text before closing.
       this.finalState = { state: "disconnected", detail: {} };
       this._teardownAudio();
       return;

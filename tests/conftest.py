@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from harness import evaluation
 from harness.server_thread import ServerThread, free_port
 
+from whisper_live.gate.keys import KeyStore
 from whisper_live.settings import ServerSettings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -30,6 +32,43 @@ def server() -> ServerThread:
     # path a CI machine cannot otherwise exercise, and every stream test runs through it.
     settings = ServerSettings(
         host="127.0.0.1", port=0, http_port=free_port(), max_clients=4, capacity_admission=False, max_batch=8
+    )
+    with ServerThread(settings) as running:
+        yield running
+
+
+@dataclass
+class ApiKeys:
+    """A keys file with a key for each kind of test; secrets as ``create`` printed them."""
+
+    path: Path
+    alice: str  # no per-key limits
+    limited: str  # one stream and one upload at a time
+    store: KeyStore
+
+    def label(self, name: str) -> str:
+        return next(k.label for k in self.store.entries() if k.name == name)
+
+
+@pytest.fixture(scope="session")
+def api_keys(tmp_path_factory) -> ApiKeys:
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    store = KeyStore(path)
+    return ApiKeys(path, store.create("alice"), store.create("limited", max_streams=1, max_uploads=1), store)
+
+
+@pytest.fixture(scope="session")
+def secured_server(api_keys) -> ServerThread:
+    """A server of its own that requires keys and allows one foreign origin (the shared
+    ``server`` stays open)."""
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=0,
+        http_port=free_port(),
+        max_clients=4,
+        capacity_admission=False,
+        keys_file=str(api_keys.path),
+        cors_origins="https://app.example",
     )
     with ServerThread(settings) as running:
         yield running

@@ -59,6 +59,12 @@ class Unauthorized(WhisperLiveError):
     code = "unauthorized"
 
 
+class OriginNotAllowed(WhisperLiveError):
+    """A browser page from an origin this server does not serve (see --cors-origins)."""
+
+    code = "origin_not_allowed"
+
+
 class LimitReached(WhisperLiveError):
     """A per-key limit (concurrent streams or uploads) is reached; try again later."""
 

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import os
 import signal
+import ssl
 import sys
+import threading
 
 from aiohttp import web
 
+from . import logs
 from .engine.admission import Admission
 from .engine.pool import ModelPool
-from .faces.http.app import create_app
+from .engine.scheduler import Priority
+from .faces.http.app import UPLOADS, create_app, in_flight, in_flight_finished
 from .faces.whisperlive.server import StreamingServer
+from .gate.gate import Gate
+from .gate.keys import KeyStore
+from .gate.metrics import Metrics
 from .settings import ServerSettings, parse_args
 
 log = logging.getLogger("whisper_live")
 
 
 class Server:
-    """Both transports and the engine they share (pool, admission); start() binds, stop() releases."""
+    """Both transports and what they share: the engine (pool, admission) and the gate (keys,
+    limits, metrics). start() binds, drain() finishes the work under way, stop() releases."""
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
@@ -34,7 +44,16 @@ class Server:
             max_batch=settings.max_batch,
         )
         self.admission = Admission(self.pool.scheduler, settings)
-        self.streams = StreamingServer(self.pool, settings, self.admission)
+        self.gate = Gate(KeyStore.from_environment(settings.keys_file or None))
+        self.metrics = Metrics()
+        self.metrics.watch(self._live_state)
+        self.pool.scheduler.observers.append(self._observe_decode)
+        self.own_ports: set[int] = set()  # a page served from these is the server's own
+        self.streams = StreamingServer(
+            self.pool, settings, self.admission, self.gate, self.metrics, self.own_ports
+        )
+        self.ssl = tls_context(settings)
+        self.app: web.Application | None = None
         self._ws = None
         self._http: web.AppRunner | None = None
         self.port = settings.port
@@ -44,24 +63,55 @@ class Server:
         if self.settings.preload:
             await self.pool.acquire(None)
         self.admission.start_measuring()  # loading the model is no stream's cost
-        self._ws = await self.streams.serve(self.settings.host, self.settings.port)
+        self._ws = await self.streams.serve(self.settings.host, self.settings.port, ssl=self.ssl)
         self.port = self._ws.sockets[0].getsockname()[1]
+        self.own_ports.add(self.port)
         if self.settings.http_port:
-            self._http = web.AppRunner(create_app(self.pool, self.admission, self.settings), access_log=None)
+            self.app = create_app(
+                self.pool, self.admission, self.settings, self.gate, self.metrics, self.own_ports
+            )
+            # In-flight requests are waited for by drain(); stop() only gives stragglers a moment.
+            self._http = web.AppRunner(
+                self.app, access_log=None, shutdown_timeout=min(5.0, self.settings.shutdown_timeout)
+            )
             await self._http.setup()
-            site = web.TCPSite(self._http, self.settings.host, self.settings.http_port)
+            site = web.TCPSite(self._http, self.settings.host, self.settings.http_port, ssl_context=self.ssl)
             await site.start()
             self.http_port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+            self.own_ports.add(self.http_port)
+        secure = "s" if self.ssl else ""
         log.info(
-            "listening: ws://%s:%d%s (model %s, %s %s, %d workers)",
+            "listening: ws%s://%s:%d%s (model %s, %s %s, %d workers; %s)",
+            secure,
             self.settings.host,
             self.port,
-            f", http://{self.settings.host}:{self.http_port}" if self._http else "",
+            f", http{secure}://{self.settings.host}:{self.http_port}" if self._http else "",
             self.settings.model,
             self.settings.device,
             self.settings.compute_type,
             self.pool.workers,
+            "open: no API keys" if self.gate.open else "API keys required",
         )
+        if self.gate.open and not is_loopback(self.settings.host):
+            log.warning(
+                "no API keys configured and listening on %s: anyone who can reach this machine may"
+                " use it; make a key with 'whisper-live-server keys create --name NAME'",
+                self.settings.host,
+            )
+
+    def busy(self) -> tuple[int, int]:
+        """(streams, REST requests) still running."""
+        return len(self.streams.clients), in_flight(self.app) if self.app is not None else 0
+
+    async def drain(self) -> None:
+        """Stop admitting (new streams get WAIT, REST 503, /ready 503), let every stream send
+        its finals and DISCONNECT, and let every request in flight finish."""
+        self.admission.stop_admitting()
+        self.streams.finish_all()
+        waits = [self.streams.finished()]
+        if self.app is not None:
+            waits.append(in_flight_finished(self.app))
+        await asyncio.gather(*waits)
 
     async def stop(self) -> None:
         if self._ws is not None:
@@ -71,17 +121,100 @@ class Server:
             await self._http.cleanup()
         self.pool.close()
 
+    def _observe_decode(self, priority: Priority, seconds: float, jobs: int) -> None:
+        self.metrics.decode_seconds.labels(priority.name.lower()).observe(seconds)
+
+    def _live_state(self) -> dict:
+        """Gauges read at every scrape from the objects that own the state."""
+        scheduler = self.pool.scheduler
+        state = {
+            "whisper_live_streams_open": ("Streams open now", [], {(): self.admission.active}),
+            "whisper_live_decode_queue_depth": (
+                "Decodes waiting for a worker",
+                ["priority"],
+                {(p.name.lower(),): scheduler.queued(p) for p in Priority},
+            ),
+            "whisper_live_decodes_running": ("Model calls running now", [], {(): scheduler.running}),
+            "whisper_live_models_loaded": (
+                "Models in memory (1 each)",
+                ["model"],
+                {(m.name,): 1 for m in self.pool.loaded()},
+            ),
+            "whisper_live_draining": ("1 while shutting down", [], {(): int(self.admission.draining)}),
+        }
+        capacity = self.admission.capacity()
+        if capacity is not None:
+            state["whisper_live_capacity_streams"] = (
+                "Streams this server can keep up with, as measured so far",
+                [],
+                {(): capacity},
+            )
+        if self.app is not None:
+            state["whisper_live_uploads_running"] = (
+                "REST transcriptions under way",
+                [],
+                {(): len(self.app[UPLOADS].jobs)},
+            )
+        return state
+
+
+def tls_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    """One server context for both ports (wss:// and https://), or None without a certificate."""
+    if not settings.ssl_certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile or None)
+    return context
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _exit_now(reason: str) -> None:
+    log.warning("%s: exiting now", reason)
+    logging.shutdown()
+    os._exit(1)
+
 
 async def _run(settings: ServerSettings) -> None:
     server = Server(settings)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set():  # the second one: no more waiting
+            _exit_now(f"second {name}")
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig.name)
     await stop.wait()
+    timeout = settings.shutdown_timeout
+    # Whatever hangs (a decode that will not end, a client that will not read), the process
+    # is gone by the deadline; closing the sockets gets the last part of it.
+    watchdog = threading.Timer(timeout, _exit_now, args=(f"shutdown took {timeout:g} s",))
+    watchdog.daemon = True
+    watchdog.start()
+    streams, requests = server.busy()
+    log.info("shutting down: finishing %d streams and %d requests (at most %g s)", streams, requests, timeout)
+    try:
+        await asyncio.wait_for(server.drain(), max(0.0, timeout - min(2.0, timeout / 4)))
+    except TimeoutError:
+        streams, requests = server.busy()
+        log.warning(
+            "shutdown: closing %d streams and %d requests that did not finish in time", streams, requests
+        )
     await server.stop()
+    watchdog.cancel()
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,9 +224,7 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     asyncio.run(_run(settings))
 
 

@@ -31,12 +31,28 @@ class ServerSettings:
     max_upload_mb: float = 25.0
     preload: bool = True
     log_level: str = "info"
+    log_format: str = "text"  # text or json (one object per line)
+    keys_file: str = ""  # "" = $XDG_CONFIG_HOME/whisper-live/keys.json (where `keys create` writes)
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    # Browser origins allowed on both ports besides the server's own page; "null" is a page
+    # opened from a file. "*" allows every origin.
+    cors_origins: str = "null"
+    shutdown_timeout: float = 30.0
 
     def allowed_models(self) -> list[str] | None:
         from .engine.models import bundled_models
 
         extra = [m.strip() for m in self.models.split(",") if m.strip()]
         return [self.model, *bundled_models(), *extra]
+
+    def allowed_origins(self) -> set[str]:
+        """--cors-origins as a set ("*" included as is); origins compare without a final slash."""
+        return {o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()}
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.ssl_certfile)
 
 
 _HELP = {
@@ -60,7 +76,18 @@ _HELP = {
     "max_upload_mb": "largest REST upload in MiB",
     "preload": "load the default model at start-up",
     "log_level": "debug, info, warning or error",
+    "log_format": "text, or json for one JSON object per line",
+    "keys_file": "API keys file made by 'whisper-live-server keys create'; when it holds a key (or"
+    " WHISPER_LIVE_API_KEY is set) every face requires one (default: ~/.config/whisper-live/keys.json)",
+    "ssl_certfile": "TLS certificate (PEM): both ports then serve wss:// and https://",
+    "ssl_keyfile": "TLS private key (PEM) for --ssl-certfile",
+    "cors_origins": "browser origins allowed to use the REST API and the WebSocket, comma-separated,"
+    " or *; the server's own page is always allowed, null is a page opened from a file",
+    "shutdown_timeout": "seconds SIGTERM may take: streams get their finals and in-flight requests"
+    " finish, then the process exits (a second SIGTERM exits at once)",
 }
+
+CHOICES = {"log_format": ("text", "json")}
 
 
 def _env_name(field_name: str) -> str:
@@ -87,11 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             value = type(default)(env) if env is not None else default
             parser.add_argument(
-                flag, type=type(default), default=value, help=_HELP[f.name] + f" (default {value})"
+                flag,
+                type=type(default),
+                default=value,
+                choices=CHOICES.get(f.name),
+                help=_HELP[f.name] + (f" (default {value})" if value != "" else ""),
             )
     return parser
 
 
 def parse_args(argv: list[str] | None = None) -> ServerSettings:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        parser.error("--ssl-certfile and --ssl-keyfile go together")
     return ServerSettings(**{f.name: getattr(args, f.name) for f in fields(ServerSettings)})

@@ -189,6 +189,7 @@ async def stream(
     sample_format: str = "int16",
     end_of_audio: bool = True,
     timeout: float = 120.0,
+    connect: dict | None = None,
 ) -> StreamTrace:
     """Play ``samples`` as a live source at ``speed`` × real time, ``frame`` samples per
     message (see ``paced``), and record every message and when it arrived.
@@ -197,6 +198,8 @@ async def stream(
     exists), so ``arrival - speech_end`` is the latency a real client sees. Completed
     segments are collected the way WhisperLive's client does (a completed segment counts
     once; later messages repeat it).
+
+    ``connect`` goes to ``websockets.connect`` (an API key's headers or subprotocols, TLS).
     """
     import websockets
 
@@ -206,7 +209,7 @@ async def stream(
     pcm = to_pcm(samples, sample_format)
     width = 4 if sample_format == "float32" else 2
     started = time.monotonic()
-    async with websockets.connect(url, max_size=2**24) as ws:
+    async with websockets.connect(url, max_size=2**24, **(connect or {})) as ws:
         await ws.send(json.dumps(cfg))
         first = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         trace.messages.append(first)

@@ -53,10 +53,9 @@ def fake_microphone(tmp_path_factory, librispeech):
     return path, conv
 
 
-@pytest.fixture(scope="module")
-def browser(fake_microphone):
-    wav, _ = fake_microphone
-    args = [
+def chromium_args(wav: Path) -> list[str]:
+    """Headless Chromium whose microphone plays ``wav``."""
+    return [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -70,6 +69,12 @@ def browser(fake_microphone):
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={wav}",
     ]
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone):
+    wav, _ = fake_microphone
+    args = chromium_args(wav)
     with sync_api.sync_playwright() as p:
         # Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
         b = p.chromium.launch(executable_path=CHROMIUM, args=args, timeout=60000)

@@ -91,7 +91,22 @@ def test_open_streams_audio_counts_as_it_arrives_and_stays_after_they_close():
     admission.close(a)
     received["a"] = 1e6  # what a closed stream says later no longer matters
     assert admission.stream_seconds() == 130.0
-    assert admission.status() == {"active_streams": 1, "max_clients": 4, "capacity_estimate": None}
+    assert admission.status() == {
+        "active_streams": 1,
+        "max_clients": 4,
+        "capacity_estimate": None,
+        "draining": False,
+    }
+
+
+def test_no_new_stream_once_shutdown_began_while_open_ones_run_on():
+    admission = Readings().admission(max_clients=4)
+    running = admission.open(lambda: 0.0)
+    assert admission.admits_another()
+    admission.stop_admitting()
+    assert not admission.admits_another() and admission.status()["draining"]
+    admission.close(running)
+    assert not admission.admits_another()
 
 
 def test_wait_is_until_the_oldest_stream_reaches_its_time_limit():

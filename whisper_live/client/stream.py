@@ -338,7 +338,7 @@ class AsyncStreamingClient:
             await self._warning(str(message.get("message")))
         elif message.get("message") == "DISCONNECT":
             self.transcript.disconnected = True
-            log.warning("server ended the stream (maximum connection time)")
+            log.warning("server ended the stream (DISCONNECT: time limit or shutdown)")
         if message.get("language"):
             self.transcript.language = message["language"]
             self.transcript.language_probability = message.get("language_prob")

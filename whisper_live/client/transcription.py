@@ -25,7 +25,7 @@ from ..core.pcm import SAMPLE_RATE
 from ..faces.whisperlive.protocol import DEFAULT_PORT
 from .console import Console
 from .sources import BlockPump, Source, WavRecorder, file_source, microphone_source, url_source
-from .stream import AsyncStreamingClient, RetryPolicy, Segment, StreamOptions
+from .stream import AsyncStreamingClient, ClientError, RetryPolicy, Segment, StreamOptions
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -312,11 +312,17 @@ class TranscriptionClient:
                 recorder.close()
         try:
             transcript = await stream.finish(self.run.final_timeout)
+        except ClientError:
+            # The connection ended early (lost, refused, server gone): what arrived is still
+            # the user's, so the SRT/VTT are written; the error says how it ended.
+            self.write_outputs(stream.transcript)
+            raise
         finally:
             if console is not None:
                 console.finish()
         if transcript.disconnected:
-            self.ended = "server time limit"
+            # DISCONNECT comes at the time limit (close 1000) or when the server shuts down (1001)
+            self.ended = "server shutting down" if stream.close_code == 1001 else "server time limit"
         elif self._stopped:
             self.ended = "stopped"
         elif self.ended is None:

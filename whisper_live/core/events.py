@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .transcript import StreamSegment
 
@@ -12,6 +12,9 @@ class SegmentsChanged:
     """The last N completed segments plus the current partial, as clients expect them."""
 
     segments: list[StreamSegment]
+    # Where the speech of each final this update delivers ended (stream seconds): with the
+    # time that audio arrived, a transport measures the latency its users feel.
+    speech_ended: list[float] = field(default_factory=list)
 
 
 @dataclass

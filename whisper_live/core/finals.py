@@ -19,6 +19,7 @@ class _Final:
     request: DecodeRequest
     result: DecodeResult | None = None
     failed: bool = False
+    speech_end: int = 0  # sample where the utterance's speech ended
 
     @property
     def done(self) -> bool:
@@ -35,9 +36,10 @@ class OrderedFinals:
     def __contains__(self, request: DecodeRequest) -> bool:
         return any(final.request is request for final in self._queue)
 
-    def add(self, request: DecodeRequest, result: DecodeResult | None = None) -> None:
-        """The next utterance's final, already decoded when ``result`` is given."""
-        self._queue.append(_Final(request, result))
+    def add(self, request: DecodeRequest, speech_end: int, result: DecodeResult | None = None) -> None:
+        """The next utterance's final (its speech ended at sample ``speech_end``), already
+        decoded when ``result`` is given."""
+        self._queue.append(_Final(request, result, speech_end=speech_end))
 
     def resolve(self, request: DecodeRequest, result: DecodeResult) -> None:
         for final in self._queue:
@@ -49,10 +51,11 @@ class OrderedFinals:
             if final.request is request:
                 final.failed = True
 
-    def ready(self) -> list[tuple[DecodeRequest, DecodeResult | None]]:
-        """Take the finals now deliverable, in order; a failed one comes with no result."""
+    def ready(self) -> list[tuple[DecodeRequest, DecodeResult | None, int]]:
+        """Take the finals now deliverable, in order, each with the sample its speech ended
+        at; a failed one comes with no result."""
         out = []
         while self._queue and self._queue[0].done:
             final = self._queue.popleft()
-            out.append((final.request, final.result))
+            out.append((final.request, final.result, final.speech_end))
         return out

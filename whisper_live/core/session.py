@@ -72,6 +72,7 @@ class StreamingSession:
         self._agreement = LocalAgreement(self.options.max_window)
         self._transcript = SessionTranscript()
         self._finals = OrderedFinals()
+        self._speech_ended: list[float] = []  # of finals delivered since the last update
         self._ids = itertools.count(1)
         self.language = self.options.language
         self._language_sent = self.options.language is not None
@@ -195,9 +196,9 @@ class StreamingSession:
         endpoint, speculation = self._endpoint, self._speculation
         if endpoint.long_enough:
             if speculation is not None and speculation.request.end_sample >= endpoint.speech_end:
-                self._finals.add(speculation.request, speculation.result)
+                self._finals.add(speculation.request, endpoint.speech_end, speculation.result)
             else:
-                self._finals.add(self._request(DecodeKind.FINAL, end))
+                self._finals.add(self._request(DecodeKind.FINAL, end), endpoint.speech_end)
         endpoint.close()
         self._speculation = None
         self._agreement.reset()
@@ -332,10 +333,11 @@ class StreamingSession:
 
     def _deliver_finals(self) -> None:
         ready = self._finals.ready()
-        for request, result in ready:
+        for request, result, speech_end in ready:
             if self._partial_utt <= request.utterance:
                 self._transcript.partial = None
             if result is not None:
+                self._speech_ended.append(speech_end / SAMPLE_RATE)
                 self._transcript.complete(
                     [
                         StreamSegment(
@@ -369,8 +371,12 @@ class StreamingSession:
 
     def _emit_segments(self) -> None:
         """Queue the segments to show; a newer list replaces one not yet taken."""
+        replaced = [e for e in self._events if isinstance(e, SegmentsChanged)]
         self._events = [e for e in self._events if not isinstance(e, SegmentsChanged)]
-        self._events.append(SegmentsChanged(self._transcript.shown(self.options.send_last_n_segments)))
+        ended = [t for e in replaced for t in e.speech_ended] + self._speech_ended
+        self._speech_ended = []
+        shown = self._transcript.shown(self.options.send_last_n_segments)
+        self._events.append(SegmentsChanged(shown, ended))
 
     def _maybe_language(self, result: DecodeResult) -> None:
         if self._language_sent or not result.language:

@@ -69,6 +69,7 @@ class Admission:
         self._cpu_start = cpu_seconds()
         self._open: set[OpenStream] = set()
         self._closed_seconds = 0.0
+        self.draining = False  # shutting down: streams already open finish, no new one starts
 
     def start_measuring(self) -> None:
         """CPU time spent so far (loading models, starting up) is no stream's cost."""
@@ -114,7 +115,13 @@ class Admission:
         by_workers = self.scheduler.workers * TARGET_UTILIZATION / (busy[Priority.FINAL] / seen)
         return max(1, int(min(by_cpu, by_workers) + 1e-9))
 
+    def stop_admitting(self) -> None:
+        """Shutdown has begun: every face answers new streams as it answers a full server."""
+        self.draining = True
+
     def admits_another(self) -> bool:
+        if self.draining:
+            return False
         limit = self.settings.max_clients
         capacity = self.capacity() if self.settings.capacity_admission else None
         if capacity is not None:
@@ -132,4 +139,5 @@ class Admission:
             "active_streams": self.active,
             "max_clients": self.settings.max_clients,
             "capacity_estimate": self.capacity(),  # streams it can keep up with; None: not yet known
+            "draining": self.draining,
         }

@@ -111,10 +111,15 @@ class UploadJob:
 class UploadJobs:
     """The uploads being transcribed, and a flag that refuses new work at shutdown."""
 
-    def __init__(self):
+    def __init__(self, on_audio: Callable[[float], object] | None = None):
         self.jobs: dict[str, UploadJob] = {}
         self.shutting_down = False
         self._ids = itertools.count(1)
+        self.on_audio = on_audio  # called with the seconds of audio of every piece decoded
+
+    def processed(self, seconds: float) -> None:
+        if self.on_audio is not None:
+            self.on_audio(seconds)
 
     def open(self, model: str, task: str, duration: float) -> UploadJob:
         self.check()
@@ -173,6 +178,7 @@ async def transcribe(
         job.started = job.started or time.time()
         result = await pool.decode(loaded, audio[first:last], piece_options, Priority.UPLOAD)
         job.pieces_done += 1
+        queue.processed((last - first) / SAMPLE_RATE)
         for segment in result.segments:
             placed = _place(segment, first / SAMPLE_RATE, last / SAMPLE_RATE, word_end)
             placed.id = len(segments)

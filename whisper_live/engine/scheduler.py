@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
@@ -25,6 +26,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Priority(IntEnum):
@@ -73,6 +75,9 @@ class Scheduler:
         self.busy_by_priority = dict.fromkeys(Priority, 0.0)
         # per priority: batch size -> how many model calls ran with it
         self.batch_sizes: dict[Priority, Counter[int]] = {p: Counter() for p in Priority}
+        # Called on the loop after every model call with (priority, seconds, jobs in the call):
+        # metrics and benchmarks watch decodes here without the scheduler knowing them.
+        self.observers: list[Callable[[Priority, float, int], None]] = []
 
     @property
     def queue_depth(self) -> int:
@@ -170,6 +175,11 @@ class Scheduler:
             self.busy_seconds += elapsed
             self.busy_by_priority[priority] += elapsed
             self.batch_sizes[priority][len(jobs)] += 1
+            for observe in self.observers:
+                try:
+                    observe(priority, elapsed, len(jobs))
+                except Exception:  # a broken observer must not leave the jobs unanswered
+                    log.exception("decode observer %r failed", observe)
             results = done.result() if not done.cancelled() and done.exception() is None else None
             for i, each in enumerate(jobs):
                 if each.future.done():

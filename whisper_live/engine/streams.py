@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from ..core.events import Event
@@ -48,10 +50,22 @@ class StreamRunner:
         self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: no more
         self._tasks: dict[asyncio.Task, DecodeRequest] = {}
         self._finished = asyncio.Event()
+        # (stream seconds received, monotonic time it arrived) per fed frame, oldest first
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=100_000)
 
     def feed(self, data: bytes) -> None:
         self.session.feed(data)
+        self._arrivals.append((self.session.stream_seconds, time.monotonic()))
         self._pump()
+
+    def arrived_at(self, stream_seconds: float) -> float | None:
+        """When (``time.monotonic``) the audio holding this point of the stream arrived.
+
+        Asked in stream order (each final's end of speech, see ``SegmentsChanged``), so
+        frames before the point are forgotten as it goes."""
+        while self._arrivals and self._arrivals[0][0] < stream_seconds:
+            self._arrivals.popleft()
+        return self._arrivals[0][1] if self._arrivals else None
 
     def end(self) -> None:
         """End of audio: drop queued partials (nobody will see them) and finish the finals."""

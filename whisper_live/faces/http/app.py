@@ -3,21 +3,34 @@
 A face adds its routes with ``add_face_routes`` and says how its errors look; one
 middleware turns anything a handler raises (a domain error, aiohttp's own HTTP errors, a
 crash) into that face's error shape, so nothing a client sends escapes as a traceback.
+
+Every request passes the gate first (``gatekeeper``), before its body is read: its API
+key, the per-key limit on concurrent requests, the browser origin, and at shutdown the
+refusal of new work, each answered through the face's own error renderer; it also counts
+and logs every request. Only health, readiness and the browser page (which holds no
+data; its key goes with its WebSocket) are open without a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ... import errors
 from ...engine.admission import Admission
 from ...engine.files import UploadJobs
 from ...engine.pool import ModelPool
+from ...gate.gate import Gate
+from ...gate.keys import ApiKey
+from ...gate.metrics import Metrics
+from ...gate.origins import origin_allowed
+from ...logs import event
 from ...settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -26,10 +39,25 @@ POOL = web.AppKey("pool", ModelPool)
 ADMISSION = web.AppKey("admission", Admission)
 SETTINGS = web.AppKey("settings", ServerSettings)
 UPLOADS = web.AppKey("uploads", UploadJobs)
+GATE = web.AppKey("gate", Gate)
+METRICS = web.AppKey("metrics", Metrics)
+# Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
+OWN_PORTS = web.AppKey("own_ports", set)
+API_KEY = web.RequestKey("api_key", ApiKey)  # the caller's key (None on an open server)
 
 # (the error, the HTTP status when aiohttp already chose one) -> the face's response
 ErrorRenderer = Callable[[errors.WhisperLiveError, "int | None"], web.StreamResponse]
 _RENDERERS = web.AppKey("error_renderers", dict)
+_OPEN = web.AppKey("open_resources", set)  # resources served without a key
+_IN_FLIGHT = web.AppKey("in_flight", dict)  # face requests running now (to drain at shutdown)
+
+# The gate's refusals, the same on every face (its renderer gives them its shape).
+GATE_STATUS: list[tuple[type[errors.WhisperLiveError], int]] = [
+    (errors.Unauthorized, 401),
+    (errors.OriginNotAllowed, 403),
+    (errors.LimitReached, 429),
+    (errors.ShuttingDown, 503),
+]
 
 _PACKAGE = Path(__file__).resolve().parents[2]
 # The browser page: packaged as whisper_live/page in a wheel (setup.cfg maps client/ there);
@@ -51,6 +79,133 @@ def add_face_routes(
         app[_RENDERERS][route] = render_error
 
 
+def render_error(
+    request: web.Request, exc: errors.WhisperLiveError, status: int | None
+) -> web.StreamResponse:
+    """An error in the shape of the face that owns the request's route."""
+    return request.app[_RENDERERS].get(request.match_info.route, plain_error)(exc, status)
+
+
+def open_route(app: web.Application, resource: web.AbstractResource) -> None:
+    """Serve this resource without a key (health, readiness, the page)."""
+    app[_OPEN].add(resource)
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _origin_ok(request: web.Request) -> bool:
+    settings = request.app[SETTINGS]
+    return origin_allowed(
+        request.headers.get(hdrs.ORIGIN), request.host, settings.allowed_origins(), request.app[OWN_PORTS]
+    )
+
+
+@web.middleware
+async def cors_preflight(request: web.Request, handler) -> web.StreamResponse:
+    """Answer CORS preflights (they carry no key) before anything else; allowed origins only."""
+    if request.method != "OPTIONS" or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
+        return await handler(request)
+    if not _origin_ok(request):
+        return web.Response(status=403, text="origin not allowed (see --cors-origins)")
+    return web.Response(
+        status=204,
+        headers={
+            hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: request.headers[hdrs.ORIGIN],
+            hdrs.ACCESS_CONTROL_ALLOW_METHODS: "GET, POST, DELETE, OPTIONS",
+            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: request.headers.get(
+                hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "Authorization, Content-Type"
+            ),
+            hdrs.ACCESS_CONTROL_MAX_AGE: "600",
+            hdrs.VARY: "Origin",
+        },
+    )
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer to an allowed cross-origin page says so, streamed ones too."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if (
+        origin is not None
+        and hdrs.ACCESS_CONTROL_ALLOW_ORIGIN not in response.headers
+        and _origin_ok(request)
+    ):
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        response.headers.add(hdrs.VARY, "Origin")
+
+
+@web.middleware
+async def gatekeeper(request: web.Request, handler) -> web.StreamResponse:
+    """Key, origin, per-key request limit and shutdown, before any body is read; then count and log."""
+    app = request.app
+    started = time.monotonic()
+    resource = request.match_info.route.resource
+    is_open = resource in app[_OPEN]
+    key: ApiKey | None = None
+    status = 500
+    try:
+        if is_open:
+            response = await handler(request)
+        else:
+            try:
+                if not _origin_ok(request):
+                    raise errors.OriginNotAllowed(
+                        f"pages from {request.headers[hdrs.ORIGIN]} may not use this server (see --cors-origins)"
+                    )
+                key = request[API_KEY] = app[GATE].admit(request.headers, request.query)
+                face = request.match_info.route in app[_RENDERERS]
+                if face and app[ADMISSION].draining:
+                    raise errors.ShuttingDown("the server is shutting down; try again on another instance")
+                upgrade = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+                # Streams hold a "streams" slot in their face; every other request holds an upload slot.
+                slot = app[GATE].slot(key, "uploads") if face and not upgrade else contextlib.nullcontext()
+                with slot:
+                    token = object()
+                    app[_IN_FLIGHT][token] = request
+                    try:
+                        response = await handler(request)
+                    finally:
+                        del app[_IN_FLIGHT][token]
+            except tuple(kind for kind, _ in GATE_STATUS) as exc:
+                status = next(code for kind, code in GATE_STATUS if isinstance(exc, kind))
+                response = render_error(request, exc, status)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        route = _route_name(request)
+        app[METRICS].http_requests.labels(route, request.method, str(status)).inc()
+        quiet = is_open or route == "/metrics"
+        event(
+            log,
+            "request",
+            logging.DEBUG if quiet else logging.INFO,
+            method=request.method,
+            path=request.path,
+            status=status,
+            key=key.label if key is not None else None,
+            peer=request.remote,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+
+async def in_flight_finished(app: web.Application) -> None:
+    """Wait until no face request is running (the drain at shutdown)."""
+    while app[_IN_FLIGHT]:
+        await asyncio.sleep(0.05)
+
+
+def in_flight(app: web.Application) -> int:
+    return len(app[_IN_FLIGHT])
+
+
 @web.middleware
 async def face_errors(request: web.Request, handler) -> web.StreamResponse:
     status: int | None = None
@@ -69,12 +224,24 @@ async def face_errors(request: web.Request, handler) -> web.StreamResponse:
         log.exception("%s %s failed", request.method, request.path)
         error = errors.WhisperLiveError(f"internal error: {exc}", code="internal_error")
         status = 500
-    render = request.app[_RENDERERS].get(request.match_info.route, plain_error)
-    return render(error, status)
+    return render_error(request, error, status)
 
 
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 503 once shutdown has begun, so a load balancer sends new clients elsewhere."""
+    if request.app[ADMISSION].draining:
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def scrape(request: web.Request) -> web.Response:
+    """Prometheus' text format; it needs a key like any other route (scrapers send a bearer token)."""
+    body, content_type = request.app[METRICS].render()
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
 
 
 async def status(request: web.Request) -> web.Response:
@@ -99,24 +266,42 @@ async def refuse_new_work(app: web.Application) -> None:
     app[UPLOADS].shutting_down = True
 
 
-def create_app(pool: ModelPool, admission: Admission, settings: ServerSettings) -> web.Application:
+def create_app(
+    pool: ModelPool,
+    admission: Admission,
+    settings: ServerSettings,
+    gate: Gate | None = None,
+    metrics: Metrics | None = None,
+    own_ports: set[int] | None = None,
+) -> web.Application:
+    """The HTTP port. ``gate`` and ``metrics`` are the server's (shared with the WebSocket
+    face); without them the app is open and counts for itself. ``own_ports`` may be filled
+    in once the ports are bound."""
     from ..openai import api as openai_api
     from ..transcriber import api as transcriber_api
     from ..whisperx import api as whisperx_api
 
-    app = web.Application(middlewares=[face_errors])
+    app = web.Application(middlewares=[cors_preflight, gatekeeper, face_errors])
     app[_RENDERERS] = {}
+    app[_OPEN] = set()
+    app[_IN_FLIGHT] = {}
     app[POOL] = pool
     app[ADMISSION] = admission
     app[SETTINGS] = settings
-    app[UPLOADS] = UploadJobs()
+    app[GATE] = gate or Gate()
+    app[METRICS] = metrics = metrics or Metrics()
+    app[OWN_PORTS] = own_ports if own_ports is not None else set()
+    app[UPLOADS] = UploadJobs(on_audio=metrics.audio_seconds.labels("upload").inc)
     app.on_shutdown.append(refuse_new_work)
-    app.router.add_get("/health", health)
+    app.on_response_prepare.append(cors_headers)
+    open_route(app, app.router.add_get("/health", health).resource)
+    open_route(app, app.router.add_get("/ready", ready).resource)
     app.router.add_get("/status", status)
+    app.router.add_get("/metrics", scrape)
     openai_api.add_routes(app)
     transcriber_api.add_routes(app)
     whisperx_api.add_routes(app)
     if PAGE_DIR is not None:
-        app.router.add_get("/", index)
-        app.router.add_static("/client/", PAGE_DIR)
+        open_route(app, app.router.add_get("/", index).resource)
+        open_route(app, app.router.add_static("/client/", PAGE_DIR))
     return app

@@ -1,7 +1,9 @@
 """The WebSocket transport: the handshake, and moving frames to a StreamRunner.
 
 It knows the protocol's messages (through ``protocol``) and nothing about decoding; who
-may open a stream is the engine's ``Admission``, shared with every other streaming face.
+may open a stream is the engine's ``Admission``, shared with every other streaming face,
+and the server's ``Gate`` (API keys, per-key limits), asked before the upgrade, so a
+client without a valid key gets HTTP 401 and never a socket.
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import time
+import weakref
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from ... import errors
 from ...core.events import SegmentsChanged
@@ -23,6 +30,12 @@ from ...engine.diarization import LiveSpeakers
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
 from ...engine.streams import StreamRunner
+from ...gate.credentials import SUBPROTOCOL
+from ...gate.gate import Gate
+from ...gate.keys import ApiKey
+from ...gate.metrics import Metrics
+from ...gate.origins import origin_allowed
+from ...logs import event
 from ...media import PcmResampler
 from ...settings import ServerSettings
 from . import protocol
@@ -30,73 +43,197 @@ from . import protocol
 log = logging.getLogger(__name__)
 
 CONFIG_TIMEOUT = 30.0
+FACE = "whisperlive"  # the metrics' label for this face
 
 
-@dataclass
+@dataclass(eq=False)
 class _Client:
-    uid: str
-    admitted: OpenStream
-    runner: StreamRunner
+    """One connection, from its handshake to the log line that says how it ended."""
+
+    peer: str
+    key: ApiKey | None
+    uid: str | None = None
+    model: str | None = None
+    runner: StreamRunner | None = None
+    admitted: OpenStream | None = None
+    resampler: PcmResampler | None = None  # for clients that send other rates or stereo
+    speakers: LiveSpeakers | None = None  # with diarization
+    finals: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def select_subprotocol(connection: ServerConnection, offered) -> str | None:
+    """A browser that sent its key as the subprotocols ``token, <key>`` must get ``token``
+    back, or it drops the connection; other clients get no subprotocol."""
+    return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
 class StreamingServer:
-    def __init__(self, pool: ModelPool, settings: ServerSettings, admission: Admission):
+    def __init__(
+        self,
+        pool: ModelPool,
+        settings: ServerSettings,
+        admission: Admission,
+        gate: Gate | None = None,
+        metrics: Metrics | None = None,
+        own_ports: set[int] | None = None,
+    ):
         self.pool = pool
         self.settings = settings
         self.admission = admission
-        self.clients: dict[ServerConnection, _Client] = {}
+        self.gate = gate or Gate()
+        self.metrics = metrics or Metrics()
+        self.own_ports = own_ports if own_ports is not None else set()  # filled once bound
+        self.clients: dict[ServerConnection, _Client] = {}  # streams admitted and running
+        self._keys: weakref.WeakKeyDictionary[ServerConnection, ApiKey | None] = weakref.WeakKeyDictionary()
+        self._configured = 0  # connections past their configuration (a drain waits for these)
+        self._draining = asyncio.Event()
+        self._audio_seconds = self.metrics.audio_seconds.labels(FACE)
+        self._latency = self.metrics.final_latency.labels(FACE)
 
-    async def serve(self, host: str, port: int):
-        return await serve(self.handler, host, port, max_size=2**24, ping_interval=20, ping_timeout=60)
+    async def serve(self, host: str, port: int, ssl=None):
+        return await serve(
+            self.handler,
+            host,
+            port,
+            ssl=ssl,
+            max_size=2**24,
+            ping_interval=20,
+            ping_timeout=60,
+            process_request=self.check_request,
+            select_subprotocol=select_subprotocol,
+        )
 
-    async def handler(self, ws: ServerConnection) -> None:
-        uid = None
+    # ------------------------------------------------------------------ the handshake
+    def check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Before the upgrade: browsers from other sites get 403, a missing, wrong or revoked
+        key 401 (in the header, ``?token=`` or the subprotocols ``token, <key>``)."""
+        headers = request.headers
+        origin = headers.get("Origin")
+        peer = _peer(connection)
+        if not origin_allowed(origin, headers.get("Host"), self.settings.allowed_origins(), self.own_ports):
+            self._refused(peer, None, "origin not allowed", origin=origin)
+            return connection.respond(
+                HTTPStatus.FORBIDDEN, f"pages from {origin} may not use this server (see --cors-origins)\n"
+            )
         try:
-            try:
-                first = await asyncio.wait_for(ws.recv(), CONFIG_TIMEOUT)
-                config = protocol.parse_config(first)
-            except (TimeoutError, protocol.ProtocolError) as exc:
-                message = "no configuration received" if isinstance(exc, TimeoutError) else str(exc)
-                await self._refuse(ws, protocol.error(None, message), 1008)
-                return
-            uid = config.uid
-            if not self.admission.admits_another():
-                await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
-                return
-            resampler = None
-            if config.needs_resampling:  # a client that cannot resample: we do, before the session
-                resampler = PcmResampler(config.sample_rate, config.channels, config.session.audio_format)
-                config.session.audio_format = "float32"
-            try:
-                model = await self._model_for(config)
-                speakers = (
-                    LiveSpeakers(self.pool, config.session.audio_format, config.max_speakers)
-                    if config.diarize
-                    else None
-                )
-            except errors.WhisperLiveError as exc:
-                await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
-                return
-            config.session.fit_window = self.settings.fit_window
-            session = StreamingSession(config.session)
-            runner = StreamRunner(session, self.pool, model)
-            admitted = self.admission.open(lambda: session.stream_seconds)
-            self.clients[ws] = _Client(uid, admitted, runner)
-            try:
-                await ws.send(protocol.dumps(protocol.server_ready(uid)))
-                for text in config.warnings:
-                    await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                await self._stream(ws, uid, runner, resampler, speakers)
-            finally:
-                runner.close()
-                self.clients.pop(ws, None)
-                self.admission.close(admitted)
+            key = self.gate.admit(headers, dict(parse_qsl(urlsplit(request.path).query)))
+        except errors.Unauthorized as exc:
+            self._refused(peer, None, "unauthorized")
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, exc.message + "\n")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="whisper-live"'
+            return response
+        self._keys[connection] = key
+        return None
+
+    def _refused(self, peer: str, client: _Client | None, reason: str, **fields) -> None:
+        self.metrics.streams_refused.labels(FACE, reason.split()[0]).inc()
+        event(
+            log,
+            "stream refused",
+            uid=client.uid if client else None,
+            peer=peer,
+            key=client.key.label if client and client.key else None,
+            reason=reason,
+            **fields,
+        )
+
+    # ------------------------------------------------------------------ shutdown
+    def finish_all(self) -> None:
+        """Shutdown: every stream stops taking audio, gets its finals, then DISCONNECT."""
+        self._draining.set()
+
+    async def finished(self) -> None:
+        """Every configured connection is done (one still silent gets WAIT whenever it speaks)."""
+        while self._configured:
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ a connection
+    async def handler(self, ws: ServerConnection) -> None:
+        client = _Client(_peer(ws), self._keys.pop(ws, None))
+        try:
+            how = await self._serve_client(ws, client)
         except ConnectionClosed:
-            pass
+            how = "client gone"
         except Exception:  # one broken connection must never take the server down
-            log.exception("stream %s failed", uid)
+            log.exception("stream %s failed", client.uid)
+            how = "internal error"
             with contextlib.suppress(Exception):
-                await self._refuse(ws, protocol.error(uid, "internal server error"), 1011)
+                await self._refuse(ws, protocol.error(client.uid, "internal server error"), 1011)
+        if client.admitted is None:
+            if how != "client gone":
+                self._refused(client.peer, client, how)
+            return
+        self.metrics.streams_ended.labels(FACE, how).inc()
+        event(
+            log,
+            "stream ended",
+            uid=client.uid,
+            peer=client.peer,
+            key=client.key.label if client.key else None,
+            model=client.model,
+            audio_seconds=round(client.runner.session.stream_seconds, 2),
+            finals=client.finals,
+            seconds=round(time.monotonic() - client.started, 2),
+            how=how,
+        )
+
+    async def _serve_client(self, ws: ServerConnection, client: _Client) -> str:
+        """Run one connection; returns how it ended (or why it was refused)."""
+        try:
+            first = await asyncio.wait_for(ws.recv(), CONFIG_TIMEOUT)
+            config = protocol.parse_config(first)
+        except (TimeoutError, protocol.ProtocolError) as exc:
+            message = "no configuration received" if isinstance(exc, TimeoutError) else str(exc)
+            await self._refuse(ws, protocol.error(None, message), 1008)
+            return f"error {message}"
+        client.uid = config.uid
+        self._configured += 1
+        try:
+            return await self._admit(ws, client, config)
+        finally:
+            self._configured -= 1
+
+    async def _admit(self, ws: ServerConnection, client: _Client, config: protocol.ClientConfig) -> str:
+        uid = config.uid
+        if not self.admission.admits_another():
+            await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
+            return "wait (shutting down)" if self.admission.draining else "wait"
+        try:
+            with self.gate.slot(client.key, "streams"):
+                if config.needs_resampling:  # a client that cannot resample: we do, before the session
+                    client.resampler = PcmResampler(
+                        config.sample_rate, config.channels, config.session.audio_format
+                    )
+                    config.session.audio_format = "float32"
+                try:
+                    model = await self._model_for(config)
+                    if config.diarize:
+                        client.speakers = LiveSpeakers(
+                            self.pool, config.session.audio_format, config.max_speakers
+                        )
+                except errors.WhisperLiveError as exc:
+                    await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
+                    return f"error {exc}"
+                client.model = model.name
+                config.session.fit_window = self.settings.fit_window
+                session = StreamingSession(config.session)
+                client.runner = runner = StreamRunner(session, self.pool, model)
+                client.admitted = self.admission.open(lambda: session.stream_seconds)
+                self.metrics.streams_admitted.labels(FACE).inc()
+                self.clients[ws] = client
+                try:
+                    await ws.send(protocol.dumps(protocol.server_ready(uid)))
+                    for text in config.warnings:
+                        await ws.send(protocol.dumps(protocol.warning(uid, text)))
+                    return await self._stream(ws, client)
+                finally:
+                    runner.close()
+                    self.clients.pop(ws, None)
+                    self.admission.close(client.admitted)
+        except errors.LimitReached as exc:
+            await self._refuse(ws, protocol.error(uid, exc.message), 1008)
+            return "limit reached"
 
     async def _model_for(self, config: protocol.ClientConfig):
         requested = config.model
@@ -110,26 +247,23 @@ class StreamingServer:
         check_task(model.info, config.session.task, config.session.language)
         return model
 
-    async def _stream(
-        self,
-        ws: ServerConnection,
-        uid: str,
-        runner: StreamRunner,
-        resampler: PcmResampler | None = None,
-        speakers: LiveSpeakers | None = None,
-    ) -> None:
-        sender = asyncio.create_task(self._send_events(ws, uid, runner, speakers))
-        receiver = asyncio.create_task(self._receive(ws, runner, resampler, speakers))
+    async def _stream(self, ws: ServerConnection, client: _Client) -> str:
+        uid = client.uid
+        sender = asyncio.create_task(self._send_events(ws, client))
+        receiver = asyncio.create_task(self._receive(ws, client))
         deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
+        draining = asyncio.create_task(self._draining.wait())
         discard: asyncio.Task | None = None
         try:
-            done, _ = await asyncio.wait({receiver, deadline, sender}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {receiver, deadline, sender, draining}, return_when=asyncio.FIRST_COMPLETED
+            )
             if sender in done:
                 sender.result()  # only ends by raising: the client went away mid-send
-                return
+                return "client gone"
             error = receiver.exception() if receiver in done else None
             if isinstance(error, ConnectionClosed):
-                return  # client gone: nothing to deliver
+                return "client gone"  # nothing to deliver
             if error is not None and not isinstance(error, protocol.ProtocolError):
                 raise error
             if receiver not in done:
@@ -138,16 +272,22 @@ class StreamingServer:
                 # A client may still be sending: keep reading (and dropping) its frames, or
                 # it blocks on a full socket and never sees our close.
                 discard = asyncio.create_task(self._discard(ws))
-            await self._finish(runner, sender, speakers)
+            await self._finish(client, sender)
             if error is not None:
                 await self._refuse(ws, protocol.error(uid, str(error)), 1008)
-            elif receiver in done:
+                return "protocol error"
+            if receiver in done:
                 await ws.close(1000, "end of audio")
-            else:  # time limit: what was said is delivered first, then DISCONNECT
-                await ws.send(protocol.dumps(protocol.disconnect(uid)))
+                return "end of audio"
+            # Time limit or shutdown: what was said is delivered first, then DISCONNECT.
+            await ws.send(protocol.dumps(protocol.disconnect(uid)))
+            if deadline in done:
                 await ws.close(1000, "maximum connection time reached")
+                return "time limit"
+            await ws.close(1001, "server shutting down")
+            return "shutdown"
         finally:
-            for task in (sender, receiver, deadline, discard):
+            for task in (sender, receiver, deadline, draining, discard):
                 if task is not None:
                     task.cancel()
 
@@ -157,52 +297,60 @@ class StreamingServer:
             async for _ in ws:
                 pass
 
-    async def _receive(
-        self,
-        ws: ServerConnection,
-        runner: StreamRunner,
-        resampler: PcmResampler | None,
-        speakers: LiveSpeakers | None,
-    ) -> None:
+    async def _receive(self, ws: ServerConnection, client: _Client) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
-                if resampler is not None:
-                    tail = resampler.flush()
-                    if speakers is not None:
-                        speakers.feed(tail)
-                    runner.feed(tail)
+                if client.resampler is not None:
+                    self._feed(client, client.resampler.flush())
                 return
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            data = resampler.feed(message) if resampler is not None else message
-            if speakers is not None:
-                speakers.feed(data)
-            runner.feed(data)
+            self._feed(client, client.resampler.feed(message) if client.resampler is not None else message)
+
+    def _feed(self, client: _Client, data: bytes) -> None:
+        runner = client.runner
+        if client.speakers is not None:
+            client.speakers.feed(data)
+        before = runner.session.stream_seconds
+        runner.feed(data)
+        self._audio_seconds.inc(runner.session.stream_seconds - before)
 
     @staticmethod
-    async def _finish(runner: StreamRunner, sender: asyncio.Task, speakers: LiveSpeakers | None) -> None:
+    async def _finish(client: _Client, sender: asyncio.Task) -> None:
         """Decode what is buffered, then let the sender deliver every event, in order."""
-        if speakers is not None:
-            speakers.end()
+        runner = client.runner
+        if client.speakers is not None:
+            client.speakers.end()
         runner.end()
         await runner.finished()
         runner.events.put_nowait(None)
         await sender
 
-    @staticmethod
-    async def _send_events(
-        ws: ServerConnection, uid: str, runner: StreamRunner, speakers: LiveSpeakers | None
-    ) -> None:
-        while (event := await runner.events.get()) is not None:
-            if speakers is not None and isinstance(event, SegmentsChanged):
-                await speakers.label(event.segments)
-            speaker_of = speakers.speaker_of if speakers is not None else None
-            await ws.send(protocol.dumps(protocol.event_message(uid, event, speaker_of)))
+    async def _send_events(self, ws: ServerConnection, client: _Client) -> None:
+        runner = client.runner
+        speakers = client.speakers
+        speaker_of = speakers.speaker_of if speakers is not None else None
+        while (update := await runner.events.get()) is not None:
+            if speakers is not None and isinstance(update, SegmentsChanged):
+                await speakers.label(update.segments)
+            await ws.send(protocol.dumps(protocol.event_message(client.uid, update, speaker_of)))
+            if isinstance(update, SegmentsChanged) and update.speech_ended:
+                sent = time.monotonic()
+                client.finals += len(update.speech_ended)
+                for point in update.speech_ended:
+                    arrived = runner.arrived_at(point)
+                    if arrived is not None:
+                        self._latency.observe(sent - arrived)
 
     @staticmethod
     async def _refuse(ws: ServerConnection, message: dict, code: int) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(protocol.dumps(message))
             await ws.close(code, message.get("status", "closing").lower())
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
