@@ -47,6 +47,27 @@ def test_a_failed_final_does_not_block_the_ones_after_it(librispeech):
     assert [s.text for s in session.completed] == [" second."]
 
 
+def test_an_utterance_final_says_it_ends_the_utterance_and_speech_open_follows_the_vad(librispeech):
+    clip = decode_audio(str(librispeech[0].path))
+    silence = np.zeros(SAMPLE_RATE, np.float32)
+    session = StreamingSession(SessionOptions(language="en", partial_interval=100))
+    session.feed_samples(silence)
+    assert not session.speech_open
+    session.feed_samples(clip[:SAMPLE_RATE])
+    assert session.speech_open
+    session.feed_samples(np.concatenate([clip[SAMPLE_RATE:], silence]))
+    assert not session.speech_open, "a second of silence is past the endpoint"
+    (final,) = [r for r in session.take_requests() if r.kind == "final"]
+    two = DecodeResult(
+        [Segment(0.0, 1.0, " one.", avg_logprob=-0.2), Segment(1.0, 2.0, " two.", avg_logprob=-0.2)],
+        "en",
+        1.0,
+        2.0,
+    )
+    session.decode_done(final, two)
+    assert [s.ends_utterance for s in session.completed] == [False, True]
+
+
 def test_hallucination_over_silence_is_dropped():
     session = StreamingSession(SessionOptions(use_vad=False, partial_interval=100))
     session.feed_samples(np.zeros(2 * SAMPLE_RATE, np.float32))

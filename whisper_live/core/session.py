@@ -80,6 +80,9 @@ class StreamSegment:
     text: str
     completed: bool
     words: list[Word] | None = None
+    # The last segment of an utterance's final, delivered after its endpoint (Deepgram's
+    # speech_final); segments committed during long speech do not end an utterance.
+    ends_utterance: bool = False
 
     def to_dict(self) -> dict:
         out = {
@@ -207,6 +210,11 @@ class StreamingSession:
     @property
     def pending_finals(self) -> int:
         return len(self._finals)
+
+    @property
+    def speech_open(self) -> bool:
+        """The VAD heard speech that no endpoint has closed yet."""
+        return self._utt is not None
 
     def transcript(self) -> str:
         return "".join(s.text for s in self.completed).strip()
@@ -471,7 +479,12 @@ class StreamingSession:
                 self._append_completed(
                     [
                         StreamSegment(
-                            s.start, s.end, s.text, True, s.words if self.options.word_timestamps else None
+                            s.start,
+                            s.end,
+                            s.text,
+                            True,
+                            s.words if self.options.word_timestamps else None,
+                            ends_utterance=s is segments[-1],
                         )
                         for s in segments
                     ]
