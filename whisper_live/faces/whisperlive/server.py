@@ -53,7 +53,7 @@ class StreamingServer:
     ):
         self.pool = pool
         self.settings = settings
-        self.clients: dict[ServerConnection, _Client] = {}
+        self.clients: dict[object, _Client] = {}  # by connection, of every face
         self._closed_stream_seconds = 0.0
         self._cpu_seconds = cpu_seconds  # this process, every thread
         self._cpu_start = cpu_seconds()
@@ -92,6 +92,23 @@ class StreamingServer:
             limit = min(limit, capacity)
         return len(self.clients) < limit
 
+    def add_stream(self, key: object, uid: str, runner: StreamRunner) -> None:
+        """Count a stream of any face against admission (max_clients, capacity, waits).
+
+        Adding the same key again swaps in a new runner for the same connection (a
+        Deepgram Finalize starts a fresh session) and keeps its start time.
+        """
+        previous = self.clients.get(key)
+        if previous is not None:
+            self._closed_stream_seconds += previous.runner.session.stream_seconds
+        started = previous.started if previous is not None else time.monotonic()
+        self.clients[key] = _Client(uid, started, runner)
+
+    def remove_stream(self, key: object) -> None:
+        client = self.clients.pop(key, None)
+        if client is not None:
+            self._closed_stream_seconds += client.runner.session.stream_seconds
+
     def wait_minutes(self) -> float:
         """When the next slot frees at the latest: the oldest stream hits its time limit."""
         now = time.monotonic()
@@ -124,7 +141,7 @@ class StreamingServer:
             config.session.fit_window = self.settings.fit_window
             session = StreamingSession(config.session)
             runner = StreamRunner(session, self.pool, model)
-            self.clients[ws] = _Client(uid, time.monotonic(), runner)
+            self.add_stream(ws, uid, runner)
             try:
                 await ws.send(protocol.dumps(protocol.server_ready(uid)))
                 for text in config.warnings:
@@ -132,8 +149,7 @@ class StreamingServer:
                 await self._stream(ws, uid, runner)
             finally:
                 runner.close()
-                self.clients.pop(ws, None)
-                self._closed_stream_seconds += session.stream_seconds
+                self.remove_stream(ws)
         except ConnectionClosed:
             pass
         except Exception:  # one broken connection must never take the server down
