@@ -99,6 +99,7 @@ async def refuse_new_work(app: web.Application) -> None:
 
 
 def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettings) -> web.Application:
+    from ..deepgram import api as deepgram_api
     from ..openai import api as openai_api
 
     app = web.Application(middlewares=[face_errors])
@@ -111,6 +112,7 @@ def create_app(pool: ModelPool, streams: StreamingServer, settings: ServerSettin
     app.router.add_get("/health", health)
     app.router.add_get("/status", status)
     openai_api.add_routes(app)
+    deepgram_api.add_routes(app)
     if PAGE_DIR is not None:
         app.router.add_get("/", index)
         app.router.add_static("/client/", PAGE_DIR)

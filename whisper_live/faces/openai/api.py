@@ -25,6 +25,7 @@ from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
 from ...formats import to_srt, to_text, to_vtt
 from ...media import RAW_DTYPES, load_audio
+from ..deepgram.protocol import stt_model
 from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
 from ..http.uploads import MIB, Form, read_upload
 from . import openapi
@@ -334,7 +335,9 @@ async def list_models(request: web.Request) -> web.Response:
     for name in names:
         with contextlib.suppress(models.ModelNotFound):
             data.append(model_json(pool, pool.resolve(name)))
-    return web.json_response({"object": "list", "data": data})
+    # One listing for every face: OpenAI's SDK reads ``data``, Deepgram's ``stt``.
+    stt = [stt_model(pool.resolve(item["id"])) for item in data]
+    return web.json_response({"object": "list", "data": data, "stt": stt})
 
 
 async def get_model(request: web.Request) -> web.Response:
