@@ -247,9 +247,9 @@ class LiveStream:
         await runner.finished()
         runner.events.put_nowait(None)
         await self.forwarder
-        self.offset += runner.session.stream_seconds
         if closing:
             return
+        self.offset += runner.session.stream_seconds
         self.runner = self._new_runner()
         self.sent_completed, self.interim, self.speech_open = 0, "", False
         self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
@@ -343,7 +343,8 @@ async def serve(
     model: LoadedModel,
     options: ListenOptions,
 ) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=2**24, headers={"dg-request-id": request_id})
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=2**24)
+    ws.headers["dg-request-id"] = request_id
     await ws.prepare(request)
     try:
         await LiveStream(ws, request_id, streams, model, options).run()
