@@ -329,8 +329,9 @@ class StreamDecoder:
     """
 
     # Probe little before the first packet is decoded: a live stream's container header
-    # comes first, and the default (5 s of analysis) would hold the first words back.
-    OPTIONS = {"probesize": "4096", "analyzeduration": "0"}
+    # comes first, and the default (5 s of analysis) would hold the first words back;
+    # bytes that are no container are refused after 64 KiB, not 1 MiB.
+    OPTIONS = {"probesize": "4096", "formatprobesize": "65536", "analyzeduration": "0"}
 
     def __init__(
         self,

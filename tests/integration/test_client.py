@@ -363,7 +363,12 @@ def rtsp_url():
     utt = LIBRI("1988-24833-0003")  # 5.2 s
     port = free_port()
     proc = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "tests" / "integration" / "rtsp_server.py"), str(utt.path), str(port)],
+        [
+            "/usr/bin/python3",
+            str(REPO / "tests" / "integration" / "rtsp_server.py"),
+            str(utt.path),
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -9,6 +9,7 @@ streaming example does. Text is checked by WER against the manifests' references
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http.server
 import io
@@ -374,9 +375,13 @@ def test_live_finalize_flushes_and_the_stream_goes_on(dg, librispeech):
         dg, ev.to_pcm(np.concatenate([lead, first[: int(len(first) * 0.98)]])), after=finalize_then_more
     )
     done = finals(messages)
+    boundary = (len(lead) + len(first)) / SAMPLE_RATE
+    before = [r for r in done if r.start < boundary]
+    assert ev.wer(librispeech[4].reference, text_of(before)) < 0.2, text_of(done)
     flushed = [r for r in done if r.from_finalize]
-    assert flushed and ev.wer(librispeech[4].reference, text_of(flushed[:1])) < 0.25, text_of(done)
-    later = [r for r in done if r.start > len(first) / SAMPLE_RATE]
+    assert flushed and flushed == before[-len(flushed) :], "Finalize flushes the speech it interrupted"
+    assert flushed[-1].start + flushed[-1].duration > boundary - 1.5
+    later = [r for r in done if r.start >= boundary]
     assert ev.wer(librispeech[5].reference, text_of(later)) < 0.2, "audio after Finalize and KeepAlive"
     assert kind(messages[-1]) == "Metadata"
 
@@ -392,7 +397,10 @@ def test_live_idle_stream_is_closed_with_a_reason_after_what_was_said(server, li
             await ws.recv()
             for pos in range(0, len(pcm), 6400):  # fast, then silence on the wire
                 await ws.send(pcm[pos : pos + 6400])
-            received = [json.loads(m) async for m in ws]
+            received = []
+            with contextlib.suppress(websockets.exceptions.ConnectionClosedError):  # closed with 1011
+                async for message in ws:
+                    received.append(json.loads(message))
             return received, ws.close_code, ws.close_reason
 
     received, code, reason = asyncio.run(run())
@@ -473,15 +481,24 @@ def test_live_bad_inputs_get_errors_and_leave_other_streams_alone(dg, server, co
             asyncio.run(_handshake(base + query))
         assert refused.value.response.status_code == status
         assert json.loads(refused.value.response.body)["err_code"]
-    with pytest.raises(ApiError) as sdk_refused, dg.listen.v1.connect(model="nova-3"):
+    # deepgram-sdk 7.17's sync client lets websockets' own InvalidStatus through (it converts
+    # only the legacy InvalidStatusCode into its ApiError): either way, a 400.
+    with (
+        pytest.raises((ApiError, websockets.exceptions.InvalidStatus)) as sdk_refused,
+        dg.listen.v1.connect(model="nova-3"),
+    ):
         pass
-    assert sdk_refused.value.status_code == 400
+    error = sdk_refused.value
+    assert (error.status_code if isinstance(error, ApiError) else error.response.status_code) == 400
 
     async def garbage():
         async with websockets.connect(base) as ws:  # no encoding: a container is expected
             await ws.recv()
             await ws.send(b"\x07\x01 not a container " * 4000)
-            messages = [json.loads(m) async for m in ws]
+            messages = []
+            with contextlib.suppress(websockets.exceptions.ConnectionClosedError):  # closed with 1008
+                async for message in ws:
+                    messages.append(json.loads(message))
             return messages, ws.close_code
 
     messages, code = asyncio.run(garbage())

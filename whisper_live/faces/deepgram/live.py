@@ -77,7 +77,8 @@ class LiveStream:
         self.offset = 0.0  # stream seconds in sessions before the current one
         self.runner: StreamRunner = self._new_runner()
         self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
-        self.finalizing = False  # results now come from a Finalize/CloseStream flush
+        self.finalizing = False  # the session is being ended: new audio waits for the next one
+        self.from_finalize = False  # results now answer a Finalize
         self.held: list[np.ndarray] = []  # decoded while a session was being finalized
         self.sent_completed = 0
         self.interim = ""
@@ -195,7 +196,7 @@ class LiveStream:
                         offset=offset,
                         is_final=True,
                         speech_final=opts.speech_final and segment.ends_utterance,
-                        from_finalize=self.finalizing,
+                        from_finalize=self.from_finalize,
                         punctuate=opts.punctuate,
                     )
                 )
@@ -241,7 +242,7 @@ class LiveStream:
                 await asyncio.sleep(0)  # the decoder's last callbacks run before this
         if self.resampler is not None and closing:
             self._samples(self.resampler.flush())
-        self.finalizing = True
+        self.finalizing, self.from_finalize = True, not closing
         runner = self.runner
         runner.end()
         await runner.finished()
@@ -253,7 +254,7 @@ class LiveStream:
         self.runner = self._new_runner()
         self.sent_completed, self.interim, self.speech_open = 0, "", False
         self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
-        self.finalizing = False
+        self.finalizing = self.from_finalize = False
         held, self.held = self.held, []
         for samples in held:
             self._samples(samples)
@@ -284,13 +285,13 @@ class LiveStream:
                         close_code = 1011
                         reason = f"NET-0001: no audio or KeepAlive received within {IDLE_TIMEOUT:g} s"
                     break
-                if message is None or message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    return  # the client went away: nobody to deliver to
                 if isinstance(message, _DecoderFailed):
                     close_code = 1008
                     reason = f"DATA-0000: the audio cannot be decoded: {message.error}"[:120]
                     self.send(protocol.error_message(errors.InvalidAudio(reason)))
                     break
+                if message is None or message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return  # the client went away: nobody to deliver to
                 if message.type == WSMsgType.BINARY:
                     if not message.data:
                         break  # Deepgram's older clients end a stream with an empty frame
