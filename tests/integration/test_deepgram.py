@@ -481,6 +481,8 @@ def test_live_bad_inputs_get_errors_and_leave_other_streams_alone(dg, server, co
             asyncio.run(_handshake(base + query))
         assert refused.value.response.status_code == status
         assert json.loads(refused.value.response.body)["err_code"]
+    for params, body in [({}, b"\x00garbage" * 500), ({"start": "60000"}, JFK.read_bytes())]:
+        assert listen(server, body, **params).json()["err_code"] in ("INVALID_AUDIO", "INVALID_REQUEST")
     # deepgram-sdk 7.17's sync client lets websockets' own InvalidStatus through (it converts
     # only the legacy InvalidStatusCode into its ApiError): either way, a 400.
     with (
@@ -516,3 +518,27 @@ async def _streams_left(server) -> int:
 async def _handshake(url: str) -> None:
     async with websockets.connect(url):
         pass
+
+
+def test_live_streams_share_admission_with_the_whisperlive_face(server, librispeech):
+    """max_clients counts streams of both faces: when full, /v1/listen answers 429 and a
+    WhisperLive client WAIT."""
+    pcm = ev.to_pcm(decode_audio(str(librispeech[0].path)))
+
+    async def run():
+        url = server.http_url.replace("http", "ws") + "/v1/listen?encoding=linear16&sample_rate=16000"
+        async with websockets.connect(url) as first:
+            await first.recv()
+            await first.send(pcm[:32000])
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await _handshake(url)
+            waited = await ev.stream(server.ws_url, np.zeros(SAMPLE_RATE, np.float32), timeout=10)
+            await first.send(json.dumps({"type": "CloseStream"}))
+            async for _ in first:
+                pass
+        return refused.value.response, waited
+
+    with server.configured(max_clients=1):
+        response, waited = asyncio.run(run())
+    assert response.status_code == 429 and json.loads(response.body)["err_code"] == "TOO_MANY_REQUESTS"
+    assert waited.status("WAIT") is not None
