@@ -46,6 +46,12 @@ class AudioTooLarge(InvalidRequest):
     code = "file_too_large"
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """A body whose declared type is not audio (nor a request this endpoint reads)."""
+
+    code = "unsupported_media_type"
+
+
 class Unsupported(InvalidRequest):
     """A valid request this model or server cannot honour (e.g. translating with an
     English-only model)."""

@@ -8,7 +8,9 @@ rate change never aliases or drops samples.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -19,6 +21,9 @@ from .errors import InvalidAudio, InvalidRequest
 
 # Raw sample types a client may declare for headerless PCM.
 RAW_DTYPES = {"int16": "<i2", "int32": "<i4", "float32": "<f4", "float64": "<f8"}
+# ... and the G.711 companded encodings telephony sends (one byte a sample).
+COMPANDED = ("mulaw", "alaw")
+PCM_ENCODINGS = (*RAW_DTYPES, *COMPANDED)
 AUDIO_FORMATS = ("auto", "file", "numpy", "tensor", "pcm")
 
 
@@ -233,3 +238,189 @@ def load_audio(
         raise
     except (ValueError, EOFError, OSError, TypeError) as exc:
         raise InvalidAudio(f"could not decode audio ({audio_format}): {exc}", param="file") from exc
+
+
+# ----------------------------------------------------------------------------- channels, PCM
+
+
+def _g711_table(law: str) -> np.ndarray:
+    """The 256 sample values of G.711 mu-law or A-law bytes, as float32 in +-1 (ITU-T G.711)."""
+    codes = np.arange(256, dtype=np.int32)
+    if law == "mulaw":
+        u = ~codes & 0xFF
+        magnitude = (((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 7)
+        values = np.where(u & 0x80, 0x84 - magnitude, magnitude - 0x84)
+    else:
+        a = codes ^ 0x55
+        exponent, mantissa = (a >> 4) & 7, (a & 0x0F) << 4
+        magnitude = np.where(exponent == 0, mantissa + 8, (mantissa + 0x108) << np.maximum(exponent - 1, 0))
+        values = np.where(a & 0x80, magnitude, -magnitude)
+    return (values / 32768.0).astype(np.float32)
+
+
+def pcm_width(encoding: str) -> int:
+    """Bytes per sample of a headerless encoding."""
+    if encoding in COMPANDED:
+        return 1
+    if encoding not in RAW_DTYPES:
+        raise InvalidRequest(f"encoding must be one of {', '.join(PCM_ENCODINGS)}", param="encoding")
+    return np.dtype(RAW_DTYPES[encoding]).itemsize
+
+
+def pcm_frames(data: bytes, encoding: str, channels: int = 1) -> np.ndarray:
+    """Headerless interleaved PCM → float32 frames (samples × channels) in ±1.
+
+    Bytes past the last whole frame are ignored; a stream that cuts frames anywhere keeps
+    them for the next call (``PcmReader``).
+    """
+    frame = pcm_width(encoding) * channels
+    usable = data[: len(data) - len(data) % frame]
+    if encoding in COMPANDED:
+        samples = _g711_table(encoding)[np.frombuffer(usable, np.uint8)]
+    else:
+        samples = _to_float_mono(np.frombuffer(usable, dtype=RAW_DTYPES[encoding]))
+    return samples.reshape(-1, channels)
+
+
+class PcmReader:
+    """``pcm_frames`` for a stream: frames may be split anywhere between socket messages."""
+
+    def __init__(self, encoding: str, channels: int = 1):
+        self.encoding, self.channels = encoding, channels
+        self._frame = pcm_width(encoding) * channels
+        self._pending = b""
+
+    def feed(self, data: bytes) -> np.ndarray:
+        data = self._pending + data
+        cut = len(data) - len(data) % self._frame
+        self._pending = data[cut:]
+        return pcm_frames(data[:cut], self.encoding, self.channels)
+
+
+def decode_channels(source: str | BinaryIO) -> np.ndarray:
+    """Whole-file decode keeping the channels apart: float32 (channels × samples) at 16 kHz.
+
+    For requests that transcribe each channel on its own (call-centre recordings with one
+    speaker per channel). Raises ValueError for anything PyAV cannot read as audio.
+    """
+    import av
+
+    try:
+        with av.open(source) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                raise ValueError("no audio stream found")
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=SAMPLE_RATE)
+            blocks = []
+            for frame in container.decode(stream):
+                frame.pts = None
+                blocks += [out.to_ndarray() for out in resampler.resample(frame)]
+            blocks += [out.to_ndarray() for out in resampler.resample(None)]
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"could not decode audio: {exc}") from exc
+    if not blocks:
+        return np.zeros((1, 0), np.float32)
+    return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+
+def load_channels(
+    data: bytes, *, encoding: str | None = None, sample_rate: int = SAMPLE_RATE, channels: int = 1
+) -> np.ndarray:
+    """Bytes of an upload → float32 (channels × samples) at 16 kHz, each channel on its own.
+
+    ``encoding`` None: a container PyAV reads (its own channel count); otherwise headerless
+    PCM in that encoding with ``channels`` interleaved at ``sample_rate``. Blocking; raises
+    InvalidRequest or InvalidAudio.
+    """
+    if not 1000 <= sample_rate <= 384_000:
+        raise InvalidRequest("sample_rate must be between 1000 and 384000", param="sample_rate")
+    try:
+        if encoding is None:
+            return decode_channels(io.BytesIO(data))
+        frames = pcm_frames(data, encoding, channels)
+        return np.stack([resample(np.ascontiguousarray(frames[:, c]), sample_rate) for c in range(channels)])
+    except InvalidRequest:
+        raise
+    except (ValueError, EOFError, OSError, TypeError) as exc:
+        raise InvalidAudio(f"could not decode audio: {exc}", param="file") from exc
+
+
+# ----------------------------------------------------------------------------- live containers
+
+
+class _QueueReader:
+    """A non-seekable file for PyAV whose bytes arrive through a queue (None: end)."""
+
+    def __init__(self, chunks: queue.Queue[bytes | None], idle: threading.Event):
+        self._chunks = chunks
+        self._idle = idle
+        self._buffer = b""
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffer and not self._ended:
+            if self._chunks.empty():
+                self._idle.set()  # everything fed so far has been handed to the decoder
+            chunk = self._chunks.get()
+            if chunk is None:
+                self._ended = True
+            else:
+                self._buffer = chunk
+        size = len(self._buffer) if size is None or size < 0 else size
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+class StreamDecoder:
+    """Container audio that arrives in pieces (WAV, WebM or Ogg Opus as a browser's
+    MediaRecorder produces them) decoded as it comes, to 16 kHz mono float32.
+
+    PyAV blocks on its input, so it runs in its own thread reading from a queue;
+    ``on_samples`` gets each decoded block and ``on_end`` the error that stopped decoding
+    (None at a clean end). Both are called in the decoding thread.
+    """
+
+    # Probe little before the first packet is decoded: a live stream's container header
+    # comes first, and the default (5 s of analysis) would hold the first words back;
+    # bytes that are no container are refused after 64 KiB, not 1 MiB.
+    OPTIONS = {"probesize": "4096", "formatprobesize": "65536", "analyzeduration": "0"}
+
+    def __init__(
+        self,
+        on_samples: Callable[[np.ndarray], object],
+        on_end: Callable[[BaseException | None], object],
+    ):
+        self._chunks: queue.Queue[bytes | None] = queue.Queue()
+        self._idle = threading.Event()
+        self._on_samples, self._on_end = on_samples, on_end
+        self._thread = threading.Thread(target=self._run, name="stream-decoder", daemon=True)
+        self._thread.start()
+
+    def feed(self, data: bytes) -> None:
+        self._idle.clear()
+        self._chunks.put(bytes(data))
+
+    def close(self) -> None:
+        """End of input: the decoder flushes what it holds, then ``on_end`` is called."""
+        self._idle.clear()
+        self._chunks.put(None)
+
+    @property
+    def idle(self) -> bool:
+        """Every byte fed so far went through the decoder (or it stopped)."""
+        return self._idle.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        reader = _QueueReader(self._chunks, self._idle)
+        try:
+            for block in iter_decoded(reader, options=self.OPTIONS):
+                self._on_samples(block)
+        except Exception as exc:  # whatever PyAV raised goes to the caller
+            error = exc
+        finally:
+            self._idle.set()
+            self._on_end(error)

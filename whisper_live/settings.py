@@ -29,6 +29,7 @@ class ServerSettings:
     fit_window: bool = True
     max_batch: int = 0  # 0: 8 on a GPU, 1 (no batching) on a CPU, where it was measured not to pay
     max_upload_mb: float = 25.0
+    listen_allow_private_urls: bool = False
     preload: bool = True
     log_level: str = "info"
     log_format: str = "text"  # text or json (one object per line)
@@ -74,6 +75,8 @@ _HELP = {
     "max_batch": "most fitted-window decodes from different streams run in one model call"
     " (0: 8 on a GPU, 1 = no batching on a CPU, where it was measured not to pay)",
     "max_upload_mb": "largest REST upload in MiB",
+    "listen_allow_private_urls": "let /v1/listen fetch audio URLs on loopback and private networks"
+    " (off: a client could make the server probe its own network)",
     "preload": "load the default model at start-up",
     "log_level": "debug, info, warning or error",
     "log_format": "text, or json for one JSON object per line",

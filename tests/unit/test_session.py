@@ -400,6 +400,25 @@ def test_finals_are_delivered_in_order_even_when_decoded_out_of_order():
     assert segments[0].start == first.start_sample / SAMPLE_RATE < segments[1].start
 
 
+def test_an_utterance_final_says_it_ends_the_utterance_and_speech_open_follows_the_vad():
+    session = make(finals_only())
+    session.feed_samples(audio(10, SILENCE))
+    assert not session.speech_open
+    session.feed_samples(audio(20))
+    assert session.speech_open
+    session.feed_samples(audio(40, SILENCE))
+    assert not session.speech_open, "past the endpoint"
+    (final,) = of_kind(session.take_requests(), DecodeKind.FINAL)
+    two = DecodeResult(
+        [Segment(0.0, 0.3, " one.", avg_logprob=-0.2), Segment(0.3, 0.6, " two.", avg_logprob=-0.2)],
+        "en",
+        1.0,
+        0.6,
+    )
+    session.decode_done(final, two)
+    assert [s.ends_utterance for s in session.completed] == [False, True]
+
+
 def test_a_failed_final_does_not_block_the_ones_after_it():
     session = make(finals_only())
     first, second = two_utterances(session)

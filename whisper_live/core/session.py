@@ -124,6 +124,11 @@ class StreamingSession:
         return self.ended and not self._finals and not self._requests
 
     @property
+    def speech_open(self) -> bool:
+        """The VAD heard speech that no endpoint has closed yet."""
+        return self._endpoint.is_open
+
+    @property
     def stream_seconds(self) -> float:
         return self._audio.end / SAMPLE_RATE
 
@@ -338,12 +343,18 @@ class StreamingSession:
                 self._transcript.partial = None
             if result is not None:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
+                usable = self._usable(request, result)
                 self._transcript.complete(
                     [
                         StreamSegment(
-                            s.start, s.end, s.text, True, s.words if self.options.word_timestamps else None
+                            s.start,
+                            s.end,
+                            s.text,
+                            True,
+                            s.words if self.options.word_timestamps else None,
+                            ends_utterance=s is usable[-1],
                         )
-                        for s in self._usable(request, result)
+                        for s in usable
                     ]
                 )
         if ready:

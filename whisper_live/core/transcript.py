@@ -14,6 +14,9 @@ class StreamSegment:
     text: str
     completed: bool  # False: the partial, still subject to change
     words: list[Word] | None = None
+    # The last segment of an utterance's final, delivered after its endpoint (Deepgram's
+    # speech_final); segments committed during long speech do not end an utterance.
+    ends_utterance: bool = False
 
 
 @dataclass

@@ -67,6 +67,30 @@ PAGE_DIR = next(
 )
 
 
+Statuses = list[tuple[type[errors.WhisperLiveError], int]]
+
+# Domain errors to HTTP statuses, most specific class first (the first isinstance wins).
+# Every HTTP face uses this table; a face whose API answers differently puts its own
+# entries in front (``http_status(exc, overrides)``).
+HTTP_STATUSES: Statuses = [
+    (errors.AudioTooLarge, 413),
+    (errors.UnsupportedMediaType, 415),
+    (errors.MissingAudio, 422),
+    (errors.InvalidRequest, 400),
+    (errors.Unauthorized, 401),
+    (errors.OriginNotAllowed, 403),
+    (errors.ModelNotFound, 404),
+    (errors.LimitReached, 429),
+    (errors.ClientGone, 499),
+    (errors.ShuttingDown, 503),
+    (errors.WhisperLiveError, 500),
+]
+
+
+def http_status(exc: errors.WhisperLiveError, overrides: Statuses = ()) -> int:
+    return next(status for kind, status in (*overrides, *HTTP_STATUSES) if isinstance(exc, kind))
+
+
 def plain_error(exc: errors.WhisperLiveError, status: int | None) -> web.Response:
     """Errors outside any face (unknown paths, the page, status)."""
     return web.json_response({"error": {"message": exc.message, "code": exc.code}}, status=status or 500)
@@ -277,6 +301,7 @@ def create_app(
     """The HTTP port. ``gate`` and ``metrics`` are the server's (shared with the WebSocket
     face); without them the app is open and counts for itself. ``own_ports`` may be filled
     in once the ports are bound."""
+    from ..deepgram import api as deepgram_api
     from ..openai import api as openai_api
     from ..transcriber import api as transcriber_api
     from ..whisperx import api as whisperx_api
@@ -301,6 +326,7 @@ def create_app(
     openai_api.add_routes(app)
     transcriber_api.add_routes(app)
     whisperx_api.add_routes(app)
+    deepgram_api.add_routes(app)
     if PAGE_DIR is not None:
         open_route(app, app.router.add_get("/", index).resource)
         open_route(app, app.router.add_static("/client/", PAGE_DIR))

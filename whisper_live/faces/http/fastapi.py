@@ -9,25 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ... import errors
-from .app import ErrorRenderer
-
-Statuses = list[tuple[type[errors.WhisperLiveError], int]]
-
-# Domain errors to HTTP statuses, most specific class first (the first isinstance wins).
-STATUS: Statuses = [
-    (errors.AudioTooLarge, 413),
-    (errors.MissingAudio, 422),
-    (errors.InvalidRequest, 400),
-    (errors.ModelNotFound, 404),
-    (errors.ClientGone, 499),
-    (errors.ShuttingDown, 503),
-    (errors.WhisperLiveError, 500),
-]
+from .app import ErrorRenderer, Statuses, http_status
 
 
-def detail_renderer(statuses: Statuses = STATUS) -> ErrorRenderer:
+def detail_renderer(overrides: Statuses = ()) -> ErrorRenderer:
     def render(exc: errors.WhisperLiveError, status: int | None) -> web.Response:
-        status = status or next(code for kind, code in statuses if isinstance(exc, kind))
+        status = status or http_status(exc, overrides)
         if isinstance(exc, errors.MissingAudio):
             missing = {"type": "missing", "loc": ["body", exc.param], "msg": "Field required", "input": None}
             return web.json_response({"detail": [missing]}, status=status)

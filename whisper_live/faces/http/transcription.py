@@ -42,13 +42,14 @@ async def acquire(
         raise errors.ModelLoadFailed(f"model {name or pool.default_model!r} failed to load: {exc}") from exc
 
 
-def offered_models(pool: ModelPool) -> list[models.ModelInfo]:
-    """The models a client may ask for: the default first, then the others offered."""
+async def offered_models(pool: ModelPool) -> list[models.ModelInfo]:
+    """The models a client may ask for: the default first, then the others offered
+    (resolved off the event loop the first time: joining ``base`` takes a while)."""
     names = dict.fromkeys([pool.default_model, *(pool.allowed_models or models.bundled_models())])
     offered = []
     for name in names:
         with contextlib.suppress(models.ModelNotFound):
-            offered.append(pool.resolve(name))
+            offered.append(await pool.describe(name))
     return offered
 
 

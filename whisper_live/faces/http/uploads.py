@@ -95,6 +95,13 @@ async def read_json(request: web.Request, limit: int) -> Upload:
     return upload
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """A raw body (audio bytes as they are), refused as soon as it passes ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    return await _read_limited(request.content.readany, limit, _too_large(limit))
+
+
 async def read_upload(
     request: web.Request, limit: int, file_fields: tuple[str, ...] = ("file", "audio")
 ) -> Upload:

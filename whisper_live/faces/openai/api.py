@@ -32,7 +32,8 @@ from ...engine.speaker_encoder import weights_path
 from ...engine.tokens import numeral_tokens
 from ...formats import highlighted_cues, to_audacity, to_srt, to_text, to_vtt
 from ...media import AUDIO_FORMATS, RAW_DTYPES
-from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
+from ..deepgram.protocol import stt_model
+from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes, http_status
 from ..http.transcription import acquire, offered_models, upload_audio, upload_job
 from ..http.uploads import MIB, Form, read_param, read_upload
 from . import openapi
@@ -45,20 +46,8 @@ SUBTITLE_FORMATS = ("srt", "vtt", "vtt_json")
 GRANULARITIES = ("segment", "word")
 
 
-# Domain errors to HTTP statuses, most specific class first (the first isinstance wins).
-STATUS: list[tuple[type[errors.WhisperLiveError], int]] = [
-    (errors.AudioTooLarge, 413),
-    (errors.MissingAudio, 422),
-    (errors.InvalidRequest, 400),
-    (errors.ModelNotFound, 404),
-    (errors.ClientGone, 499),
-    (errors.ShuttingDown, 503),
-    (errors.WhisperLiveError, 500),
-]
-
-
 def status_of(exc: errors.WhisperLiveError) -> int:
-    return next(status for kind, status in STATUS if isinstance(exc, kind))
+    return http_status(exc)
 
 
 def error_response(exc: errors.WhisperLiveError, status: int | None = None) -> web.Response:
@@ -349,9 +338,9 @@ def model_json(pool: ModelPool, info: models.ModelInfo) -> dict:
     }
 
 
-def _resolve(pool: ModelPool, name: str | None) -> models.ModelInfo:
+async def _resolve(pool: ModelPool, name: str | None) -> models.ModelInfo:
     try:
-        return pool.resolve(None if name == OPENAI_DEFAULT_MODEL else name)
+        return await pool.describe(None if name == OPENAI_DEFAULT_MODEL else name)
     except errors.ModelNotFound as exc:
         exc.param = "model"
         raise
@@ -359,24 +348,32 @@ def _resolve(pool: ModelPool, name: str | None) -> models.ModelInfo:
 
 async def list_models(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    return web.json_response({"object": "list", "data": [model_json(pool, m) for m in offered_models(pool)]})
+    offered = await offered_models(pool)
+    # One listing for every face: OpenAI's SDK reads ``data``, Deepgram's ``stt``.
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [model_json(pool, m) for m in offered],
+            "stt": [stt_model(m) for m in offered],
+        }
+    )
 
 
 async def get_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    return web.json_response(model_json(pool, _resolve(pool, request.match_info["model"])))
+    return web.json_response(model_json(pool, await _resolve(pool, request.match_info["model"])))
 
 
 async def load_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    loaded = await acquire(pool, _resolve(pool, await read_param(request, "model")).name)
+    loaded = await acquire(pool, (await _resolve(pool, await read_param(request, "model"))).name)
     return web.json_response(model_json(pool, loaded.info))
 
 
 async def unload_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     name = request.match_info.get("model") or await read_param(request, "model")
-    info = _resolve(pool, name)
+    info = await _resolve(pool, name)
     if not pool.unload(info.name):
         raise errors.ModelNotFound(
             f"model {info.name!r} is not loaded", param="model", code="model_not_loaded"

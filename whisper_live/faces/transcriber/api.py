@@ -19,7 +19,7 @@ from ...engine.capabilities import check_task, normalize_language
 from ...engine.models import ModelInfo
 from ...media import AUDIO_FORMATS, RAW_DTYPES
 from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
-from ..http.fastapi import STATUS, detail_renderer
+from ..http.fastapi import detail_renderer
 from ..http.transcription import acquire, offered_models, upload_audio, upload_job
 from ..http.uploads import MIB, Form, read_upload
 from ..openai import openapi
@@ -29,15 +29,16 @@ QUANTIZATIONS = ("float32", "float16", "bfloat16", "int8", "int8_float16", "int8
 DEVICES = ("cpu", "cuda")
 
 
+# Unknown models are a 400 in this API (it lists what is available), not a 404.
+_DETAIL = detail_renderer([(errors.ModelNotFound, 400)])
+
+
 def render_error(exc: errors.WhisperLiveError, status: int | None) -> web.Response:
-    """Unknown models are a 400 in this API (it lists what is available), not a 404."""
-    if isinstance(exc, errors.ModelNotFound) and status is None:
-        status = 400
     if isinstance(exc, errors.InvalidAudio) and exc.code == "empty_audio":
         exc = errors.InvalidAudio("Empty audio data", param=exc.param)
     elif isinstance(exc, errors.InvalidAudio):
         exc = errors.InvalidAudio(f"Failed to process audio: {exc.message}", param=exc.param)
-    return detail_renderer(STATUS)(exc, status)
+    return _DETAIL(exc, status)
 
 
 def check_variant(device: str | None, quantization: str | None) -> None:
@@ -140,7 +141,7 @@ def model_entry(info: ModelInfo) -> dict:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    return web.json_response({m.name: model_entry(m) for m in offered_models(request.app[POOL])})
+    return web.json_response({m.name: model_entry(m) for m in await offered_models(request.app[POOL])})
 
 
 async def redoc(request: web.Request) -> web.Response:

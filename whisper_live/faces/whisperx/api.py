@@ -46,7 +46,7 @@ async def load_model(request: web.Request) -> web.Response:
 
 async def unload_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    name = pool.resolve(await _model_name(request)).name
+    name = (await pool.describe(await _model_name(request))).name
     if not pool.unload(name):
         raise errors.ModelNotFound(f"Model {name} not found", param="model", code="model_not_loaded")
     return web.json_response({"status": "success"})

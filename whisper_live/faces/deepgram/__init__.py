@@ -1,0 +1,1 @@
+"""Deepgram-style /v1/listen: prerecorded and live, over the shared engine."""

@@ -1,0 +1,382 @@
+"""Deepgram's live ``WebSocket /v1/listen`` over the same streaming core as the WhisperLive face.
+
+The audio (raw PCM in any of Deepgram's encodings and rates, or a container such as
+MediaRecorder's WebM/Ogg Opus, decoded as it arrives) becomes 16 kHz float32 for a
+``StreamingSession`` that a ``StreamRunner`` drives on the shared pool, admitted and counted
+by the WhisperLive face: same VAD, endpointing, finals, and the engine's ``Admission``.
+Only the wire differs: our partials are interim ``Results``, our completed segments final
+ones (``speech_final`` on the last of an utterance), and the session's VAD gives
+``SpeechStarted`` and ``UtteranceEnd``.
+
+``Finalize`` ends the current session (its buffered speech becomes final, sent with
+``from_finalize``) and opens a new one at the same stream time; ``CloseStream`` finishes
+everything, sends it and the closing ``Metadata``, then closes. A connection that sends
+neither audio nor text for ``IDLE_TIMEOUT`` seconds gets what it said, then a close
+(1011) that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from ... import errors
+from ...core.decodes import Word
+from ...core.events import SegmentsChanged
+from ...core.options import SessionOptions
+from ...core.pcm import SAMPLE_RATE
+from ...core.session import StreamingSession
+from ...core.vad import VadParameters
+from ...engine.admission import Admission
+from ...engine.pool import LoadedModel, ModelPool
+from ...engine.streams import StreamRunner
+from ...media import PcmReader, Resampler, StreamDecoder
+from ...settings import ServerSettings
+from . import protocol
+from .protocol import ListenOptions
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 10.0  # Deepgram closes a connection that sent nothing for 10 s (NET-0001)
+POLL_SECONDS = 0.5  # how soon a quiet stream notices a shutdown
+
+
+@dataclass
+class LiveContext:
+    """What a live stream needs from the server: the shared pool, settings and admission."""
+
+    pool: ModelPool
+    settings: ServerSettings
+    admission: Admission
+
+
+MIN_ENDPOINTING_MS = 100  # shorter pauses cut words apart: Whisper needs whole words
+CHANNEL = (0, 1)  # the audio is transcribed as one (downmixed) channel
+
+
+@dataclass
+class _DecoderFailed:
+    """An inbox item: the audio decoder failed (raised in its thread)."""
+
+    error: BaseException
+
+
+class LiveStream:
+    """One live connection: audio in, Deepgram messages out."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request_id: str,
+        context: LiveContext,
+        model: LoadedModel,
+        options: ListenOptions,
+    ):
+        self.ws = ws
+        self.request_id = request_id
+        self.context = context
+        self.model = model
+        self.options = options
+        self.loop = asyncio.get_running_loop()
+        self.outbox: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.sha256 = hashlib.sha256()
+        self.offset = 0.0  # stream seconds in sessions before the current one
+        self.runner: StreamRunner = self._new_runner()
+        self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
+        self.finalizing = False  # the session is being ended: new audio waits for the next one
+        self.from_finalize = False  # results now answer a Finalize
+        self.held: list[np.ndarray] = []  # decoded while a session was being finalized
+        self.sent_completed = 0
+        self.interim = ""
+        self.speech_open = False
+        self.last_word_end: float | None = None  # for UtteranceEnd
+        self.decoder: StreamDecoder | None = None
+        self.decoder_done = asyncio.Event()
+        self.pcm: PcmReader | None = None
+        self.resampler: Resampler | None = None
+        if options.encoding is not None:
+            self.pcm = PcmReader(options.encoding, options.channels)
+            if options.sample_rate != SAMPLE_RATE:
+                self.resampler = Resampler(options.sample_rate, 1)
+        else:
+            self.decoder = StreamDecoder(
+                lambda block: self.loop.call_soon_threadsafe(self._samples, block),
+                lambda error: self.loop.call_soon_threadsafe(self._decoder_ended, error),
+            )
+
+    # ---------------------------------------------------------------- sessions
+    def _new_runner(self) -> StreamRunner:
+        opts = self.options
+        vad = VadParameters()
+        if opts.endpointing_ms is not None:
+            vad.min_silence_duration_ms = max(opts.endpointing_ms, MIN_ENDPOINTING_MS)
+        session = StreamingSession(
+            SessionOptions(
+                language=opts.language,
+                initial_prompt=opts.prompt,
+                hotwords=opts.hotwords,
+                word_timestamps=True,
+                audio_format="float32",
+                vad=vad,
+                fit_window=self.context.settings.fit_window,
+            )
+        )
+        return StreamRunner(session, self.context.pool, self.model)
+
+    @property
+    def stream_seconds(self) -> float:
+        return self.offset + self.runner.session.stream_seconds
+
+    # ---------------------------------------------------------------- audio in
+    def _audio(self, data: bytes) -> None:
+        self.sha256.update(data)
+        if self.decoder is not None:
+            self.decoder.feed(data)
+            return
+        frames = self.pcm.feed(data)
+        samples = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
+        if self.resampler is not None:
+            samples = self.resampler.feed(samples)
+        self._samples(samples)
+
+    def _samples(self, samples: np.ndarray) -> None:
+        if self.finalizing:
+            self.held.append(samples)
+            return
+        if not len(samples):
+            return
+        self.runner.feed(np.ascontiguousarray(samples, dtype="<f4").tobytes())
+        self._vad_events()
+
+    def _decoder_ended(self, error: BaseException | None) -> None:
+        self.decoder_done.set()
+        if error is not None:
+            self.inbox.put_nowait(_DecoderFailed(error))
+
+    def _vad_events(self) -> None:
+        session = self.runner.session
+        now = self.stream_seconds
+        if session.speech_open and not self.speech_open and self.options.vad_events:
+            self.send(protocol.speech_started(CHANNEL, now))
+        self.speech_open = session.speech_open
+        gap = self.options.utterance_end_ms
+        if (
+            gap is not None
+            and self.last_word_end is not None
+            and not session.speech_open
+            and now - self.last_word_end >= gap / 1000
+        ):
+            self.send(protocol.utterance_end(CHANNEL, self.last_word_end))
+            self.last_word_end = None
+
+    # ---------------------------------------------------------------- results out
+    def send(self, message: dict) -> None:
+        self.outbox.put_nowait(message)
+
+    async def _forward(self, runner: StreamRunner, offset: float) -> None:
+        """Turn one session's events into Results as they happen."""
+        while (event := await runner.events.get()) is not None:
+            if isinstance(event, SegmentsChanged):
+                self._results(runner.session, offset)
+
+    def _results(self, session: StreamingSession, offset: float) -> None:
+        opts = self.options
+        new = session.completed[self.sent_completed :]
+        self.sent_completed = len(session.completed)
+        group = []
+        for segment in new:
+            group.append(segment)
+            if segment.ends_utterance or segment is new[-1]:
+                words = [w for s in group for w in s.words or []]
+                self.send(
+                    protocol.results(
+                        self.request_id,
+                        self.model.info,
+                        CHANNEL,
+                        group[0].start,
+                        group[-1].end,
+                        "".join(s.text for s in group),
+                        words,
+                        offset=offset,
+                        is_final=True,
+                        speech_final=opts.speech_final and segment.ends_utterance,
+                        from_finalize=self.from_finalize,
+                        punctuate=opts.punctuate,
+                    )
+                )
+                if words:
+                    self.last_word_end = offset + words[-1].end
+                group = []
+                self.interim = ""
+        partial = session.partial
+        if opts.interim_results and partial is not None and partial.text != self.interim:
+            self.interim = partial.text
+            self.send(
+                protocol.results(
+                    self.request_id,
+                    self.model.info,
+                    CHANNEL,
+                    partial.start,
+                    partial.end,
+                    partial.text,
+                    _words(partial.words),
+                    offset=offset,
+                    is_final=False,
+                    speech_final=False,
+                    from_finalize=False,
+                    punctuate=opts.punctuate,
+                )
+            )
+
+    async def _write(self) -> None:
+        while (message := await self.outbox.get()) is not None:
+            await self.ws.send_str(protocol.dumps(message))
+
+    # ---------------------------------------------------------------- control
+    async def _flush(self, closing: bool) -> None:
+        """Every audio byte received so far through the decoder, the session ended and
+        its last results sent; unless closing, a new session continues the stream."""
+        if self.decoder is not None:
+            if closing:
+                self.decoder.close()
+                await self.decoder_done.wait()
+            else:
+                while not self.decoder.idle:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0)  # the decoder's last callbacks run before this
+        if self.resampler is not None and closing:
+            self._samples(self.resampler.flush())
+        self.finalizing, self.from_finalize = True, not closing
+        runner = self.runner
+        runner.end()
+        await runner.finished()
+        runner.events.put_nowait(None)
+        await self.forwarder
+        if closing:
+            return
+        self.offset += runner.session.stream_seconds
+        self.runner = self._new_runner()
+        self.sent_completed, self.interim, self.speech_open = 0, "", False
+        self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
+        self.finalizing = self.from_finalize = False
+        held, self.held = self.held, []
+        for samples in held:
+            self._samples(samples)
+
+    async def _read(self) -> None:
+        """The only reader of the socket: everything goes to the inbox, in order."""
+        async for message in self.ws:
+            self.inbox.put_nowait(message)
+        self.inbox.put_nowait(None)  # the client closed
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        reader = asyncio.create_task(self._read())
+        admission = self.context.admission
+        admitted = admission.open(lambda: self.stream_seconds)
+        deadline = time.monotonic() + self.context.settings.max_connection_time
+        heard = time.monotonic()
+        close_code, reason = 1000, "end of stream"
+        try:
+            self.send(protocol.opened(self.request_id, self.model.info))
+            for warning in self.options.warnings:
+                self.send({"type": "Warning", **warning})
+            while True:
+                now = time.monotonic()
+                if admission.draining:  # shutdown: what was said is sent, then the close
+                    close_code, reason = 1001, "server shutting down"
+                    break
+                if now >= deadline:
+                    close_code, reason = 1000, "maximum connection time reached"
+                    break
+                if now >= heard + IDLE_TIMEOUT:
+                    close_code = 1011
+                    reason = f"NET-0001: no audio or KeepAlive received within {IDLE_TIMEOUT:g} s"
+                    break
+                try:
+                    message = await asyncio.wait_for(
+                        self.inbox.get(), min(heard + IDLE_TIMEOUT, deadline, now + POLL_SECONDS) - now
+                    )
+                except TimeoutError:
+                    continue
+                heard = time.monotonic()
+                if isinstance(message, _DecoderFailed):
+                    close_code = 1008
+                    reason = f"DATA-0000: the audio cannot be decoded: {message.error}"[:120]
+                    self.send(protocol.error_message(errors.InvalidAudio(reason)))
+                    break
+                if message is None or message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return  # the client went away: nobody to deliver to
+                if message.type == WSMsgType.BINARY:
+                    if not message.data:
+                        break  # Deepgram's older clients end a stream with an empty frame
+                    self._audio(message.data)
+                    continue
+                control = _control(message.data)
+                if control == "CloseStream":
+                    break
+                if control == "Finalize":
+                    await self._flush(closing=False)
+                elif control != "KeepAlive":
+                    self.send(protocol.error_message(errors.InvalidRequest(control)))
+            await self._flush(closing=True)
+            self.send(
+                protocol.closing_metadata(
+                    self.request_id, self.model.info, self.stream_seconds, 1, self.sha256.hexdigest()
+                )
+            )
+            self.outbox.put_nowait(None)
+            await writer
+            await self.ws.close(code=close_code, message=reason.encode()[:120])
+        finally:
+            for task in (writer, reader, self.forwarder):
+                task.cancel()
+            self.runner.close()
+            if self.decoder is not None:
+                self.decoder.close()
+            admission.close(admitted)
+
+
+def _control(text: str) -> str:
+    """The type of a client's text message; anything else is described for an Error."""
+    try:
+        kind = json.loads(text).get("type")
+    except (ValueError, AttributeError):
+        return f"not a JSON control message: {text[:80]!r}"
+    if kind in ("KeepAlive", "Finalize", "CloseStream"):
+        return kind
+    return f"unknown message type {kind!r}: send KeepAlive, Finalize or CloseStream"
+
+
+def _words(words: list[Word] | None) -> list[Word]:
+    return list(words or [])
+
+
+async def serve(
+    request: web.Request,
+    request_id: str,
+    context: LiveContext,
+    model: LoadedModel,
+    options: ListenOptions,
+) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=2**24)
+    ws.headers["dg-request-id"] = request_id
+    await ws.prepare(request)
+    try:
+        await LiveStream(ws, request_id, context, model, options).run()
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:  # one broken connection must never take the server down
+        log.exception("live stream %s failed", request_id)
+        with contextlib.suppress(Exception):
+            await ws.close(code=1011, message=b"internal server error")
+    return ws
