@@ -121,11 +121,30 @@ def test_prerecorded_file_with_the_sdk_gives_words_with_timings(dg):
     metadata = response.metadata
     assert metadata.request_id and metadata.channels == 1 and abs(metadata.duration - JFK_SECONDS) < 0.1
     assert metadata.models and metadata.models[0] in metadata.model_info
-    assert any(w["parameter"] == "diarize" for w in response.model_dump()["metadata"]["warnings"])
+    # diarize=true: every word has a speaker number (how well one speaker stays one is
+    # measured on the conversations, below and in scripts/bench_diarization.py)
+    assert all(isinstance(w["speaker"], int) for w in words) and 0 in {w["speaker"] for w in words}
     utterances = response.results.utterances
     assert utterances and ev.wer(JFK_TEXT, " ".join(u.transcript for u in utterances)) < 0.1
     paragraphs = alt["paragraphs"]["paragraphs"]
     assert paragraphs and sum(p["num_words"] for p in paragraphs) == len(words)
+
+
+def test_prerecorded_diarization_numbers_the_speakers_of_a_conversation(dg):
+    """Two LibriSpeech readers taking turns: words and utterances carry Deepgram's speaker numbers."""
+    conversation = ev.audio_root() / "conversations" / "two_speakers.wav"
+    response = dg.listen.v1.media.transcribe_file(
+        request=conversation.read_bytes(), model="tiny.en", diarize=True, utterances=True
+    )
+    words = alternative(response)["words"]
+    assert {w["speaker"] for w in words} == {0, 1}
+    utterances = response.model_dump()["results"]["utterances"]
+    assert {u["speaker"] for u in utterances} == {0, 1}
+    # the RTTM's first turn belongs to one reader: its words share one number
+    _, _, _, start, length, *_ = conversation.with_suffix(".rttm").read_text().split()
+    first_turn_end = float(start) + float(length)
+    early = {w["speaker"] for w in words if w["end"] < first_turn_end - 0.5}
+    assert len(early) == 1, early
 
 
 def test_prerecorded_default_is_deepgrams_plain_transcript(server):

@@ -43,7 +43,9 @@ def test_crop_prompt_keywords_and_diarize():
     parsed = options(start=2000, duration=5000, prompt="MUTTON,TURNIPS", diarize="true")
     assert (parsed.start, parsed.duration) == (2.0, 5.0)
     assert parsed.prompt == "MUTTON, TURNIPS"
-    assert parsed.warnings and parsed.warnings[0]["parameter"] == "diarize"
+    assert parsed.diarize and not parsed.warnings  # prerecorded: speakers on words and utterances
+    live = parse_options(Form(MultiDict(diarize="true")), live=True)
+    assert live.warnings and live.warnings[0]["parameter"] == "diarize"  # live: said, not silently ignored
     query = MultiDict([("keywords", "Quilter:2"), ("keywords", "Frere"), ("keyterm", "apostle")])
     assert parse_options(Form(query), live=False).hotwords == "Quilter Frere apostle"
 

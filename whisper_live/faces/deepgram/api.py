@@ -20,12 +20,14 @@ from ... import errors
 from ...core.decodes import DecodeOptions
 from ...core.pcm import SAMPLE_RATE
 from ...engine.capabilities import check_task
+from ...engine.diarization import diarize_upload
 from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
 from ...formats import to_srt, to_vtt
 from ...media import load_audio, load_channels
 from ..http.app import ADMISSION, API_KEY, GATE, POOL, SETTINGS, UPLOADS, add_face_routes
 from ..http.fetch import fetch_url
+from ..http.transcription import client_gone
 from ..http.uploads import MIB, Form, read_body
 from . import live, protocol
 from .protocol import ChannelResult, ListenOptions
@@ -93,11 +95,6 @@ def _crop(audio: np.ndarray, options: ListenOptions) -> np.ndarray:
     return audio[:, first:last]
 
 
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 async def _prerecorded(request: web.Request, request_id: str) -> web.Response:
     pool, jobs = request.app[POOL], request.app[UPLOADS]
     jobs.check()
@@ -119,13 +116,15 @@ async def _prerecorded(request: web.Request, request_id: str) -> web.Response:
         for samples in audio:
             try:
                 result = await transcribe(
-                    pool, loaded, samples, decode, job, jobs, client_gone=lambda: _client_gone(request)
+                    pool, loaded, samples, decode, job, jobs, client_gone=lambda: client_gone(request)
                 )
             except errors.WhisperLiveError:
                 raise
             except Exception as exc:
                 log.exception("transcription failed")
                 raise errors.DecodeFailed(f"transcription failed: {exc}") from exc
+            if options.diarize:
+                result.segments = (await diarize_upload(pool, samples, result.segments)).segments
             channels.append(ChannelResult(result.segments, result.language, result.language_probability))
     finally:
         jobs.close(job)

@@ -23,6 +23,7 @@ from ... import errors
 from ...core.decodes import Segment, Word
 from ...engine.capabilities import normalize_language
 from ...engine.models import ModelInfo
+from ...engine.speaker_encoder import weights_path
 from ..http.app import Statuses, http_status
 from ..http.uploads import Form
 
@@ -139,8 +140,10 @@ def parse_options(form: Form, live: bool) -> ListenOptions:
     _language(form, options)
     options.punctuate = form.flag("punctuate", False) or form.flag("smart_format", False)
     options.diarize = form.flag("diarize", False)
-    if options.diarize:
-        options.warn("diarize", "speaker labels are not available on this server yet; words carry no speaker")
+    if options.diarize and live:
+        options.warn("diarize", "live /v1/listen streams carry no speaker labels (prerecorded requests do)")
+    elif options.diarize:
+        weights_path()  # no speaker model installed: a clear 400 before any transcription
     options.utterances = form.flag("utterances", False)
     options.utt_split = form.number("utt_split", 0.8, 0.0, 60.0)
     options.paragraphs = form.flag("paragraphs", False)
@@ -195,8 +198,15 @@ def words_json(words: list[Word], offset: float = 0.0, punctuate: bool = True) -
         }
         if punctuate:
             item["punctuated_word"] = w.word.strip()
+        if w.speaker is not None:
+            item["speaker"] = speaker_number(w.speaker)
         out.append(item)
     return out
+
+
+def speaker_number(label: str) -> int:
+    """Deepgram numbers speakers from 0; ours are labelled SPEAKER_00, SPEAKER_01, ..."""
+    return int(label.rsplit("_", 1)[-1])
 
 
 def transcript(words: list[Word], text: str, punctuate: bool) -> str:
@@ -270,6 +280,8 @@ def utterances_json(channels: list[list[Word]], options: ListenOptions, offset: 
                     "id": str(uuid.uuid4()),
                 }
             )
+            if group[0].speaker is not None:
+                out[-1]["speaker"] = speaker_number(group[0].speaker)
     return sorted(out, key=lambda u: (u["start"], u["channel"]))
 
 
