@@ -353,29 +353,34 @@ def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
 
 
 def test_rest_while_streaming(server, clips):
-    """A live stream and an upload at once: both right, and the upload adds little to the
-    stream's final latency (compared with the same stream alone, on this noisy machine)."""
+    """A live stream and an upload at once: both right, and the stream's finals do not wait
+    for the upload (compared with the same stream alone and with the upload's own time, both
+    measured in this run, so a loaded machine slows every side alike)."""
     conv = evaluation.conversation(clips[:2])
 
     async def scenario(with_upload: bool):
         upload = None
         async with aiohttp.ClientSession() as session:
             if with_upload:
+                sent = time.monotonic()
                 upload = asyncio.create_task(_upload(session, server.http_url, SONNET))
                 await asyncio.sleep(0.5)
             trace = await evaluation.stream(server.ws_url, conv.audio, {"model": "tiny.en"})
-            return trace, (await upload)[0] if upload else None
+            if upload is None:
+                return trace, None, 0.0
+            body, done = await upload
+            return trace, body, done - sent
 
-    alone, _ = asyncio.run(scenario(False))
-    trace, upload = asyncio.run(scenario(True))
+    alone, _, _ = asyncio.run(scenario(False))
+    trace, upload, upload_seconds = asyncio.run(scenario(True))
     assert evaluation.wer(conv.reference, trace.transcript) < 0.2, trace.transcript
     assert evaluation.wer(evaluation.manifest("longform")[0].reference, upload["text"]) < 0.3
     baseline = [x for x in evaluation.final_latencies(conv, alone) if x is not None]
     latencies = [x for x in evaluation.final_latencies(conv, trace) if x is not None]
     assert len(latencies) == len(baseline) == 2
-    # Finals keep a worker of their own, so the upload costs them CPU share, not a wait
-    # for the file: with the whole 53 s file ahead of them they would lose many seconds.
-    assert max(latencies) < 2 * max(baseline) + 2.0, (latencies, baseline)
+    # Finals keep a worker of their own, so the upload costs them CPU share, not a wait for
+    # the file: a final queued behind the 53 s file would wait about as long as the upload.
+    assert max(latencies) < max(baseline) + 0.5 * upload_seconds, (latencies, baseline, upload_seconds)
 
 
 # ----------------------------------------------------------------------------- errors
