@@ -334,7 +334,8 @@ class StreamingServer:
                 await ws.close(1000, "end of audio")
                 return "end of audio"
             # Time limit or shutdown: what was said is delivered first, then DISCONNECT.
-            await ws.send(protocol.dumps(protocol.disconnect(uid)))
+            reason = "time limit" if deadline in done else "shutdown"
+            await ws.send(protocol.dumps(protocol.disconnect(uid, reason)))
             if deadline in done:
                 await ws.close(1000, "maximum connection time reached")
                 return "time limit"
