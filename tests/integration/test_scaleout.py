@@ -262,6 +262,14 @@ def conversations(librispeech, n: int, per_stream: int = 3) -> list[evaluation.C
     ]
 
 
+def report(what: str, outcomes: list[Outcome]) -> None:
+    """The figures of a run (shown with ``pytest -s``): what each fault cost each stream."""
+    print(f"\n{what}")
+    for i, o in enumerate(outcomes):
+        resumed = ", ".join(f"resumed from {at:.1f} s ({why})" for _, at, why in o.reconnects) or "-"
+        print(f"  stream {i:2d}: WER {o.wer:.3f}, words {o.word_ratio:.2f}x, waits {o.waits}, {resumed}")
+
+
 def active(cluster: Cluster) -> dict[str, int]:
     return {r.name: r.status()["active_streams"] for r in cluster.replicas if r.proc.poll() is None}
 
@@ -299,6 +307,7 @@ def test_twelve_streams_spread_rest_balanced_and_a_killed_replica_costs_only_its
 
     asyncio.run(run())
     spread, victim = seen["spread"], seen["victim"]
+    report(f"streams per replica {spread}; SIGKILL {victim}", outcomes)
     assert all(spread[name] > 0 for name in ("a", "b", "c")), spread
     assert sum(spread.values()) == 12 and max(spread.values()) <= MAX_CLIENTS, spread
     errors = [o.error for o in outcomes if o.error is not None]
@@ -367,6 +376,7 @@ def test_sigterm_drains_with_nothing_lost_while_new_streams_go_elsewhere(cluster
         seen["exit"] = await asyncio.to_thread(draining.proc.wait, 60)
 
     asyncio.run(run())
+    report(f"streams per replica {seen['spread']}; SIGTERM {seen['draining']}", outcomes)
     assert seen["exit"] == 0, "the drained replica did not exit cleanly"
     assert seen["ready"] in (503, None)
     errors = [o.error for o in outcomes if o.error is not None]
