@@ -429,6 +429,45 @@ def test_a_full_replica_gets_no_new_streams(cluster, librispeech):
     assert full.metric("whisper_live_streams_admitted_total", face="whisperlive") == MAX_CLIENTS
 
 
+def test_the_cli_rides_out_a_balancer_reload_and_a_replica_kill(cluster, librispeech, tmp_path):
+    """whisper-live-client on a ~25 s file through the balancer's /ws: HAProxy reloads its
+    config mid-stream (master-worker, USR2) and the stream does not notice; then its replica
+    is killed, and the CLI says it reconnects, resumes and prints the whole text."""
+    from test_shutdown import write_wav
+
+    talk = conversations(librispeech, 1)[0]
+    wav = write_wav(tmp_path / "talk.wav", talk.audio)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "whisper_live.client", "--server", cluster.urls[0], "--lang", "en", str(wav)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sum((spread := active(cluster)).values()) != 1:
+            assert time.monotonic() < deadline and cli.poll() is None, "the CLI's stream never opened"
+            time.sleep(0.2)
+        time.sleep(3.0)
+        cluster.haproxy.send_signal(signal.SIGUSR2)  # graceful reload: the old worker keeps the stream
+        time.sleep(3.0)
+        assert sum(active(cluster).values()) == 1, "the reload cut the stream"
+        host = next(r for r in cluster.replicas if spread[r.name] == 1)
+        host.proc.send_signal(signal.SIGKILL)
+        host.proc.wait(10)
+        out, err = cli.communicate(timeout=240)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    print(err)
+    assert cli.returncode == 0, err
+    assert "connection lost (code 1006): reconnecting (#1), resuming the stream from" in err
+    assert "resumed 1x on a new connection" in err and "reconnecting (#2)" not in err
+    assert evaluation.wer(talk.reference, out) < 0.25, out
+    assert cluster.haproxy.poll() is None  # the master survived its reload
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -461,7 +461,12 @@ class AsyncStreamingClient:
             else f"connection lost (code {self.close_code})"
         )
         self.reconnects += 1
-        log.warning("%s: resuming the stream from %.1f s on a new connection", reason, replay.start_seconds)
+        log.log(  # a caller with on_reconnect says it in its own words
+            logging.INFO if self.on_reconnect else logging.WARNING,
+            "%s: resuming the stream from %.1f s on a new connection",
+            reason,
+            replay.start_seconds,
+        )
         await _call(self.on_reconnect, self.reconnects, replay.start_seconds, reason)
         self.transcript.disconnected, self._disconnect_reason = False, None
         self.transcript.partial = None
