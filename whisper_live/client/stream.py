@@ -313,7 +313,7 @@ class AsyncStreamingClient:
         except websockets.InvalidStatus as exc:
             raise ClientError(
                 f"cannot connect to {self.url}: it answered HTTP {exc.response.status_code}, not a"
-                f" WebSocket (the HTTP port? streaming is on port {DEFAULT_PORT} by default)"
+                f" WebSocket (the HTTP port? there the stream is at /ws; port {DEFAULT_PORT} by default)"
             ) from exc
         except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
             reason = (
@@ -475,8 +475,8 @@ class AsyncStreamingClient:
             try:
                 await self.connect()
                 break
-            except ServerError:
-                raise
+            except (ServerError, ServerBusy):
+                raise  # an answer, not an outage: the WAIT policy has had its say
             except ClientError as exc:
                 delay = self.retry.delay(attempt)
                 if delay is None:
