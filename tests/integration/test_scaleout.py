@@ -345,6 +345,7 @@ def test_twelve_streams_spread_rest_balanced_and_a_killed_replica_costs_only_its
         with urllib.request.urlopen(request, timeout=300) as response:
             assert "country" in response.read().decode().lower()
     served = {r.name: _uploads(r) - before[r.name] for r in survivors}
+    print(f"REST requests per replica {served}")
     assert sum(served.values()) == 6 and all(n >= 1 for n in served.values()), served
 
 

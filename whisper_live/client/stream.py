@@ -121,6 +121,11 @@ class RetryPolicy:
         return delay * (1.0 + random.uniform(0.0, self.jitter))
 
 
+# A resume tries for about 25 s (connection refused, WAIT), then the stream ends as it would
+# have without reconnect: a balancer needs a second or two to route around a dead replica.
+RESUME_RETRY = RetryPolicy(initial_delay=0.5, factor=2.0, max_delay=8.0, max_attempts=6)
+
+
 @dataclass
 class StreamOptions:
     """The configuration frame's fields (WhisperLive's names); None leaves the server default."""
@@ -278,20 +283,23 @@ class AsyncStreamingClient:
         rate = self.options.sample_rate or 16000
         self._replay = _Replay(rate * channels * width, channels * width) if reconnect else None
         self._offset = 0.0  # stream seconds before this connection's audio (after a resume)
+        self._resume_failed: str | None = None  # why the last resume gave up (then no more)
 
     @property
     def closed(self) -> bool:
         """The server has closed the stream (finished, time limit or error): sending is pointless."""
         return self._receiver is not None and self._receiver.done()
 
-    async def connect(self) -> None:
-        """Open the stream; on ``WAIT`` retry with backoff until a slot frees or the policy gives up."""
+    async def connect(self, retry: RetryPolicy | None = None) -> None:
+        """Open the stream; on ``WAIT`` retry with backoff until a slot frees or the policy
+        (``retry``, by default the client's) gives up."""
+        retry = retry or self.retry
         attempt = 0
         while True:
             wait_minutes = await self._handshake()
             if wait_minutes is None:
                 return
-            delay = self.retry.delay(attempt, wait_minutes * 60.0)
+            delay = retry.delay(attempt, wait_minutes * 60.0)
             if delay is None:
                 raise ServerBusy(f"server full: still WAIT after {attempt + 1} attempts")
             self.waits += 1
@@ -398,7 +406,7 @@ class AsyncStreamingClient:
         elif message.get("message") == "DISCONNECT":
             self.transcript.disconnected = True
             self._disconnect_reason = message.get("reason")
-            if not self._resumable():
+            if self._replay is None or self._disconnect_reason != "shutdown":  # else: resumed
                 log.warning("server ended the stream (DISCONNECT: time limit or shutdown)")
         if message.get("language"):
             self.transcript.language = message["language"]
@@ -429,31 +437,34 @@ class AsyncStreamingClient:
         if self._replay is not None:
             self._replay.add(data)
         if self.closed:
-            if not self._resumable():
-                return False
-            await self._resume()  # sends this audio too, with the rest not yet acknowledged
-            return True
+            # resuming sends this audio too, with the rest not yet acknowledged
+            return self._resumable() and await self._resume()
         try:
             await self._ws.send(data)
         except ConnectionClosed:
-            if not self._resumable():
-                return False
-            await self._resume()
+            return self._resumable() and await self._resume()
         return True
 
     def _resumable(self) -> bool:
         """The connection ended in a way a new one can mend: it dropped without a word from
         the server, or the server drained; not a time limit, an error or a normal end."""
-        if self._replay is None or not self.closed or self._error is not None:
+        if self._replay is None or not self.closed or self._error is not None or self._resume_failed:
             return False
         if self.transcript.disconnected:
             return self._disconnect_reason == "shutdown"
         return self.close_code != 1000
 
-    async def _resume(self) -> None:
+    @property
+    def disconnect_reason(self) -> str | None:
+        """Why the server sent DISCONNECT ("time limit", "shutdown"; None: it did not say)."""
+        return self._disconnect_reason
+
+    async def _resume(self) -> bool:
         """Open a new connection (through the same address: a balancer picks a live replica)
         and send again the audio not yet in completed segments; END_OF_AUDIO again if the
-        stream had ended. Connection failures are retried with the WAIT policy's backoff."""
+        stream had ended. Refused connections and WAIT are retried (``RESUME_RETRY``); if
+        that fails the stream ends as without reconnect (False): a drained one with its
+        DISCONNECT, a dropped one with the lost connection (``finish`` raises)."""
         replay = self._replay
         reason = (
             "server shutting down"
@@ -468,19 +479,23 @@ class AsyncStreamingClient:
             replay.start_seconds,
         )
         await _call(self.on_reconnect, self.reconnects, replay.start_seconds, reason)
+        drained = self.transcript.disconnected, self._disconnect_reason
         self.transcript.disconnected, self._disconnect_reason = False, None
         self.transcript.partial = None
         attempt = 0
         while True:
             try:
-                await self.connect()
+                await self.connect(RESUME_RETRY)
                 break
-            except (ServerError, ServerBusy):
-                raise  # an answer, not an outage: the WAIT policy has had its say
+            except ServerError:
+                raise  # the server refused this stream for a reason a retry will not change
             except ClientError as exc:
-                delay = self.retry.delay(attempt)
+                delay = None if isinstance(exc, ServerBusy) else RESUME_RETRY.delay(attempt)
                 if delay is None:
-                    raise ClientError(f"{reason}; could not resume the stream: {exc}") from exc
+                    self._resume_failed = f"{reason}; could not resume the stream: {exc}"
+                    log.warning("%s", self._resume_failed)
+                    self.transcript.disconnected, self._disconnect_reason = drained
+                    return False
                 attempt += 1
                 log.info("resume failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
@@ -492,6 +507,7 @@ class AsyncStreamingClient:
                 await self._ws.send(END_OF_AUDIO.encode())
         except ConnectionClosed:
             pass  # the new connection dropped too: the caller's next send or finish resumes again
+        return True
 
     async def finish(self, timeout: float | None = 600.0) -> Transcript:
         """Send ``END_OF_AUDIO`` and read until the server closes: then the transcript is final."""
@@ -511,13 +527,13 @@ class AsyncStreamingClient:
             except asyncio.TimeoutError as exc:
                 await self.close()
                 raise ClientError(f"the server did not finish within {timeout:g} s") from exc
-            if not self._resumable():
+            # a resume replays what is not final yet, then END_OF_AUDIO
+            if not self._resumable() or not await self._resume():
                 break
-            await self._resume()  # replays what is not final yet, then END_OF_AUDIO
         if self._error is not None:
             raise self._error_type(self._error)
         if self.close_code not in (1000, None) and not self.transcript.disconnected:
-            raise ClientError(f"connection lost (close code {self.close_code})")
+            raise ClientError(self._resume_failed or f"connection lost (close code {self.close_code})")
         return self.transcript
 
     async def close(self) -> None:

@@ -339,7 +339,8 @@ class TranscriptionClient:
         self.reconnects = stream.reconnects
         if transcript.disconnected:
             # DISCONNECT comes at the time limit (close 1000) or when the server shuts down (1001)
-            self.ended = "server shutting down" if stream.close_code == 1001 else "server time limit"
+            reason = stream.disconnect_reason or ("shutdown" if stream.close_code == 1001 else "time limit")
+            self.ended = "server shutting down" if reason == "shutdown" else "server time limit"
         elif self._stopped:
             self.ended = "stopped"
         elif self.ended is None:
