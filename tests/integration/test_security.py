@@ -265,6 +265,9 @@ def test_browser_origins_on_both_ports(secured_server, api_keys):
             assert handshake(url, **connect)[1]["message"] == "SERVER_READY", (url, origin)
         status, body = refusal(url, additional_headers=key, origin="https://evil.example")
         assert status == 403 and "--cors-origins" in body, url
+    # /ws without an upgrade: says what it is (after the same key check as an upgrade)
+    assert fetch(secured_server.ws_http_url.replace("ws://", "http://"))[0] == 401
+    assert fetch(secured_server.ws_http_url.replace("ws://", "http://"), key)[0] == 426
     # REST: preflights answered for allowed origins only, and the answers carry CORS headers.
     url = secured_server.http_url + "/v1/audio/transcriptions"
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
