@@ -16,6 +16,9 @@ from aiohttp import WSMsgType, web
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+_NORMAL_CLOSE = (1000, 1001, None)  # as websockets' ConnectionClosedOK: the end, not a failure
+
 
 class ConnectionGone(Exception):
     """The peer closed the connection or it broke: nothing more can be sent or received."""
@@ -99,11 +102,7 @@ class AiohttpConnection:
         message = await self.ws.receive()
         if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             return message.data
-        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED) and self.ws.close_code in (
-            1000,
-            1001,
-            None,
-        ):
+        if message.type in _CLOSED and self.ws.close_code in _NORMAL_CLOSE:
             return None
         raise ConnectionGone(f"connection closed ({message.type.name}, code {self.ws.close_code})")
 
