@@ -44,12 +44,12 @@ function startApp() {
   // ---- settings ------------------------------------------------------------------------
 
   function defaultServer() {
-    // The WebSocket server runs beside the HTTP one, on port 9090 by default. From a file
-    // there is no host to go by, so assume this machine.
+    // Served by the server: its own origin's /ws (the same port, so it also works behind a
+    // proxy or load balancer), wss:// when the page came over https. From a file there is
+    // no host to go by, so assume the WebSocket port on this machine.
     if (location.protocol === "http:" || location.protocol === "https:") {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
-      const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
-      return `${scheme}://${host}:9090`;
+      return `${scheme}://${location.host}/ws`;
     }
     return "ws://localhost:9090";
   }

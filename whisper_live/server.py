@@ -68,7 +68,13 @@ class Server:
         self.own_ports.add(self.port)
         if self.settings.http_port:
             self.app = create_app(
-                self.pool, self.admission, self.settings, self.gate, self.metrics, self.own_ports
+                self.pool,
+                self.admission,
+                self.settings,
+                self.gate,
+                self.metrics,
+                self.own_ports,
+                self.streams,
             )
             # In-flight requests are waited for by drain(); stop() only gives stragglers a moment.
             self._http = web.AppRunner(

@@ -72,6 +72,11 @@ class ServerThread:
         return f"ws://127.0.0.1:{self.server.port}"
 
     @property
+    def ws_http_url(self) -> str:
+        """The same WebSocket face on the HTTP port (what a proxy in front of one port uses)."""
+        return f"ws://127.0.0.1:{self.server.http_port}/ws"
+
+    @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.server.http_port}"
 

@@ -127,11 +127,13 @@ def completed_text(page) -> str:
 
 
 def test_live_transcription_from_fake_microphone(server, browser, fake_microphone, artifacts):
-    """Start, speak two utterances, see completed segments, Stop: END_OF_AUDIO, final text kept."""
+    """Start, speak two utterances, see completed segments, Stop: END_OF_AUDIO, final text kept.
+
+    With no ``?server=``, the page served by the server streams to its own origin's ``/ws``."""
     _, conv = fake_microphone
-    url = f"{server.http_url}/?server={server.ws_url}"
+    url = f"{server.http_url}/"
     with open_page(browser, url, viewport={"width": 1000, "height": 800}) as (page, errors):
-        assert page.input_value("#server") == server.ws_url
+        assert page.input_value("#server") == server.ws_http_url
         page.evaluate(WATCH_PARTIAL_JS)
         frames = record_frames(page)
         received = record_frames(page, "framereceived")

@@ -78,6 +78,16 @@ def refusal(url: str, **connect) -> tuple[int, str]:
     return response.status_code, response.body.decode()
 
 
+# The WhisperLive face on its own port and at /ws on the HTTP port: the same checks on both.
+TRANSPORTS = pytest.mark.parametrize("transport", ["own port", "http /ws"])
+
+
+def ws_url(server: ServerThread, transport: str, query: str = "") -> str:
+    if transport == "own port":
+        return server.ws_url + (f"/?{query}" if query else "")
+    return server.ws_http_url + (f"?{query}" if query else "")
+
+
 def scrape(server: ServerThread, key: str) -> dict[tuple, float]:
     """/metrics parsed by prometheus-client's own parser: {(sample name, labels): value}."""
     status, headers, body = fetch(server.http_url + "/metrics", bearer(key))
@@ -168,18 +178,20 @@ def test_revoked_key_is_refused_without_a_restart(secured_server, api_keys):
 # ----------------------------------------------------------------------------- WebSocket
 
 
-def test_websocket_key_in_header_query_or_subprotocols(secured_server, api_keys, librispeech):
+@TRANSPORTS
+def test_websocket_key_in_header_query_or_subprotocols(secured_server, api_keys, librispeech, transport):
     key = api_keys.alice
-    assert handshake(secured_server.ws_url, additional_headers=bearer(key)) == (
+    url = ws_url(secured_server, transport)
+    assert handshake(url, additional_headers=bearer(key)) == (
         None,
         {"uid": "handshake", "message": "SERVER_READY", "backend": "faster_whisper"},
     )
-    assert handshake(f"{secured_server.ws_url}/?token={key}")[1]["message"] == "SERVER_READY"
+    assert handshake(ws_url(secured_server, transport, f"token={key}"))[1]["message"] == "SERVER_READY"
     # Browsers: the key as the second subprotocol; the server must answer "token".
     clip = min(librispeech, key=lambda u: u.path.stat().st_size)
     trace = asyncio.run(
         evaluation.stream(
-            secured_server.ws_url,
+            url,
             decode_audio(str(clip.path)),
             speed=0,
             connect={"subprotocols": ["token", key]},
@@ -188,10 +200,11 @@ def test_websocket_key_in_header_query_or_subprotocols(secured_server, api_keys,
     assert trace.messages[0]["message"] == "SERVER_READY" and trace.close_code == 1000
     assert evaluation.wer(clip.reference, trace.transcript) < 0.3, trace.transcript
     # Missing, wrong: HTTP 401 before any upgrade, saying why.
-    status, body = refusal(secured_server.ws_url)
+    assert handshake(url, subprotocols=["token", key])[0] == "token"  # a browser drops it otherwise
+    status, body = refusal(url)
     assert status == 401 and "API key is required" in body
     for connect in ({"additional_headers": bearer("wl_wrong")}, {"subprotocols": ["token", "wl_wrong"]}):
-        status, body = refusal(secured_server.ws_url, **connect)
+        status, body = refusal(url, **connect)
         assert status == 401 and "not valid" in body
 
 
@@ -202,7 +215,10 @@ def test_per_key_limits_on_streams_and_uploads(secured_server, api_keys):
         async with websockets.connect(secured_server.ws_url, additional_headers=bearer(key)) as first:
             await first.send(json.dumps({"uid": "first"}))
             assert json.loads(await first.recv())["message"] == "SERVER_READY"
-            async with websockets.connect(secured_server.ws_url, additional_headers=bearer(key)) as second:
+            # on the other transport: the limit is the key's, whichever port its streams use
+            async with websockets.connect(
+                secured_server.ws_http_url, additional_headers=bearer(key)
+            ) as second:
                 await second.send(json.dumps({"uid": "second"}))
                 refused = json.loads(await second.recv())
                 await second.wait_closed()
@@ -243,11 +259,15 @@ def test_per_key_limits_on_streams_and_uploads(secured_server, api_keys):
 def test_browser_origins_on_both_ports(secured_server, api_keys):
     key = bearer(api_keys.alice)
     own_page = f"http://127.0.0.1:{secured_server.server.http_port}"
-    for origin in (None, own_page, "https://app.example"):
-        connect = {"additional_headers": key} | ({"origin": origin} if origin else {})
-        assert handshake(secured_server.ws_url, **connect)[1]["message"] == "SERVER_READY", origin
-    status, body = refusal(secured_server.ws_url, additional_headers=key, origin="https://evil.example")
-    assert status == 403 and "--cors-origins" in body
+    for url in (secured_server.ws_url, secured_server.ws_http_url):
+        for origin in (None, own_page, "https://app.example"):
+            connect = {"additional_headers": key} | ({"origin": origin} if origin else {})
+            assert handshake(url, **connect)[1]["message"] == "SERVER_READY", (url, origin)
+        status, body = refusal(url, additional_headers=key, origin="https://evil.example")
+        assert status == 403 and "--cors-origins" in body, url
+    # /ws without an upgrade: says what it is (after the same key check as an upgrade)
+    assert fetch(secured_server.ws_http_url.replace("ws://", "http://"))[0] == 401
+    assert fetch(secured_server.ws_http_url.replace("ws://", "http://"), key)[0] == 426
     # REST: preflights answered for allowed origins only, and the answers carry CORS headers.
     url = secured_server.http_url + "/v1/audio/transcriptions"
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
@@ -269,7 +289,11 @@ def test_browser_origins_on_both_ports(secured_server, api_keys):
 # ----------------------------------------------------------------------------- metrics and logs
 
 
-def test_metrics_during_a_real_stream_and_its_log_line(secured_server, api_keys, librispeech, caplog):
+@TRANSPORTS
+def test_metrics_during_a_real_stream_and_its_log_line(
+    secured_server, api_keys, librispeech, caplog, transport
+):
+    url = ws_url(secured_server, transport)
     caplog.set_level(logging.INFO, logger="whisper_live")
     conv = evaluation.conversation(sorted(librispeech, key=lambda u: u.path.stat().st_size)[4:6], gap=1.5)
     before = scrape(secured_server, api_keys.alice)
@@ -279,9 +303,7 @@ def test_metrics_during_a_real_stream_and_its_log_line(secured_server, api_keys,
     streamer = threading.Thread(
         target=lambda: result.update(
             trace=asyncio.run(
-                evaluation.stream(
-                    secured_server.ws_url, conv.audio, connect={"additional_headers": bearer(api_keys.alice)}
-                )
+                evaluation.stream(url, conv.audio, connect={"additional_headers": bearer(api_keys.alice)})
             )
         )
     )
@@ -319,9 +341,7 @@ def test_metrics_during_a_real_stream_and_its_log_line(secured_server, api_keys,
     # A full server's WAIT is counted as a refusal.
     refused = ("whisper_live_streams_refused_total", (("face", "whisperlive"), ("reason", "wait")))
     with secured_server.configured(max_clients=0):
-        assert (
-            handshake(secured_server.ws_url, additional_headers=bearer(api_keys.alice))[1]["status"] == "WAIT"
-        )
+        assert handshake(url, additional_headers=bearer(api_keys.alice))[1]["status"] == "WAIT"
     assert scrape(secured_server, api_keys.alice)[refused] == after.get(refused, 0) + 1
     # One line for the stream, naming the key but never its secret.
     (line,) = [

@@ -169,6 +169,8 @@ def test_sigterm_mid_stream_delivers_the_text_and_finishes_uploads(
     # The stream: DISCONNECT after every final, and an SRT with what was said up to the cut.
     transcript = outcome["transcript"]
     assert transcript.disconnected
+    # It tried to resume (reconnect is on), found only this draining server, and ended as before.
+    assert client.reconnects == 1 and client.ended == "server shutting down"
     cues = list(srt.parse((tmp_path / "talk.srt").read_text()))
     assert [c.content for c in cues] == [s.text.strip() for s in transcript.segments]
     first = " ".join(c.content for c in cues if c.start.total_seconds() < conv.ends[0])

@@ -142,7 +142,7 @@ def test_disconnect_after_time_limit_even_when_client_goes_quiet(server, librisp
 
     with server.configured(max_connection_time=5.0):
         messages, code = _run(asyncio.wait_for(go(), 60))
-    assert messages[-1] == {"uid": "slow", "message": "DISCONNECT"}
+    assert messages[-1] == {"uid": "slow", "message": "DISCONNECT", "reason": "time limit"}
     completed = [s for m in messages for s in m.get("segments", []) if s["completed"]]
     assert completed and "scenery" in ev.normalize(completed[-1]["text"])
     assert code == 1000

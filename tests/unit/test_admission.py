@@ -68,6 +68,8 @@ def test_the_limit_is_the_lower_of_max_clients_and_capacity():
     assert admission.capacity() == 14 and admission.active == 13 and admission.admits_another()
     streams.append(admission.open(lambda: 0.0))
     assert not admission.admits_another(), "14 open streams fill a capacity of 14"
+    status = admission.status()  # what /ready's 503 and /status say, from the same figures
+    assert (status["stream_limit"], status["free_streams"], status["admits_new_streams"]) == (14, 0, False)
     admission.settings.capacity_admission = False  # only max_clients counts
     assert admission.admits_another()
     streams += [admission.open(lambda: 0.0) for _ in range(2)]
@@ -95,7 +97,11 @@ def test_open_streams_audio_counts_as_it_arrives_and_stays_after_they_close():
         "active_streams": 1,
         "max_clients": 4,
         "capacity_estimate": None,
+        "capacity_admission": admission.settings.capacity_admission,
+        "stream_limit": 4,
+        "free_streams": 3,
         "draining": False,
+        "admits_new_streams": True,
     }
 
 
@@ -105,6 +111,7 @@ def test_no_new_stream_once_shutdown_began_while_open_ones_run_on():
     assert admission.admits_another()
     admission.stop_admitting()
     assert not admission.admits_another() and admission.status()["draining"]
+    assert not admission.status()["admits_new_streams"]
     admission.close(running)
     assert not admission.admits_another()
 

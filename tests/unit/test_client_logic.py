@@ -66,7 +66,7 @@ def test_the_client_holds_each_setting_once():
             enable_translation=True, target_language="hi", clip_audio=True, same_output_threshold=5,
         )  # fmt: skip
     assert client.url == "wss://example.org:9091"
-    assert set(vars(client)) - {"waits", "sent_seconds", "send_duration", "ended"} == {
+    assert set(vars(client)) - {"waits", "reconnects", "sent_seconds", "send_duration", "ended"} == {
         "url", "options", "output", "run", "callbacks", "_stopped", "_pump", "_task"
     }  # fmt: skip
     config = client.options.config()
@@ -227,3 +227,58 @@ def test_segments_keep_words_and_speaker_from_the_wire():
     segment = Segment.from_message(raw)
     assert segment.speaker == "SPEAKER_00" and segment.words[0].word == " Hi" and segment.words[0].end == 0.4
     assert dataclasses.asdict(segment)["words"][0]["probability"] == 0.9
+
+
+# ----------------------------------------------------------------------------- resuming a stream
+
+
+def test_replay_keeps_only_audio_after_the_last_completed_segment():
+    from whisper_live.client.stream import MAX_REPLAY_SECONDS, _Replay
+
+    replay = _Replay(bytes_per_second=32000, frame=2)  # 16 kHz int16 mono
+    chunks = [bytes([i]) * 3200 for i in range(30)]  # 100 ms each, numbered
+    for chunk in chunks:
+        replay.add(chunk)
+    assert replay.start == 0 and b"".join(replay.chunks) == b"".join(chunks)
+    replay.acknowledge(1.25)  # a segment ended mid-chunk 12: the cut is on that sample
+    assert replay.start_seconds == 1.25
+    assert b"".join(replay.chunks) == b"".join(chunks)[40000:]
+    replay.acknowledge(0.5)  # an older end changes nothing
+    assert replay.start_seconds == 1.25
+    replay.acknowledge(1.250015)  # never between the two bytes of a sample
+    assert replay.start % 2 == 0
+    replay.acknowledge(3.0)  # everything sent is final
+    assert replay.chunks == [] and replay.start == replay.end == 96000
+    # A long stretch without a completed segment is bounded.
+    for _ in range(int(MAX_REPLAY_SECONDS * 10) + 50):
+        replay.add(bytes(3200))
+    assert sum(map(len, replay.chunks)) <= MAX_REPLAY_SECONDS * 32000
+
+
+def test_a_resumed_connections_segments_are_placed_after_what_came_before():
+    transcript = Transcript()
+    transcript.update([{"start": 0.0, "end": 2.0, "text": "one", "completed": True}])
+    # The new connection's clock starts at 0 where the replayed audio began (1.8 s).
+    new = transcript.update(
+        [
+            {"start": 0.3, "end": 1.5, "text": "two", "completed": True,
+             "words": [{"start": 0.3, "end": 1.5, "word": "two"}]},
+            {"start": 1.5, "end": 2.0, "text": "thr", "completed": False},
+        ],
+        offset=1.8,
+    )  # fmt: skip
+    assert [(s.start, s.end, s.text) for s in new] == [(pytest.approx(2.1), pytest.approx(3.3), "two")]
+    assert new[0].words[0].start == pytest.approx(2.1) and transcript.partial.start == pytest.approx(3.3)
+    assert transcript.text == "one two"
+
+
+def test_disconnect_says_why():
+    assert protocol.disconnect("u") == {"uid": "u", "message": "DISCONNECT"}
+    assert protocol.disconnect("u", "shutdown")["reason"] == "shutdown"
+
+
+def test_cli_reconnects_unless_told_not_to():
+    assert not build_parser().parse_args(["a.wav"]).no_reconnect
+    assert build_parser().parse_args(["a.wav", "--no-reconnect"]).no_reconnect
+    assert TranscriptionClient().run.reconnect
+    assert not TranscriptionClient(reconnect=False).run.reconnect

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-url", metavar="URL", help="REST API for --rest (default http://HOST:8001)")
     parser.add_argument("--retries", type=int, default=20, help="reconnect attempts while the server is full")
     parser.add_argument("--max-wait", type=float, default=30.0, help="longest backoff between retries (s)")
+    parser.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="end with an error when the connection drops, instead of resuming the stream on a new one",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no partial text, progress or summary")
     upstream = parser.add_argument_group("WhisperLive run_client.py flags")
     upstream.add_argument("--files", "-f", nargs="+", default=[], dest="more_files", metavar="FILE",
@@ -116,11 +121,18 @@ class _WaitReporter:
         _say(f"server full (WAIT){estimate}: retry {attempt}/{self.attempts} in {delay:.1f} s")
 
 
-def _summary(name: str, transcript, seconds: float | None, ended: str, took: float) -> str:
+def _reconnecting(count: int, resume_seconds: float, reason: str) -> None:
+    _say(f"{reason}: reconnecting (#{count}), resuming the stream from {resume_seconds:.1f} s")
+
+
+def _summary(
+    name: str, transcript, seconds: float | None, ended: str, took: float, reconnects: int = 0
+) -> str:
     words = len(transcript.text.split())
     audio = f"{seconds:.1f} s of audio" if seconds is not None else "audio"
     language = f", {transcript.language}" if transcript.language else ""
-    return f"{name}: {audio}, {words} words{language}, ended: {ended} (took {took:.1f} s)"
+    resumed = f", resumed {reconnects}x on a new connection" if reconnects else ""
+    return f"{name}: {audio}, {words} words{language}, ended: {ended}{resumed} (took {took:.1f} s)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -167,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         max_duration=args.duration,
         input_device=int(args.device) if args.device and args.device.isdigit() else args.device,
         strict_model=args.model is not None,  # asked for by name: another model is not an answer
+        reconnect=not args.no_reconnect,
+        on_reconnect=_reconnecting,
     )
     save_audio = args.save_audio
     if args.mic:
@@ -197,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             status = 1
             continue
         if not args.quiet:
-            _say(_summary(name, transcript, client.sent_seconds, client.ended, time.monotonic() - started))
+            took = time.monotonic() - started
+            _say(_summary(name, transcript, client.sent_seconds, client.ended, took, client.reconnects))
     sys.exit(status)
 
 

@@ -64,7 +64,9 @@ def microphone_source(device: int | str | None = None, block_seconds: float = 0.
         try:
             import sounddevice as sd
         except ImportError as exc:
-            raise ClientError("the microphone needs sounddevice: pip install 'whisper-live-daemon[mic]'") from exc
+            raise ClientError(
+                "the microphone needs sounddevice: pip install 'whisper-live-daemon[mic]'"
+            ) from exc
 
         try:
             rate = int(sd.query_devices(device, "input")["default_samplerate"])

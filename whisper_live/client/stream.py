@@ -6,6 +6,12 @@ thread. Both send bytes or NumPy arrays, call back on partial and completed text
 with backoff when the server says ``WAIT``, and finish by sending ``END_OF_AUDIO`` and
 reading until the server closes the socket: the close is what says the transcript is
 final, so nothing here waits a fixed time.
+
+With ``reconnect``, a stream whose connection drops (the replica behind a load balancer
+died) or whose server drains (``DISCONNECT`` with reason ``shutdown``) continues on a new
+connection, through the same address, so the balancer picks a live replica. The client
+keeps the audio not yet covered by a completed segment and sends it again first, so at
+most the utterance in flight is decoded twice and nothing completed is lost or repeated.
 """
 
 from __future__ import annotations
@@ -51,6 +57,46 @@ class ModelNotServed(ServerError):
     """The server does not have the model asked for (it offered its own instead)."""
 
 
+# Audio kept for a resume is bounded: what is older than this (a long stretch without any
+# completed segment, e.g. silence) is dropped from the replay.
+MAX_REPLAY_SECONDS = 300.0
+
+
+class _Replay:
+    """The audio sent since the end of the last completed segment, for a resumed stream.
+
+    Positions are bytes of the whole stream (all connections); ``bytes_per_second`` converts
+    segment times, ``frame`` keeps cuts on whole samples."""
+
+    def __init__(self, bytes_per_second: int, frame: int):
+        self.bytes_per_second = bytes_per_second
+        self.frame = frame
+        self.chunks: list[bytes] = []
+        self.start = 0  # stream position of chunks[0]
+        self.end = 0  # bytes sent so far
+
+    def add(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.end += len(data)
+        self.acknowledge_until(self.end - int(MAX_REPLAY_SECONDS * self.bytes_per_second))
+
+    def acknowledge(self, seconds: float) -> None:
+        """Everything before ``seconds`` of stream time is in completed segments."""
+        self.acknowledge_until(int(seconds * self.bytes_per_second))
+
+    def acknowledge_until(self, position: int) -> None:
+        position -= position % self.frame
+        while self.chunks and self.start + len(self.chunks[0]) <= position:
+            self.start += len(self.chunks.pop(0))
+        if self.chunks and position > self.start:
+            self.chunks[0] = self.chunks[0][position - self.start :]
+            self.start = position
+
+    @property
+    def start_seconds(self) -> float:
+        return self.start / self.bytes_per_second
+
+
 @dataclass
 class RetryPolicy:
     """How to retry after ``WAIT`` (server full): exponential backoff with jitter.
@@ -73,6 +119,11 @@ class RetryPolicy:
         if estimate_seconds is not None:
             delay = min(delay, max(self.initial_delay, estimate_seconds))
         return delay * (1.0 + random.uniform(0.0, self.jitter))
+
+
+# A resume tries for about 25 s (connection refused, WAIT), then the stream ends as it would
+# have without reconnect: a balancer needs a second or two to route around a dead replica.
+RESUME_RETRY = RetryPolicy(initial_delay=0.5, factor=2.0, max_delay=8.0, max_attempts=6)
 
 
 @dataclass
@@ -172,7 +223,9 @@ class AsyncStreamingClient:
     ``on_completed(segment)`` once per completed segment, ``on_segments(transcript)`` after
     every update, ``on_language(code, probability)``, ``on_wait(attempt, delay_seconds)``
     before each retry, ``on_warning(message)``, ``on_status(message)`` with every control
-    message (``WAIT``, ``WARNING``, ``ERROR``, ``DISCONNECT``) as the server sent it.
+    message (``WAIT``, ``WARNING``, ``ERROR``, ``DISCONNECT``) as the server sent it,
+    ``on_reconnect(count, resume_seconds, reason)`` when a dropped stream resumes
+    (``reconnect``: off here, as the kept audio costs memory; ``TranscriptionClient`` turns it on).
 
     ``async with AsyncStreamingClient(url) as stream: await stream.send(samples)`` finishes
     the transcript on a clean exit and aborts on an exception.
@@ -194,6 +247,8 @@ class AsyncStreamingClient:
         open_timeout: float = 30.0,
         ready_timeout: float = 120.0,
         strict_model: bool = False,
+        reconnect: bool = False,
+        on_reconnect: Callback = None,
     ):
         self.url = server_url(url)
         self.options = options or StreamOptions()
@@ -219,20 +274,32 @@ class AsyncStreamingClient:
         self._error: str | None = None
         self._error_type: type[ServerError] = ServerError
         self._ended = False
+        self.reconnect = reconnect
+        self.on_reconnect = on_reconnect
+        self.reconnects = 0  # how many times the stream resumed on a new connection
+        self._disconnect_reason: str | None = None
+        width = 4 if self.options.audio_format == "float32" else 2
+        channels = self.options.channels or 1
+        rate = self.options.sample_rate or 16000
+        self._replay = _Replay(rate * channels * width, channels * width) if reconnect else None
+        self._offset = 0.0  # stream seconds before this connection's audio (after a resume)
+        self._resume_failed: str | None = None  # why the last resume gave up (then no more)
 
     @property
     def closed(self) -> bool:
         """The server has closed the stream (finished, time limit or error): sending is pointless."""
         return self._receiver is not None and self._receiver.done()
 
-    async def connect(self) -> None:
-        """Open the stream; on ``WAIT`` retry with backoff until a slot frees or the policy gives up."""
+    async def connect(self, retry: RetryPolicy | None = None) -> None:
+        """Open the stream; on ``WAIT`` retry with backoff until a slot frees or the policy
+        (``retry``, by default the client's) gives up."""
+        retry = retry or self.retry
         attempt = 0
         while True:
             wait_minutes = await self._handshake()
             if wait_minutes is None:
                 return
-            delay = self.retry.delay(attempt, wait_minutes * 60.0)
+            delay = retry.delay(attempt, wait_minutes * 60.0)
             if delay is None:
                 raise ServerBusy(f"server full: still WAIT after {attempt + 1} attempts")
             self.waits += 1
@@ -254,7 +321,7 @@ class AsyncStreamingClient:
         except websockets.InvalidStatus as exc:
             raise ClientError(
                 f"cannot connect to {self.url}: it answered HTTP {exc.response.status_code}, not a"
-                f" WebSocket (the HTTP port? streaming is on port {DEFAULT_PORT} by default)"
+                f" WebSocket (the HTTP port? there the stream is at /ws; port {DEFAULT_PORT} by default)"
             ) from exc
         except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
             reason = (
@@ -338,14 +405,18 @@ class AsyncStreamingClient:
             await self._warning(str(message.get("message")))
         elif message.get("message") == "DISCONNECT":
             self.transcript.disconnected = True
-            log.warning("server ended the stream (DISCONNECT: time limit or shutdown)")
+            self._disconnect_reason = message.get("reason")
+            if self._replay is None or self._disconnect_reason != "shutdown":  # else: resumed
+                log.warning("server ended the stream (DISCONNECT: time limit or shutdown)")
         if message.get("language"):
             self.transcript.language = message["language"]
             self.transcript.language_probability = message.get("language_prob")
             await _call(self.on_language, message["language"], message.get("language_prob"))
         if "segments" in message:
             before = self.transcript.partial
-            for seg in self.transcript.update(message["segments"]):
+            for seg in self.transcript.update(message["segments"], self._offset):
+                if self._replay is not None:
+                    self._replay.acknowledge(seg.end)
                 await _call(self.on_completed, seg)
             partial = self.transcript.partial
             if partial != before:
@@ -361,12 +432,81 @@ class AsyncStreamingClient:
         if self._ended:
             raise ClientError("the audio has already been ended")
         data = pcm_bytes(audio, self.options.audio_format, self.options.channels or 1)
-        if not data or self.closed:
-            return not self.closed
+        if not data:
+            return not self.closed or self._resumable()
+        if self._replay is not None:
+            self._replay.add(data)
+        if self.closed:
+            # resuming sends this audio too, with the rest not yet acknowledged
+            return self._resumable() and await self._resume()
         try:
             await self._ws.send(data)
         except ConnectionClosed:
+            return self._resumable() and await self._resume()
+        return True
+
+    def _resumable(self) -> bool:
+        """The connection ended in a way a new one can mend: it dropped without a word from
+        the server, or the server drained; not a time limit, an error or a normal end."""
+        if self._replay is None or not self.closed or self._error is not None or self._resume_failed:
             return False
+        if self.transcript.disconnected:
+            return self._disconnect_reason == "shutdown"
+        return self.close_code != 1000
+
+    @property
+    def disconnect_reason(self) -> str | None:
+        """Why the server sent DISCONNECT ("time limit", "shutdown"; None: it did not say)."""
+        return self._disconnect_reason
+
+    async def _resume(self) -> bool:
+        """Open a new connection (through the same address: a balancer picks a live replica)
+        and send again the audio not yet in completed segments; END_OF_AUDIO again if the
+        stream had ended. Refused connections and WAIT are retried (``RESUME_RETRY``); if
+        that fails the stream ends as without reconnect (False): a drained one with its
+        DISCONNECT, a dropped one with the lost connection (``finish`` raises)."""
+        replay = self._replay
+        reason = (
+            "server shutting down"
+            if self.transcript.disconnected
+            else f"connection lost (code {self.close_code})"
+        )
+        self.reconnects += 1
+        log.log(  # a caller with on_reconnect says it in its own words
+            logging.INFO if self.on_reconnect else logging.WARNING,
+            "%s: resuming the stream from %.1f s on a new connection",
+            reason,
+            replay.start_seconds,
+        )
+        await _call(self.on_reconnect, self.reconnects, replay.start_seconds, reason)
+        drained = self.transcript.disconnected, self._disconnect_reason
+        self.transcript.disconnected, self._disconnect_reason = False, None
+        self.transcript.partial = None
+        attempt = 0
+        while True:
+            try:
+                await self.connect(RESUME_RETRY)
+                break
+            except ServerError:
+                raise  # the server refused this stream for a reason a retry will not change
+            except ClientError as exc:
+                delay = None if isinstance(exc, ServerBusy) else RESUME_RETRY.delay(attempt)
+                if delay is None:
+                    self._resume_failed = f"{reason}; could not resume the stream: {exc}"
+                    log.warning("%s", self._resume_failed)
+                    self.transcript.disconnected, self._disconnect_reason = drained
+                    return False
+                attempt += 1
+                log.info("resume failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+        self._offset = replay.start_seconds
+        try:
+            for chunk in list(replay.chunks):
+                await self._ws.send(chunk)
+            if self._ended:
+                await self._ws.send(END_OF_AUDIO.encode())
+        except ConnectionClosed:
+            pass  # the new connection dropped too: the caller's next send or finish resumes again
         return True
 
     async def finish(self, timeout: float | None = 600.0) -> Transcript:
@@ -378,15 +518,22 @@ class AsyncStreamingClient:
             if not self.closed:
                 with contextlib.suppress(ConnectionClosed):
                     await self._ws.send(END_OF_AUDIO.encode())
-        try:
-            await asyncio.wait_for(asyncio.shield(self._receiver), timeout)
-        except asyncio.TimeoutError as exc:
-            await self.close()
-            raise ClientError(f"the server did not finish within {timeout:g} s") from exc
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - loop.time())
+                await asyncio.wait_for(asyncio.shield(self._receiver), remaining)
+            except asyncio.TimeoutError as exc:
+                await self.close()
+                raise ClientError(f"the server did not finish within {timeout:g} s") from exc
+            # a resume replays what is not final yet, then END_OF_AUDIO
+            if not self._resumable() or not await self._resume():
+                break
         if self._error is not None:
             raise self._error_type(self._error)
         if self.close_code not in (1000, None) and not self.transcript.disconnected:
-            raise ClientError(f"connection lost (close code {self.close_code})")
+            raise ClientError(self._resume_failed or f"connection lost (close code {self.close_code})")
         return self.transcript
 
     async def close(self) -> None:

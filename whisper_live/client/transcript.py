@@ -8,6 +8,7 @@ plus an exact-duplicate check for zero-length segments.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,20 @@ class Segment:
     completed: bool
     words: tuple[Word, ...] | None = None  # with word_timestamps
     speaker: str | None = None  # with enable_diarization, on a server that labels speakers
+
+    def shifted(self, seconds: float) -> Segment:
+        """The segment ``seconds`` later: a stream resumed on a new connection starts its clock
+        at 0 where the audio it replays began."""
+        if not seconds:
+            return self
+        words = (
+            None
+            if self.words is None
+            else tuple(
+                dataclasses.replace(w, start=w.start + seconds, end=w.end + seconds) for w in self.words
+            )
+        )
+        return dataclasses.replace(self, start=self.start + seconds, end=self.end + seconds, words=words)
 
     @classmethod
     def from_message(cls, raw: dict[str, Any]) -> Segment:
@@ -61,11 +76,12 @@ class Transcript:
     disconnected: bool = False  # the server ended the stream (time limit) before the audio did
     final: bool = False  # the server closed normally after END_OF_AUDIO: nothing more will come
 
-    def update(self, raw_segments: list[dict[str, Any]]) -> list[Segment]:
-        """Take one ``segments`` message; returns the completed segments that are new."""
+    def update(self, raw_segments: list[dict[str, Any]], offset: float = 0.0) -> list[Segment]:
+        """Take one ``segments`` message; returns the completed segments that are new.
+        ``offset``: where the connection's stream time 0 is in the whole stream (after a resume)."""
         new: list[Segment] = []
         partial = None
-        for seg in map(Segment.from_message, raw_segments):
+        for seg in (Segment.from_message(raw).shifted(offset) for raw in raw_segments):
             if not seg.completed:
                 partial = seg
                 continue

@@ -60,6 +60,9 @@ class RunOptions:
     input_device: int | str | None = None  # sounddevice device for the microphone
     final_timeout: float | None = 600.0  # longest wait for the last text after the audio
     strict_model: bool = False  # a model the server lacks is an error, not a warning
+    # A dropped stream (its replica died) or a draining server resumes on a new connection,
+    # re-sending the audio not yet in completed segments (see AsyncStreamingClient).
+    reconnect: bool = True
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Callbacks:
     on_audio_start: Callable[[], Any] | None = None  # the first audio goes out
     on_status: Callable[[dict], Any] | None = None  # every control message, as sent
     on_warning: Callable[[str], Any] | None = None
+    on_reconnect: Callable[[int, float, str], Any] | None = None  # (count, resumed from s, why)
     transcription_callback: Callable[[str, list[dict]], Any] | None = None  # WhisperLive's
 
 
@@ -94,7 +98,11 @@ class TranscriptionClient:
     ``on_warning(text)``, ``on_audio_start()`` (the first audio is going out: the microphone
     is really open), ``speed`` (file pacing: 1.0 real time, None as fast as the server takes
     it), ``retry`` (backoff on WAIT), ``progress``, ``max_duration``, ``input_device``,
-    ``final_timeout``, ``strict_model``, ``show_partial``, ``url`` (instead of host/port/use_wss).
+    ``final_timeout``, ``strict_model``, ``show_partial``, ``url`` (instead of host/port/use_wss),
+    ``reconnect`` (default on, for every source: a stream whose connection drops, or whose
+    server drains, continues on a new connection from the audio not yet in completed
+    segments, so at most the utterance in flight is decoded again; behind a load balancer
+    the new connection goes to a live replica) and ``on_reconnect(count, resume_seconds, reason)``.
 
     What it holds: ``url``, ``options`` (the stream's configuration, sent to the server),
     ``output``, ``run`` and ``callbacks``.
@@ -149,6 +157,8 @@ class TranscriptionClient:
         strict_model: bool = False,
         show_partial: bool = False,
         url: str | None = None,
+        reconnect: bool = True,
+        on_reconnect: Callable[[int, float, str], Any] | None = None,
         **server_side: Any,
     ):
         unknown = set(server_side) - _SERVER_SIDE
@@ -192,6 +202,7 @@ class TranscriptionClient:
             input_device=input_device,
             final_timeout=final_timeout,
             strict_model=strict_model,
+            reconnect=reconnect,
         )
         self.callbacks = Callbacks(
             on_partial=on_partial,
@@ -200,6 +211,7 @@ class TranscriptionClient:
             on_audio_start=on_audio_start,
             on_status=on_status,
             on_warning=on_warning,
+            on_reconnect=on_reconnect,
             transcription_callback=transcription_callback,
         )
         for text in _unsupported(enable_translation, target_language, clip_audio, same_output_threshold):
@@ -207,6 +219,7 @@ class TranscriptionClient:
         # What the last run did: WAIT answers met, seconds of audio sent and how long sending
         # took, and how it ended ("end of audio", "stopped", "duration limit", "time limit").
         self.waits = 0
+        self.reconnects = 0  # times the stream resumed on a new connection
         self.sent_seconds = 0.0
         self.send_duration = 0.0
         self.ended: str | None = None
@@ -293,8 +306,10 @@ class TranscriptionClient:
             on_status=calls.on_status,
             on_warning=calls.on_warning,
             strict_model=self.run.strict_model,
+            reconnect=self.run.reconnect,
+            on_reconnect=calls.on_reconnect,
         )
-        self.waits, self.ended, self._stopped = 0, None, False
+        self.waits, self.reconnects, self.ended, self._stopped = 0, 0, None, False
         try:
             await stream.connect()
         finally:
@@ -313,6 +328,7 @@ class TranscriptionClient:
         try:
             transcript = await stream.finish(self.run.final_timeout)
         except ClientError:
+            self.reconnects = stream.reconnects
             # The connection ended early (lost, refused, server gone): what arrived is still
             # the user's, so the SRT/VTT are written; the error says how it ended.
             self.write_outputs(stream.transcript)
@@ -320,9 +336,11 @@ class TranscriptionClient:
         finally:
             if console is not None:
                 console.finish()
+        self.reconnects = stream.reconnects
         if transcript.disconnected:
             # DISCONNECT comes at the time limit (close 1000) or when the server shuts down (1001)
-            self.ended = "server shutting down" if stream.close_code == 1001 else "server time limit"
+            reason = stream.disconnect_reason or ("shutdown" if stream.close_code == 1001 else "time limit")
+            self.ended = "server shutting down" if reason == "shutdown" else "server time limit"
         elif self._stopped:
             self.ended = "stopped"
         elif self.ended is None:

@@ -119,14 +119,14 @@ class Admission:
         """Shutdown has begun: every face answers new streams as it answers a full server."""
         self.draining = True
 
-    def admits_another(self) -> bool:
-        if self.draining:
-            return False
+    def limit(self) -> int:
+        """Streams admitted at once: max_clients, or the measured capacity when lower."""
         limit = self.settings.max_clients
         capacity = self.capacity() if self.settings.capacity_admission else None
-        if capacity is not None:
-            limit = min(limit, capacity)
-        return self.active < limit
+        return limit if capacity is None else min(limit, capacity)
+
+    def admits_another(self) -> bool:
+        return not self.draining and self.active < self.limit()
 
     def wait_minutes(self) -> float:
         """When the next slot frees at the latest: the oldest stream hits its time limit."""
@@ -135,9 +135,16 @@ class Admission:
         return max(0.0, min(remaining, default=0.0)) / 60.0
 
     def status(self) -> dict:
+        """The figures ``admits_another`` decides from, and its answer (what ``/ready`` says)."""
+        capacity = self.capacity()
+        limit = self.limit()
         return {
             "active_streams": self.active,
             "max_clients": self.settings.max_clients,
-            "capacity_estimate": self.capacity(),  # streams it can keep up with; None: not yet known
+            "capacity_estimate": capacity,  # streams it can keep up with; None: not yet known
+            "capacity_admission": self.settings.capacity_admission,  # whether the estimate limits
+            "stream_limit": limit,  # the lower of the two that apply
+            "free_streams": max(0, limit - self.active),
             "draining": self.draining,
+            "admits_new_streams": not self.draining and self.active < limit,
         }

@@ -8,7 +8,9 @@ Every request passes the gate first (``gatekeeper``), before its body is read: i
 key, the per-key limit on concurrent requests, the browser origin, and at shutdown the
 refusal of new work, each answered through the face's own error renderer; it also counts
 and logs every request. Only health, readiness and the browser page (which holds no
-data; its key goes with its WebSocket) are open without a key.
+data; its key goes with its WebSocket) are open without a key, and ``/ws``, the
+WhisperLive WebSocket, whose face checks keys and origins itself exactly as on its own
+port (and answers a full or draining server with ``WAIT``, as there).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
 
@@ -32,6 +35,9 @@ from ...gate.metrics import Metrics
 from ...gate.origins import origin_allowed
 from ...logs import event
 from ...settings import ServerSettings
+
+if TYPE_CHECKING:
+    from ..whisperlive.server import StreamingServer
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +262,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: 503 once shutdown has begun, so a load balancer sends new clients elsewhere."""
-    if request.app[ADMISSION].draining:
-        return web.json_response({"status": "draining"}, status=503)
-    return web.json_response({"status": "ready"})
+    """Readiness: 200 while this replica admits another stream; 503 when it is full or shutting
+    down, so a load balancer (HAProxy, Kubernetes) sends new clients to another replica. REST
+    uploads are still served when full (they queue); a replica that is full only for streams
+    leaves rotation anyway, because streams are what it cannot queue. It is open without a key,
+    so it says only which; ``/status`` (with a key) has the figures the decision came from."""
+    admission = request.app[ADMISSION]
+    if admission.admits_another():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "draining" if admission.draining else "full"}, status=503)
 
 
 async def scrape(request: web.Request) -> web.Response:
@@ -297,10 +308,11 @@ def create_app(
     gate: Gate | None = None,
     metrics: Metrics | None = None,
     own_ports: set[int] | None = None,
+    streams: StreamingServer | None = None,
 ) -> web.Application:
     """The HTTP port. ``gate`` and ``metrics`` are the server's (shared with the WebSocket
     face); without them the app is open and counts for itself. ``own_ports`` may be filled
-    in once the ports are bound."""
+    in once the ports are bound. ``streams``: the WhisperLive face, also served at ``/ws``."""
     from ..deepgram import api as deepgram_api
     from ..openai import api as openai_api
     from ..transcriber import api as transcriber_api
@@ -327,6 +339,8 @@ def create_app(
     transcriber_api.add_routes(app)
     whisperx_api.add_routes(app)
     deepgram_api.add_routes(app)
+    if streams is not None:
+        open_route(app, app.router.add_get("/ws", streams.http_handler).resource)
     if PAGE_DIR is not None:
         open_route(app, app.router.add_get("/", index).resource)
         open_route(app, app.router.add_static("/client/", PAGE_DIR))

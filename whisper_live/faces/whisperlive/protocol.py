@@ -224,8 +224,14 @@ def wait(uid: str, minutes: float) -> dict:
     return {"uid": uid, "status": "WAIT", "message": round(max(0.0, minutes), 2)}
 
 
-def disconnect(uid: str) -> dict:
-    return {"uid": uid, "message": "DISCONNECT"}
+def disconnect(uid: str, reason: str | None = None) -> dict:
+    """The stream ends before its audio did. Our extension, ``reason``: "time limit" (the
+    client should not come back) or "shutdown" (the replica is draining: a client may resume
+    elsewhere); WhisperLive's clients ignore it."""
+    message = {"uid": uid, "message": "DISCONNECT"}
+    if reason is not None:
+        message["reason"] = reason
+    return message
 
 
 def error(uid: str | None, message: str) -> dict:

@@ -1,9 +1,15 @@
-"""The WebSocket transport: the handshake, and moving frames to a StreamRunner.
+"""The WebSocket face: the handshake, and moving frames to a StreamRunner.
 
 It knows the protocol's messages (through ``protocol``) and nothing about decoding; who
 may open a stream is the engine's ``Admission``, shared with every other streaming face,
 and the server's ``Gate`` (API keys, per-key limits), asked before the upgrade, so a
 client without a valid key gets HTTP 401 and never a socket.
+
+Two transports carry it: its own port (``serve``, the ``websockets`` library) and the HTTP
+port's ``/ws`` (``http_handler``, aiohttp), so one port can carry everything behind a
+proxy. Both check the handshake with ``check_handshake`` and run the connection through
+``run`` over a ``Connection``: keys, origins, limits, metrics, logs and the drain are the
+same code on both.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
+from aiohttp import hdrs, web
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ... import errors
@@ -39,6 +45,7 @@ from ...logs import event
 from ...media import PcmResampler
 from ...settings import ServerSettings
 from . import protocol
+from .connection import AiohttpConnection, Connection, ConnectionGone, WebsocketsConnection
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,14 @@ class _Client:
     speakers: LiveSpeakers | None = None  # with diarization
     finals: int = 0
     started: float = field(default_factory=time.monotonic)
+
+
+class Refusal(Exception):
+    """The handshake is refused before the upgrade: an HTTP status, a message, headers."""
+
+    def __init__(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 def select_subprotocol(connection: ServerConnection, offered) -> str | None:
@@ -84,7 +99,7 @@ class StreamingServer:
         self.gate = gate or Gate()
         self.metrics = metrics or Metrics()
         self.own_ports = own_ports if own_ports is not None else set()  # filled once bound
-        self.clients: dict[ServerConnection, _Client] = {}  # streams admitted and running
+        self.clients: dict[Connection, _Client] = {}  # streams admitted and running
         self._keys: weakref.WeakKeyDictionary[ServerConnection, ApiKey | None] = weakref.WeakKeyDictionary()
         self._configured = 0  # connections past their configuration (a drain waits for these)
         self._draining = asyncio.Event()
@@ -105,23 +120,34 @@ class StreamingServer:
         )
 
     # ------------------------------------------------------------------ the handshake
-    def check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Before the upgrade: browsers from other sites get 403, a missing, wrong or revoked
-        key 401 (in the header, ``?token=`` or the subprotocols ``token, <key>``)."""
-        headers = request.headers
+    def check_handshake(self, headers, query: dict[str, str], peer: str) -> ApiKey | None:
+        """Before the upgrade, on either transport: browsers from other sites get 403, a
+        missing, wrong or revoked key 401 (in the header, ``?token=`` or the subprotocols
+        ``token, <key>``). Returns the caller's key; raises ``Refusal``."""
         origin = headers.get("Origin")
-        peer = _peer(connection)
         if not origin_allowed(origin, headers.get("Host"), self.settings.allowed_origins(), self.own_ports):
             self._refused(peer, None, "origin not allowed", origin=origin)
-            return connection.respond(
+            raise Refusal(
                 HTTPStatus.FORBIDDEN, f"pages from {origin} may not use this server (see --cors-origins)\n"
             )
         try:
-            key = self.gate.admit(headers, dict(parse_qsl(urlsplit(request.path).query)))
+            return self.gate.admit(headers, query)
         except errors.Unauthorized as exc:
             self._refused(peer, None, "unauthorized")
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, exc.message + "\n")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="whisper-live"'
+            raise Refusal(
+                HTTPStatus.UNAUTHORIZED,
+                exc.message + "\n",
+                {"WWW-Authenticate": 'Bearer realm="whisper-live"'},
+            ) from None
+
+    def check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The ``websockets`` transport's hook before the upgrade (see ``check_handshake``)."""
+        peer = WebsocketsConnection.peer_of(connection)
+        try:
+            key = self.check_handshake(request.headers, dict(parse_qsl(urlsplit(request.path).query)), peer)
+        except Refusal as refusal:
+            response = connection.respond(refusal.status, refusal.message)
+            response.headers.update(refusal.headers)
             return response
         self._keys[connection] = key
         return None
@@ -148,12 +174,40 @@ class StreamingServer:
         while self._configured:
             await asyncio.sleep(0.05)
 
+    # ------------------------------------------------------------------ the transports
+    async def handler(self, connection: ServerConnection) -> None:
+        """The ``websockets`` transport (the face's own port), after ``check_request``."""
+        await self.run(WebsocketsConnection(connection), self._keys.pop(connection, None))
+
+    async def http_handler(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp transport (``/ws`` on the HTTP port): the same checks, then the same run.
+
+        A browser that offered its key as the subprotocols ``token, <key>`` gets ``token``
+        back (``protocols``), as on the face's own port."""
+        peer = AiohttpConnection.peer_of(request)
+        try:
+            key = self.check_handshake(request.headers, dict(request.query), peer)
+        except Refusal as refusal:
+            return web.Response(status=refusal.status, text=refusal.message, headers=refusal.headers)
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=20, max_msg_size=2**24)
+        if not ws.can_prepare(request).ok:
+            return web.Response(
+                status=HTTPStatus.UPGRADE_REQUIRED,
+                text="this is the WhisperLive WebSocket: connect with a WebSocket client\n",
+                headers={hdrs.UPGRADE: "websocket"},
+            )
+        await ws.prepare(request)
+        await self.run(AiohttpConnection(ws, peer), key)
+        return ws
+
     # ------------------------------------------------------------------ a connection
-    async def handler(self, ws: ServerConnection) -> None:
-        client = _Client(_peer(ws), self._keys.pop(ws, None))
+    async def run(self, ws: Connection, key: ApiKey | None) -> None:
+        """One connection, whichever transport carries it, from its configuration to the log
+        line that says how it ended."""
+        client = _Client(ws.peer, key)
         try:
             how = await self._serve_client(ws, client)
-        except ConnectionClosed:
+        except ConnectionGone:
             how = "client gone"
         except Exception:  # one broken connection must never take the server down
             log.exception("stream %s failed", client.uid)
@@ -178,7 +232,7 @@ class StreamingServer:
             how=how,
         )
 
-    async def _serve_client(self, ws: ServerConnection, client: _Client) -> str:
+    async def _serve_client(self, ws: Connection, client: _Client) -> str:
         """Run one connection; returns how it ended (or why it was refused)."""
         try:
             first = await asyncio.wait_for(ws.recv(), CONFIG_TIMEOUT)
@@ -194,7 +248,7 @@ class StreamingServer:
         finally:
             self._configured -= 1
 
-    async def _admit(self, ws: ServerConnection, client: _Client, config: protocol.ClientConfig) -> str:
+    async def _admit(self, ws: Connection, client: _Client, config: protocol.ClientConfig) -> str:
         uid = config.uid
         if not self.admission.admits_another():
             await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
@@ -247,7 +301,7 @@ class StreamingServer:
         check_task(model.info, config.session.task, config.session.language)
         return model
 
-    async def _stream(self, ws: ServerConnection, client: _Client) -> str:
+    async def _stream(self, ws: Connection, client: _Client) -> str:
         uid = client.uid
         sender = asyncio.create_task(self._send_events(ws, client))
         receiver = asyncio.create_task(self._receive(ws, client))
@@ -262,7 +316,7 @@ class StreamingServer:
                 sender.result()  # only ends by raising: the client went away mid-send
                 return "client gone"
             error = receiver.exception() if receiver in done else None
-            if isinstance(error, ConnectionClosed):
+            if isinstance(error, ConnectionGone):
                 return "client gone"  # nothing to deliver
             if error is not None and not isinstance(error, protocol.ProtocolError):
                 raise error
@@ -280,7 +334,8 @@ class StreamingServer:
                 await ws.close(1000, "end of audio")
                 return "end of audio"
             # Time limit or shutdown: what was said is delivered first, then DISCONNECT.
-            await ws.send(protocol.dumps(protocol.disconnect(uid)))
+            reason = "time limit" if deadline in done else "shutdown"
+            await ws.send(protocol.dumps(protocol.disconnect(uid, reason)))
             if deadline in done:
                 await ws.close(1000, "maximum connection time reached")
                 return "time limit"
@@ -292,12 +347,12 @@ class StreamingServer:
                     task.cancel()
 
     @staticmethod
-    async def _discard(ws: ServerConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
+    async def _discard(ws: Connection) -> None:
+        with contextlib.suppress(ConnectionGone):
             async for _ in ws:
                 pass
 
-    async def _receive(self, ws: ServerConnection, client: _Client) -> None:
+    async def _receive(self, ws: Connection, client: _Client) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
                 if client.resampler is not None:
@@ -328,7 +383,7 @@ class StreamingServer:
         runner.events.put_nowait(None)
         await sender
 
-    async def _send_events(self, ws: ServerConnection, client: _Client) -> None:
+    async def _send_events(self, ws: Connection, client: _Client) -> None:
         runner = client.runner
         speakers = client.speakers
         speaker_of = speakers.speaker_of if speakers is not None else None
@@ -345,12 +400,7 @@ class StreamingServer:
                         self._latency.observe(sent - arrived)
 
     @staticmethod
-    async def _refuse(ws: ServerConnection, message: dict, code: int) -> None:
-        with contextlib.suppress(ConnectionClosed):
+    async def _refuse(ws: Connection, message: dict, code: int) -> None:
+        with contextlib.suppress(ConnectionGone):
             await ws.send(protocol.dumps(message))
             await ws.close(code, message.get("status", "closing").lower())
-
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
