@@ -72,8 +72,8 @@ def _number(value: Any, key: str, kind: type, low: float, high: float) -> Any:
         raise ProtocolError(f"{key} must be a number")
     try:
         number = kind(value)
-    except ValueError as exc:
-        raise ProtocolError(f"{key} must be a number") from exc
+    except (ValueError, OverflowError) as exc:  # "abc", Infinity as an integer
+        raise ProtocolError(f"{key} must be a finite number") from exc
     if not low <= number <= high:
         raise ProtocolError(f"{key} must be between {low} and {high}")
     return number
