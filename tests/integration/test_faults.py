@@ -512,3 +512,164 @@ def test_a_port_in_use_is_reported_before_the_model_loads():
     )
     assert "loaded" not in result.stderr, "the model was loaded before the port was tried"
     assert took < 60, took
+
+
+# ----------------------------------------------------------------------------- REST
+
+
+def _post(
+    server: ServerThread, path: str, body: bytes, content_type: str | None, **query
+) -> tuple[int, dict]:
+    from urllib.parse import urlencode
+
+    url = server.http_url + path + (f"?{urlencode(query)}" if query else "")
+    request = urllib.request.Request(url, data=body, method="POST")
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _multipart(fields: dict[str, str], data: bytes | None, filename: str = "a.mp3") -> tuple[bytes, str]:
+    boundary = "faultsboundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    if data is not None:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_rest_faults_are_errors_in_each_faces_shape(server, healthy):
+    sonnet = (ev.audio_root() / "longform" / "shakespeare_sonnet001_librivox.mp3").read_bytes()
+    openai, listen = "/v1/audio/transcriptions", "/v1/listen"
+    cases = {
+        "empty body": (openai, b"", None, {}),
+        "empty multipart": (openai, *_multipart({"model": "whisper-1"}, None), {}),
+        "zero-length file": (openai, *_multipart({}, b""), {}),
+        "non-audio": (openai, *_multipart({}, b"%PDF-1.4 not audio at all" * 100, "doc.pdf"), {}),
+        "wrong content type": (openai, b"hello", "text/plain", {}),
+        "json, not audio": (openai, b'{"hello": 1}', "application/json", {}),
+        "bad temperature": (openai, *_multipart({"temperature": "nan"}, sonnet[:50_000]), {}),
+        "bad granularity": (openai, *_multipart({"timestamp_granularities[]": "frame"}, sonnet[:50_000]), {}),
+        "bad response_format": (openai, *_multipart({"response_format": "xml"}, sonnet[:50_000]), {}),
+        "bad beam_size": (openai, *_multipart({"beam_size": "1000000"}, sonnet[:50_000]), {}),
+        "bad language": (openai, *_multipart({"language": "xx"}, sonnet[:50_000]), {}),
+        "deepgram: empty body": (listen, b"", "audio/wav", {}),
+        "deepgram: text": (listen, b"hello", "text/plain", {}),
+        "deepgram: bad encoding": (listen, b"\0" * 3200, "audio/raw", {"encoding": "opus9"}),
+        "deepgram: bad start": (listen, sonnet[:50_000], "audio/mpeg", {"start": "-5"}),
+    }
+
+    async def faults():
+        out = {}
+        for name, (path, body, content_type, query) in cases.items():
+            out[name] = await asyncio.to_thread(_post, server, path, body, content_type, **query)
+        # a truncated mp3: what is there is transcribed (or refused), never a 500
+        out["truncated mp3"] = await asyncio.to_thread(
+            _post, server, openai, *_multipart({"response_format": "json"}, sonnet[: len(sonnet) // 3])
+        )
+        return out
+
+    results, trace = _run(beside_healthy(server, healthy, faults()))
+    for name, (status, body) in results.items():
+        if name == "truncated mp3":  # what is there is transcribed, or a clear 400
+            assert (status == 200 and body["text"].strip()) or status == 400, body
+            continue
+        assert 400 <= status < 500, (name, status, body)
+        if name.startswith("deepgram"):
+            assert set(body) >= {"err_code", "err_msg"}, (name, body)
+        else:
+            assert set(body["error"]) == {"message", "type", "param", "code"}, (name, body)
+    assert_healthy(healthy, trace)
+    assert http_get(server, "/status")["uploads"]["running"] == 0
+
+
+def test_an_oversized_upload_is_413_before_it_is_read(server):
+    """The limit is judged from Content-Length: the answer comes while almost nothing was sent."""
+    with server.configured(max_upload_mb=1):
+        sock = socket.create_connection(("127.0.0.1", server.server.http_port), timeout=30)
+        try:
+            sock.sendall(
+                b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1073741824\r\n\r\n"
+                + b"--b\r\n"
+            )
+            reply = sock.recv(65536).decode(errors="replace")
+        finally:
+            sock.close()
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+    assert "MiB" in reply
+
+
+@pytest.mark.slow
+def test_an_hour_of_silence_is_skipped_not_decoded(server, tmp_path):
+    """An hour of (generated) silence as Opus: VAD finds no speech, nothing is decoded, the
+    server answers in reasonable time and keeps serving."""
+    import av
+
+    path = tmp_path / "hour.ogg"
+    with av.open(str(path), "w", format="ogg") as out:
+        stream = out.add_stream("libopus", rate=16000, layout="mono")
+        stream.bit_rate = 6000
+        block = np.zeros((1, 16000 * 10), np.int16)
+        for i in range(360):
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 16000 * 10
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    decodes = server.server.pool.scheduler.completed
+    started = time.monotonic()
+    status, body = _post(
+        server,
+        "/v1/audio/transcriptions",
+        *_multipart({"response_format": "verbose_json"}, path.read_bytes(), "hour.ogg"),
+    )
+    took = time.monotonic() - started
+    assert status == 200, body
+    assert body["text"].strip() == "" and abs(body["duration"] - 3600) < 1
+    assert server.server.pool.scheduler.completed - decodes <= 1, "silence was sent to the model"
+    assert took < 300, took
+    assert http_get(server, "/health")["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_20_uploads_at_once_beside_8_live_streams(server, librispeech):
+    clips = sorted(librispeech, key=lambda u: u.path.stat().st_size)[:4]
+    conv = ev.conversation(librispeech[:3], gap=1.0)
+
+    async def go():
+        streams = [
+            asyncio.create_task(ev.stream(server.ws_url, conv.audio, speed=1.0, timeout=600))
+            for _ in range(8)
+        ]
+        await asyncio.sleep(1.0)
+        uploads = [
+            asyncio.to_thread(
+                _post,
+                server,
+                "/v1/audio/transcriptions",
+                *_multipart({"language": "en"}, clips[i % 4].path.read_bytes(), clips[i % 4].path.name),
+            )
+            for i in range(20)
+        ]
+        return await asyncio.gather(*uploads), await asyncio.gather(*streams)
+
+    with server.configured(max_clients=8):
+        uploads, traces = _run(go())
+    for i, (status, body) in enumerate(uploads):
+        assert status == 200, body
+        assert ev.wer(clips[i % 4].reference, body["text"]) < 0.2
+    for trace in traces:
+        assert_healthy(conv, trace)
