@@ -165,7 +165,9 @@ class StreamingSession:
         if self._speculation is not None and self._speculation.request is request:
             self._speculation = None
         if request in self._finals:
-            self._failures[request.id] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            self._failures[request.id] = (
+                f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            )
         self._finals.fail(request)
         self._deliver_finals()
 
@@ -348,7 +350,9 @@ class StreamingSession:
                 self._transcript.partial = None
             if result is None:
                 reason = self._failures.pop(request.id, "decode failed")
-                self._events.append(AudioLost(request.start_sample / SAMPLE_RATE, speech_end / SAMPLE_RATE, reason))
+                self._events.append(
+                    AudioLost(request.start_sample / SAMPLE_RATE, speech_end / SAMPLE_RATE, reason)
+                )
             else:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
                 usable = self._usable(request, result)
