@@ -249,7 +249,11 @@ class StreamingServer:
             # first) in a way a program can act on: code model_not_found, the model served.
             model = await self.pool.acquire(None)
             substitute = protocol.warning(
-                config.uid, f"{exc}; using {model.name}", code=exc.code, requested=config.model, model=model.name
+                config.uid,
+                f"{exc}; using {model.name}",
+                code=exc.code,
+                requested=config.model,
+                model=model.name,
             )
         check_task(model.info, config.session.task, config.session.language)
         return model, substitute
