@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -14,7 +15,7 @@ import threading
 
 from aiohttp import web
 
-from . import logs
+from . import errors, logs
 from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
@@ -60,10 +61,27 @@ class Server:
         self.http_port = settings.http_port
 
     async def start(self) -> None:
-        if self.settings.preload:
-            await self.pool.acquire(None)
+        """Bind both ports, then load the default model: a port in use or an unknown model
+        is a ``StartupError`` within a second, not after a model load."""
+        check_device(self.settings.device)
+        try:
+            await self._bind()
+            await self.pool.describe(None)  # an unknown --model, before any weights are read
+            if self.settings.preload:
+                await self.pool.acquire(None)
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, errors.WhisperLiveError):
+                raise StartupError(exc.message) from exc
+            raise
         self.admission.start_measuring()  # loading the model is no stream's cost
-        self._ws = await self.streams.serve(self.settings.host, self.settings.port, ssl=self.ssl)
+        self._log_listening()
+
+    async def _bind(self) -> None:
+        try:
+            self._ws = await self.streams.serve(self.settings.host, self.settings.port, ssl=self.ssl)
+        except OSError as exc:
+            raise StartupError(_bind_failure(self.settings.host, self.settings.port, exc)) from exc
         self.port = self._ws.sockets[0].getsockname()[1]
         self.own_ports.add(self.port)
         if self.settings.http_port:
@@ -82,9 +100,14 @@ class Server:
             )
             await self._http.setup()
             site = web.TCPSite(self._http, self.settings.host, self.settings.http_port, ssl_context=self.ssl)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise StartupError(_bind_failure(self.settings.host, self.settings.http_port, exc)) from exc
             self.http_port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
             self.own_ports.add(self.http_port)
+
+    def _log_listening(self) -> None:
         secure = "s" if self.ssl else ""
         log.info(
             "listening: ws%s://%s:%d%s (model %s, %s %s, %d workers; %s)",
@@ -123,8 +146,10 @@ class Server:
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()
+            self._ws = None
         if self._http is not None:
             await self._http.cleanup()
+            self._http = None
         self.pool.close()
 
     def _observe_decode(self, priority: Priority, seconds: float, jobs: int) -> None:
@@ -164,13 +189,47 @@ class Server:
         return state
 
 
+class StartupError(Exception):
+    """The server cannot start; the message is one line that says why and what to change."""
+
+
 def tls_context(settings: ServerSettings) -> ssl.SSLContext | None:
     """One server context for both ports (wss:// and https://), or None without a certificate."""
     if not settings.ssl_certfile:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile or None)
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile or None)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(
+            f"cannot use --ssl-certfile {settings.ssl_certfile} / --ssl-keyfile {settings.ssl_keyfile}: {reason}"
+        ) from exc
     return context
+
+
+def check_device(device: str) -> None:
+    """``--device cuda`` on a machine where CTranslate2 sees no GPU (no driver, no device)."""
+    if device != "cuda":
+        return
+    import ctranslate2
+
+    try:
+        count = ctranslate2.get_cuda_device_count()
+    except Exception:  # a broken CUDA install may raise rather than answer 0
+        count = 0
+    if count == 0:
+        raise StartupError(
+            "--device cuda: CTranslate2 finds no usable CUDA device (no GPU or no driver);"
+            " use --device cpu or --device auto"
+        )
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason = "address already in use (another server running? choose another port)"
+    return f"cannot listen on {host}:{port}: {reason}"
 
 
 def is_loopback(host: str) -> bool:
@@ -231,7 +290,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(_run(settings))
+    try:
+        asyncio.run(_run(settings))
+    except StartupError as exc:
+        print(f"whisper-live-server: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field, fields
+from typing import NoReturn
 
 from . import __version__
 from .engine.models import DEFAULT_MODEL
@@ -40,6 +41,10 @@ class ServerSettings:
     # opened from a file. "*" allows every origin.
     cors_origins: str = "null"
     shutdown_timeout: float = 30.0
+    # WebSocket keepalive: a ping every ping_interval seconds; a peer that has not answered
+    # within ping_timeout is gone (a half-open connection: a dead NAT, a laptop closed).
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
 
     def allowed_models(self) -> list[str] | None:
         from .engine.models import bundled_models
@@ -88,9 +93,42 @@ _HELP = {
     " or *; the server's own page is always allowed, null is a page opened from a file",
     "shutdown_timeout": "seconds SIGTERM may take: streams get their finals and in-flight requests"
     " finish, then the process exits (a second SIGTERM exits at once)",
+    "ping_interval": "seconds between WebSocket keepalive pings",
+    "ping_timeout": "seconds a WebSocket peer has to answer a ping before its connection is dropped",
 }
 
-CHOICES = {"log_format": ("text", "json")}
+CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A flag or environment value that cannot be used; its message is the whole story."""
+
+
+def parse_bool(value: str, name: str) -> bool:
+    """The usual spellings of a boolean (1/0, true/false, yes/no, on/off, any case); anything
+    else is an error, never quietly read as true."""
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A boolean from the environment; unset or empty means ``default``."""
+    value = os.environ.get(name, "")
+    return parse_bool(value, name) if value.strip() else default
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line (the full usage is what --help is for)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _env_name(field_name: str) -> str:
@@ -98,7 +136,7 @@ def _env_name(field_name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="whisper-live-server",
         description="Real-time speech-to-text: WebSocket streaming and an OpenAI-style REST API.",
         epilog="Each option can also be set as WHISPER_LIVE_<OPTION> in the environment.",
@@ -107,18 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ServerSettings()
     for f in fields(ServerSettings):
         default = getattr(defaults, f.name)
-        env = os.environ.get(_env_name(f.name))
+        name = _env_name(f.name)
+        env = os.environ.get(name)
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
-            value = default if env is None else env.lower() not in ("0", "false", "no", "")
+            try:
+                value = env_flag(name, default)
+            except SettingsError as exc:
+                parser.error(str(exc))
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=value, help=_HELP[f.name]
             )
         else:
-            value = type(default)(env) if env is not None else default
+            value = default if env is None else _env_value(parser, name, env, default)
             parser.add_argument(
                 flag,
-                type=type(default),
+                type=str.lower if f.name in CHOICES else type(default),
                 default=value,
                 choices=CHOICES.get(f.name),
                 help=_HELP[f.name] + (f" (default {value})" if value != "" else ""),
@@ -126,9 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_value(parser: argparse.ArgumentParser, name: str, env: str, default):
+    kind = type(default)
+    try:
+        value = kind(env)
+    except ValueError:
+        parser.error(f"{name}={env!r} is not {'an integer' if kind is int else 'a number'}")
+    field_name = name.removeprefix("WHISPER_LIVE_").lower()
+    if field_name in CHOICES:
+        value = value.lower()
+    if field_name in CHOICES and value not in CHOICES[field_name]:
+        parser.error(f"{name}={env!r}: choose from {', '.join(CHOICES[field_name])}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> ServerSettings:
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         parser.error("--ssl-certfile and --ssl-keyfile go together")
+    try:
+        env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD")  # read when a model is resolved: checked now
+    except SettingsError as exc:
+        parser.error(str(exc))
+    for name in ("ping_interval", "ping_timeout"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     return ServerSettings(**{f.name: getattr(args, f.name) for f in fields(ServerSettings)})

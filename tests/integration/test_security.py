@@ -184,7 +184,7 @@ def test_websocket_key_in_header_query_or_subprotocols(secured_server, api_keys,
     url = ws_url(secured_server, transport)
     assert handshake(url, additional_headers=bearer(key)) == (
         None,
-        {"uid": "handshake", "message": "SERVER_READY", "backend": "faster_whisper"},
+        {"uid": "handshake", "message": "SERVER_READY", "backend": "faster_whisper", "model": "tiny.en"},
     )
     assert handshake(ws_url(secured_server, transport, f"token={key}"))[1]["message"] == "SERVER_READY"
     # Browsers: the key as the second subprotocol; the server must answer "token".

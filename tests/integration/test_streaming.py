@@ -38,6 +38,7 @@ def test_realtime_stream_of_utterances(server, librispeech):
         "uid": trace.messages[0]["uid"],
         "message": "SERVER_READY",
         "backend": "faster_whisper",
+        "model": "tiny.en",  # the model serving the stream (ours; WhisperLive's clients ignore it)
     }
     assert trace.close_code == 1000
     _assert_well_formed(trace)

@@ -31,6 +31,7 @@ import pyte
 import pytest
 import srt
 from harness import evaluation
+from harness.server_thread import free_port
 
 from whisper_live.client import StreamingClient, StreamOptions, TranscriptionClient
 
@@ -246,11 +247,18 @@ def test_cli_with_run_client_flags(server, tmp_path):
     assert abs(int(summary.split(" words")[0].rsplit(" ", 1)[1]) - words) <= 3, summary
 
 
-@pytest.mark.parametrize("case", ["missing file", "not audio", "http port", "model not served"])
+@pytest.mark.parametrize(
+    "case", ["missing file", "not audio", "http port", "closed port", "model not served", "bad language"]
+)
 def test_cli_errors_are_one_line_and_fail(server, tmp_path, case):
     audio = str(utterance("jfk", "jfk").path)
     host_port = ["--server", server.ws_url]
-    if case == "missing file":
+    language = "en"
+    if case == "bad language":  # issue 15: once nothing on stdout, exit 0, tracebacks in the server's log
+        args, expect, language = [audio, *host_port, "--fast"], "unsupported language 'xx'", "xx"
+    elif case == "closed port":
+        args, expect = [audio, "--server", f"ws://127.0.0.1:{free_port()}"], "cannot connect to"
+    elif case == "missing file":
         args, expect = [str(tmp_path / "nope.wav"), *host_port], "no such file"
     elif case == "not audio":
         (tmp_path / "notes.wav").write_text("not audio at all\n")
@@ -262,10 +270,11 @@ def test_cli_errors_are_one_line_and_fail(server, tmp_path, case):
             [audio, *host_port, "-m", "no-such-model", "--fast"],
             "model 'no-such-model' is not served",
         )
-    result = cli(*args, "--lang", "en")
+    result = cli(*args, "--lang", language)
     assert result.returncode == 1, result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert expect in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count(Path(args[0]).name) <= 1, result.stderr  # the file named once
 
 
 def test_cli_shows_wait_retries_with_the_servers_estimate(server):

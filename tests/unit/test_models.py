@@ -13,6 +13,7 @@ import pytest
 
 from whisper_live.engine import models
 from whisper_live.engine.pool import ModelPool
+from whisper_live.errors import ModelLoadFailed
 
 
 def test_models_resolve_offline(tmp_path, monkeypatch):
@@ -161,7 +162,9 @@ def test_a_failed_load_fails_its_waiters_and_is_tried_again():
 
     try:
         failed, loaded = asyncio.run(go())
-        assert all(isinstance(f, RuntimeError) for f in failed)
+        # the loader's error, as the domain's ModelLoadFailed every face knows how to report
+        assert all(isinstance(f, ModelLoadFailed) and isinstance(f.__cause__, RuntimeError) for f in failed)
+        assert "failed to load on cpu" in str(failed[0])
         assert len(stand_ins.loads) == 2 and pool.loaded() == [loaded]
     finally:
         pool.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from whisper_live.core.decodes import DecodeResult, Segment, Word
-from whisper_live.core.events import LanguageDetected, SegmentsChanged
+from whisper_live.core.events import AudioLost, LanguageDetected, SegmentsChanged
 from whisper_live.core.options import SessionOptions
 from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
 from whisper_live.core.requests import DecodeKind, DecodeRequest
@@ -426,6 +426,40 @@ def test_a_failed_final_does_not_block_the_ones_after_it():
     assert session.completed == []  # waits for the first
     session.decode_failed(first, RuntimeError("decoder crashed"))
     assert [s.text for s in session.completed] == [" Second."]
+
+
+def test_a_failed_final_is_reported_as_the_span_it_lost():
+    session = make(finals_only())
+    first, second = two_utterances(session)
+    session.take_events()
+    session.decode_failed(first, RuntimeError("decoder crashed"))
+    (lost,) = [e for e in session.take_events() if isinstance(e, AudioLost)]
+    # from where its decode began (the speech pad) to where its speech ended (20 chunks of speech)
+    assert lost.start == first.start_sample / SAMPLE_RATE == 0.0
+    assert lost.end == pytest.approx(20 * CHUNK / SAMPLE_RATE)
+    assert "RuntimeError: decoder crashed" in lost.reason and "0.00 s to 0.64 s" in lost.describe()
+    session.decode_done(second, result(" Second."))
+    assert not [e for e in session.take_events() if isinstance(e, AudioLost)]
+    assert [s.text for s in session.completed] == [" Second."]
+
+
+def test_a_failed_speculative_final_the_speaker_talked_past_loses_nothing():
+    session = make()
+    session.feed_samples(np.concatenate([audio(20), audio(SPECULATE_CHUNKS + 1, SILENCE)]))
+    (speculative,) = of_kind(session.take_requests(), DecodeKind.FINAL)
+    session.feed_samples(audio(10))  # the speaker goes on: that decode is only a partial now
+    session.decode_failed(speculative, RuntimeError("decoder crashed"))
+    assert not [e for e in session.take_events() if isinstance(e, AudioLost)]
+
+
+def test_updates_count_the_completed_segments_they_add():
+    session = make(finals_only(), send_last_n_segments=1)
+    first, second = two_utterances(session)
+    session.take_events()
+    session.decode_done(first, result(" First."))
+    session.decode_done(second, result(" Second."))
+    (update,) = [e for e in session.take_events() if isinstance(e, SegmentsChanged)]
+    assert update.completed_added == 2  # coalesced before being taken: both counted
 
 
 def test_completed_segments_never_overlap_even_where_speech_pads_do():

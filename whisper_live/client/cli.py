@@ -100,6 +100,12 @@ def _say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+def _failed(name: str, exc: Exception) -> None:
+    """One line naming the source once (errors about a file often name it already)."""
+    text = str(exc) or type(exc).__name__
+    _say(text if text.startswith(f"{name}:") else f"{name}: {text}")
+
+
 class _WaitReporter:
     """Makes WAIT visible: the server's estimate (a status message) and our retry (on_wait)."""
 
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             sys.exit(130)
         except (ClientError, OSError, ValueError) as exc:
-            _say(f"{name}: {exc}")
+            _failed(name, exc)
             status = 1
             continue
         if not args.quiet:
@@ -244,7 +250,7 @@ def _main_rest(args: argparse.Namespace, ws_url: str) -> int:
         except KeyboardInterrupt:
             return 130
         except (ClientError, OSError) as exc:
-            _say(f"{name}: {exc}")
+            _failed(name, exc)
             status = 1
             continue
         console = Console(timestamps=args.enable_timestamps)

@@ -267,6 +267,7 @@ class AsyncStreamingClient:
         self.strict_model = strict_model
         self.transcript = Transcript()
         self.backend: str | None = None
+        self.model: str | None = None  # the model serving the stream, when the server says
         self.waits = 0
         self.close_code: int | None = None
         self._ws: websockets.ClientConnection | None = None
@@ -355,6 +356,7 @@ class AsyncStreamingClient:
                 await _call(self.on_status, message)
             if message.get("message") == "SERVER_READY":
                 self.backend = message.get("backend")
+                self.model = message.get("model")  # ours names it; WhisperLive's servers do not
                 return None
             if status == "WAIT":
                 try:  # ours sends minutes; WhisperLive's docs show a sentence
@@ -364,13 +366,14 @@ class AsyncStreamingClient:
             if status == "ERROR":
                 raise ServerError(str(message.get("message")))
             if status == "WARNING":
-                await self._warning(str(message.get("message")))
+                await self._warning(message)
 
-    async def _warning(self, text: str) -> None:
-        model = self.options.model
-        if self.strict_model and model and repr(model) in text and self._error is None:
-            # the server names the model it lacks as repr() and serves its default instead
-            self._error, self._error_type = f"model {model!r} is not served here: {text}", ModelNotServed
+    async def _warning(self, message: dict[str, Any]) -> None:
+        text = str(message.get("message"))
+        if self.strict_model and message.get("code") == "model_not_found" and self._error is None:
+            # the server lacks the model and serves another (named in "model"): not an answer
+            self._error = f"model {self.options.model!r} is not served here: {text}"
+            self._error_type = ModelNotServed
             return
         log.warning("server: %s", text)
         await _call(self.on_warning, text)
@@ -402,7 +405,7 @@ class AsyncStreamingClient:
             self._error = str(message.get("message"))
             log.error("server: %s", self._error)
         elif status == "WARNING":
-            await self._warning(str(message.get("message")))
+            await self._warning(message)
         elif message.get("message") == "DISCONNECT":
             self.transcript.disconnected = True
             self._disconnect_reason = message.get("reason")

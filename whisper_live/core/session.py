@@ -32,7 +32,7 @@ from .agreement import LocalAgreement
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
-from .events import Event, LanguageDetected, SegmentsChanged
+from .events import AudioLost, Event, LanguageDetected, SegmentsChanged
 from .finals import OrderedFinals
 from .hallucination import is_speech
 from .options import SessionOptions
@@ -73,6 +73,8 @@ class StreamingSession:
         self._transcript = SessionTranscript()
         self._finals = OrderedFinals()
         self._speech_ended: list[float] = []  # of finals delivered since the last update
+        self._completed_emitted = 0  # completed segments some update has shown
+        self._failures: dict[int, str] = {}  # request id -> why that final failed
         self._ids = itertools.count(1)
         self.language = self.options.language
         self._language_sent = self.options.language is not None
@@ -154,13 +156,18 @@ class StreamingSession:
             self._on_final(request, result)
 
     def decode_failed(self, request: DecodeRequest, error: BaseException) -> None:
-        """A failed partial is forgotten; a failed final is dropped in order (never blocks the rest)."""
+        """A failed partial is forgotten. A failed final is skipped in order (it never blocks
+        the rest) and reported as ``AudioLost``: the client learns which span has no text."""
         if request.kind is DecodeKind.PARTIAL:
             if self._partial_inflight is request:
                 self._partial_inflight = None
             return
         if self._speculation is not None and self._speculation.request is request:
             self._speculation = None
+        if request in self._finals:
+            self._failures[request.id] = (
+                f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            )
         self._finals.fail(request)
         self._deliver_finals()
 
@@ -341,7 +348,12 @@ class StreamingSession:
         for request, result, speech_end in ready:
             if self._partial_utt <= request.utterance:
                 self._transcript.partial = None
-            if result is not None:
+            if result is None:
+                reason = self._failures.pop(request.id, "decode failed")
+                self._events.append(
+                    AudioLost(request.start_sample / SAMPLE_RATE, speech_end / SAMPLE_RATE, reason)
+                )
+            else:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
                 usable = self._usable(request, result)
                 self._transcript.complete(
@@ -387,7 +399,9 @@ class StreamingSession:
         ended = [t for e in replaced for t in e.speech_ended] + self._speech_ended
         self._speech_ended = []
         shown = self._transcript.shown(self.options.send_last_n_segments)
-        self._events.append(SegmentsChanged(shown, ended))
+        added = len(self.completed) - self._completed_emitted
+        self._completed_emitted = len(self.completed)
+        self._events.append(SegmentsChanged(shown, ended, added + sum(e.completed_added for e in replaced)))
 
     def _maybe_language(self, result: DecodeResult) -> None:
         if self._language_sent or not result.language:

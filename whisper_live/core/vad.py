@@ -16,6 +16,7 @@ import numpy as np
 
 CHUNK = 512  # samples per Silero step at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous chunk the v6 model sees in front of each chunk
+_MAX_DURATION_MS = 60_000
 
 
 @dataclass
@@ -30,12 +31,25 @@ class VadParameters:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> VadParameters:
+        """A client's parameters; a value of the wrong type or out of range is a ValueError
+        (durations between 0 and a minute: a huge pad would keep a whole stream in memory)."""
         params = cls()
         for key, value in (values or {}).items():
             if key in cls.__dataclass_fields__ and value is not None:
-                setattr(params, key, type(getattr(params, key) or 0.0)(value))
+                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise ValueError(f"{key} must be a number")
+                try:
+                    number = type(getattr(params, key) or 0.0)(value)
+                except OverflowError as exc:
+                    raise ValueError(f"{key} must be a finite number") from exc
+                setattr(params, key, number)
         if not 0.0 < params.threshold < 1.0:
-            raise ValueError("vad_parameters.threshold must be between 0 and 1")
+            raise ValueError("threshold must be between 0 and 1")
+        if params.neg_threshold is not None and not 0.0 < params.neg_threshold < 1.0:
+            raise ValueError("neg_threshold must be between 0 and 1")
+        for key in ("min_speech_duration_ms", "min_silence_duration_ms", "speech_pad_ms"):
+            if not 0 <= getattr(params, key) <= _MAX_DURATION_MS:
+                raise ValueError(f"{key} must be between 0 and {_MAX_DURATION_MS}")
         return params
 
     @property

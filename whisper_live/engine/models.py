@@ -146,7 +146,9 @@ def resolve(name: str | None, *, allow_download: bool | None = None) -> ModelInf
     if local.is_dir() and (local / "model.bin").is_file():
         return ModelInfo(str(local), str(local.resolve()), is_multilingual(local), "local")
     if allow_download is None:
-        allow_download = os.environ.get("WHISPER_LIVE_ALLOW_DOWNLOAD", "") not in ("", "0", "false")
+        from ..settings import env_flag  # settings imports this module: not at the top
+
+        allow_download = env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD")
     if allow_download:
         from faster_whisper.utils import download_model
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..core.decodes import DecodeOptions, DecodeResult
+from ..errors import ModelLoadFailed
 from . import models
 from .decoding import batch_key, run_decodes
 from .scheduler import Priority, Scheduler
@@ -163,7 +164,14 @@ class ModelPool:
             loaded = self._models.get(key)
             if loaded is None:
                 started = time.monotonic()
-                loaded = LoadedModel(info, self._loader(info, *variant), *variant)
+                try:
+                    model = self._loader(info, *variant)
+                except Exception as exc:  # no GPU or driver, corrupt files, out of memory
+                    log.debug("loading model %s (%s %s) failed", info.name, *variant, exc_info=True)
+                    raise ModelLoadFailed(
+                        f"model {info.name!r} failed to load on {variant[0]} ({variant[1]}): {exc}"
+                    ) from exc
+                loaded = LoadedModel(info, model, *variant)
                 self._models[key] = loaded
                 log.info(
                     "loaded %s (%s %s) from %s in %.1fs",

@@ -4,6 +4,11 @@ The session decides what to decode; this runs those decodes on the shared schedu
 feeds results back, and queues the session's events for whichever transport sends them.
 The session asks the scheduler, through a ``SchedulerBudget``, whether an optional decode
 would start now.
+
+A final decode that raises is tried once more (a worker's transient failure must not cost
+an utterance); if it fails again the session reports the span as ``AudioLost``. The queue
+of events (``Outbox``) stays small for a client that stops reading: an update not yet sent
+is replaced by a newer one that still shows everything it completed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from ..core.events import Event
+from ..core.events import Event, SegmentsChanged
 from ..core.requests import DecodeKind, DecodeRequest
 from ..core.session import StreamingSession
 from .pool import LoadedModel, ModelPool, Priority, Scheduler
@@ -22,6 +27,7 @@ from .pool import LoadedModel, ModelPool, Priority, Scheduler
 log = logging.getLogger(__name__)
 
 PRIORITIES = {DecodeKind.FINAL: Priority.FINAL, DecodeKind.PARTIAL: Priority.PARTIAL}
+FINAL_ATTEMPTS = 2  # a final that fails is tried once more before its span is reported lost
 
 
 @dataclass
@@ -41,13 +47,47 @@ class SchedulerBudget:
         return self.scheduler.has_room(Priority.FINAL)
 
 
+class Outbox:
+    """The session's events waiting for the transport, oldest first; ``None`` ends them.
+
+    While the transport is blocked (a client that does not read), updates pile up here:
+    each ``SegmentsChanged`` absorbs the unsent one before it when no completed segment is
+    lost by that, so stale partials go and finals stay, and the queue holds about one
+    update per ``send_last_n_segments`` finals rather than one per decode.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[Event | None] = deque()
+        self._waiting = asyncio.Event()
+
+    def put_nowait(self, item: Event | None) -> None:
+        if (
+            isinstance(item, SegmentsChanged)
+            and self._items
+            and isinstance(self._items[-1], SegmentsChanged)
+            and item.absorb(self._items[-1])
+        ):
+            self._items.pop()
+        self._items.append(item)
+        self._waiting.set()
+
+    async def get(self) -> Event | None:
+        while not self._items:
+            self._waiting.clear()
+            await self._waiting.wait()
+        return self._items.popleft()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
 class StreamRunner:
     def __init__(self, session: StreamingSession, pool: ModelPool, model: LoadedModel):
         self.session = session
         session.budget = SchedulerBudget(pool.scheduler)
         self.pool = pool
         self.model = model
-        self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: no more
+        self.events = Outbox()
         self._tasks: dict[asyncio.Task, DecodeRequest] = {}
         self._finished = asyncio.Event()
         # (stream seconds received, monotonic time it arrived) per fed frame, oldest first
@@ -93,17 +133,23 @@ class StreamRunner:
             self._finished.set()
 
     async def _decode(self, request: DecodeRequest) -> None:
-        try:
-            result = await self.pool.decode(
-                self.model, request.audio, request.options, PRIORITIES[request.kind]
-            )
-        except asyncio.CancelledError:
-            if request.kind is DecodeKind.FINAL:
-                self.session.decode_failed(request, asyncio.CancelledError())
-            raise
-        except Exception as exc:  # a broken decode loses one update, never the session
-            log.exception("decode %s failed", request.kind.value)
-            self.session.decode_failed(request, exc)
-        else:
-            self.session.decode_done(request, result)
+        attempts = FINAL_ATTEMPTS if request.kind is DecodeKind.FINAL else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                result = await self.pool.decode(
+                    self.model, request.audio, request.options, PRIORITIES[request.kind]
+                )
+            except asyncio.CancelledError:
+                if request.kind is DecodeKind.FINAL:
+                    self.session.decode_failed(request, asyncio.CancelledError())
+                raise
+            except Exception as exc:  # a broken decode costs one update, never the session
+                if attempt < attempts:
+                    log.warning("final decode failed (%s: %s); trying it again", type(exc).__name__, exc)
+                    continue
+                log.exception("decode %s failed", request.kind.value)
+                self.session.decode_failed(request, exc)
+            else:
+                self.session.decode_done(request, result)
+            break
         self._pump()

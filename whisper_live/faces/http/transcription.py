@@ -37,6 +37,9 @@ async def acquire(
     except errors.ModelNotFound as exc:
         exc.param = "model"
         raise
+    except errors.ModelLoadFailed as exc:
+        log.warning("%s", exc.message)
+        raise
     except Exception as exc:
         log.exception("loading model %r failed", name)
         raise errors.ModelLoadFailed(f"model {name or pool.default_model!r} failed to load: {exc}") from exc

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.events import Event, LanguageDetected
+from ...core.events import AudioLost, Event, LanguageDetected
 from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
@@ -32,6 +32,9 @@ END_OF_AUDIO = "END_OF_AUDIO"
 BACKEND = "faster_whisper"
 DEFAULT_PORT = 9090
 CHANNELS = (1, 2)
+# A configuration is a few hundred bytes; a bigger one is refused before it is parsed (a
+# megabyte of prompt would be tokenized again for every decode).
+MAX_CONFIG_BYTES = 64 * 1024
 
 
 class ProtocolError(ValueError):
@@ -69,8 +72,8 @@ def _number(value: Any, key: str, kind: type, low: float, high: float) -> Any:
         raise ProtocolError(f"{key} must be a number")
     try:
         number = kind(value)
-    except ValueError as exc:
-        raise ProtocolError(f"{key} must be a number") from exc
+    except (ValueError, OverflowError) as exc:  # "abc", Infinity as an integer
+        raise ProtocolError(f"{key} must be a finite number") from exc
     if not low <= number <= high:
         raise ProtocolError(f"{key} must be between {low} and {high}")
     return number
@@ -85,7 +88,10 @@ def _text(value: Any, key: str) -> str | None:
 
 
 def parse_config(raw: str | bytes) -> ClientConfig:
-    """The first frame of a connection. Unknown keys are ignored, as WhisperLive does."""
+    """The first frame of a connection. Unknown keys are ignored, as WhisperLive does.
+    Anything wrong with it is a ``ProtocolError`` (the ERROR message's text), nothing else."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ProtocolError(f"the configuration is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -179,14 +185,22 @@ def is_end_of_audio(message: str | bytes) -> bool:
     return message.strip() == END_OF_AUDIO
 
 
-def server_ready(uid: str) -> dict:
-    return {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
+def server_ready(uid: str, model: str | None = None) -> dict:
+    """``model``: the one serving this stream (our extension; WhisperLive's clients ignore it)."""
+    message = {"uid": uid, "message": "SERVER_READY", "backend": BACKEND}
+    if model is not None:
+        message["model"] = model
+    return message
 
 
 def event_message(
     uid: str, event: Event, speaker_of: Callable[[StreamSegment], str | None] | None = None
 ) -> dict:
     """``speaker_of`` (with diarization) gives completed segments their ``speaker``."""
+    if isinstance(event, AudioLost):
+        return warning(
+            uid, event.describe(), code="audio_lost", start=round(event.start, 3), end=round(event.end, 3)
+        )
     if isinstance(event, LanguageDetected):
         return {"uid": uid, "language": event.language, "language_prob": round(event.probability, 4)}
     segments = []
@@ -238,8 +252,14 @@ def error(uid: str | None, message: str) -> dict:
     return {"uid": uid, "status": "ERROR", "message": message}
 
 
-def warning(uid: str, message: str) -> dict:
-    return {"uid": uid, "status": "WARNING", "message": message}
+def warning(uid: str, message: str, code: str | None = None, **fields: Any) -> dict:
+    """``code`` (and any fields) let programs act on a warning without parsing its text:
+    ``model_not_found`` (with ``model``, the one served instead), ``audio_lost`` (with
+    ``start`` and ``end``). WhisperLive's clients print the message and ignore the rest."""
+    message = {"uid": uid, "status": "WARNING", "message": message}
+    if code is not None:
+        message["code"] = code
+    return {**message, **fields}
 
 
 def dumps(message: dict) -> str:

@@ -113,8 +113,9 @@ class StreamingServer:
             port,
             ssl=ssl,
             max_size=2**24,
-            ping_interval=20,
-            ping_timeout=60,
+            # a peer that stops answering pings (half-open: a dead NAT, a closed laptop) is dropped
+            ping_interval=self.settings.ping_interval,
+            ping_timeout=self.settings.ping_timeout,
             process_request=self.check_request,
             select_subprotocol=select_subprotocol,
         )
@@ -261,7 +262,7 @@ class StreamingServer:
                     )
                     config.session.audio_format = "float32"
                 try:
-                    model = await self._model_for(config)
+                    model, substitute = await self._model_for(config)
                     if config.diarize:
                         client.speakers = LiveSpeakers(
                             self.pool, config.session.audio_format, config.max_speakers
@@ -277,7 +278,9 @@ class StreamingServer:
                 self.metrics.streams_admitted.labels(FACE).inc()
                 self.clients[ws] = client
                 try:
-                    await ws.send(protocol.dumps(protocol.server_ready(uid)))
+                    await ws.send(protocol.dumps(protocol.server_ready(uid, model.name)))
+                    if substitute is not None:
+                        await ws.send(protocol.dumps(substitute))
                     for text in config.warnings:
                         await ws.send(protocol.dumps(protocol.warning(uid, text)))
                     return await self._stream(ws, client)
@@ -290,16 +293,24 @@ class StreamingServer:
             return "limit reached"
 
     async def _model_for(self, config: protocol.ClientConfig):
-        requested = config.model
+        """The model for this stream, and the WARNING to send when it is not the one asked for."""
+        substitute = None
         try:
-            model = await self.pool.acquire(requested)
+            model = await self.pool.acquire(config.model)
         except ModelNotFound as exc:
             # WhisperLive's clients always name a model ("small" by default): serve them
-            # with ours rather than refuse, and say so (after SERVER_READY, which they expect first).
-            config.warnings.append(f"{exc}; using {self.pool.default_model}")
+            # with ours rather than refuse, and say so (after SERVER_READY, which they expect
+            # first) in a way a program can act on: code model_not_found, the model served.
             model = await self.pool.acquire(None)
+            substitute = protocol.warning(
+                config.uid,
+                f"{exc}; using {model.name}",
+                code=exc.code,
+                requested=config.model,
+                model=model.name,
+            )
         check_task(model.info, config.session.task, config.session.language)
-        return model
+        return model, substitute
 
     async def _stream(self, ws: Connection, client: _Client) -> str:
         uid = client.uid
