@@ -190,7 +190,9 @@ class StreamingServer:
             key = self.check_handshake(request.headers, dict(request.query), peer)
         except Refusal as refusal:
             return web.Response(status=refusal.status, text=refusal.message, headers=refusal.headers)
-        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=self.settings.ping_interval, max_msg_size=2**24)
+        ws = web.WebSocketResponse(
+            protocols=(SUBPROTOCOL,), heartbeat=self.settings.ping_interval, max_msg_size=2**24
+        )
         if not ws.can_prepare(request).ok:
             return web.Response(
                 status=HTTPStatus.UPGRADE_REQUIRED,
