@@ -289,9 +289,9 @@ def test_a_client_that_never_reads_is_bounded_and_starves_no_one(server, healthy
 
     def outbox_sizes() -> tuple[int, int]:
         async def look():
-            for ws, client in server.server.streams.clients.items():
+            for conn, client in server.server.streams.clients.items():
                 if client.uid == "never-reads":
-                    return client.runner.events.qsize(), ws.transport.get_write_buffer_size()
+                    return client.runner.events.qsize(), conn.ws.transport.get_write_buffer_size()
             return -1, -1
 
         return server.call(look())
@@ -299,9 +299,9 @@ def test_a_client_that_never_reads_is_bounded_and_starves_no_one(server, healthy
     async def narrow_send_buffer() -> bool:
         """A slow network path: without it the kernel's send buffer, autotuned up to
         tcp_wmem's 4 MB, takes a whole test's worth of messages and nothing here is tested."""
-        for ws, client in server.server.streams.clients.items():
+        for conn, client in server.server.streams.clients.items():
             if client.uid == "never-reads":
-                ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                conn.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
                 return True
         return False
 
