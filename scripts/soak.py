@@ -330,6 +330,14 @@ def summarize(
     rss_start = window_median(samples, window_start, window_start + 60)
     rss_end = window_median(samples, run_seconds - 60, run_seconds + 1)
     rss_max = max((s.rss_mb for s in samples if s.t >= window_start), default=None)
+    # growth: the least-squares line through the window's samples, end against start, so
+    # that neither one noisy sample nor the choice of end points decides
+    window = [(s.t, s.rss_mb) for s in samples if s.t >= window_start]
+    growth = None
+    if len(window) >= 3:
+        slope, intercept = np.polyfit(*np.array(window).T, 1)
+        fitted_start = slope * window_start + intercept
+        growth = round(float(slope * (run_seconds - window_start) / fitted_start), 4)
     first, last = thirds[0]["final_p90"], thirds[2]["final_p90"]
     lost = sum(lat is None or w >= 0.5 for lat, w in all_finals)
     return {
@@ -359,8 +367,9 @@ def summarize(
             "rss_mb_window_start": rss_start,
             "rss_mb_window_end": rss_end,
             "rss_mb_window_max": rss_max,
-            "rss_growth": round(rss_end / rss_start - 1, 4) if rss_start and rss_end else None,
-            "rss_growth_ok": bool(rss_start and rss_end and rss_end / rss_start - 1 < 0.05),
+            "rss_mb_per_minute": round(float(slope) * 60, 2) if growth is not None else None,
+            "rss_growth": growth,
+            "rss_growth_ok": growth is not None and growth < 0.05,
         },
     }
 
@@ -419,6 +428,7 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     server_args = ["--model", args.model, "--compute-type", args.compute_type, *args.server_arg]
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     log_path = Path(args.workdir) / f"soak_server_{os.getpid()}.log"
     print(
         f"soak: {args.streams} streams for {args.minutes:g} min, server {server_args} env {env}", flush=True
