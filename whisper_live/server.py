@@ -14,7 +14,7 @@ import threading
 
 from aiohttp import web
 
-from . import logs
+from . import logs, memory
 from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
     logs.configure(settings.log_level, settings.log_format)
+    memory.tune_allocator()  # before any decode thread starts: RSS that levels off
     asyncio.run(_run(settings))
 
 
