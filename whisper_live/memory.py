@@ -6,7 +6,7 @@ CTranslate2, onnxruntime and numpy allocate and free buffers of a new size for n
 decode (a fitted window follows the utterance's length), from several threads, and glibc
 gives each thread its own arena (up to 8 per core) and keeps what is freed inside them,
 fragmented, instead of handing it back. Two settings bound it, at no measurable cost per
-decode: at most two arenas, and ``malloc_trim(0)`` every half minute, which returns the
+decode: at most two arenas, and ``malloc_trim(0)`` every ten seconds, which returns the
 free pages inside every arena (not only those at its top) to the system.
 
 A process that does not run on glibc (musl, macOS, jemalloc preloaded) is left as it is;
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 ARENA_MAX = 2
-TRIM_EVERY_SECONDS = 30.0
+TRIM_EVERY_SECONDS = 10.0
 
 
 def _glibc() -> ctypes.CDLL | None:
