@@ -51,7 +51,9 @@ def free_port() -> int:
 class ServerProcess:
     """The server as a child process, so its CPU time and memory are its own."""
 
-    def __init__(self, extra_args: list[str]):
+    def __init__(self, extra_args: list[str], env: dict[str, str] | None = None, log: Path | None = None):
+        """``env`` is added to this process's environment (allocator settings, LD_PRELOAD);
+        ``log`` receives the server's stderr (else it shares ours)."""
         self.port = free_port()
         self.http_port = free_port()
         cmd = [
@@ -68,7 +70,8 @@ class ServerProcess:
             "warning",
             *extra_args,
         ]
-        self.proc = subprocess.Popen(cmd)
+        self._log = open(log, "w") if log else None  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stderr=self._log)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
@@ -106,6 +109,9 @@ class ServerProcess:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        if self._log:
+            self._log.close()
 
 
 def live_latencies(

@@ -15,7 +15,7 @@ import threading
 
 from aiohttp import web
 
-from . import errors, logs
+from . import errors, logs, memory
 from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
     logs.configure(settings.log_level, settings.log_format)
+    memory.tune_allocator()  # before any decode thread starts: RSS that levels off
     try:
         asyncio.run(_run(settings))
     except StartupError as exc:

@@ -301,7 +301,9 @@ def test_a_client_that_never_reads_is_bounded_and_starves_no_one(server, healthy
         tcp_wmem's 4 MB, takes a whole test's worth of messages and nothing here is tested."""
         for conn, client in server.server.streams.clients.items():
             if client.uid == "never-reads":
-                conn.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                conn.ws.transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+                )
                 return True
         return False
 

@@ -285,6 +285,9 @@ async def status(request: web.Request) -> web.Response:
     body.update(request.app[ADMISSION].status())
     body["transcribing"] = pool.scheduler.running > 0
     body["uploads"] = request.app[UPLOADS].status()
+    # Every task on the loop (streams, uploads, the servers' own): a count that keeps rising
+    # after clients have gone is a leak (scripts/soak.py watches it over long runs).
+    body["asyncio_tasks"] = len(asyncio.all_tasks())
     # The Transcriber API's fields: its clients poll them to wait until the server is free.
     # queue_depth (above) already counts the decodes waiting, one per waiting request.
     body["server_running"] = True
