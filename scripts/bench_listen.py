@@ -24,16 +24,14 @@ import numpy as np
 from bench_streaming import ServerProcess, conversations, pct, run_clients
 from harness import evaluation as ev
 
-from whisper_live.core.pcm import SAMPLE_RATE
 
-
-async def stream_listen(url: str, samples: np.ndarray, chunk: float = 0.1) -> ev.StreamTrace:
-    """``evaluation.stream`` for the Deepgram face: final Results become completed segments."""
+async def stream_listen(url: str, samples: np.ndarray, frame: int) -> ev.StreamTrace:
+    """``evaluation.stream`` for the Deepgram face: final Results become completed segments.
+    Frames leave on the same schedule as the WhisperLive clients' (``evaluation.paced``)."""
     import websockets
 
     trace = ev.StreamTrace()
     pcm = ev.to_pcm(samples)
-    step = int(chunk * SAMPLE_RATE) * 2
     query = "?encoding=linear16&sample_rate=16000&interim_results=true&punctuate=true"
     started = time.monotonic()
     async with websockets.connect(url + "/v1/listen" + query, max_size=2**24) as ws:
@@ -42,9 +40,8 @@ async def stream_listen(url: str, samples: np.ndarray, chunk: float = 0.1) -> ev
         t0 = time.monotonic()
 
         async def sender():
-            for i, pos in enumerate(range(0, len(pcm), step)):
-                await asyncio.sleep(max(0.0, t0 + i * chunk - time.monotonic()))
-                await ws.send(pcm[pos : pos + step])
+            async for begin, end in ev.paced(len(samples), frame, start=t0):
+                await ws.send(pcm[begin * 2 : end * 2])
             await ws.send(json.dumps({"type": "CloseStream"}))
 
         task = asyncio.create_task(sender())
@@ -65,10 +62,12 @@ async def stream_listen(url: str, samples: np.ndarray, chunk: float = 0.1) -> ev
     return trace
 
 
-async def run_listen(url: str, convs: list[ev.Conversation], arrival_gap: float) -> list[ev.StreamTrace]:
+async def run_listen(
+    url: str, convs: list[ev.Conversation], arrival_gap: float, frame: int
+) -> list[ev.StreamTrace]:
     async def one(i: int, conv: ev.Conversation):
         await asyncio.sleep(i * arrival_gap)
-        return await stream_listen(url, conv.audio)
+        return await stream_listen(url, conv.audio, frame)
 
     return await asyncio.gather(*(one(i, c) for i, c in enumerate(convs)))
 
@@ -91,6 +90,12 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=6)
     parser.add_argument("--gap", type=float, default=1.5, help="seconds of silence between utterances")
     parser.add_argument("--arrival-gap", type=float, default=0.7)
+    parser.add_argument(
+        "--frame",
+        type=ev.parse_frame,
+        default=ev.FRAME_100MS,
+        help="audio per message: samples or e.g. 100ms",
+    )
     parser.add_argument("--server-args", default="", help="extra whisper-live-server flags")
     parser.add_argument("--output", help="write the figures as JSON here")
     args = parser.parse_args()
@@ -104,8 +109,8 @@ def main() -> None:
             convs = conversations(utts, n, args.gap, lockstep=False)
             row: dict = {"streams": n}
             for face, run in (
-                ("whisperlive", lambda c: run_clients(server.url, c, "en", args.arrival_gap)),
-                ("deepgram", lambda c: run_listen(http_ws, c, args.arrival_gap)),
+                ("whisperlive", lambda c: run_clients(server.url, c, "en", args.arrival_gap, args.frame)),
+                ("deepgram", lambda c: run_listen(http_ws, c, args.arrival_gap, args.frame)),
             ):
                 load_before, cpu_before, t0 = os.getloadavg()[0], server.cpu_seconds(), time.monotonic()
                 traces = asyncio.run(run(convs))
