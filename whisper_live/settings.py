@@ -22,8 +22,9 @@ class ServerSettings:
     compute_type: str = "int8"
     workers: int = 0  # decode threads; 0 = one per core
     cpu_threads: int = 0  # threads per decode; 0 = cores / workers
-    # tiny.en int8 holds 16 real-time streams at p90 final latency 0.88 s on 2 cores, and
-    # 40 at 1.39 s (docs/BENCHMARKS.md); admission by measured capacity guards bigger models.
+    # tiny.en int8 holds 16 real-time streams at p90 final latency 1.17 s on 2 cores, and
+    # 24 at 1.32 s (docs/BENCHMARKS.md, 2026-11-23); the knee (32-40) moves with the
+    # machine's speed, and admission by measured capacity guards it and bigger models.
     max_clients: int = field(default_factory=lambda: 8 * len(os.sched_getaffinity(0)))
     max_connection_time: float = 600.0
     capacity_admission: bool = True
