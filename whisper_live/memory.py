@@ -5,9 +5,11 @@ accumulates (docs/RELIABILITY.md, "Soak and memory"). The memory is glibc malloc
 CTranslate2, onnxruntime and numpy allocate and free buffers of a new size for nearly every
 decode (a fitted window follows the utterance's length), from several threads, and glibc
 gives each thread its own arena (up to 8 per core) and keeps what is freed inside them,
-fragmented, instead of handing it back. Two settings bound it, at no measurable cost per
-decode: at most two arenas, and ``malloc_trim(0)`` every ten seconds, which returns the
-free pages inside every arena (not only those at its top) to the system.
+fragmented, instead of handing it back. Two settings lower it, at no measurable cost per
+decode or in capacity: at most two arenas, and ``malloc_trim(0)`` every ten seconds, which
+returns the free pages inside every arena (not only those at its top) to the system. A
+slower rise remains in a 30-minute soak, under jemalloc as well, so it is not the arenas'
+(docs/RELIABILITY.md).
 
 A process that does not run on glibc (musl, macOS, jemalloc preloaded) is left as it is;
 so are settings the environment makes (``MALLOC_ARENA_MAX``), which glibc has read already.
