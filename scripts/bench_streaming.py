@@ -48,6 +48,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def report_header() -> dict:
+    """When, where and how a benchmark ran: the first fields of every JSON report."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "command": " ".join(sys.argv),
+    }
+
+
 class ServerProcess:
     """The server as a child process, so its CPU time and memory are its own."""
 
@@ -396,13 +409,7 @@ def main() -> None:
     )
     print_table(results, baseline)
     report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "command": " ".join(sys.argv),
+        **report_header(),
         "model": args.model,
         "compute_type": args.compute_type,
         "frame_samples": args.frame,

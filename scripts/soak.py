@@ -33,12 +33,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 import wave
@@ -46,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from bench_streaming import ServerProcess, pct
+from bench_streaming import ServerProcess, pct, report_header
 from harness import evaluation as ev
 
 from whisper_live.client import rest
@@ -448,13 +445,7 @@ def main() -> None:
     print_report(summary, soak.idle_before, soak.idle_after, log_problems)
     if args.json:
         report = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-            },
-            "command": " ".join(sys.argv),
+            **report_header(),
             "server_args": server_args,
             "server_env": env,
             "streams": args.streams,
