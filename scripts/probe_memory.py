@@ -19,6 +19,7 @@ from pathlib import Path
 from harness import evaluation as ev
 from harness.server_thread import ServerThread
 
+from whisper_live import memory
 from whisper_live.settings import ServerSettings
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--speed", type=float, default=3.0, help="x real time")
     args = parser.parse_args()
+    memory.cap_kernel_cache()  # as the server's main does
 
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, capacity_admission=False)
     url = ServerThread(settings).start().ws_url

@@ -1,18 +1,24 @@
-"""The C allocator, set up for a server that runs for weeks.
+"""Native memory, set up for a server that runs for weeks.
 
-Without this the server's RSS climbs for many minutes although no Python object
-accumulates (docs/RELIABILITY.md, "Soak and memory"). The memory is glibc malloc's:
-CTranslate2, onnxruntime and numpy allocate and free buffers of a new size for nearly every
-decode (a fitted window follows the utterance's length), from several threads, and glibc
-gives each thread its own arena (up to 8 per core) and keeps what is freed inside them,
-fragmented, instead of handing it back. Two settings lower it, at no measurable cost per
-decode or in capacity: at most two arenas, and ``malloc_trim(0)`` every ten seconds, which
-returns the free pages inside every arena (not only those at its top) to the system. A
-slower rise remains in a 30-minute soak, under jemalloc as well, so it is not the arenas'
-(docs/RELIABILITY.md).
+Two things made the server's RSS climb for many minutes although no Python object
+accumulates (docs/RELIABILITY.md, "Soak and memory"):
 
-A process that does not run on glibc (musl, macOS, jemalloc preloaded) is left as it is;
-so are settings the environment makes (``MALLOC_ARENA_MAX``), which glibc has read already.
+- **oneDNN's primitive cache.** CTranslate2 runs Whisper's two input convolutions through
+  oneDNN (on CPUs where it does not use MKL, such as AMD's), which compiles a kernel for
+  every input width and keeps up to 1024 of them. A fitted window follows the utterance's
+  length, so nearly every decode has a new width, and each one kept costs about 1.6 MB:
+  hundreds of MB before the cache is full. Recompiling costs about 1.5 ms per convolution
+  against 50-400 ms for the decode, so the cache is capped at ``KERNEL_CACHE_CAPACITY``.
+- **glibc's arenas.** CTranslate2, onnxruntime and numpy allocate and free buffers of a new
+  size for nearly every decode, from several threads; glibc gives each thread an arena of
+  its own (up to 8 per core) and keeps what is freed inside them, fragmented, instead of
+  handing it back. At most two arenas, and ``malloc_trim(0)`` every ten seconds (which
+  returns the free pages inside every arena, not only those at its top) lower it at no
+  measurable cost per decode or in capacity.
+
+Settings the environment makes win (``ONEDNN_PRIMITIVE_CACHE_CAPACITY``,
+``MALLOC_ARENA_MAX``); a process that does not run on glibc (musl, macOS, jemalloc
+preloaded) keeps its allocator as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import time
 
 log = logging.getLogger(__name__)
 
+KERNEL_CACHE_CAPACITY = 64  # oneDNN's primitives: about 10 input widths' worth, ~16 MB
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 ARENA_MAX = 2
 TRIM_EVERY_SECONDS = 10.0
@@ -76,3 +83,16 @@ def tune_allocator(
     if "MALLOC_ARENA_MAX" not in os.environ and not libc.mallopt(M_ARENA_MAX, arena_max):
         log.warning("mallopt(M_ARENA_MAX, %d) failed", arena_max)
     return AllocatorTrim(libc, trim_every).start() if trim_every > 0 else None
+
+
+def cap_kernel_cache(capacity: int = KERNEL_CACHE_CAPACITY) -> str:
+    """Caps oneDNN's primitive cache unless the environment already does, and returns the
+    capacity in force. oneDNN reads the variable when it first builds a primitive, so this
+    must run before the first decode (importing CTranslate2 earlier is fine)."""
+    return os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(capacity))
+
+
+def tune() -> AllocatorTrim | None:
+    """Everything above, once, first thing in the server process: returns the trim thread."""
+    cap_kernel_cache()
+    return tune_allocator()

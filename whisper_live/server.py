@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(keys.main(argv[1:]))
     settings = parse_args(argv)
     logs.configure(settings.log_level, settings.log_format)
-    memory.tune_allocator()  # before any decode thread starts: RSS that levels off
+    memory.tune()  # before the first decode and any decode thread: RSS that levels off
     try:
         asyncio.run(_run(settings))
     except StartupError as exc:

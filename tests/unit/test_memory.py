@@ -49,3 +49,10 @@ def test_trim_thread_stops():
     assert trim._thread.is_alive()
     trim.stop()
     assert not trim._thread.is_alive()
+
+
+def test_kernel_cache_is_capped_unless_the_environment_says(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    assert memory.cap_kernel_cache() == str(memory.KERNEL_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")
+    assert memory.cap_kernel_cache() == "512"
