@@ -12,7 +12,11 @@ growth per minute does not). Allocator candidates are set from outside, e.g.
     python scripts/probe_native_memory.py --decodes 1200
     MALLOC_ARENA_MAX=2 python scripts/probe_native_memory.py --decodes 1200
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python scripts/probe_native_memory.py
-    ONEDNN_PRIMITIVE_CACHE_CAPACITY=64 python scripts/probe_native_memory.py
+    ONEDNN_PRIMITIVE_CACHE_CAPACITY=1024 python scripts/probe_native_memory.py --new-widths
+
+``--new-widths`` replaces the mix with finals of a long conversation cut at ever new lengths
+(8-28 s, so fitted windows of 10-30 s, each new): what a stream of long utterances sends.
+The mix's clips are mostly under 8 s, so their fitted windows are mostly the 10 s minimum.
     python scripts/probe_native_memory.py --trim 10      # glibc malloc_trim(0) every 10 s
 """
 
@@ -64,6 +68,7 @@ def main() -> None:
     parser.add_argument("--trim", type=float, default=0.0, help="malloc_trim(0) every this many seconds")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--new-widths", action="store_true", help="every decode a new window length")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -80,6 +85,11 @@ def main() -> None:
     started = time.monotonic()
 
     def one(rng: random.Random) -> None:
+        if args.new_widths:  # steps of 107 ms over 20 s: a window length in frames seldom recurs
+            seconds = 8.0 + (done[0] * 0.107) % 20.0
+            opts = DecodeOptions(language="en", fit_window=True)
+            run_decode(model, long_audio[: int(seconds * SAMPLE_RATE)], opts)
+            return
         clip = clips[rng.randrange(len(clips))]
         kind = rng.random()
         if kind < 0.55:  # partial: the utterance so far
@@ -131,6 +141,7 @@ def main() -> None:
             k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "ONEDNN_", "CT2_"))
         },
         "trim_seconds": args.trim,
+        "new_widths": args.new_widths,
         "decodes": done[0],
         "rss_mb_by_third": [samples[min(n - 1, n * k // 3)]["rss_mb"] for k in (1, 2, 3)],
         "rss_mb_max": max(s["rss_mb"] for s in samples),

@@ -16,6 +16,7 @@ import threading
 from aiohttp import web
 
 from . import errors, logs, memory
+from .core import vad
 from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
@@ -69,6 +70,7 @@ class Server:
             await self.pool.describe(None)  # an unknown --model, before any weights are read
             if self.settings.preload:
                 await self.pool.acquire(None)
+                await asyncio.to_thread(vad.shared_session)
         except BaseException as exc:
             await self.stop()
             if isinstance(exc, errors.WhisperLiveError):

@@ -516,6 +516,30 @@ def test_a_port_in_use_is_reported_before_the_model_loads():
     assert took < 60, took
 
 
+WARM_START = """
+import asyncio
+from whisper_live.core import vad
+from whisper_live.server import Server
+from whisper_live.settings import ServerSettings
+
+async def main():
+    server = Server(ServerSettings(host="127.0.0.1", port=0, http_port=0))
+    await server.start()
+    print(vad.shared_session.cache_info().currsize)
+    await server.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_start_up_loads_the_streaming_vad_not_the_first_stream():
+    """Building the VAD's onnxruntime session took the first stream's SERVER_READY to
+    0.4-0.6 s, on the event loop, where every other stream waited for it too."""
+    result = subprocess.run([sys.executable, "-c", WARM_START], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["1"]
+
+
 # ----------------------------------------------------------------------------- REST
 
 

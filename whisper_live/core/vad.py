@@ -58,7 +58,10 @@ class VadParameters:
 
 
 @functools.lru_cache(maxsize=1)
-def _shared_session():
+def shared_session():
+    """The one onnxruntime session, built on first use. Building it (and importing
+    onnxruntime) takes a few hundred ms: a server calls this at start-up, off its event
+    loop, so that the first stream does not pay for it on the loop."""
     import onnxruntime
     from faster_whisper.utils import get_assets_path
 
@@ -75,7 +78,7 @@ class StreamingVad:
     """Speech probability for each successive 32 ms of one stream."""
 
     def __init__(self):
-        self._session = _shared_session()
+        self._session = shared_session()
         self._h = np.zeros((1, 1, 128), np.float32)
         self._c = np.zeros((1, 1, 128), np.float32)
         self._context = np.zeros(_CONTEXT, np.float32)
