@@ -76,7 +76,7 @@ class Server:
             if isinstance(exc, errors.WhisperLiveError):
                 raise StartupError(exc.message) from exc
             raise
-        self.admission.start_measuring()  # loading the model is no stream's cost
+        self.admission.started()  # /ready may say 200; loading the model is no stream's cost
         self._log_listening()
 
     async def _bind(self) -> None:

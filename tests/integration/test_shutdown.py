@@ -49,21 +49,28 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
+        self.while_starting: list[tuple[int, dict]] = []  # what /ready said before its first 200
+        self.has_been_ready = False
         deadline = time.monotonic() + 180
         while not self.ready():
             assert self.proc.poll() is None, self.log_path.read_text()
             assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+            time.sleep(0.02)
 
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
     def ready(self) -> bool:
+        """Whether /ready says 200 now; until it first does, every other answer is kept."""
         try:
-            return fetch(self.http_url + "/ready")[0] == 200
-        except OSError:
+            status, _, body = fetch(self.http_url + "/ready")
+        except OSError:  # not listening yet
             return False
+        if status != 200 and not self.has_been_ready:
+            self.while_starting.append((status, json.loads(body)))
+        self.has_been_ready = self.has_been_ready or status == 200
+        return status == 200
 
     def log(self) -> list[dict]:
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
@@ -86,6 +93,14 @@ def make_server(tmp_path, api_keys):
     yield make
     for each in started:
         each.close()
+
+
+def test_ready_says_starting_until_the_model_has_loaded(make_server):
+    """The ports are bound before the model loads (a port in use fails fast), so a balancer
+    can reach /ready meanwhile: it must not send streams to a replica still loading."""
+    server = make_server()
+    assert server.while_starting, "/ready was never asked before the model had loaded"
+    assert {(status, body["status"]) for status, body in server.while_starting} == {(503, "starting")}
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:

@@ -52,7 +52,7 @@ def test_cpu_before_measuring_starts_is_no_streams_cost():
     readings = Readings(cpu=0.0)
     admission = readings.admission(max_clients=100)
     readings.cpu = 500.0  # loading models after the admission was built
-    admission.start_measuring()
+    admission.started()
     admission.close(admission.open(lambda: 600.0))
     readings.scheduler.busy_by_priority[Priority.FINAL] = 30.0
     readings.cpu += 60.0
@@ -100,9 +100,12 @@ def test_open_streams_audio_counts_as_it_arrives_and_stays_after_they_close():
         "capacity_admission": admission.settings.capacity_admission,
         "stream_limit": 4,
         "free_streams": 3,
+        "starting": True,  # until the server has loaded its model: /ready says 503
         "draining": False,
         "admits_new_streams": True,
     }
+    admission.started()
+    assert not admission.status()["starting"]
 
 
 def test_no_new_stream_once_shutdown_began_while_open_ones_run_on():

@@ -70,9 +70,14 @@ class Admission:
         self._open: set[OpenStream] = set()
         self._closed_seconds = 0.0
         self.draining = False  # shutting down: streams already open finish, no new one starts
+        # Loading the default model: streams that arrive wait for it, but a load balancer
+        # should send them elsewhere (``/ready`` 503) while another replica is ready.
+        self.starting = True
 
-    def start_measuring(self) -> None:
-        """CPU time spent so far (loading models, starting up) is no stream's cost."""
+    def started(self) -> None:
+        """Start-up is over: readiness may say ready, and the CPU time spent so far (loading
+        models) is no stream's cost."""
+        self.starting = False
         self._cpu_start = self._cpu_seconds()
 
     def open(self, audio_seconds: Callable[[], float]) -> OpenStream:
@@ -145,6 +150,7 @@ class Admission:
             "capacity_admission": self.settings.capacity_admission,  # whether the estimate limits
             "stream_limit": limit,  # the lower of the two that apply
             "free_streams": max(0, limit - self.active),
+            "starting": self.starting,
             "draining": self.draining,
             "admits_new_streams": not self.draining and self.active < limit,
         }

@@ -262,12 +262,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: 200 while this replica admits another stream; 503 when it is full or shutting
-    down, so a load balancer (HAProxy, Kubernetes) sends new clients to another replica. REST
-    uploads are still served when full (they queue); a replica that is full only for streams
-    leaves rotation anyway, because streams are what it cannot queue. It is open without a key,
-    so it says only which; ``/status`` (with a key) has the figures the decision came from."""
+    """Readiness: 200 while this replica admits another stream; 503 while it is starting (its
+    model still loading), full or shutting down, so a load balancer (HAProxy, Kubernetes)
+    sends new clients to another replica. REST uploads are still served when full (they
+    queue); a replica that is full only for streams leaves rotation anyway, because streams
+    are what it cannot queue. It is open without a key, so it says only which; ``/status``
+    (with a key) has the figures the decision came from."""
     admission = request.app[ADMISSION]
+    if admission.starting:
+        return web.json_response({"status": "starting"}, status=503)
     if admission.admits_another():
         return web.json_response({"status": "ready"})
     return web.json_response({"status": "draining" if admission.draining else "full"}, status=503)
