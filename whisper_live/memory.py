@@ -7,7 +7,7 @@ accumulates (docs/RELIABILITY.md, "Soak and memory"):
   oneDNN (on CPUs where it does not use MKL, such as AMD's), which compiles a kernel for
   every input width and keeps up to 1024 of them. A fitted window follows the utterance's
   length, so nearly every decode has a new width, and each one kept costs about 1.6 MB:
-  hundreds of MB before the cache is full. Recompiling costs about 1.5 ms per convolution
+  hundreds of MB before the cache is full. Recompiling costs about 1.4 ms per convolution
   against 50-400 ms for the decode, so the cache is capped at ``KERNEL_CACHE_CAPACITY``.
 - **glibc's arenas.** CTranslate2, onnxruntime and numpy allocate and free buffers of a new
   size for nearly every decode, from several threads; glibc gives each thread an arena of

@@ -60,8 +60,8 @@ class VadParameters:
 @functools.lru_cache(maxsize=1)
 def shared_session():
     """The one onnxruntime session, built on first use. Building it (and importing
-    onnxruntime) takes a few hundred ms: a server calls this at start-up, off its event
-    loop, so that the first stream does not pay for it on the loop."""
+    onnxruntime) took up to 0.9 s on a cold disk cache: a server calls this at start-up,
+    off its event loop, so that the first stream does not pay for it on the loop."""
     import onnxruntime
     from faster_whisper.utils import get_assets_path
 
