@@ -447,8 +447,9 @@ def test_shutting_down_is_503(server):
     from aiohttp import web
 
     from whisper_live.faces.http.app import create_app
+    from whisper_live.server import HTTP_FACES
 
-    app = create_app(server.server.pool, server.server.admission, server.settings)
+    app = create_app(server.server.pool, server.server.admission, server.settings, faces=HTTP_FACES)
 
     async def start():
         runner = web.AppRunner(app)
