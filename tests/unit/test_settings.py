@@ -49,7 +49,7 @@ def test_allow_download_off_does_not_download(monkeypatch):
 
 
 def test_model_aliases_from_flags_and_environment(monkeypatch):
-    assert parse_args([]).model_aliases() == models.DEFAULT_ALIASES  # tiny=tiny.en out of the box
+    assert parse_args([]).model_aliases() == models.DEFAULT_ALIASES  # tiny=base out of the box
     settings = parse_args(["--model-alias", "tiny=base", "--model-alias", "large-v3=base"])
     assert settings.model_aliases()["tiny"] == "base" and settings.model_aliases()["large-v3"] == "base"
     monkeypatch.setenv("WHISPER_LIVE_MODEL_ALIAS", "small=base, medium=base")

@@ -32,11 +32,20 @@ _ALIASES = {
 # The name OpenAI's SDK sends; every face serves it with the server's default model.
 OPENAI_DEFAULT_MODEL = "whisper-1"
 
-# Names clients hard-code that this server serves with another model out of the box:
-# WhisperKit's shipped clients all send ``tiny``; the only tiny here is the English one, and
-# every response says which model served (``model``), so the substitution is never hidden.
-# An operator replaces or extends these with ``--model-alias NAME=MODEL``.
-DEFAULT_ALIASES = {"tiny": "tiny.en", "openai_whisper-tiny": "tiny.en", "openai_whisper-tiny.en": "tiny.en"}
+# Names clients hard-code that this server serves with another model out of the box.
+# WhisperKit's shipped clients all send ``tiny`` (also to translate): a multilingual model,
+# so it maps to the multilingual ``base``, which can do what a client of ``tiny`` may ask
+# (any language, translation), not to the English-only ``tiny.en``. Every response says
+# which model served, so the substitution is never hidden. ``--model-alias NAME=MODEL``
+# replaces or extends these (``--model-alias tiny=tiny.en`` for English-only speed).
+DEFAULT_ALIASES = {
+    "tiny": "base",
+    "base.en": "base",
+    "openai_whisper-tiny": "base",
+    "openai_whisper-tiny.en": "tiny.en",
+    "openai_whisper-base": "base",
+    "openai_whisper-base.en": "base",
+}
 
 
 def parse_aliases(text: str) -> dict[str, str]:

@@ -276,6 +276,7 @@ def create_app(
 
     app = web.Application(middlewares=[cors_preflight, gatekeeper, face_errors])
     app[_RENDERERS] = {}
+    app[MODEL_LISTS] = {}
     app[_OPEN] = set()
     app[_IN_FLIGHT] = {}
     app[POOL] = pool
