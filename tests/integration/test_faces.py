@@ -80,7 +80,9 @@ def test_whisperkit_transcribe_verbose_json_by_default_with_comma_joined_granula
     result = response.json()
     assert evaluation.wer(JFK_TEXT, result["text"]) < 0.15
     assert result["language"] == "en" and 10 < result["duration"] < 12
-    assert result["segments"] and all({"start", "end", "text", "avg_logprob"} <= set(s) for s in result["segments"])
+    assert result["segments"] and all(
+        {"start", "end", "text", "avg_logprob"} <= set(s) for s in result["segments"]
+    )
     words = result["words"]
     assert len(words) >= 20 and all({"start", "end", "word"} <= set(w) for w in words)
     assert evaluation.wer(JFK_TEXT, " ".join(w["word"] for w in words)) < 0.15
@@ -117,12 +119,16 @@ def test_whisperkit_logprobs_one_per_decoded_token(server):
     result = response.json()
     logprobs, tokens = result["logprobs"], text_tokens(result["segments"])
     assert len(logprobs) == len(tokens) > len(result["text"].split())  # tokens, not words
-    assert all(lp["logprob"] <= 0 and bytes(lp["bytes"]).decode("utf-8", "replace") == lp["token"] for lp in logprobs)
+    assert all(
+        lp["logprob"] <= 0 and bytes(lp["bytes"]).decode("utf-8", "replace") == lp["token"] for lp in logprobs
+    )
     assert "".join(lp["token"] for lp in logprobs).strip() == result["text"]
     # The same count through OpenAI's path with OpenAI's SDK (json), and its model's tokenizer.
     client = OpenAI(base_url=server.http_url + "/v1", api_key="x", max_retries=0, timeout=300)
     with open(JFK, "rb") as f:
-        verbose = client.audio.transcriptions.create(file=f, model="whisper-1", response_format="verbose_json")
+        verbose = client.audio.transcriptions.create(
+            file=f, model="whisper-1", response_format="verbose_json"
+        )
     with open(JFK, "rb") as f:
         sdk = client.audio.transcriptions.create(file=f, model="whisper-1", include=["logprobs"])
     assert len(sdk.logprobs) == len([t for s in verbose.segments for t in s.tokens if t < EOT])
@@ -165,7 +171,10 @@ def test_whisperkit_streaming_with_logprobs_on_every_delta(server):
     final_text = ""
     for delta in deltas:
         final_text += re.sub(r"\s+", " ", re.sub(r"<\|[^>]+\|>", "", delta["delta"])).strip()
-        assert delta["logprobs"] and "".join(lp["token"] for lp in delta["logprobs"]).strip() == delta["delta"].strip()
+        assert (
+            delta["logprobs"]
+            and "".join(lp["token"] for lp in delta["logprobs"]).strip() == delta["delta"].strip()
+        )
     assert evaluation.wer(utterance.reference, done["text"]) < 0.3 and final_text
     assert len(done["logprobs"]) == sum(len(d["logprobs"]) for d in deltas)
     assert response.headers[MODEL_HEADER] == "base"
@@ -189,9 +198,8 @@ def test_whisperkit_translation(server):
 
 def test_unknown_model_is_a_404_listing_names_and_aliases(server):
     client = OpenAI(base_url=whisperkit(server) + "/v1", api_key="x", max_retries=0, timeout=300)
-    with pytest.raises(NotFoundError) as missing:
-        with open(JFK, "rb") as f:
-            client.audio.transcriptions.create(model="large-v9", file=f)
+    with pytest.raises(NotFoundError) as missing, open(JFK, "rb") as f:
+        client.audio.transcriptions.create(model="large-v9", file=f)
     message = missing.value.body["message"]
     assert "large-v9" in message and "tiny.en" in message and "tiny" in message.split("tiny.en", 1)[1]
     listing = requests.get(server.http_url + "/whisperkit/v1/models", timeout=60).json()
@@ -299,15 +307,21 @@ def test_openapi_lists_every_faces_paths_tagged(server):
         assert path in paths, path
     tags = {tag for ops in paths.values() for op in ops.values() for tag in op["tags"]}
     assert tags == {"OpenAI", "WhisperKit", "WhisperX", "Transcriber", "Deepgram", "Server"}
-    form = paths["/whisperkit/v1/audio/transcriptions"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form = paths["/whisperkit/v1/audio/transcriptions"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]
     assert form["schema"]["properties"]["response_format"]["default"] == "verbose_json"
-    x_form = paths["/whisperx/v1/audio/transcriptions"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    x_form = paths["/whisperx/v1/audio/transcriptions"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]
     assert x_form["schema"]["properties"]["suppress_numerals"]["default"] is True
     # Every path the server routes is documented.
     routed = {
         r.resource.canonical
         for r in server.server.app.router.routes()
-        if r.resource is not None and r.method != "HEAD" and not r.resource.canonical.startswith(("/client", "/docs/"))
+        if r.resource is not None
+        and r.method != "HEAD"
+        and not r.resource.canonical.startswith(("/client", "/docs/"))
     }
     routed = {re.sub(r"\{model.*\}", "{model}", p) for p in routed}
     assert routed - set(paths) <= {"/", "/ws"}, routed - set(paths)
@@ -352,7 +366,9 @@ def test_public_docs_open_without_a_key(server, api_keys):
         for path in ("/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui-dist/swagger-ui.css"):
             assert requests.get(base + path, timeout=10).status_code == 200, path
         assert requests.get(base + "/v1/models", timeout=10).status_code == 401
-        keyed = requests.get(base + "/v1/models", headers={"Authorization": f"Bearer {api_keys.alice}"}, timeout=60)
+        keyed = requests.get(
+            base + "/v1/models", headers={"Authorization": f"Bearer {api_keys.alice}"}, timeout=60
+        )
         assert keyed.status_code == 200
     finally:
         server.call(runner.cleanup())

@@ -504,7 +504,8 @@ def test_status_openapi_and_docs(server):
     )
     status_code, html, content_type = post(server.http_url + "/docs", method="GET")
     assert status_code == 200 and content_type.startswith("text/html")
-    assert b"/openapi.json" in html and b"<script src" not in html and b"https://" not in html
+    # Swagger UI from this server's own assets (offline): no CDN address in the page.
+    assert b"/openapi.json" in html and b'<script src="/docs/assets/' in html and b"https://" not in html
 
 
 def test_batched_pipeline_and_extras(client):

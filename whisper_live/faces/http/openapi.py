@@ -531,8 +531,10 @@ def spec() -> dict:
         "info": {
             "title": "whisper-live REST API",
             "version": __version__,
-            "description": "OpenAI-compatible batch transcription over the same model pool as the "
-            "WebSocket streams; live streams keep priority.",
+            "description": "Every HTTP face of one speech-to-text server (port 8001), tagged by face:"
+            " OpenAI's audio API and the same handlers under WhisperKit's and WhisperX's base URLs with"
+            " their defaults, the Transcriber's server, Deepgram's /v1/listen. All share one model pool"
+            " with the WebSocket streams (port 9090, WhisperLive's protocol), which keep priority.",
         },
         "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
         "security": [{"apiKey": []}, {}],
