@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.request
 from dataclasses import replace
 
@@ -133,6 +134,25 @@ def test_whisperkit_logprobs_one_per_decoded_token(server):
         sdk = client.audio.transcriptions.create(file=f, model="whisper-1", include=["logprobs"])
     assert len(sdk.logprobs) == len([t for s in verbose.segments for t in s.tokens if t < EOT])
     assert "".join(lp.token for lp in sdk.logprobs).strip() == sdk.text
+
+
+def test_whisperkit_curl_script(server):
+    """transcribe.sh's curl command, field for field (its defaults, --logprobs and
+    --timestamp-granularities word,segment), with the address changed."""
+    command = [
+        "curl", "-s", "-S", "-X", "POST", whisperkit(server) + "/v1/audio/transcriptions",
+        "-F", f"file=@{JFK}",
+        "-F", "model=tiny",
+        "-F", "response_format=verbose_json",
+        "-F", "timestamp_granularities[]=word,segment",
+        "-F", "temperature=0.0",
+        "-F", "stream=false",
+        "-F", "include[]=logprobs",
+        "-F", "language=en",
+    ]  # fmt: skip
+    result = json.loads(subprocess.run(command, capture_output=True, check=True, timeout=300).stdout)
+    assert evaluation.wer(JFK_TEXT, result["text"]) < 0.15 and result["words"] and result["segments"]
+    assert len(result["logprobs"]) == len(text_tokens(result["segments"]))
 
 
 def sse_events(response: requests.Response) -> list[dict]:
@@ -285,6 +305,11 @@ def test_deepgram_sniffs_bodies_without_an_audio_type(server, content_type):
     assert evaluation.wer(JFK_TEXT, transcript) < 0.15
     status, body = raw_post(server.http_url + "/v1/listen", b"this is not audio at all" * 40, content_type)
     assert status == 400 and body["err_code"] == "INVALID_AUDIO", body
+    # curl -d '{"url": ...}' without -H: still a URL request (here a loopback one, refused).
+    status, body = raw_post(
+        server.http_url + "/v1/listen", b'{"url": "http://127.0.0.1/a.wav"}', content_type
+    )
+    assert status == 400 and "loopback" in body["err_msg"], body
 
 
 # ----------------------------------------------------------------------------- API docs

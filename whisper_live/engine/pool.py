@@ -118,10 +118,6 @@ class ModelPool:
             )
         return name
 
-    def alias_of(self, name: str | None) -> str | None:
-        """The model an alias names (None when ``name`` is no alias)."""
-        return self.aliases.get(name) if name else None
-
     def resolve(self, name: str | None) -> models.ModelInfo:
         """Where a name points, resolved once per name (a failure is not remembered: a
         directory may appear, a download may become possible). The first call for a name
