@@ -33,7 +33,8 @@ _AUDIO_FIELDS = dict(
         _param(
             "model",
             "string",
-            "'whisper-1' (the server default) or a model name from GET /v1/models.",
+            "'whisper-1' (the server default), or a model name or alias from GET /v1/models (e.g. WhisperKit's"
+            " 'tiny'); the model that served is in the answer.",
             default="whisper-1",
         ),
         _param("prompt", "string", "Text to steer style or vocabulary (Whisper's initial prompt)."),
