@@ -1,6 +1,8 @@
 """The HTTP port: one aiohttp app that carries every HTTP face, the browser page, health and status.
 
-A face adds its routes with ``add_face_routes`` and says how its errors look; one
+The app imports no face: ``server.py`` hands it their ``add_routes`` (``faces``), and a face
+imports what it needs from the leaf ``face.py`` (this module re-exports those names). A face
+adds its routes with ``add_face_routes`` and says how its errors look; one
 middleware turns anything a handler raises (a domain error, aiohttp's own HTTP errors, a
 crash) into that face's error shape, so nothing a client sends escapes as a traceback.
 
