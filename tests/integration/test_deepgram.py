@@ -278,7 +278,7 @@ def test_wer_matches_the_openai_endpoint_on_the_same_audio(dg, server, librispee
         ({"language": "xx"}, None, "audio/flac", 400, "INVALID_REQUEST"),
         ({"language": "es"}, None, "audio/flac", 400, "MODEL_CANNOT_TRANSCRIBE_LANGUAGE"),
         ({"punctuate": "maybe"}, None, "audio/flac", 400, "INVALID_REQUEST"),
-        ({}, b"hello", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({}, b"hello", "text/plain", 400, "INVALID_AUDIO"),  # sniffed like any body: not audio
         ({}, b"", "audio/wav", 422, "MISSING_AUDIO"),
         ({}, b'{"uri": "x"}', "application/json", 400, "INVALID_REQUEST"),
     ],

@@ -447,8 +447,9 @@ def test_shutting_down_is_503(server):
     from aiohttp import web
 
     from whisper_live.faces.http.app import create_app
+    from whisper_live.server import HTTP_FACES
 
-    app = create_app(server.server.pool, server.server.admission, server.settings)
+    app = create_app(server.server.pool, server.server.admission, server.settings, faces=HTTP_FACES)
 
     async def start():
         runner = web.AppRunner(app)
@@ -503,7 +504,8 @@ def test_status_openapi_and_docs(server):
     )
     status_code, html, content_type = post(server.http_url + "/docs", method="GET")
     assert status_code == 200 and content_type.startswith("text/html")
-    assert b"/openapi.json" in html and b"<script src" not in html and b"https://" not in html
+    # Swagger UI from this server's own assets (offline): no CDN address in the page.
+    assert b"/openapi.json" in html and b'<script src="/docs/assets/' in html and b"https://" not in html
 
 
 def test_batched_pipeline_and_extras(client):

@@ -203,7 +203,16 @@ def test_healthcheck_and_model_management(server):
     )
     fastapi_detail(requests.post(url + "/models/load", timeout=60), 400, "model")
     assert requests.get(url + "/align_models/list", timeout=10).json() == {"models": []}
+    # The speaker model is listed while it is in memory, and load/unload do what they say.
+    assert requests.post(url + "/diarize_models/load", data={"model": "resemblyzer"}, timeout=60).ok
     assert requests.get(url + "/diarize_models/list", timeout=10).json() == {"models": ["resemblyzer"]}
+    assert requests.post(url + "/diarize_models/unload", data={"model": "resemblyzer"}, timeout=10).ok
+    assert requests.get(url + "/diarize_models/list", timeout=10).json() == {"models": []}
+    fastapi_detail(
+        requests.post(url + "/diarize_models/unload", data={"model": "resemblyzer"}, timeout=10),
+        404,
+        "not found",
+    )
     fastapi_detail(
         requests.post(url + "/align_models/load", data={"language": "en"}, timeout=10), 400, "alignment"
     )

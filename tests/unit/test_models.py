@@ -168,3 +168,32 @@ def test_a_failed_load_fails_its_waiters_and_is_tried_again():
         assert len(stand_ins.loads) == 2 and pool.loaded() == [loaded]
     finally:
         pool.close()
+
+
+def test_aliases_resolve_to_their_model_and_unknown_names_list_them():
+    stand_ins = StandIns({"tiny.en": "/models/tiny", "base": "/models/base"})
+    pool = ModelPool(
+        default_model="tiny.en",
+        workers=1,
+        max_batch=1,
+        allowed_models=["tiny.en", "base"],
+        aliases={"tiny": "tiny.en", "large-v3": "base"},
+        resolver=stand_ins.resolve,
+        loader=stand_ins.load,
+    )
+    try:
+        assert pool.resolve("tiny").name == "tiny.en" and pool.resolve("large-v3").name == "base"
+        assert pool.resolve("whisper-1") is pool.resolve(None)  # OpenAI's name: the default
+        assert [name for name, _ in stand_ins.resolved] == ["tiny.en", "base"]  # resolved once each
+        with pytest.raises(models.ModelNotFound) as unknown:
+            pool.resolve("small")
+        assert all(name in unknown.value.message for name in ("tiny.en", "base", "tiny", "large-v3"))
+    finally:
+        pool.close()
+
+
+def test_parse_aliases():
+    assert models.parse_aliases(" tiny = tiny.en ,, small=base") == {"tiny": "tiny.en", "small": "base"}
+    for bad in ("tiny", "=base", "tiny="):
+        with pytest.raises(ValueError, match="NAME=MODEL"):
+            models.parse_aliases(bad)

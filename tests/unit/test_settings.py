@@ -34,13 +34,34 @@ def test_fit_window_off_in_the_environment_reads_false(monkeypatch):
 def test_allow_download_off_does_not_download(monkeypatch):
     monkeypatch.setenv("WHISPER_LIVE_ALLOW_DOWNLOAD", "off")
     assert env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD") is False
+    settings = parse_args([])
+    assert settings.allow_download is False  # the setting the server hands its resolver
 
     def no_download(name):
         raise AssertionError("a download was attempted")
 
     monkeypatch.setattr("faster_whisper.utils.download_model", no_download)
     with pytest.raises(models.ModelNotFound, match="unknown model 'large-v3'"):
-        models.resolve("large-v3")
+        models.resolve("large-v3", allow_download=settings.allow_download)
+    monkeypatch.setenv("WHISPER_LIVE_ALLOW_DOWNLOAD", "1")
+    assert parse_args([]).allow_download is True
+    assert parse_args(["--no-allow-download"]).allow_download is False
+
+
+def test_model_aliases_from_flags_and_environment(monkeypatch):
+    assert parse_args([]).model_aliases() == models.DEFAULT_ALIASES  # tiny=base out of the box
+    settings = parse_args(["--model-alias", "tiny=base", "--model-alias", "large-v3=base"])
+    assert settings.model_aliases()["tiny"] == "base" and settings.model_aliases()["large-v3"] == "base"
+    monkeypatch.setenv("WHISPER_LIVE_MODEL_ALIAS", "small=base, medium=base")
+    aliases = parse_args(["--model-alias", "tiny=base"]).model_aliases()
+    assert (aliases["small"], aliases["medium"], aliases["tiny"]) == ("base", "base", "base")
+    # A built-in alias never hides a model the operator offers under that name.
+    monkeypatch.delenv("WHISPER_LIVE_MODEL_ALIAS")
+    assert "tiny" not in parse_args(["--models", "tiny"]).model_aliases()
+
+
+def test_a_malformed_model_alias_is_one_line(capsys):
+    assert "model alias 'tiny' is not NAME=MODEL" in _one_line_error(capsys, ["--model-alias", "tiny"])
 
 
 def _one_line_error(capsys, argv=()) -> str:

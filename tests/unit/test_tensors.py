@@ -17,7 +17,7 @@ from harness import evaluation
 
 from whisper_live import tensors
 from whisper_live.core.decodes import Segment, Word
-from whisper_live.formats import highlighted_cues, to_audacity
+from whisper_live.formats import highlighted_cues, to_audacity, to_srt, to_vtt
 
 TENSORS = evaluation.audio_root() / "tensors"
 
@@ -139,3 +139,20 @@ def test_highlighted_cues():
         (1.6, 2.0, " Ask not <u>why.</u>"),
         (3.0, 4.0, " No words\nhere."),
     ]
+
+
+def test_highlighted_vtt_is_cue_markup_and_the_words_are_escaped():
+    """WebVTT reads ``<u>`` as markup: highlighted cues keep it, while a literal ``<`` or
+    ``&`` in what was said is escaped; SRT shows both as they are."""
+    import webvtt
+
+    words = [Word(0.0, 0.5, " Q&A", 0.9), Word(0.5, 1.0, " <3", 0.9)]
+    cues = highlighted_cues([Segment(0.0, 1.0, " Q&A <3", words=words)])
+    vtt = to_vtt(cues)
+    assert "<u>Q&amp;A</u> &lt;3" in vtt and "Q&amp;A <u>&lt;3</u>" in vtt and "&lt;u&gt;" not in vtt
+    captions = webvtt.from_string(vtt).captions
+    # webvtt-py strips the markup (it is markup) and leaves the entities as written.
+    assert [c.text for c in captions] == ["Q&amp;A &lt;3"] * 2
+    assert [c.raw_text.count("<u>") for c in captions] == [1, 1]
+    assert "<u>Q&A</u> <3" in to_srt(cues)
+    assert to_vtt([Segment(0.0, 1.0, " <u>not markup</u>")]).endswith("&lt;u&gt;not markup&lt;/u&gt;\n")

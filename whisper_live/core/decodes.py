@@ -19,6 +19,16 @@ class Word:
 
 
 @dataclass
+class TokenLogprob:
+    """One decoded text token: its piece of text as the tokenizer yields it, the model's log
+    probability of it, and its UTF-8 bytes (a character split across tokens is whole in none)."""
+
+    token: str
+    logprob: float
+    bytes: bytes
+
+
+@dataclass
 class Segment:
     start: float
     end: float
@@ -32,6 +42,7 @@ class Segment:
     no_speech_prob: float = 0.0
     words: list[Word] | None = None
     speaker: str | None = None  # set by diarization
+    logprobs: list[TokenLogprob] | None = None  # per text token, when asked (token_logprobs)
 
     def shifted(self, offset: float) -> Segment:
         words = (
@@ -70,6 +81,9 @@ class DecodeOptions:
     # Encode only the audio plus a margin instead of a padded 30 s window (streaming
     # utterances); see ``decode_fitted``.
     fit_window: bool = False
+    # Each text token's log probability on its segment (needs word_timestamps: they are read
+    # in the word-timing pass, which computes them anyway).
+    token_logprobs: bool = False
 
 
 @dataclass

@@ -7,12 +7,16 @@ Streams and files describe work as ``core.decodes.DecodeOptions`` plus an array 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import math
 import re
+import threading
 from dataclasses import replace
 
 import numpy as np
 
-from ..core.decodes import DecodeOptions, DecodeResult, Segment, Word
+from ..core.decodes import DecodeOptions, DecodeResult, Segment, TokenLogprob, Word
 
 
 def run_decode(model, audio: np.ndarray, options: DecodeOptions) -> DecodeResult:
@@ -39,18 +43,124 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
         compression_ratio_threshold=options.compression_ratio_threshold,
         suppress_tokens=[-1, *options.suppress_tokens] if options.suppress_tokens else [-1],
     )
-    if options.batch_size > 1:
-        from faster_whisper import BatchedInferencePipeline
+    logprobs = options.token_logprobs and options.word_timestamps
+    with _recording(model) if logprobs else contextlib.nullcontext([]) as aligned:
+        if options.batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
 
-        pipeline = BatchedInferencePipeline(model)
-        kwargs.pop("condition_on_previous_text")
-        kwargs["vad_filter"] = True
-        segments_iter, info = pipeline.transcribe(
-            audio, batch_size=options.batch_size, chunk_length=options.chunk_length, **kwargs
-        )
-        return _unloop(model, audio, options, _result(segments_iter, info))
-    segments_iter, info = model.transcribe(audio, **kwargs)
-    return _result(segments_iter, info)
+            pipeline = BatchedInferencePipeline(model)
+            kwargs.pop("condition_on_previous_text")
+            kwargs["vad_filter"] = True
+            segments_iter, info = pipeline.transcribe(
+                audio, batch_size=options.batch_size, chunk_length=options.chunk_length, **kwargs
+            )
+            result = _unloop(model, audio, options, _result(segments_iter, info))
+        else:
+            result = _result(*model.transcribe(audio, **kwargs))
+    return _with_token_logprobs(model, result, aligned) if logprobs else result
+
+
+# ----------------------------------------------------------------------------- token logprobs
+#
+# faster-whisper reports one probability per word: the mean of its tokens' probabilities,
+# which its word-timing pass reads from CTranslate2's ``align`` (the decoder run on the
+# decoded text: each text token's probability given the audio and the tokens before it).
+# Token-level logprobs, as OpenAI returns them, are those same numbers before averaging; a
+# thin proxy around the CTranslate2 model records them for the thread that asked, so they
+# cost nothing beyond the word timings the request needs anyway.
+
+_RECORD = threading.local()
+_INSTALL = threading.Lock()
+
+
+class _AlignRecorder:
+    """The CTranslate2 Whisper model, with ``align`` noting (token, probability) pairs for
+    the calling thread while it records; everything else passes through."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def align(self, features, start_sequence, text_tokens, num_frames, **kwargs):
+        results = self._model.align(features, start_sequence, text_tokens, num_frames, **kwargs)
+        pairs = getattr(_RECORD, "pairs", None)
+        if pairs is not None:
+            for tokens, result in zip(text_tokens, results):
+                pairs.extend(zip(tokens, result.text_token_probs))
+        return results
+
+
+class _recording:
+    """``with _recording(model) as pairs``: the align calls of this thread's decode."""
+
+    def __init__(self, model):
+        with _INSTALL:
+            if not isinstance(model.model, _AlignRecorder):
+                model.model = _AlignRecorder(model.model)
+        self.pairs: list[tuple[int, float]] = []
+
+    def __enter__(self) -> list[tuple[int, float]]:
+        _RECORD.pairs = self.pairs
+        return self.pairs
+
+    def __exit__(self, *exc) -> None:
+        _RECORD.pairs = None
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet (Whisper's tokenizer) back to bytes."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    codes = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            codes.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, codes)}
+
+
+def _token_bytes(tokenizer, token_id: int) -> bytes:
+    piece = tokenizer.id_to_token(token_id) or ""
+    table = _byte_decoder()
+    return bytes(table[ch] for ch in piece if ch in table)
+
+
+def _with_token_logprobs(model, result: DecodeResult, pairs: list[tuple[int, float]]) -> DecodeResult:
+    """Give each segment its text tokens' log probabilities from the recorded pairs, matched
+    by token id in order (a segment the decode dropped after aligning is skipped over)."""
+    tokenizer = model.hf_tokenizer
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    ids = [token for token, _ in pairs]
+    position = 0
+    for segment in result.segments:
+        text_tokens = [t for t in segment.tokens if t < eot]
+        found = _find(ids, text_tokens, position)
+        if found is None:
+            continue  # not aligned (no words): no logprobs rather than wrong ones
+        position = found + len(text_tokens)
+        segment.logprobs = []
+        for token, probability in pairs[found:position]:
+            raw = _token_bytes(tokenizer, token)
+            logprob = math.log(max(float(probability), 1e-12))
+            segment.logprobs.append(TokenLogprob(raw.decode("utf-8", "replace"), logprob, raw))
+    return result
+
+
+def _find(ids: list[int], wanted: list[int], start: int) -> int | None:
+    if not wanted:
+        return None
+    for i in range(start, len(ids) - len(wanted) + 1):
+        if ids[i : i + len(wanted)] == wanted:
+            return i
+    return None
 
 
 def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:

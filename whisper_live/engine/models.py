@@ -20,13 +20,46 @@ from ..errors import ModelNotFound
 
 DEFAULT_MODEL = "tiny.en"
 
-# Names users send (WhisperLive clients, OpenAI clients) that mean a bundled model.
+# Spellings of the bundled models' own names (not aliases: each names exactly that model).
 _ALIASES = {
     "tiny.en": "tiny.en",
     "tiny-en": "tiny.en",
     "base": "base",
     "whisper-base": "base",
 }
+
+
+# The name OpenAI's SDK sends; every face serves it with the server's default model.
+OPENAI_DEFAULT_MODEL = "whisper-1"
+
+# Names clients hard-code that this server serves with another model out of the box.
+# WhisperKit's shipped clients all send ``tiny`` (also to translate): a multilingual model,
+# so it maps to the multilingual ``base``, which can do what a client of ``tiny`` may ask
+# (any language, translation), not to the English-only ``tiny.en``. Every response says
+# which model served, so the substitution is never hidden. ``--model-alias NAME=MODEL``
+# replaces or extends these (``--model-alias tiny=tiny.en`` for English-only speed).
+DEFAULT_ALIASES = {
+    "tiny": "base",
+    "base.en": "base",
+    "openai_whisper-tiny": "base",
+    "openai_whisper-tiny.en": "tiny.en",
+    "openai_whisper-base": "base",
+    "openai_whisper-base.en": "base",
+}
+
+
+def parse_aliases(text: str) -> dict[str, str]:
+    """``tiny=tiny.en,small=base`` (what ``--model-alias`` and ``WHISPER_LIVE_MODEL_ALIAS``
+    hold) as a dict; a malformed item is a ValueError that names it."""
+    aliases = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, target = (side.strip() for side in item.partition("="))
+        if not sep or not name or not target:
+            raise ValueError(f"model alias {item!r} is not NAME=MODEL (e.g. tiny=tiny.en)")
+        aliases[name] = target
+    return aliases
 
 
 @dataclass(frozen=True)
@@ -129,12 +162,13 @@ def _is_multilingual(model_dir: str) -> bool:
     return not path.name.endswith(".en")
 
 
-def resolve(name: str | None, *, allow_download: bool | None = None) -> ModelInfo:
+def resolve(name: str | None, *, allow_download: bool = False) -> ModelInfo:
     """Turn a model name into a directory.
 
     Order: a bundled package, an existing local directory, then faster-whisper's download
-    by name (only if allowed: ``WHISPER_LIVE_ALLOW_DOWNLOAD=1`` or ``allow_download=True``,
-    because a client must not be able to make the server fetch gigabytes).
+    by name (only if allowed: ``allow_download=True``, which the server passes from
+    ``WHISPER_LIVE_ALLOW_DOWNLOAD=1``, because a client must not be able to make the server
+    fetch gigabytes).
     """
     name = (name or DEFAULT_MODEL).strip()
     canonical = _ALIASES.get(name.lower())
@@ -145,10 +179,6 @@ def resolve(name: str | None, *, allow_download: bool | None = None) -> ModelInf
     local = Path(os.path.expanduser(name))
     if local.is_dir() and (local / "model.bin").is_file():
         return ModelInfo(str(local), str(local.resolve()), is_multilingual(local), "local")
-    if allow_download is None:
-        from ..settings import env_flag  # settings imports this module: not at the top
-
-        allow_download = env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD")
     if allow_download:
         from faster_whisper.utils import download_model
 

@@ -80,6 +80,7 @@ class ModelPool:
         cpu_threads: int | None = None,
         allowed_models: list[str] | None = None,
         max_batch: int = 0,
+        aliases: dict[str, str] | None = None,
         resolver: Callable[[str], models.ModelInfo] = models.resolve,
         loader: Callable[[models.ModelInfo, str, str], Any] | None = None,
     ):
@@ -92,6 +93,9 @@ class ModelPool:
         # never has to wait behind another stream's partial.
         self.cpu_threads = cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
         self.allowed_models = allowed_models
+        # Names clients send for another model (``--model-alias``); ``whisper-1``, the name
+        # OpenAI's SDK sends, is the default model on every face.
+        self.aliases = {models.OPENAI_DEFAULT_MODEL: default_model, **(aliases or {})}
         # 0 means "what suits the device": the one place that default is chosen.
         self.scheduler = Scheduler(self.workers, max_batch=max_batch or default_max_batch(device))
         self._resolver = resolver
@@ -104,12 +108,13 @@ class ModelPool:
         self._lock = threading.Lock()
 
     def _offered(self, name: str | None) -> str:
-        """The name to serve (the default for None), if this server offers it; no I/O."""
-        name = name or self.default_model
+        """The name to serve (the default for None, an alias's model), if this server offers
+        it; no I/O."""
+        name = self.aliases.get(name, name) if name else self.default_model
         if self.allowed_models is not None and name not in self.allowed_models and name != self.default_model:
             raise models.ModelNotFound(
                 f"model {name!r} is not offered by this server; choose one of "
-                + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models]))
+                + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models, *self.aliases]))
             )
         return name
 

@@ -25,7 +25,7 @@ from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
 from ...formats import to_srt, to_vtt
 from ...media import load_audio, load_channels
-from ..http.app import ADMISSION, API_KEY, GATE, POOL, SETTINGS, UPLOADS, add_face_routes
+from ..http.app import ADMISSION, API_KEY, GATE, MODEL_LISTS, POOL, SETTINGS, UPLOADS, add_face_routes
 from ..http.fetch import fetch_url
 from ..http.transcription import client_gone
 from ..http.uploads import MIB, Form, read_body
@@ -34,10 +34,6 @@ from .protocol import ChannelResult, ListenOptions
 
 log = logging.getLogger(__name__)
 
-# Bodies taken as audio bytes; anything else but JSON ({"url": ...}) is a 415.
-AUDIO_TYPES = ("audio/", "video/")
-OCTET_TYPES = ("application/octet-stream", "application/ogg", "binary/octet-stream", "")
-
 
 async def _model(pool: ModelPool, options: ListenOptions) -> LoadedModel:
     loaded = await pool.acquire(options.model)
@@ -45,27 +41,44 @@ async def _model(pool: ModelPool, options: ListenOptions) -> LoadedModel:
     return loaded
 
 
+async def _fetch(request: web.Request, raw: bytes, limit: int) -> bytes:
+    """What a JSON body's ``url`` points at."""
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise errors.InvalidRequest(f"the JSON body is not valid JSON: {exc}") from exc
+    url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url:
+        raise errors.InvalidRequest('a JSON body must be {"url": "https://..."}', param="url")
+    return await fetch_url(url, limit, request.app[SETTINGS].listen_allow_private_urls)
+
+
+def _url_request(data: bytes) -> bool:
+    """A JSON ``{"url": ...}`` body sent without its Content-Type (curl ``-d``)."""
+    if not data.lstrip().startswith(b"{") or len(data) > MIB:
+        return False
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "url" in body
+
+
 async def _body(request: web.Request, limit: int) -> bytes:
-    """The audio: the body itself, or what the JSON body's ``url`` points at."""
+    """The audio: the body itself, or what the JSON body's ``url`` points at.
+
+    Like Deepgram's API, the Content-Type only decides JSON or not: any other body, one
+    without a type or with curl's ``--data-binary`` default (form-urlencoded), ``text/plain``
+    or a wrong ``audio/*``, is read as audio, its container told from its bytes; a body that
+    is not audio is then a 400 ``INVALID_AUDIO`` from the decoder."""
     kind = request.content_type if request.headers.get("Content-Type") else ""
     if kind == "application/json":
-        raw = await read_body(request, 1 * MIB)
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise errors.InvalidRequest(f"the JSON body is not valid JSON: {exc}") from exc
-        url = body.get("url") if isinstance(body, dict) else None
-        if not isinstance(url, str) or not url:
-            raise errors.InvalidRequest('a JSON body must be {"url": "https://..."}', param="url")
-        return await fetch_url(url, limit, request.app[SETTINGS].listen_allow_private_urls)
-    if not kind.startswith(AUDIO_TYPES) and kind not in OCTET_TYPES:
-        raise errors.UnsupportedMediaType(
-            f"Content-Type {kind!r} is not audio: send the audio bytes (audio/*, application/octet-stream)"
-            ' or JSON {"url": ...}'
-        )
+        return await _fetch(request, await read_body(request, 1 * MIB), limit)
     data = await read_body(request, limit)
     if not data:
         raise errors.MissingAudio("the request body is empty: send the audio bytes", param="body")
+    if _url_request(data):
+        return await _fetch(request, data, limit)
     return data
 
 
@@ -181,6 +194,7 @@ async def ping(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[MODEL_LISTS]["stt"] = lambda pool, info: protocol.stt_model(info)  # Deepgram's SDK reads ``stt``
     add_face_routes(
         app,
         [web.post("/v1/listen", listen), web.get("/v1/listen", listen), web.get("/ping", ping)],

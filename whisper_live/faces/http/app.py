@@ -1,6 +1,8 @@
 """The HTTP port: one aiohttp app that carries every HTTP face, the browser page, health and status.
 
-A face adds its routes with ``add_face_routes`` and says how its errors look; one
+The app imports no face: ``server.py`` hands it their ``add_routes`` (``faces``), and a face
+imports what it needs from the leaf ``face.py`` (this module re-exports those names). A face
+adds its routes with ``add_face_routes`` and says how its errors look; one
 middleware turns anything a handler raises (a domain error, aiohttp's own HTTP errors, a
 crash) into that face's error shape, so nothing a client sends escapes as a traceback.
 
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,35 +37,35 @@ from ...gate.metrics import Metrics
 from ...gate.origins import origin_allowed
 from ...logs import event
 from ...settings import ServerSettings
+from .face import (  # noqa: F401  (re-exported: faces outside issue 24 import them from here)
+    _IN_FLIGHT,
+    _OPEN,
+    _RENDERERS,
+    ADMISSION,
+    API_KEY,
+    GATE,
+    GATE_STATUS,
+    HTTP_STATUSES,
+    METRICS,
+    MODEL_LISTS,
+    OWN_PORTS,
+    POOL,
+    SETTINGS,
+    UPLOADS,
+    ErrorRenderer,
+    Face,
+    Statuses,
+    add_face_routes,
+    http_status,
+    open_route,
+    plain_error,
+    render_error,
+)
 
 if TYPE_CHECKING:
     from ..whisperlive.server import StreamingServer
 
 log = logging.getLogger(__name__)
-
-POOL = web.AppKey("pool", ModelPool)
-ADMISSION = web.AppKey("admission", Admission)
-SETTINGS = web.AppKey("settings", ServerSettings)
-UPLOADS = web.AppKey("uploads", UploadJobs)
-GATE = web.AppKey("gate", Gate)
-METRICS = web.AppKey("metrics", Metrics)
-# Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
-OWN_PORTS = web.AppKey("own_ports", set)
-API_KEY = web.RequestKey("api_key", ApiKey)  # the caller's key (None on an open server)
-
-# (the error, the HTTP status when aiohttp already chose one) -> the face's response
-ErrorRenderer = Callable[[errors.WhisperLiveError, "int | None"], web.StreamResponse]
-_RENDERERS = web.AppKey("error_renderers", dict)
-_OPEN = web.AppKey("open_resources", set)  # resources served without a key
-_IN_FLIGHT = web.AppKey("in_flight", dict)  # face requests running now (to drain at shutdown)
-
-# The gate's refusals, the same on every face (its renderer gives them its shape).
-GATE_STATUS: list[tuple[type[errors.WhisperLiveError], int]] = [
-    (errors.Unauthorized, 401),
-    (errors.OriginNotAllowed, 403),
-    (errors.LimitReached, 429),
-    (errors.ShuttingDown, 503),
-]
 
 _PACKAGE = Path(__file__).resolve().parents[2]
 # The browser page: packaged as whisper_live/page in a wheel (setup.cfg maps client/ there);
@@ -71,54 +73,6 @@ _PACKAGE = Path(__file__).resolve().parents[2]
 PAGE_DIR = next(
     (d for d in (_PACKAGE / "page", _PACKAGE.parent / "client") if (d / "index.html").is_file()), None
 )
-
-
-Statuses = list[tuple[type[errors.WhisperLiveError], int]]
-
-# Domain errors to HTTP statuses, most specific class first (the first isinstance wins).
-# Every HTTP face uses this table; a face whose API answers differently puts its own
-# entries in front (``http_status(exc, overrides)``).
-HTTP_STATUSES: Statuses = [
-    (errors.AudioTooLarge, 413),
-    (errors.UnsupportedMediaType, 415),
-    (errors.MissingAudio, 422),
-    (errors.InvalidRequest, 400),
-    (errors.Unauthorized, 401),
-    (errors.OriginNotAllowed, 403),
-    (errors.ModelNotFound, 404),
-    (errors.LimitReached, 429),
-    (errors.ClientGone, 499),
-    (errors.ShuttingDown, 503),
-    (errors.WhisperLiveError, 500),
-]
-
-
-def http_status(exc: errors.WhisperLiveError, overrides: Statuses = ()) -> int:
-    return next(status for kind, status in (*overrides, *HTTP_STATUSES) if isinstance(exc, kind))
-
-
-def plain_error(exc: errors.WhisperLiveError, status: int | None) -> web.Response:
-    """Errors outside any face (unknown paths, the page, status)."""
-    return web.json_response({"error": {"message": exc.message, "code": exc.code}}, status=status or 500)
-
-
-def add_face_routes(
-    app: web.Application, routes: Iterable[web.RouteDef], render_error: ErrorRenderer
-) -> None:
-    for route in app.router.add_routes(list(routes)):
-        app[_RENDERERS][route] = render_error
-
-
-def render_error(
-    request: web.Request, exc: errors.WhisperLiveError, status: int | None
-) -> web.StreamResponse:
-    """An error in the shape of the face that owns the request's route."""
-    return request.app[_RENDERERS].get(request.match_info.route, plain_error)(exc, status)
-
-
-def open_route(app: web.Application, resource: web.AbstractResource) -> None:
-    """Serve this resource without a key (health, readiness, the page)."""
-    app[_OPEN].add(resource)
 
 
 def _route_name(request: web.Request) -> str:
@@ -315,17 +269,16 @@ def create_app(
     metrics: Metrics | None = None,
     own_ports: set[int] | None = None,
     streams: StreamingServer | None = None,
+    faces: Iterable[Face] = (),
 ) -> web.Application:
     """The HTTP port. ``gate`` and ``metrics`` are the server's (shared with the WebSocket
     face); without them the app is open and counts for itself. ``own_ports`` may be filled
-    in once the ports are bound. ``streams``: the WhisperLive face, also served at ``/ws``."""
-    from ..deepgram import api as deepgram_api
-    from ..openai import api as openai_api
-    from ..transcriber import api as transcriber_api
-    from ..whisperx import api as whisperx_api
+    in once the ports are bound. ``streams``: the WhisperLive face, also served at ``/ws``.
+    ``faces``: each adds its routes (``server.HTTP_FACES``); the app imports none of them."""
 
     app = web.Application(middlewares=[cors_preflight, gatekeeper, face_errors])
     app[_RENDERERS] = {}
+    app[MODEL_LISTS] = {}
     app[_OPEN] = set()
     app[_IN_FLIGHT] = {}
     app[POOL] = pool
@@ -341,10 +294,8 @@ def create_app(
     open_route(app, app.router.add_get("/ready", ready).resource)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", scrape)
-    openai_api.add_routes(app)
-    transcriber_api.add_routes(app)
-    whisperx_api.add_routes(app)
-    deepgram_api.add_routes(app)
+    for add_routes in faces:
+        add_routes(app)
     if streams is not None:
         open_route(app, app.router.add_get("/ws", streams.http_handler).resource)
     if PAGE_DIR is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ... import errors
-from .app import ErrorRenderer, Statuses, http_status
+from .face import ErrorRenderer, Statuses, http_status
 
 
 def detail_renderer(overrides: Statuses = ()) -> ErrorRenderer:

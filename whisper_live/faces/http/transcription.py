@@ -18,11 +18,10 @@ from aiohttp import web
 from ... import errors
 from ...core.decodes import DecodeOptions, DecodeResult, Segment
 from ...core.pcm import SAMPLE_RATE
-from ...engine import models
 from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
 from ...media import load_audio
-from .app import POOL, UPLOADS
+from .face import POOL, UPLOADS
 from .uploads import Upload
 
 log = logging.getLogger(__name__)
@@ -45,15 +44,12 @@ async def acquire(
         raise errors.ModelLoadFailed(f"model {name or pool.default_model!r} failed to load: {exc}") from exc
 
 
-async def offered_models(pool: ModelPool) -> list[models.ModelInfo]:
-    """The models a client may ask for: the default first, then the others offered
-    (resolved off the event loop the first time: joining ``base`` takes a while)."""
-    names = dict.fromkeys([pool.default_model, *(pool.allowed_models or models.bundled_models())])
-    offered = []
-    for name in names:
-        with contextlib.suppress(models.ModelNotFound):
-            offered.append(await pool.describe(name))
-    return offered
+# Says which model served a request, whatever name it asked for (an alias, whisper-1).
+SERVED_MODEL_HEADER = "Whisper-Live-Model"
+
+
+def served_model_header(name: str) -> dict[str, str]:
+    return {SERVED_MODEL_HEADER: name}
 
 
 def client_gone(request: web.Request) -> bool:

@@ -4,10 +4,13 @@ A thin adapter: it reads OpenAI's fields, runs ``engine.files.transcribe`` (ever
 the shared pool at upload priority, so live streams keep their latency) and answers in
 OpenAI's formats, with OpenAI's error envelope, which its SDK turns into its exceptions.
 
-The same paths carry the extras of WhisperX's API server, whose clients post to them too:
-``vtt_json`` and ``aud`` formats, ``suppress_numerals``, ``highlight_words``, ``align``,
-``chunk_size`` and ``diarize``. Their defaults are OpenAI's (off), so an OpenAI client's
-request means what it meant; a parameter this server cannot honour is a 400, never ignored.
+The same handlers serve every system that speaks OpenAI's audio API with other defaults:
+``routes(prefix, face)`` mounts them under a base URL with that system's ``FaceDefaults``
+(``/v1`` OpenAI's, ``/whisperkit/v1`` WhisperKit's, ``/whisperx/v1`` WhisperX's), so a
+client needs only its base URL changed and a field it leaves out means what its own server
+would make of it. WhisperX's extras (``vtt_json`` and ``aud`` formats, ``suppress_numerals``,
+``highlight_words``, ``align``, ``chunk_size``, ``diarize``) are read on every prefix; a
+parameter this server cannot honour is a 400, never ignored.
 """
 
 from __future__ import annotations
@@ -17,30 +20,26 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from aiohttp import web
 
 from ... import errors
 from ...core.decodes import DecodeOptions, DecodeResult, Segment
-from ...engine import models
 from ...engine.capabilities import check_task, normalize_language
 from ...engine.diarization import MAX_SPEAKERS, check_speaker_bounds, diarize_upload
-from ...engine.pool import ModelPool
 from ...engine.speaker_encoder import weights_path
 from ...engine.tokens import numeral_tokens
 from ...formats import highlighted_cues, to_audacity, to_srt, to_text, to_vtt
 from ...media import AUDIO_FORMATS, RAW_DTYPES
-from ..deepgram.protocol import stt_model
-from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes, http_status
-from ..http.transcription import acquire, offered_models, upload_audio, upload_job
+from ..http.face import MODEL_LISTS, POOL, SETTINGS, UPLOADS, ErrorRenderer, add_face_routes, http_status
+from ..http.models import describe, list_models, model_json
+from ..http.transcription import acquire, served_model_header, upload_audio, upload_job
 from ..http.uploads import MIB, Form, read_param, read_upload
-from . import openapi
 
 log = logging.getLogger(__name__)
 
-OPENAI_DEFAULT_MODEL = "whisper-1"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "vtt_json", "aud")
 SUBTITLE_FORMATS = ("srt", "vtt", "vtt_json")
 GRANULARITIES = ("segment", "word")
@@ -56,6 +55,30 @@ def error_response(exc: errors.WhisperLiveError, status: int | None = None) -> w
     kind = "server_error" if status >= 500 else "invalid_request_error"
     body = {"error": {"message": exc.message, "type": kind, "param": exc.param, "code": exc.code}}
     return web.json_response(body, status=status)
+
+
+@dataclass(frozen=True)
+class FaceDefaults:
+    """What a field a client leaves out means, for one system whose clients post to these
+    handlers; every other field means the same on every prefix."""
+
+    name: str  # the face's tag in /openapi.json
+    prefix: str  # base URL the handlers are mounted under (a client's ``base_url``)
+    response_format: str = "json"
+    suppress_numerals: bool = False
+    align: bool = False  # word timings inside segments
+    # False: ``stream=true`` is accepted and answered as one response (WhisperX's server
+    # accepts the flag and does not use it; its clients expect one JSON body).
+    streams: bool = True
+    # An upload too short to hold any audio header (WhisperKit's clients test the connection
+    # with the 4 bytes ``test``) is answered as no speech instead of a 400.
+    probe_is_empty: bool = False
+    response_formats: tuple[str, ...] = field(default=RESPONSE_FORMATS)
+
+
+OPENAI = FaceDefaults("OpenAI", "/v1")
+# Shorter than any audio container's header (a WAV header alone is 44 bytes).
+PROBE_BYTES = 44
 
 
 @dataclass
@@ -78,10 +101,11 @@ class TranscriptionRequest:
     speaker_embeddings: bool = False  # WhisperX: each speaker's embedding in the JSON
 
 
-def parse_request(form: Form, task: str) -> TranscriptionRequest:
-    """OpenAI's fields plus faster-whisper's knobs that other servers expose."""
+def parse_request(form: Form, task: str, face: FaceDefaults = OPENAI) -> TranscriptionRequest:
+    """OpenAI's fields plus faster-whisper's knobs that other servers expose; a field left
+    out takes ``face``'s default."""
     model = form.text("model")
-    response_format = form.choice("response_format", "json", RESPONSE_FORMATS)
+    response_format = form.choice("response_format", face.response_format, face.response_formats)
     granularities = form.list("timestamp_granularities") or ["segment"]
     for item in granularities:
         if item not in GRANULARITIES:
@@ -111,7 +135,7 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
             param="highlight_words",
         )
     # WhisperX's align: word timings, here from the Whisper model's own cross-attention.
-    segment_words = form.flag("word_timestamps", False) or form.flag("align", False)
+    segment_words = form.flag("word_timestamps", False) or form.flag("align", face.align)
     batch_size = form.number("batch_size", 1, 1, 128, int)
     options = DecodeOptions(
         language=language,
@@ -127,6 +151,7 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         batch_size=batch_size,
         chunk_length=form.number("chunk_size", None, 1, 30, int),
     )
+    stream = form.flag("stream", False) and face.streams
     diarize = form.flag("diarize", False)
     min_speakers = form.number("min_speakers", None, 1, MAX_SPEAKERS, int)
     max_speakers = form.number("max_speakers", None, 1, MAX_SPEAKERS, int)
@@ -135,7 +160,7 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
         raise errors.InvalidRequest(
             "diarize=true requires response_format=verbose_json (or WhisperX's vtt_json)", param="diarize"
         )
-    if diarize and form.flag("stream", False):
+    if diarize and stream:
         raise errors.InvalidRequest("diarize=true cannot be streamed (stream=true)", param="diarize")
     speaker_embeddings = form.flag("speaker_embeddings", False)
     if not diarize and (min_speakers or max_speakers or speaker_embeddings):
@@ -145,17 +170,17 @@ def parse_request(form: Form, task: str) -> TranscriptionRequest:
     if diarize:
         weights_path()  # not installed: a clear 400 before any transcription
     return TranscriptionRequest(
-        model=None if model in (None, OPENAI_DEFAULT_MODEL) else model,
+        model=model,
         response_format=response_format,
         granularities=granularities,
-        stream=form.flag("stream", False),
+        stream=stream,
         logprobs=logprobs,
         segment_words=segment_words,
         options=options,
         audio_format=form.choice("audio_format", "auto", AUDIO_FORMATS),
         sample_rate=form.number("sample_rate", 16000, 1000, 384_000, int),
         dtype=form.choice("dtype", "", tuple(RAW_DTYPES)) if form.text("dtype") else None,
-        suppress_numerals=form.flag("suppress_numerals", False),
+        suppress_numerals=form.flag("suppress_numerals", face.suppress_numerals),
         highlight_words=highlight_words,
         diarize=diarize,
         min_speakers=min_speakers,
@@ -203,12 +228,15 @@ def word_json(word) -> dict:
     return body
 
 
-def logprobs_json(result: DecodeResult) -> list[dict]:
-    """Per-word log probabilities (faster-whisper exposes them per word, not per token)."""
+def token_logprobs(segments: list[Segment]) -> list[dict]:
+    """One entry per decoded text token, as OpenAI gives them: the token's text piece as the
+    tokenizer yields it, its log probability, and its UTF-8 bytes (a character split across
+    tokens has its bytes in both). The probabilities are the model's, for the tokens it
+    decoded, read in the word-timing pass (``engine.decoding``)."""
     return [
-        {"token": w.word, "logprob": math.log(max(w.probability, 1e-12)), "bytes": list(w.word.encode())}
-        for s in result.segments
-        for w in s.words or []
+        {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)}
+        for s in segments
+        for t in s.logprobs or []
     ]
 
 
@@ -217,18 +245,24 @@ def usage(result: DecodeResult) -> dict:
 
 
 def render(
-    result: DecodeResult, req: TranscriptionRequest, embeddings: dict[str, np.ndarray] | None = None
+    result: DecodeResult,
+    req: TranscriptionRequest,
+    model: str,
+    embeddings: dict[str, np.ndarray] | None = None,
 ) -> web.Response:
+    """The response in ``req``'s format; ``model`` (the one that served, which an alias or
+    ``whisper-1`` does not say) goes in a header and in JSON bodies."""
     fmt = req.response_format
+    headers = served_model_header(model)
     if fmt == "text":
-        return web.Response(text=to_text(result.segments), content_type="text/plain")
+        return web.Response(text=to_text(result.segments), content_type="text/plain", headers=headers)
     cues = highlighted_cues(result.segments) if req.highlight_words else result.segments
     if fmt == "srt":
-        return web.Response(text=to_srt(cues), content_type="application/x-subrip")
+        return web.Response(text=to_srt(cues), content_type="application/x-subrip", headers=headers)
     if fmt == "vtt":
-        return web.Response(text=to_vtt(cues), content_type="text/vtt")
+        return web.Response(text=to_vtt(cues), content_type="text/vtt", headers=headers)
     if fmt == "aud":
-        return web.Response(text=to_audacity(result.segments), content_type="text/plain")
+        return web.Response(text=to_audacity(result.segments), content_type="text/plain", headers=headers)
     body: dict = {"text": result.text}
     if fmt in ("verbose_json", "vtt_json"):
         body = {
@@ -248,21 +282,31 @@ def render(
                 name: [round(float(v), 6) for v in vector] for name, vector in embeddings.items()
             }
     if req.logprobs:
-        body["logprobs"] = logprobs_json(result)
+        body["logprobs"] = token_logprobs(result.segments)
     body["usage"] = usage(result)
-    return web.json_response(body)
+    body["model"] = model
+    return web.json_response(body, headers=headers)
 
 
 async def _sse(response: web.StreamResponse, event: dict) -> None:
     await response.write(f"data: {json.dumps(event)}\n\n".encode())
 
 
-async def stream_events(request: web.Request, run: Callable) -> web.StreamResponse:
-    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment, then ``done``.
+async def stream_events(
+    request: web.Request, run: Callable, req: TranscriptionRequest, model: str, render_error: ErrorRenderer
+) -> web.StreamResponse:
+    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment, then ``done``;
+    with ``include[]=logprobs`` each delta carries its tokens' and ``done`` all of them.
 
     Segments arrive as each piece finishes, so a long file shows text long before its end.
     """
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            **served_model_header(model),
+        }
+    )
     await response.prepare(request)
     segments: asyncio.Queue[Segment | None] = asyncio.Queue()
 
@@ -278,11 +322,17 @@ async def stream_events(request: web.Request, run: Callable) -> web.StreamRespon
         while (segment := await segments.get()) is not None:
             delta = segment.text.lstrip() if first else segment.text
             first = False
-            await _sse(response, {"type": "transcript.text.delta", "delta": delta})
+            event = {"type": "transcript.text.delta", "delta": delta}
+            if req.logprobs:
+                event["logprobs"] = token_logprobs([segment])
+            await _sse(response, event)
         result = await task
-        await _sse(response, {"type": "transcript.text.done", "text": result.text, "usage": usage(result)})
+        done = {"type": "transcript.text.done", "text": result.text, "usage": usage(result)}
+        if req.logprobs:
+            done["logprobs"] = token_logprobs(result.segments)
+        await _sse(response, done)
     except errors.WhisperLiveError as exc:
-        await _sse(response, json.loads(error_response(exc).text))
+        await _sse(response, json.loads(render_error(exc, None).text))
     finally:
         task.cancel()
     await response.write_eof()
@@ -292,88 +342,56 @@ async def stream_events(request: web.Request, run: Callable) -> web.StreamRespon
 # ----------------------------------------------------------------------------- handlers
 
 
-async def handle_audio(request: web.Request, task: str) -> web.StreamResponse:
+def no_speech(req: TranscriptionRequest) -> DecodeResult:
+    return DecodeResult(
+        segments=[], language=req.options.language or "en", language_probability=1.0, duration=0.0
+    )
+
+
+async def handle_audio(
+    request: web.Request, task: str, face: FaceDefaults = OPENAI, render_error: ErrorRenderer = error_response
+) -> web.StreamResponse:
     pool = request.app[POOL]
     request.app[UPLOADS].check()
     upload = await read_upload(request, int(request.app[SETTINGS].max_upload_mb * MIB))
-    req = parse_request(Form(upload.fields), task)
+    req = parse_request(Form(upload.fields), task, face)
     loaded = await acquire(pool, req.model)
     check_task(loaded.info, req.options.task, req.options.language)
+    if face.probe_is_empty and len(upload.data) < PROBE_BYTES:
+        return render(no_speech(req), req, loaded.name)
     if req.suppress_numerals:
         req.options.suppress_tokens = await asyncio.to_thread(numeral_tokens, loaded)
+    if req.logprobs:
+        req.options.token_logprobs = True
     audio = await upload_audio(
         upload, audio_format=req.audio_format, sample_rate=req.sample_rate, dtype=req.dtype
     )
     async with upload_job(request, loaded, audio, req.options) as run:
         if req.stream:
-            return await stream_events(request, run)
+            return await stream_events(request, run, req, loaded.name, render_error)
         result = await run()
         embeddings = None
         if req.diarize:
             labelled = await diarize_upload(pool, audio, result.segments, req.min_speakers, req.max_speakers)
             result.segments, embeddings = labelled.segments, labelled.embeddings
-        return render(result, req, embeddings if req.speaker_embeddings else None)
-
-
-async def transcriptions(request: web.Request) -> web.StreamResponse:
-    return await handle_audio(request, "transcribe")
-
-
-async def translations(request: web.Request) -> web.StreamResponse:
-    return await handle_audio(request, "translate")
-
-
-def model_json(pool: ModelPool, info: models.ModelInfo) -> dict:
-    loaded = {m.info.path for m in pool.loaded()}
-    return {
-        "id": info.name,
-        "object": "model",
-        "created": 0,
-        "owned_by": "whisper-live",
-        "multilingual": info.multilingual,
-        "can_translate": info.multilingual,
-        "loaded": info.path in loaded,
-        "default": info.name == pool.resolve(None).name,
-        "source": info.source,
-    }
-
-
-async def _resolve(pool: ModelPool, name: str | None) -> models.ModelInfo:
-    try:
-        return await pool.describe(None if name == OPENAI_DEFAULT_MODEL else name)
-    except errors.ModelNotFound as exc:
-        exc.param = "model"
-        raise
-
-
-async def list_models(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
-    offered = await offered_models(pool)
-    # One listing for every face: OpenAI's SDK reads ``data``, Deepgram's ``stt``.
-    return web.json_response(
-        {
-            "object": "list",
-            "data": [model_json(pool, m) for m in offered],
-            "stt": [stt_model(m) for m in offered],
-        }
-    )
+        return render(result, req, loaded.name, embeddings if req.speaker_embeddings else None)
 
 
 async def get_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    return web.json_response(model_json(pool, await _resolve(pool, request.match_info["model"])))
+    return web.json_response(model_json(pool, await describe(pool, request.match_info["model"])))
 
 
 async def load_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    loaded = await acquire(pool, (await _resolve(pool, await read_param(request, "model"))).name)
+    loaded = await acquire(pool, (await describe(pool, await read_param(request, "model"))).name)
     return web.json_response(model_json(pool, loaded.info))
 
 
 async def unload_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     name = request.match_info.get("model") or await read_param(request, "model")
-    info = await _resolve(pool, name)
+    info = await describe(pool, name)
     if not pool.unload(info.name):
         raise errors.ModelNotFound(
             f"model {info.name!r} is not loaded", param="model", code="model_not_loaded"
@@ -381,27 +399,32 @@ async def unload_model(request: web.Request) -> web.Response:
     return web.json_response({"id": info.name, "object": "model", "deleted": True, "loaded": False})
 
 
-async def openapi_spec(request: web.Request) -> web.Response:
-    return web.json_response(openapi.spec())
+def audio_routes(face: FaceDefaults, render_error: ErrorRenderer = error_response) -> list[web.RouteDef]:
+    """The two audio paths under ``face.prefix`` with ``face``'s defaults (``render_error``:
+    the face's error shape, for an error in the middle of a stream of events)."""
+
+    async def transcriptions(request: web.Request) -> web.StreamResponse:
+        return await handle_audio(request, "transcribe", face, render_error)
+
+    async def translations(request: web.Request) -> web.StreamResponse:
+        return await handle_audio(request, "translate", face, render_error)
+
+    return [
+        web.post(f"{face.prefix}/audio/transcriptions", transcriptions),
+        web.post(f"{face.prefix}/audio/translations", translations),
+    ]
 
 
-async def docs(request: web.Request) -> web.Response:
-    return web.Response(text=openapi.DOCS_HTML, content_type="text/html")
+def model_routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.get(f"{prefix}/models", list_models),
+        web.post(f"{prefix}/models/load", load_model),
+        web.post(f"{prefix}/models/unload", unload_model),
+        web.get(f"{prefix}/models/{{model:.+}}", get_model),
+        web.delete(f"{prefix}/models/{{model:.+}}", unload_model),
+    ]
 
 
 def add_routes(app: web.Application) -> None:
-    add_face_routes(
-        app,
-        [
-            web.post("/v1/audio/transcriptions", transcriptions),
-            web.post("/v1/audio/translations", translations),
-            web.get("/v1/models", list_models),
-            web.post("/v1/models/load", load_model),
-            web.post("/v1/models/unload", unload_model),
-            web.get("/v1/models/{model:.+}", get_model),
-            web.delete("/v1/models/{model:.+}", unload_model),
-            web.get("/openapi.json", openapi_spec),
-            web.get("/docs", docs),
-        ],
-        error_response,
-    )
+    app[MODEL_LISTS]["data"] = model_json  # OpenAI's SDK reads ``data`` of GET /v1/models
+    add_face_routes(app, [*audio_routes(OPENAI), *model_routes(OPENAI.prefix)], error_response)

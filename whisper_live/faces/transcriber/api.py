@@ -18,11 +18,11 @@ from ...core.decodes import DecodeOptions, DecodeResult
 from ...engine.capabilities import check_task, normalize_language
 from ...engine.models import ModelInfo
 from ...media import AUDIO_FORMATS, RAW_DTYPES
-from ..http.app import POOL, SETTINGS, UPLOADS, add_face_routes
+from ..http.face import POOL, SETTINGS, UPLOADS, add_face_routes
 from ..http.fastapi import detail_renderer
-from ..http.transcription import acquire, offered_models, upload_audio, upload_job
+from ..http.models import offered_models
+from ..http.transcription import acquire, upload_audio, upload_job
 from ..http.uploads import MIB, Form, read_upload
-from ..openai import openapi
 
 # CTranslate2 compute types this API names; which ones load depends on the device.
 QUANTIZATIONS = ("float32", "float16", "bfloat16", "int8", "int8_float16", "int8_bfloat16", "int8_float32")
@@ -144,11 +144,6 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({m.name: model_entry(m) for m in await offered_models(request.app[POOL])})
 
 
-async def redoc(request: web.Request) -> web.Response:
-    """The same offline page as /docs (this API's clients know both addresses)."""
-    return web.Response(text=openapi.DOCS_HTML, content_type="text/html")
-
-
 def add_routes(app: web.Application) -> None:
     add_face_routes(
         app,
@@ -156,7 +151,6 @@ def add_routes(app: web.Application) -> None:
             web.post("/transcribe", transcribe_file),
             web.post("/transcribe/raw", transcribe_raw),
             web.get("/models", list_models),
-            web.get("/redoc", redoc),
         ],
         render_error,
     )

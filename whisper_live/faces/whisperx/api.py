@@ -1,23 +1,36 @@
-"""WhisperX API server's health and model-management paths, over our model pool.
+"""WhisperX's API server: its audio paths with its defaults, health and model management.
 
-``/models/list|load|unload`` are aliases of the OpenAI face's model management. Alignment
-and diarization have model lists of their own in WhisperX: diarization has one
-(resemblyzer's speaker encoder); here word timings (``align``)
+Under ``/whisperx`` (a WhisperX client's base URL becomes ``http://host:8001/whisperx``)
+``/v1/audio/transcriptions|translations`` are the OpenAI face's handlers with WhisperX's
+defaults: ``suppress_numerals`` and ``align`` on, ``stream`` accepted and ignored. Its
+management paths are served there and, as before, at the root (they collide with nothing).
+
+``/models/list|load|unload`` manage the shared model pool. Alignment and diarization have
+model lists of their own in WhisperX: diarization has one (resemblyzer's speaker encoder),
+listed while it is in memory, loaded and unloaded for real; here word timings (``align``)
 come from the Whisper model itself, so there is no alignment model to load, and a load
 request says so with a 400 instead of pretending. Errors use FastAPI's ``{"detail": ...}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ... import errors
-from ...engine.speaker_encoder import weights_path
-from ..http.app import POOL, add_face_routes
+from ...engine.speaker_encoder import shared_encoder, weights_path
+from ..http.face import POOL, add_face_routes
 from ..http.fastapi import detail_renderer
 from ..http.transcription import acquire
 from ..http.uploads import read_param
-from ..openai.api import OPENAI_DEFAULT_MODEL
+from ..openai.api import FaceDefaults, audio_routes
+
+PREFIX = "/whisperx"
+# WhisperX API server's defaults (its README): numbers spelled out, word timings aligned,
+# ``stream`` accepted but not used.
+WHISPERX = FaceDefaults("WhisperX", PREFIX + "/v1", suppress_numerals=True, align=True, streams=False)
+_DETAIL = detail_renderer()
 
 DIARIZATION_MODEL = "resemblyzer"  # the speaker encoder engine/diarization.py runs
 NO_ALIGNMENT_MODEL = (
@@ -34,19 +47,14 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({"models": list(dict.fromkeys(m.name for m in request.app[POOL].loaded()))})
 
 
-async def _model_name(request: web.Request) -> str | None:
-    name = await read_param(request, "model")
-    return None if name == OPENAI_DEFAULT_MODEL else name  # WhisperX: whisper-1 is the default
-
-
 async def load_model(request: web.Request) -> web.Response:
-    loaded = await acquire(request.app[POOL], await _model_name(request))
+    loaded = await acquire(request.app[POOL], await read_param(request, "model"))
     return web.json_response({"status": "success", "model": loaded.name})
 
 
 async def unload_model(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    name = (await pool.describe(await _model_name(request))).name
+    name = (await pool.describe(await read_param(request, "model"))).name
     if not pool.unload(name):
         raise errors.ModelNotFound(f"Model {name} not found", param="model", code="model_not_loaded")
     return web.json_response({"status": "success"})
@@ -62,6 +70,7 @@ async def align_model(request: web.Request) -> web.Response:
 
 
 def _diarize_models() -> list[str]:
+    """The speaker models this server has (installed), loaded or not."""
     try:
         weights_path()
     except errors.Unsupported:
@@ -69,13 +78,16 @@ def _diarize_models() -> list[str]:
     return [DIARIZATION_MODEL]
 
 
+def _encoder_loaded() -> bool:
+    return shared_encoder.cache_info().currsize > 0
+
+
 async def list_diarize_models(request: web.Request) -> web.Response:
-    return web.json_response({"models": _diarize_models()})
+    """WhisperX lists the diarization models in memory: the speaker encoder once loaded."""
+    return web.json_response({"models": [DIARIZATION_MODEL] if _encoder_loaded() else []})
 
 
-async def diarize_model(request: web.Request) -> web.Response:
-    """There is one speaker model, loaded with the first request that needs it: loading and
-    unloading it by name succeeds, any other name is a clear 400."""
+async def _diarize_model_name(request: web.Request) -> str:
     name = await read_param(request, "model")
     if name not in _diarize_models():
         raise errors.Unsupported(
@@ -84,23 +96,41 @@ async def diarize_model(request: web.Request) -> web.Response:
             param="model",
             code="diarization_model_not_found",
         )
+    return name
+
+
+async def load_diarize_model(request: web.Request) -> web.Response:
+    """Loads the speaker encoder now (otherwise the first diarized request does)."""
+    name = await _diarize_model_name(request)
+    await asyncio.to_thread(shared_encoder)
     return web.json_response({"status": "success", "model": name})
 
 
+async def unload_diarize_model(request: web.Request) -> web.Response:
+    """Drops the shared speaker encoder (a stream diarizing now keeps its own reference until
+    it ends); unloading what is not loaded is a 404, as for transcription models."""
+    name = await _diarize_model_name(request)
+    if not _encoder_loaded():
+        raise errors.ModelNotFound(f"Model {name} not found", param="model", code="model_not_loaded")
+    shared_encoder.cache_clear()
+    return web.json_response({"status": "success"})
+
+
+def management_routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.get(f"{prefix}/healthcheck", healthcheck),
+        web.get(f"{prefix}/models/list", list_models),
+        web.post(f"{prefix}/models/load", load_model),
+        web.post(f"{prefix}/models/unload", unload_model),
+        web.get(f"{prefix}/align_models/list", no_models),
+        web.post(f"{prefix}/align_models/load", align_model),
+        web.post(f"{prefix}/align_models/unload", align_model),
+        web.get(f"{prefix}/diarize_models/list", list_diarize_models),
+        web.post(f"{prefix}/diarize_models/load", load_diarize_model),
+        web.post(f"{prefix}/diarize_models/unload", unload_diarize_model),
+    ]
+
+
 def add_routes(app: web.Application) -> None:
-    add_face_routes(
-        app,
-        [
-            web.get("/healthcheck", healthcheck),
-            web.get("/models/list", list_models),
-            web.post("/models/load", load_model),
-            web.post("/models/unload", unload_model),
-            web.get("/align_models/list", no_models),
-            web.post("/align_models/load", align_model),
-            web.post("/align_models/unload", align_model),
-            web.get("/diarize_models/list", list_diarize_models),
-            web.post("/diarize_models/load", diarize_model),
-            web.post("/diarize_models/unload", diarize_model),
-        ],
-        detail_renderer(),
-    )
+    routes = [*audio_routes(WHISPERX, _DETAIL), *management_routes(PREFIX), *management_routes("")]
+    add_face_routes(app, routes, _DETAIL)

@@ -1,13 +1,18 @@
-"""The REST API described as OpenAPI 3.1, and a /docs page that renders it offline.
+"""The HTTP port described as OpenAPI 3.1: every face's paths, tagged by face.
 
-Written by hand (aiohttp has no schema generator); it documents every HTTP face (OpenAI,
-Transcriber, WhisperX), so one page at /docs (and /redoc) shows the whole port. The docs page is plain HTML and script with no
-CDN, because servers like ours often run on machines without internet access.
+Written by hand (aiohttp has no schema generator). The OpenAI handlers appear once per base
+URL they are mounted under (``/v1``, ``/whisperkit/v1``, ``/whisperx/v1``), each with its
+face's defaults, read from the same ``FaceDefaults`` the handlers use. ``docs.py`` serves
+it to Swagger UI and ReDoc; ``FALLBACK_HTML`` renders it when their assets are missing.
 """
 
 from __future__ import annotations
 
 from ... import __version__
+from ..openai.api import OPENAI, FaceDefaults
+from ..whisperkit.api import WHISPERKIT
+from ..whisperx.api import PREFIX as WHISPERX_PREFIX
+from ..whisperx.api import WHISPERX
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -28,7 +33,8 @@ _AUDIO_FIELDS = dict(
         _param(
             "model",
             "string",
-            "'whisper-1' (the server default) or a model name from GET /v1/models.",
+            "'whisper-1' (the server default), or a model name or alias from GET /v1/models (e.g. WhisperKit's"
+            " 'tiny'); the model that served is in the answer.",
             default="whisper-1",
         ),
         _param("prompt", "string", "Text to steer style or vocabulary (Whisper's initial prompt)."),
@@ -60,7 +66,8 @@ _AUDIO_FIELDS = dict(
             {
                 "type": "array",
                 "items": {"type": "string", "enum": ["logprobs"]},
-                "description": "'logprobs': per-word log probabilities (json, verbose_json).",
+                "description": "'logprobs': one log probability per decoded token (json, verbose_json;"
+                " also on each transcript.text.delta when streaming).",
             },
         ),
         _param(
@@ -146,14 +153,34 @@ _AUDIO_FIELDS = dict(
 )
 
 
-def _audio_operation(summary: str, with_language: bool) -> dict:
+_FACE_DEFAULTS = {
+    "response_format": "response_format",
+    "suppress_numerals": "suppress_numerals",
+    "align": "align",
+}
+_TRANSCRIPTION_EXAMPLE = {
+    "text": "And so, my fellow Americans, ask not what your country can do for you.",
+    "usage": {"type": "duration", "seconds": 11},
+    "model": "tiny.en",
+}
+
+
+def _audio_operation(summary: str, with_language: bool, face: FaceDefaults = OPENAI) -> dict:
     fields = dict(_AUDIO_FIELDS)
+    for name, attribute in _FACE_DEFAULTS.items():
+        fields[name] = {**fields[name], "default": getattr(face, attribute)}
+    if not face.streams:
+        fields["stream"] = {**fields["stream"], "description": "Accepted and ignored (as WhisperX's server)."}
     if with_language:
         fields["language"] = {"type": "string", "description": "ISO-639-1 code; omit to detect."}
     json_fields = {k: v for k, v in fields.items() if k != "file"}
     json_fields["audio_data"] = {"type": "string", "description": "Base64 audio (file, .npy or PCM bytes)."}
     return {
+        "tags": [face.name],
         "summary": summary,
+        "description": f"{face.name}'s defaults: response_format={face.response_format},"
+        f" suppress_numerals={str(face.suppress_numerals).lower()}, align={str(face.align).lower()}."
+        " The model that served is in the Whisper-Live-Model header and JSON bodies' model.",
         "requestBody": {
             "required": True,
             "content": {
@@ -169,7 +196,10 @@ def _audio_operation(summary: str, with_language: bool) -> dict:
             "200": {
                 "description": "Transcript in the requested format.",
                 "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Transcription"}},
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/Transcription"},
+                        "example": _TRANSCRIPTION_EXAMPLE,
+                    },
                     "text/plain": {"schema": {"type": "string"}},
                     "text/vtt": {"schema": {"type": "string"}},
                     "application/x-subrip": {"schema": {"type": "string"}},
@@ -177,7 +207,7 @@ def _audio_operation(summary: str, with_language: bool) -> dict:
                 },
             },
             **{
-                code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                code: {"description": text, "content": {"application/json": {"schema": _error_schema(face)}}}
                 for code, text in {
                     "400": "Bad parameter, or undecodable or empty audio.",
                     "404": "Unknown model.",
@@ -191,8 +221,15 @@ def _audio_operation(summary: str, with_language: bool) -> dict:
     }
 
 
-def _simple(summary: str, **extra) -> dict:
-    return {"summary": summary, "responses": {"200": {"description": "OK"}}, **extra}
+def _error_schema(face: FaceDefaults) -> dict:
+    return _DETAIL if face is WHISPERX else _ERROR
+
+
+def _simple(summary: str, tag: str = "Server", **extra) -> dict:
+    return {"tags": [tag], "summary": summary, "responses": {"200": {"description": "OK"}}, **extra}
+
+
+_DETAIL = {"$ref": "#/components/schemas/Detail"}
 
 
 _MODEL_BODY = {
@@ -269,6 +306,7 @@ def _transcriber_operation(summary: str, content_type: str, audio: str, descript
     if content_type == "multipart/form-data":
         fields[audio]["format"] = "binary"
     return {
+        "tags": ["Transcriber"],
         "summary": summary,
         "requestBody": {
             "required": True,
@@ -288,64 +326,229 @@ def _transcriber_operation(summary: str, content_type: str, audio: str, descript
     }
 
 
+_TAGS = {
+    "OpenAI": "OpenAI's audio API at /v1 (base_url http://host:8001/v1), with WhisperX's extras.",
+    "WhisperKit": "WhisperKit's local server at /whisperkit/v1 (its clients: --server http://host:8001/whisperkit):"
+    " verbose_json by default; the model 'tiny' is an alias.",
+    "WhisperX": "WhisperX's API server at /whisperx (suppress_numerals and align on, stream ignored);"
+    " its management paths also at the root.",
+    "Transcriber": "The Faster-Whisper Transcriber's server: /transcribe, /transcribe/raw, /models.",
+    "Deepgram": "Deepgram's /v1/listen, prerecorded (POST) and live (WebSocket), and /ping.",
+    "Server": "Health, readiness, status, metrics and these docs.",
+}
+
+
+def _openai_paths(face: FaceDefaults, with_models: bool) -> dict:
+    prefix, tag = face.prefix, face.name
+    paths = {
+        f"{prefix}/audio/transcriptions": {"post": _audio_operation(f"{tag}: transcribe audio", True, face)},
+        f"{prefix}/audio/translations": {
+            "post": _audio_operation(f"{tag}: translate audio to English", False, face)
+        },
+    }
+    if with_models:
+        paths.update(
+            {
+                f"{prefix}/models": {
+                    "get": _simple("List models (OpenAI's data, Deepgram's stt) and aliases", tag)
+                },
+                f"{prefix}/models/{{model}}": {
+                    "get": _simple("One model", tag, parameters=_MODEL_PATH),
+                    "delete": _simple("Unload a model", tag, parameters=_MODEL_PATH),
+                },
+                f"{prefix}/models/load": {"post": _simple("Load a model into the pool", tag, **_MODEL_BODY)},
+                f"{prefix}/models/unload": {
+                    "post": _simple("Unload a model from the pool", tag, **_MODEL_BODY)
+                },
+            }
+        )
+    return paths
+
+
+def _whisperx_paths(prefix: str) -> dict:
+    form = {
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": {"model": {"type": "string"}}}
+                }
+            }
+        }
+    }
+    return {
+        f"{prefix}/healthcheck": {"get": _simple("{'status': 'healthy'}", "WhisperX")},
+        f"{prefix}/models/list": {"get": _simple("Loaded transcription models", "WhisperX")},
+        f"{prefix}/models/load": {"post": _simple("Load a model (form field model)", "WhisperX", **form)},
+        f"{prefix}/models/unload": {"post": _simple("Unload a model (form field model)", "WhisperX", **form)},
+        f"{prefix}/align_models/list": {
+            "get": _simple("[]: word timings need no separate model", "WhisperX")
+        },
+        f"{prefix}/align_models/load": {
+            "post": _simple("400: there is no alignment model to load", "WhisperX")
+        },
+        f"{prefix}/align_models/unload": {"post": _simple("400: there is no alignment model", "WhisperX")},
+        f"{prefix}/diarize_models/list": {"get": _simple("Diarization models in memory", "WhisperX")},
+        f"{prefix}/diarize_models/load": {
+            "post": _simple("Load the speaker model (resemblyzer)", "WhisperX", **form)
+        },
+        f"{prefix}/diarize_models/unload": {"post": _simple("Unload the speaker model", "WhisperX", **form)},
+    }
+
+
+def _query(name: str, kind: str, description: str, **extra) -> dict:
+    return {"name": name, "in": "query", "schema": {"type": kind, **extra}, "description": description}
+
+
+_LISTEN_QUERY = [
+    _query("model", "string", "A model name from GET /v1/models (default: the server's)."),
+    _query("language", "string", "Language code (default en, as Deepgram's)."),
+    _query("detect_language", "boolean", "Detect the language instead."),
+    _query("punctuate", "boolean", "Punctuation and capitals (else the plain lower-case transcript)."),
+    _query("smart_format", "boolean", "As punctuate."),
+    _query("utterances", "boolean", "Utterances (utt_split: seconds of pause between them)."),
+    _query("paragraphs", "boolean", "Paragraphs."),
+    _query("diarize", "boolean", "Speaker numbers on words and utterances."),
+    _query("keywords", "string", "Words to favour (hotwords); also keyterm."),
+    _query("start", "integer", "Crop: first millisecond (times stay in file time)."),
+    _query("duration", "integer", "Crop: milliseconds from start."),
+    _query("response_format", "string", "srt or vtt instead of JSON.", enum=["srt", "vtt"]),
+    _query("multichannel", "boolean", "Each channel transcribed on its own."),
+    _query(
+        "encoding",
+        "string",
+        "Raw audio: linear16, linear32, mulaw, alaw.",
+        enum=["linear16", "linear32", "mulaw", "alaw"],
+    ),
+    _query("sample_rate", "integer", "Raw audio's rate."),
+    _query("channels", "integer", "Raw audio's channels."),
+    _query("interim_results", "boolean", "Live: partial results."),
+    _query("endpointing", "string", "Live: milliseconds of silence that end speech, or false."),
+    _query("utterance_end_ms", "integer", "Live: UtteranceEnd after this many ms without words."),
+    _query("vad_events", "boolean", "Live: SpeechStarted events."),
+]
+_DEEPGRAM_ERROR = {
+    "type": "object",
+    "properties": {
+        "err_code": {"type": "string"},
+        "err_msg": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+}
+
+
+def _deepgram_paths() -> dict:
+    errors_ = {
+        code: {"description": text, "content": {"application/json": {"schema": _DEEPGRAM_ERROR}}}
+        for code, text in {
+            "400": "Bad parameter, or a body that is not audio (INVALID_AUDIO).",
+            "413": "Body larger than max_upload_mb.",
+            "422": "Empty body.",
+            "429": "Too many streams (live).",
+            "503": "The server is shutting down.",
+        }.items()
+    }
+    return {
+        "/v1/listen": {
+            "post": {
+                "tags": ["Deepgram"],
+                "summary": "Prerecorded: transcribe the body's audio, or the JSON body's url",
+                "description": "Any body but JSON is read as audio whatever its Content-Type (none, curl's"
+                " form-urlencoded default, audio/*): the container is told from the bytes.",
+                "parameters": _LISTEN_QUERY,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "audio/*": {"schema": {"type": "string", "format": "binary"}},
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url"],
+                                "properties": {"url": {"type": "string"}},
+                            },
+                            "example": {"url": "https://example.com/speech.mp3"},
+                        },
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Deepgram's results (metadata, results.channels)."},
+                    **errors_,
+                },
+            },
+            "get": {
+                "tags": ["Deepgram"],
+                "summary": "Live: a WebSocket (Upgrade) carrying audio in, Results/Metadata/UtteranceEnd out",
+                "parameters": _LISTEN_QUERY,
+                "responses": {"101": {"description": "Switching to the WebSocket."}, **errors_},
+            },
+        },
+        "/ping": {"get": _simple("{'status': 'ok', 'message': 'pong'}", "Deepgram")},
+    }
+
+
+def _paths() -> dict:
+    return {
+        **_openai_paths(OPENAI, with_models=True),
+        **_openai_paths(WHISPERKIT, with_models=True),
+        **_openai_paths(WHISPERX, with_models=False),
+        **_whisperx_paths(WHISPERX_PREFIX),
+        **_whisperx_paths(""),
+        "/transcribe": {
+            "post": _transcriber_operation(
+                "Transcriber: transcribe an uploaded file",
+                "multipart/form-data",
+                "audio",
+                "Audio file, .npy array, torch.save tensor (.pt) or raw PCM.",
+            )
+        },
+        "/transcribe/raw": {
+            "post": _transcriber_operation(
+                "Transcriber: transcribe base64 audio in a JSON body",
+                "application/json",
+                "audio_data",
+                "Base64 of a file, .npy, .pt or raw PCM (audio_format says which).",
+            )
+        },
+        "/models": {"get": _simple("Transcriber: models by name, with supports_translation", "Transcriber")},
+        **_deepgram_paths(),
+        "/health": {"get": _simple("Liveness")},
+        "/ready": {"get": _simple("Readiness: 200 while another stream is admitted, else 503")},
+        "/status": {
+            "get": _simple(
+                "Active streams, decode queue depth, batch jobs; server_running and"
+                " transcription_active for Transcriber clients"
+            )
+        },
+        "/metrics": {"get": _simple("Prometheus metrics")},
+        "/openapi.json": {"get": _simple("This document")},
+        "/docs": {"get": _simple("Swagger UI")},
+        "/redoc": {"get": _simple("ReDoc")},
+    }
+
+
 def spec() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "whisper-live REST API",
             "version": __version__,
-            "description": "OpenAI-compatible batch transcription over the same model pool as the "
-            "WebSocket streams; live streams keep priority.",
+            "description": "Every HTTP face of one speech-to-text server (port 8001), tagged by face:"
+            " OpenAI's audio API and the same handlers under WhisperKit's and WhisperX's base URLs with"
+            " their defaults, the Transcriber's server, Deepgram's /v1/listen. All share one model pool"
+            " with the WebSocket streams (port 9090, WhisperLive's protocol), which keep priority.",
         },
-        "paths": {
-            "/v1/audio/transcriptions": {"post": _audio_operation("Transcribe audio", True)},
-            "/v1/audio/translations": {"post": _audio_operation("Translate audio to English", False)},
-            "/v1/models": {"get": _simple("List models (with whether each can translate)")},
-            "/v1/models/{model}": {
-                "get": _simple("One model", parameters=_MODEL_PATH),
-                "delete": _simple("Unload a model", parameters=_MODEL_PATH),
-            },
-            "/v1/models/load": {"post": _simple("Load a model into the pool", **_MODEL_BODY)},
-            "/v1/models/unload": {"post": _simple("Unload a model from the pool", **_MODEL_BODY)},
-            "/health": {"get": _simple("Liveness")},
-            "/status": {
-                "get": _simple(
-                    "Active streams, decode queue depth, batch jobs; server_running and"
-                    " transcription_active for Transcriber clients"
-                )
-            },
-            "/openapi.json": {"get": _simple("This document")},
-            "/docs": {"get": _simple("Human-readable API documentation")},
-            "/redoc": {"get": _simple("The same documentation (Transcriber clients' address)")},
-            "/transcribe": {
-                "post": _transcriber_operation(
-                    "Transcriber: transcribe an uploaded file",
-                    "multipart/form-data",
-                    "audio",
-                    "Audio file, .npy array, torch.save tensor (.pt) or raw PCM.",
-                )
-            },
-            "/transcribe/raw": {
-                "post": _transcriber_operation(
-                    "Transcriber: transcribe base64 audio in a JSON body",
-                    "application/json",
-                    "audio_data",
-                    "Base64 of a file, .npy, .pt or raw PCM (audio_format says which).",
-                )
-            },
-            "/models": {"get": _simple("Transcriber: models by name, with supports_translation")},
-            "/healthcheck": {"get": _simple("WhisperX: {'status': 'healthy'}")},
-            "/models/list": {"get": _simple("WhisperX: loaded models")},
-            "/models/load": {"post": _simple("WhisperX: load a model (form field model)")},
-            "/models/unload": {"post": _simple("WhisperX: unload a model (form field model)")},
-            "/align_models/list": {"get": _simple("WhisperX: [] (word timings need no separate model)")},
-            "/align_models/load": {"post": _simple("WhisperX: 400, there is no alignment model to load")},
-            "/align_models/unload": {"post": _simple("WhisperX: 400, there is no alignment model")},
-            "/diarize_models/list": {"get": _simple("WhisperX: diarization models loaded")},
-            "/diarize_models/load": {"post": _simple("WhisperX: load the diarization model")},
-            "/diarize_models/unload": {"post": _simple("WhisperX: unload the diarization model")},
-        },
+        "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
+        "security": [{"apiKey": []}, {}],
+        "paths": _paths(),
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A key from 'whisper-live-server keys create' (Authorization: Bearer KEY,"
+                    " or Deepgram's 'Token KEY'); not needed while the server has no keys.",
+                }
+            },
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -374,6 +577,14 @@ def spec() -> dict:
                         "processing_time_seconds": {"type": "number"},
                     },
                 },
+                "TokenLogprob": {
+                    "type": "object",
+                    "properties": {
+                        "token": {"type": "string"},
+                        "logprob": {"type": "number"},
+                        "bytes": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
                 "Transcription": {
                     "type": "object",
                     "properties": {
@@ -383,16 +594,17 @@ def spec() -> dict:
                         "duration": {"type": "number"},
                         "segments": {"type": "array", "items": {"type": "object"}},
                         "words": {"type": "array", "items": {"type": "object"}},
-                        "logprobs": {"type": "array", "items": {"type": "object"}},
+                        "logprobs": {"type": "array", "items": {"$ref": "#/components/schemas/TokenLogprob"}},
                         "usage": {"type": "object"},
+                        "model": {"type": "string", "description": "The model that served the request."},
                     },
                 },
-            }
+            },
         },
     }
 
 
-DOCS_HTML = """<!doctype html>
+FALLBACK_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>whisper-live API</title>
 <style>
 body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
