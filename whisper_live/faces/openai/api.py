@@ -258,7 +258,8 @@ async def _sse(response: web.StreamResponse, event: dict) -> None:
 
 
 async def stream_events(request: web.Request, run: Callable) -> web.StreamResponse:
-    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment, then ``done``.
+    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment (with the
+    segment's ``start`` and ``end``), then ``done``.
 
     Segments arrive as each piece finishes, so a long file shows text long before its end.
     """
@@ -278,7 +279,11 @@ async def stream_events(request: web.Request, run: Callable) -> web.StreamRespon
         while (segment := await segments.get()) is not None:
             delta = segment.text.lstrip() if first else segment.text
             first = False
-            await _sse(response, {"type": "transcript.text.delta", "delta": delta})
+            # start/end are this server's addition (OpenAI's SDK keeps unknown fields): with
+            # them the browser page shows progress and writes subtitles from the stream.
+            event = {"type": "transcript.text.delta", "delta": delta}
+            event.update(start=_round(segment.start), end=_round(segment.end))
+            await _sse(response, event)
         result = await task
         await _sse(response, {"type": "transcript.text.done", "text": result.text, "usage": usage(result)})
     except errors.WhisperLiveError as exc:
