@@ -21,15 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harness import evaluation
-from test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    chromium_args,
-    completed_text,
-    open_page,
-    srt,
-    sync_api,
-    webvtt,
-)
+from test_browser import CHROMIUM, chromium_args, completed_text, srt, sync_api, webvtt
+from test_browser import open_page as _open_page
 
 from whisper_live.core.pcm import SAMPLE_RATE
 
@@ -43,6 +36,11 @@ TAB_UTTERANCES = ("2412-153948-0000", "2412-153948-0001", "3853-163249-0037")
 # In the mixed test the tab speaks after the microphone has finished (two people taking turns).
 MIXED_TAB_UTTERANCES = ("3752-4944-0000", "3752-4944-0002")
 CONVERSATION = "two_speakers"  # conversations/: 1988 and 2412 taking turns, 50 s
+
+
+def open_page(browser, url: str, **context_options):
+    """test_browser's open_page, with the microphone granted (there is no fake prompt UI)."""
+    return _open_page(browser, url, permissions=["microphone"], **context_options)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:
@@ -78,7 +76,10 @@ def media(tmp_path_factory, librispeech):
 
 @pytest.fixture(scope="module")
 def browser(media):
-    args = [*chromium_args(media["mic_wav"]), f"--auto-select-tab-capture-source-by-title={TAB_TITLE}"]
+    # Without --use-fake-ui-for-media-stream: it would answer getDisplayMedia with a fake
+    # screen whose "audio" is the fake microphone. The microphone is granted per context.
+    args = [a for a in chromium_args(media["mic_wav"]) if a != "--use-fake-ui-for-media-stream"]
+    args.append(f"--auto-select-tab-capture-source-by-title={TAB_TITLE}")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM, args=args, ignore_default_args=["--mute-audio"], timeout=60000
