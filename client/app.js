@@ -277,6 +277,36 @@ function startApp() {
     for (const button of el.downloads) button.disabled = transcript.isEmpty;
     el.clear.disabled = transcript.isEmpty && !transcript.partial;
     if (atBottom) el.box.scrollTop = el.box.scrollHeight;
+    publish();
+  }
+
+  // ---- the captions view (captions.html) ------------------------------------------------------
+
+  // Other pages of this origin in this browser (the captions view in a window or tab) read
+  // the transcript from here; ?channel= keeps two sessions apart.
+  const channelName = new URLSearchParams(location.search).get("channel") || "default";
+  const captions = typeof BroadcastChannel === "function" ? new BroadcastChannel(`whisper-live-transcript:${channelName}`) : null;
+
+  function publish() {
+    if (!captions) return;
+    const named = (s) => ({
+      start: s.start,
+      end: s.end,
+      text: s.text,
+      ...(s.speaker ? { speaker: transcript.speakerName(s.speaker) } : {}),
+    });
+    // The last few lines are all a caption shows; the whole transcript would be wasted work.
+    captions.postMessage({
+      type: "transcript",
+      segments: transcript.segments.slice(-10).map(named),
+      partial: transcript.partial ? named(transcript.partial) : null,
+    });
+  }
+
+  if (captions) {
+    captions.onmessage = ({ data }) => {
+      if (data && data.type === "hello") publish(); // a captions view opened later
+    };
   }
 
   /** One name field per speaker: typing renames them on the page and in every download. */
@@ -550,6 +580,10 @@ function startApp() {
   }
 
   initSettings();
+  // The captions view sits beside this page: /captions when served at /, else captions.html.
+  const servedAtRoot = /^https?:$/.test(location.protocol) && !/\/client\//.test(location.pathname);
+  const captionsLink = $("captions-link");
+  captionsLink.href = (servedAtRoot ? "captions" : "captions.html") + (channelName !== "default" ? `?channel=${encodeURIComponent(channelName)}` : "");
   render();
   el.start.addEventListener("click", start);
   el.stop.addEventListener("click", stop);

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harness import evaluation
-from test_browser import CHROMIUM, chromium_args, completed_text, srt, sync_api, webvtt
+from test_browser import CHROMIUM, chromium_args, completed_text, scripted_server, srt, sync_api, webvtt
 from test_browser import open_page as _open_page
 
 from whisper_live.core.pcm import SAMPLE_RATE
@@ -391,3 +391,78 @@ def test_file_error_in_the_faces_shape(server, browser):
         assert page.is_enabled("#start") and page.is_enabled("#file-choose")
         # Chromium logs the failed request itself as a console error; nothing else may fail.
         assert all("400" in e for e in errors), errors
+
+
+def test_captions_view_shows_the_last_lines(server, browser, artifacts):
+    """/captions with URL parameters: only the last N lines, large, placed and coloured as
+    asked, following the page's stream (scripted here, so the lines are known)."""
+    script = [
+        {"uid": "u", "message": "SERVER_READY", "backend": "faster_whisper"},
+        {
+            "uid": "u",
+            "segments": [
+                {"start": 0.0, "end": 1.0, "text": " One.", "completed": True},
+                {"start": 1.0, "end": 2.0, "text": " Two.", "completed": True},
+                {"start": 2.0, "end": 3.0, "text": " Three.", "completed": True},
+                {"start": 3.0, "end": 3.5, "text": " Four is still", "completed": False},
+            ],
+        },
+    ]
+    with (
+        scripted_server(script) as url,
+        open_page(browser, f"{server.http_url}/?server={url}") as (page, errors),
+    ):
+        page.click("#start")
+        page.wait_for_function("document.getElementById('partial-text').textContent === 'Four is still'")
+        captions = page.context.new_page()
+        # Opened after the text arrived: it asks the page for what it has.
+        captions.goto(
+            f"{server.http_url}/captions?lines=2&size=64&position=top&bg=00ff00&color=ffeb3b&box=none"
+        )
+        captions.wait_for_function("document.querySelectorAll('#captions p').length === 2")
+        assert captions.locator("#captions p").all_inner_texts() == ["Three.", "Four is still"]
+        assert captions.get_attribute("#captions p >> nth=1", "class") == "provisional"
+        style = captions.evaluate(
+            """() => { const p = document.querySelector('#captions p');
+                 return { size: getComputedStyle(p).fontSize, bg: getComputedStyle(document.body).backgroundColor,
+                          color: getComputedStyle(p).color, top: p.getBoundingClientRect().top }; }"""
+        )
+        assert style == {
+            "size": "64px",
+            "bg": "rgb(0, 255, 0)",
+            "color": "rgb(255, 235, 59)",
+            "top": style["top"],
+        }
+        assert style["top"] < 100
+        captions.screenshot(path=str(artifacts / "page-captions-scripted.png"))
+        page.click("#stop")
+        page.wait_for_function("document.body.dataset.state === 'done'", timeout=30000)
+        assert not errors, errors
+
+
+def test_captions_follow_a_live_stream(server, browser, media, artifacts):
+    """The captions view, open before the stream starts, shows the live transcript of the page
+    (the fake microphone) as it comes, on a transparent background."""
+    mic_conv = media["mic"]
+    with open_page(browser, f"{server.http_url}/?source=microphone") as (page, errors):
+        captions = page.context.new_page()
+        captions.set_viewport_size({"width": 1280, "height": 720})
+        captions.goto(f"{server.http_url}/captions?lines=2&size=56")
+        # The page answered (nothing to show yet): no "waiting" notice over a broadcast.
+        captions.wait_for_function("document.getElementById('waiting').hidden")
+        assert captions.locator("#captions p").count() == 0
+        page.bring_to_front()
+        page.click("#start")
+        wait_state(page, "streaming", 60000)
+        captions.wait_for_function(
+            "[...document.querySelectorAll('#captions p:not(.provisional)')].some((p) => /kitten/i.test(p.textContent))",
+            timeout=90000,
+        )
+        shown = " ".join(captions.locator("#captions p:not(.provisional)").all_inner_texts())
+        assert evaluation.wer(mic_conv.reference, shown) <= 0.35, shown
+        box = captions.locator("#captions").bounding_box()
+        assert box["y"] + box["height"] > 720 * 0.75  # at the bottom by default
+        assert captions.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
+        captions.screenshot(path=str(artifacts / "page-captions-live.png"), omit_background=True)
+        stop_and_finish(page)
+        assert not errors, errors
