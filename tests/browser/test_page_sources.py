@@ -21,7 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harness import evaluation
-from test_browser import CHROMIUM, chromium_args, completed_text, scripted_server, srt, sync_api, webvtt
+from test_browser import (
+    CHROMIUM,
+    chromium_args,
+    completed_text,
+    record_frames,
+    scripted_server,
+    srt,
+    sync_api,
+    webvtt,
+)
 from test_browser import open_page as _open_page
 
 from whisper_live.core.pcm import SAMPLE_RATE
@@ -465,4 +474,99 @@ def test_captions_follow_a_live_stream(server, browser, media, artifacts):
         assert captions.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
         captions.screenshot(path=str(artifacts / "page-captions-live.png"), omit_background=True)
         stop_and_finish(page)
+        assert not errors, errors
+
+
+def test_live_speakers_and_keyboard(server, browser, artifacts):
+    """Live diarization on the page: the config asks for it (WhisperLive's
+    enable_diarization), lines get a name and colour per speaker, and everything, renaming
+    included, works from the keyboard alone. Scripted server: the labels are known."""
+    script = [
+        {"uid": "u", "message": "SERVER_READY", "backend": "faster_whisper"},
+        {
+            "uid": "u",
+            "segments": [
+                {
+                    "start": 0.0,
+                    "end": 1.5,
+                    "text": " Hello there.",
+                    "completed": True,
+                    "speaker": "SPEAKER_00",
+                },
+                {
+                    "start": 1.8,
+                    "end": 3.0,
+                    "text": " Hi, how are you?",
+                    "completed": True,
+                    "speaker": "SPEAKER_01",
+                },
+                {"start": 3.2, "end": 4.0, "text": " Fine.", "completed": True, "speaker": "SPEAKER_00"},
+            ],
+        },
+    ]
+    with (
+        scripted_server(script) as url,
+        open_page(browser, f"{server.http_url}/?server={url}") as (page, errors),
+    ):
+        frames = record_frames(page)
+        # Tab order from the top of the page reaches every control. (Not further: tabbing out
+        # of the document in headless Chromium leaves the page unable to open a file chooser.)
+        focused = []
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("document.activeElement.id"))
+        for control in (
+            "server",
+            "source",
+            "model",
+            "language",
+            "task",
+            "token",
+            "diarize",
+            "start",
+            "file-choose",
+        ):
+            assert control in focused, focused
+        page.focus("#diarize")
+        page.keyboard.press("Space")
+        assert page.is_checked("#diarize")
+        page.focus("#file-choose")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        assert not chooser.value.is_multiple()
+        page.focus("#start")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('#segments .segment').length === 3")
+        assert json.loads(frames[0])["enable_diarization"] is True
+        assert page.locator("#segments .who").all_inner_texts() == ["Speaker 1", "Speaker 2", "Speaker 1"]
+        colours = page.locator("#segments .segment").evaluate_all(
+            "(lis) => lis.map((li) => getComputedStyle(li).borderLeftColor)"
+        )
+        assert colours[0] == colours[2] != colours[1]
+        # Rename Speaker 2 by keyboard: Tab from the first name field into the second.
+        page.focus("#speakers input >> nth=0")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Bob")
+        assert page.locator("#segments .who").all_inner_texts() == ["Speaker 1", "Bob", "Speaker 1"]
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Backspace")  # emptied: back to the default name
+        assert page.locator("#segments .who").all_inner_texts()[1] == "Speaker 2"
+        page.keyboard.type("Bob")
+        page.screenshot(path=str(artifacts / "page-live-speakers.png"))
+        page.focus("#stop")
+        page.keyboard.press("Enter")
+        wait_state(page, "done", 30000)
+        files = downloads(page)
+        cues = list(srt.parse(files["srt"]))
+        assert [c.content for c in cues] == [
+            "Speaker 1: Hello there.",
+            "Bob: Hi, how are you?",
+            "Speaker 1: Fine.",
+        ]
+        assert [c.voice for c in webvtt.from_string(files["vtt"])] == ["Speaker 1", "Bob", "Speaker 1"]
+        body = json.loads(files["json"])
+        assert body["speakers"] == {"SPEAKER_00": "Speaker 1", "SPEAKER_01": "Bob"}
+        assert [s["speaker"] for s in body["segments"]] == ["Speaker 1", "Bob", "Speaker 1"]
+        assert files["txt"] == "Speaker 1: Hello there.\nBob: Hi, how are you?\nSpeaker 1: Fine.\n"
         assert not errors, errors
