@@ -471,7 +471,11 @@ function startApp() {
   }
 
   async function transcribeFile(file) {
-    if (!file || el.start.disabled) return;
+    if (!file) return;
+    if (el.start.disabled) {
+      addMessage(`Not now: stop the current session first, then drop ${file.name || "the file"} again.`, "error");
+      return;
+    }
     save();
     el.messages.replaceChildren();
     const diarize = el.diarize.checked;

@@ -188,6 +188,12 @@ def test_tab_audio_matches_python_stream(server, browser, media, artifacts):
     reference_text = python["trace"].transcript
     page_wer = evaluation.wer(tab_conv.reference, page_text)
     python_wer = evaluation.wer(tab_conv.reference, reference_text)
+    (artifacts / "page-tab-capture.json").write_text(
+        json.dumps(
+            {"page_wer": page_wer, "python_wer": python_wer, "page": page_text, "python": reference_text},
+            indent=1,
+        )
+    )
     assert python_wer <= 0.3, reference_text
     assert page_wer <= python_wer + 0.02, (page_wer, python_wer, page_text, reference_text)
 
@@ -509,6 +515,7 @@ def test_live_speakers_and_keyboard(server, browser, artifacts):
         open_page(browser, f"{server.http_url}/?server={url}") as (page, errors),
     ):
         frames = record_frames(page)
+        page.bring_to_front()  # keyboard focus and the file chooser belong to the active tab
         # Tab order from the top of the page reaches every control. (Not further: tabbing out
         # of the document in headless Chromium leaves the page unable to open a file chooser.)
         focused = []
