@@ -76,7 +76,7 @@ class LiveStream {
     // localhost, file).
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       this._fail(
-        "The microphone is only available on a secure page: open this page over https, " +
+        `${wantTab ? "Sharing a tab's audio" : "The microphone"} is only available on a secure page: open this page over https, ` +
           "from localhost, or from a local file.",
       );
       return;
