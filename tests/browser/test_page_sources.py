@@ -14,6 +14,7 @@ import base64
 import contextlib
 import csv
 import json
+import shutil
 import threading
 import wave
 from pathlib import Path
@@ -576,4 +577,78 @@ def test_live_speakers_and_keyboard(server, browser, artifacts):
         assert body["speakers"] == {"SPEAKER_00": "Speaker 1", "SPEAKER_01": "Bob"}
         assert [s["speaker"] for s in body["segments"]] == ["Speaker 1", "Bob", "Speaker 1"]
         assert files["txt"] == "Speaker 1: Hello there.\nBob: Hi, how are you?\nSpeaker 1: Fine.\n"
+        assert not errors, errors
+
+
+def copy_into(folder: Path, path: Path) -> Path:
+    """A copy beside the module's other pages (playing_tab writes its HTML next to the clip)."""
+    target = folder / path.name
+    if not target.exists():
+        shutil.copyfile(path, target)
+    return target
+
+
+def test_live_tab_with_speakers(server, browser, media, artifacts):
+    """The real path of live speakers: a tab plays two LibriSpeech speakers taking turns and
+    the page, with "Label speakers", shows at least two names in two colours."""
+    wav, turns = conversation_reference()
+    reference = " ".join(t["reference_transcript"] for t in turns)
+    with open_page(browser, f"{server.http_url}/?source=tab&diarize=1") as (page, errors):
+        frames = record_frames(page)
+        with playing_tab(page.context, copy_into(media["folder"], wav)) as tab:
+            page.bring_to_front()
+            page.click("#start")
+            wait_state(page, "streaming", 60000)
+            tab.evaluate("document.getElementById('clip').play()")
+            tab.wait_for_function("window.ended", timeout=180000)
+            page.wait_for_timeout(1000)
+            stop_and_finish(page)
+        assert json.loads(frames[0])["enable_diarization"] is True
+        text = completed_text(page)
+        assert evaluation.wer(reference, text) <= 0.3, text
+        lines = page.locator("#segments .segment").evaluate_all(
+            "(lis) => lis.map((li) => [li.querySelector('.who').textContent, getComputedStyle(li).borderLeftColor])"
+        )
+        named = [line for line in lines if line[0]]
+        assert len(named) >= len(lines) // 2, lines
+        assert len({who for who, _ in named}) >= 2 and len({colour for _, colour in named}) >= 2, lines
+        assert page.locator("#speakers input").count() == len({who for who, _ in named})
+        page.screenshot(path=str(artifacts / "page-live-tab-speakers.png"), full_page=True)
+        assert not errors, errors
+
+
+SPEAKER_FORMATS_JS = """
+() => {
+  const t = new Transcript();
+  t.merge([{ start: 0, end: 1, text: " a < b & c", completed: true, speaker: "SPEAKER_01" },
+           { start: 1, end: 2, text: " Plain.", completed: true }]);
+  t.renameSpeaker("SPEAKER_01", "Ann <host> & co");
+  const renamed = { srt: t.toSRT(), vtt: t.toVTT(), json: t.toJSON() };
+  t.renameSpeaker("SPEAKER_01", "  ");
+  return { ...renamed, restored: t.speakerName("SPEAKER_01"), unknown: t.renameSpeaker("SPEAKER_09", "x") };
+}
+"""
+
+
+def test_speaker_names_in_every_format(browser):
+    """Names with markup characters stay text in WebVTT; a line without a speaker stays bare;
+    an emptied name goes back to the default. (The page from disk: no server needed.)"""
+    from test_browser import CLIENT
+
+    with open_page(browser, (CLIENT / "index.html").as_uri()) as (page, errors):
+        page.wait_for_function("window.whisperLive !== undefined")
+        result = page.evaluate(SPEAKER_FORMATS_JS)
+        assert [c.content for c in srt.parse(result["srt"])] == ["Ann <host> & co: a < b & c", "Plain."]
+        cues = list(webvtt.from_string(result["vtt"]))
+        assert "<v Ann &lt;host&gt; &amp; co>a &lt; b &amp; c" in result["vtt"]
+        assert cues[1].voice is None and cues[1].text == "Plain."
+        assert result["json"]["segments"][0] == {
+            "start": 0,
+            "end": 1,
+            "text": "a < b & c",
+            "speaker": "Ann <host> & co",
+            "speaker_id": "SPEAKER_01",
+        }
+        assert "speaker" not in result["json"]["segments"][1]
+        assert result["restored"] == "Speaker 1" and result["unknown"] is False
         assert not errors, errors
