@@ -502,6 +502,7 @@ function startApp() {
     render();
     showState("file", { name });
     const duration = await mediaDuration(file);
+    el.fileJob.dataset.duration = duration || ""; // what the browser read (tests, debugging)
     let outcome = "file-done";
     let detail = { name };
     try {

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import json
 import shutil
+import subprocess
 import threading
 import wave
 from pathlib import Path
@@ -657,4 +658,53 @@ def test_speaker_names_in_every_format(browser):
         }
         assert "speaker" not in result["json"]["segments"][1]
         assert result["restored"] == "Speaker 1" and result["unknown"] is False
+        assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def video_file(media):
+    """The JFK recording as the sound of a small WebM video (VP8 + Opus), made with ffmpeg."""
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed")
+    jfk = evaluation.manifest("jfk")[0]
+    path = media["folder"] / "jfk-video.webm"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=navy:s=160x120:r=5",
+            "-i",
+            str(jfk.path),
+            "-shortest",
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "50k",
+            "-c:a",
+            "libopus",
+            str(path),
+        ],
+        check=True,
+        timeout=120,
+    )
+    return path, jfk
+
+
+def test_video_file_is_transcribed(server, browser, video_file):
+    """A video file: its length comes from the browser's own reading of the metadata, its
+    sound goes through the REST face, the text comes back."""
+    path, jfk = video_file
+    with open_page(browser, f"{server.http_url}/") as (page, errors):
+        page.set_input_files("#file", str(path))
+        wait_state(page, "file-done", 180000)
+        assert evaluation.wer(jfk.reference, completed_text(page)) <= 0.2, completed_text(page)
+        # The duration the browser read from the WebM (JFK is 11.0 s) drove the bar.
+        assert float(page.get_attribute("#file-job", "data-duration")) == pytest.approx(11.0, abs=0.3)
+        assert page.inner_text("#file-detail").endswith("done")
+        assert page.inner_text("#file-label") == path.name
         assert not errors, errors
