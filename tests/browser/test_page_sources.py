@@ -458,6 +458,11 @@ def test_captions_view_shows_the_last_lines(server, browser, artifacts):
         }
         assert style["top"] < 100
         captions.screenshot(path=str(artifacts / "page-captions-scripted.png"))
+        # Completed lines only, three of them, in the middle.
+        final = page.context.new_page()
+        final.goto(f"{server.http_url}/captions?lines=3&provisional=0&position=middle")
+        final.wait_for_function("document.querySelectorAll('#captions p').length === 3")
+        assert final.locator("#captions p").all_inner_texts() == ["One.", "Two.", "Three."]
         page.click("#stop")
         page.wait_for_function("document.body.dataset.state === 'done'", timeout=30000)
         assert not errors, errors
