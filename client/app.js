@@ -524,6 +524,7 @@ function startApp() {
         el.fileProgress.value = 1;
         el.fileDetail.textContent = Transcript.short(body.duration || duration || 0);
       } else {
+        let finished = false;
         await readEvents(response, (event) => {
           if (event.error) throw new Error(errorText(event));
           if (event.type === "transcript.text.delta") {
@@ -534,8 +535,11 @@ function startApp() {
             el.fileProgress.value = 1;
             const seconds = (event.usage && event.usage.seconds) || duration || 0;
             el.fileDetail.textContent = `${Transcript.short(duration || seconds)} — done`;
+            finished = true;
           }
         });
+        // A stream cut before its "done" (a server restart, a proxy's timeout) is not a result.
+        if (!finished) throw new Error("the connection closed before the end; what came is kept");
       }
     } catch (err) {
       if (err && err.name === "AbortError") {

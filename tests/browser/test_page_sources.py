@@ -719,3 +719,31 @@ def test_video_file_is_transcribed(server, browser, video_file):
         assert page.inner_text("#file-detail").endswith("done")
         assert page.inner_text("#file-label") == path.name
         assert not errors, errors
+
+
+def test_stop_cancels_a_file(server, browser, media):
+    """Stop while a file is transcribed: the request is cancelled, the lines so far stay, and
+    the page (and the server) take the next file."""
+    # Both conversations, 100 s: the first lines come long before the end.
+    folder = evaluation.audio_root() / "conversations"
+    audio = []
+    for name in ("two_speakers", "three_speakers"):
+        with wave.open(str(folder / f"{name}.wav")) as w:
+            audio.append(np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32767)
+    long_file = write_wav(media["folder"] / "long.wav", np.concatenate(audio))
+    with open_page(browser, f"{server.http_url}/") as (page, errors):
+        page.set_input_files("#file", str(long_file))
+        page.wait_for_function("document.querySelectorAll('#segments .segment').length > 0", timeout=120000)
+        kept = page.locator("#segments .segment").count()
+        page.click("#stop")
+        wait_state(page, "cancelled", 30000)
+        assert page.locator("#segments .segment").count() >= kept
+        assert page.evaluate("document.getElementById('file-progress').value") == 0
+        assert "Cancelled" in page.inner_text("#status")
+        assert page.inner_text("#file-detail") == "cancelled"
+        page.click("#clear")
+        jfk = evaluation.manifest("jfk")[0]
+        page.set_input_files("#file", str(jfk.path))
+        wait_state(page, "file-done", 120000)
+        assert evaluation.wer(jfk.reference, completed_text(page)) <= 0.2
+        assert not errors, errors
