@@ -111,8 +111,17 @@ function startApp() {
     addOption(el.language, language); // a code we do not list: keep it usable
     el.language.value = language === "auto" ? "" : language;
     el.task.value = pick("task", "transcribe") === "translate" ? "translate" : "transcribe";
+    // Phones (and other browsers without getDisplayMedia) cannot share a tab: say so in the
+    // choices rather than after Start. (Without mediaDevices at all, Start explains why.)
+    const canShare = !navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia === "function";
+    for (const option of el.source.options) {
+      if (option.value !== "microphone" && !canShare) {
+        option.disabled = true;
+        option.text += " — not in this browser";
+      }
+    }
     const source = pick("source", "microphone");
-    el.source.value = ["microphone", "tab", "both"].includes(source) ? source : "microphone";
+    el.source.value = ["tab", "both"].includes(source) && canShare ? source : "microphone";
     const diarize = pick("diarize", false);
     el.diarize.checked = diarize === true || diarize === "1" || diarize === "true";
     el.server.addEventListener("input", () => delete el.server.dataset.fromQuery);

@@ -747,3 +747,21 @@ def test_stop_cancels_a_file(server, browser, media):
         wait_state(page, "file-done", 120000)
         assert evaluation.wer(jfk.reference, completed_text(page)) <= 0.2
         assert not errors, errors
+
+
+def test_no_tab_sharing_in_this_browser(server, browser):
+    """A browser without getDisplayMedia (phones): the tab choices are marked and disabled,
+    and a link asking for one falls back to the microphone."""
+    with contextlib.ExitStack() as stack:
+        context = browser.new_context(permissions=["microphone"])
+        stack.callback(context.close)
+        context.add_init_script("delete MediaDevices.prototype.getDisplayMedia")
+        page = context.new_page()
+        page.goto(f"{server.http_url}/?source=tab")
+        page.wait_for_function("window.whisperLive !== undefined")
+        assert page.input_value("#source") == "microphone"
+        options = page.locator("#source option").evaluate_all(
+            "(os) => os.map((o) => [o.value, o.disabled, o.text])"
+        )
+        assert [(v, d) for v, d, _ in options] == [("microphone", False), ("tab", True), ("both", True)]
+        assert all(t.endswith("not in this browser") for _, d, t in options if d)
