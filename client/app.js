@@ -2,8 +2,14 @@
  * The page: settings, start/stop, status, transcript and downloads. The audio and the
  * protocol live in stream.js (LiveStream); this file only turns their events into DOM.
  *
- * Settings come from, in order: the query string (?server=ws://host:port&model=&language=&task=,
- * so links and tests can preset them), what the user last used (localStorage), defaults.
+ * Settings come from, in order: the query string (?server=ws://host:port&model=&language=&task=
+ * &source=microphone|tab|both&diarize=1, so links and tests can preset them), what the user
+ * last used (localStorage), defaults.
+ *
+ * A file (chosen or dropped) goes to the REST face (/v1/audio/transcriptions): streamed as
+ * server-sent events, whose segment times drive the progress bar, or with "Label speakers"
+ * as one verbose_json answer (the server cannot stream diarization). Its text joins the same
+ * transcript as live sessions, so it is shown and downloaded the same way.
  */
 "use strict";
 
@@ -18,12 +24,23 @@ function startApp() {
     model: $("model"),
     language: $("language"),
     task: $("task"),
+    source: $("source"),
+    sourceNote: $("source-note"),
+    diarize: $("diarize"),
     token: $("token"),
     hint: $("model-hint"),
     start: $("start"),
     stop: $("stop"),
     clear: $("clear"),
-    level: $("level"),
+    meters: { microphone: $("meter-microphone"), tab: $("meter-tab") },
+    levels: { microphone: $("level-microphone"), tab: $("level-tab") },
+    fileChoose: $("file-choose"),
+    fileInput: $("file"),
+    fileJob: $("file-job"),
+    fileLabel: $("file-label"),
+    fileProgress: $("file-progress"),
+    fileDetail: $("file-detail"),
+    speakers: $("speakers"),
     elapsed: $("elapsed"),
     detected: $("detected-language"),
     messages: $("messages"),
@@ -39,6 +56,7 @@ function startApp() {
   const STORAGE_KEY = "whisper-live-settings";
   const transcript = new Transcript();
   let stream = null;
+  let fileJob = null; // {controller, name} while a file is being transcribed
   let elapsedTimer = null;
 
   // ---- settings ------------------------------------------------------------------------
@@ -72,6 +90,8 @@ function startApp() {
           model: el.model.value,
           language: el.language.value,
           task: el.task.value,
+          source: el.source.value,
+          diarize: el.diarize.checked,
         }),
       );
     } catch {
@@ -91,8 +111,21 @@ function startApp() {
     addOption(el.language, language); // a code we do not list: keep it usable
     el.language.value = language === "auto" ? "" : language;
     el.task.value = pick("task", "transcribe") === "translate" ? "translate" : "transcribe";
+    // Phones (and other browsers without getDisplayMedia) cannot share a tab: say so in the
+    // choices rather than after Start. (Without mediaDevices at all, Start explains why.)
+    const canShare = !navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia === "function";
+    for (const option of el.source.options) {
+      if (option.value !== "microphone" && !canShare) {
+        option.disabled = true;
+        option.text += " — not in this browser";
+      }
+    }
+    const source = pick("source", "microphone");
+    el.source.value = ["tab", "both"].includes(source) && canShare ? source : "microphone";
+    const diarize = pick("diarize", false);
+    el.diarize.checked = diarize === true || diarize === "1" || diarize === "true";
     el.server.addEventListener("input", () => delete el.server.dataset.fromQuery);
-    for (const input of [el.model, el.language, el.task]) input.addEventListener("change", updateHint);
+    for (const input of [el.model, el.language, el.task, el.source]) input.addEventListener("change", updateHint);
     updateHint();
   }
 
@@ -131,13 +164,23 @@ function startApp() {
     }
     el.hint.textContent = text;
     el.hint.hidden = !text;
+    el.sourceNote.hidden = el.source.value === "microphone";
+    // One meter per source in use (the microphone's shows while idle, as before).
+    el.meters.microphone.hidden = el.source.value === "tab";
+    el.meters.tab.hidden = el.source.value === "microphone";
   }
 
   // ---- status ---------------------------------------------------------------------------
 
   const STATUS = {
-    idle: () => "Ready. Press Start to transcribe your microphone.",
-    microphone: () => "Waiting for microphone permission…",
+    idle: () => "Ready. Press Start to transcribe your microphone, or choose a file.",
+    microphone: (d) =>
+      d.source && d.source !== "microphone"
+        ? "Choose the tab or screen to share, with its audio…"
+        : "Waiting for microphone permission…",
+    file: (d) => `Transcribing ${d.name}…`,
+    "file-done": (d) => `Transcribed ${d.name}. The transcript is complete.`,
+    cancelled: () => "Cancelled. What was transcribed so far stays below.",
     connecting: (d) => `Connecting to ${d.url}…`,
     streaming: () => "Listening — streaming to the server.",
     finishing: () => "Stopping — the server is transcribing the last words…",
@@ -163,9 +206,10 @@ function startApp() {
     if (state === "wait") el.status.dataset.waitMinutes = String(detail.minutes);
     else delete el.status.dataset.waitMinutes;
     el.statusText.textContent = (STATUS[state] || (() => state))(detail);
-    const busy = ["microphone", "connecting", "streaming", "finishing"].includes(state);
+    const busy = ["microphone", "connecting", "streaming", "finishing", "file"].includes(state);
     el.start.disabled = busy;
-    el.stop.disabled = !["microphone", "connecting", "streaming"].includes(state);
+    el.fileChoose.disabled = busy;
+    el.stop.disabled = !["microphone", "connecting", "streaming", "file"].includes(state);
     for (const input of el.form.querySelectorAll("input, select")) input.disabled = busy;
     if (!busy) {
       stopElapsed();
@@ -175,7 +219,7 @@ function startApp() {
     if (!busy && el.detected.dataset.pending) el.detected.textContent = "—";
     if (!busy) delete el.detected.dataset.pending;
     if (state === "streaming") startElapsed();
-    if (!busy) el.level.value = 0;
+    if (!busy) for (const meter of Object.values(el.levels)) meter.value = 0;
   }
 
   function addMessage(text, kind) {
@@ -201,6 +245,11 @@ function startApp() {
 
   // ---- transcript -----------------------------------------------------------------------
 
+  /** A speaker's colour slot (8 colours in style.css), by order of first appearance. */
+  function speakerIndex(id) {
+    return [...transcript.speakers.keys()].indexOf(id) % 8;
+  }
+
   function render() {
     // Follow the text while the user is at the bottom; leave them alone if they scrolled up.
     const atBottom = el.box.scrollHeight - el.box.scrollTop - el.box.clientHeight < 40;
@@ -210,16 +259,24 @@ function startApp() {
       if (!li) {
         li = document.createElement("li");
         li.className = "segment";
-        li.innerHTML = '<span class="time"></span> <span class="text"></span>';
+        li.innerHTML = '<span class="time"></span> <span class="line"><span class="who"></span><span class="text"></span></span>';
         el.segments.append(li);
       }
       const time = `${Transcript.short(seg.start)} – ${Transcript.short(seg.end)}`;
-      const [timeEl, textEl] = li.children;
+      const timeEl = li.querySelector(".time");
+      const whoEl = li.querySelector(".who");
+      const textEl = li.querySelector(".text");
       if (timeEl.textContent !== time) timeEl.textContent = time;
       if (textEl.textContent !== seg.text) textEl.textContent = seg.text;
+      const who = seg.speaker ? transcript.speakerName(seg.speaker) : "";
+      if (whoEl.textContent !== who) whoEl.textContent = who;
+      whoEl.hidden = !who;
+      if (seg.speaker) li.dataset.speaker = String(speakerIndex(seg.speaker));
+      else delete li.dataset.speaker;
       li.dataset.start = seg.start;
       li.dataset.end = seg.end;
     });
+    renderSpeakers();
     while (items.length > transcript.segments.length) el.segments.lastElementChild.remove();
     el.partial.hidden = !transcript.partial;
     el.partialText.textContent = transcript.partial ? transcript.partial.text : "";
@@ -229,11 +286,82 @@ function startApp() {
     for (const button of el.downloads) button.disabled = transcript.isEmpty;
     el.clear.disabled = transcript.isEmpty && !transcript.partial;
     if (atBottom) el.box.scrollTop = el.box.scrollHeight;
+    publish();
+  }
+
+  // ---- the captions view (captions.html) ------------------------------------------------------
+
+  // Other pages of this origin in this browser (the captions view in a window or tab) read
+  // the transcript from here; ?channel= keeps two sessions apart.
+  const channelName = new URLSearchParams(location.search).get("channel") || "default";
+  const captions = typeof BroadcastChannel === "function" ? new BroadcastChannel(`whisper-live-transcript:${channelName}`) : null;
+
+  function publish() {
+    if (!captions) return;
+    const named = (s) => ({
+      start: s.start,
+      end: s.end,
+      text: s.text,
+      ...(s.speaker ? { speaker: transcript.speakerName(s.speaker) } : {}),
+    });
+    // The last few lines are all a caption shows; the whole transcript would be wasted work.
+    captions.postMessage({
+      type: "transcript",
+      segments: transcript.segments.slice(-10).map(named),
+      partial: transcript.partial ? named(transcript.partial) : null,
+    });
+  }
+
+  if (captions) {
+    captions.onmessage = ({ data }) => {
+      if (data && data.type === "hello") publish(); // a captions view opened later
+    };
+  }
+
+  /** One name field per speaker: typing renames them on the page and in every download. */
+  function renderSpeakers() {
+    const ids = [...transcript.speakers.keys()].filter((id) => transcript.segments.some((s) => s.speaker === id));
+    el.speakers.hidden = ids.length === 0;
+    const fields = [...el.speakers.children];
+    ids.forEach((id, i) => {
+      let field = fields[i];
+      if (!field || field.dataset.id !== id) {
+        field = document.createElement("span");
+        field.className = "speaker-field";
+        field.dataset.id = id;
+        field.innerHTML = '<span class="swatch" aria-hidden="true"></span><input type="text" spellcheck="false">';
+        const input = field.querySelector("input");
+        input.setAttribute("aria-label", `Name of ${id}`);
+        input.addEventListener("input", () => {
+          transcript.renameSpeaker(id, input.value);
+          render();
+        });
+        if (fields[i]) fields[i].replaceWith(field);
+        else el.speakers.append(field);
+      }
+      field.dataset.speaker = String(speakerIndex(id));
+      const input = field.querySelector("input");
+      // Never overwrite what the user is typing (an emptied field means the default name).
+      if (document.activeElement !== input) input.value = transcript.speakerName(id);
+    });
+    while (el.speakers.children.length > ids.length) el.speakers.lastElementChild.remove();
   }
 
   function download(format) {
-    const body = format === "srt" ? transcript.toSRT() : format === "vtt" ? transcript.toVTT() : transcript.toText();
-    const type = format === "vtt" ? "text/vtt" : format === "srt" ? "application/x-subrip" : "text/plain";
+    const body =
+      format === "srt"
+        ? transcript.toSRT()
+        : format === "vtt"
+          ? transcript.toVTT()
+          : format === "json"
+            ? JSON.stringify(transcript.toJSON(), null, 2) + "\n"
+            : transcript.toText();
+    const type = {
+      vtt: "text/vtt",
+      srt: "application/x-subrip",
+      json: "application/json",
+      txt: "text/plain",
+    }[format];
     const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([body], { type: `${type};charset=utf-8` }));
@@ -266,6 +394,8 @@ function startApp() {
         language: el.language.value || null,
         task: el.task.value,
         token: el.token.value.trim() || null,
+        source: el.source.value,
+        diarize: el.diarize.checked,
       },
       {
         onState: showState,
@@ -278,8 +408,10 @@ function startApp() {
           el.detected.textContent = Number.isFinite(p) ? `${language} (${Math.round(p * 100)}%)` : language;
         },
         onWarning: (text) => addMessage(text, "warning"),
-        onLevel: (peak) => {
-          el.level.value = Math.min(1, peak);
+        onLevels: (levels) => {
+          for (const [name, peak] of Object.entries(levels)) {
+            if (el.levels[name]) el.levels[name].value = Math.min(1, peak);
+          }
         },
       },
     );
@@ -287,21 +419,211 @@ function startApp() {
   }
 
   function stop() {
-    if (stream) stream.stop();
+    if (fileJob) fileJob.controller.abort();
+    else if (stream) stream.stop();
+  }
+
+  // ---- a file, through the REST face --------------------------------------------------------
+
+  /** The server's HTTP root: this page's own server, or (page opened from disk) the host of
+   * the WebSocket address, whose HTTP port carries the REST faces when it is the /ws one. */
+  function httpRoot() {
+    if (/^https?:$/.test(location.protocol)) {
+      return location.origin + location.pathname.replace(/client\/[^/]*$/, "").replace(/[^/]*$/, "");
+    }
+    try {
+      const url = new URL(el.server.value.trim());
+      url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+      url.pathname = url.pathname.replace(/ws\/?$/, "");
+      url.search = "";
+      return url.href;
+    } catch {
+      return "http://localhost:8001/";
+    }
+  }
+
+  /** The file's length from its metadata (audio or video), for the progress bar; null if the
+   * browser cannot tell (the bar then shows activity without a fraction). */
+  function mediaDuration(file) {
+    return new Promise((resolve) => {
+      const media = document.createElement(file.type.startsWith("video/") ? "video" : "audio");
+      const url = URL.createObjectURL(file);
+      let settled = false;
+      const done = (seconds) => {
+        if (settled) return;
+        settled = true;
+        media.removeAttribute("src");
+        URL.revokeObjectURL(url);
+        resolve(Number.isFinite(seconds) && seconds > 0 ? seconds : null);
+      };
+      media.preload = "metadata";
+      media.onloadedmetadata = () => done(media.duration);
+      media.onerror = () => done(null);
+      setTimeout(() => done(null), 5000);
+      media.src = url;
+    });
+  }
+
+  /** The face's error text: OpenAI's {"error": {"message"}} (also inside an SSE event). */
+  function errorText(body, status) {
+    const message = body && body.error && body.error.message;
+    return message || (status ? `the server answered ${status}` : "the server sent an error");
+  }
+
+  function showFileProgress(seconds, duration) {
+    if (duration) {
+      el.fileProgress.value = Math.min(1, seconds / duration);
+      el.fileDetail.textContent = `${Transcript.short(seconds)} of ${Transcript.short(duration)}`;
+    } else {
+      el.fileDetail.textContent = `${Transcript.short(seconds)} transcribed`;
+    }
+  }
+
+  async function transcribeFile(file) {
+    if (!file) return;
+    if (el.start.disabled) {
+      addMessage(`Not now: stop the current session first, then drop ${file.name || "the file"} again.`, "error");
+      return;
+    }
+    save();
+    el.messages.replaceChildren();
+    const diarize = el.diarize.checked;
+    const form = new FormData();
+    form.append("file", file, file.name || "audio");
+    form.append("model", el.model.value.trim());
+    if (el.language.value) form.append("language", el.language.value);
+    if (diarize) {
+      form.append("response_format", "verbose_json"); // diarization needs the whole file first
+      form.append("diarize", "true");
+    } else {
+      form.append("stream", "true");
+    }
+    const headers = el.token.value.trim() ? { Authorization: `Bearer ${el.token.value.trim()}` } : {};
+    const endpoint = el.task.value === "translate" ? "translations" : "transcriptions";
+    const name = file.name || "the file";
+    fileJob = { controller: new AbortController(), name };
+    el.fileJob.hidden = false;
+    el.fileLabel.textContent = name;
+    el.fileProgress.removeAttribute("value"); // indeterminate until the first segment
+    el.fileDetail.textContent = diarize ? "uploading; speakers are labelled at the end…" : "uploading…";
+    el.detected.textContent = "—";
+    transcript.beginSession();
+    render();
+    showState("file", { name });
+    const duration = await mediaDuration(file);
+    el.fileJob.dataset.duration = duration || ""; // what the browser read (tests, debugging)
+    let outcome = "file-done";
+    let detail = { name };
+    try {
+      const response = await fetch(`${httpRoot()}v1/audio/${endpoint}`, {
+        method: "POST",
+        body: form,
+        headers,
+        signal: fileJob.controller.signal,
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new Error(errorText(body, response.status));
+      }
+      if (diarize) {
+        if (duration) el.fileDetail.textContent = `transcribing ${Transcript.short(duration)} and labelling speakers…`;
+        const body = await response.json();
+        transcript.addCompleted(body.segments || []);
+        if (body.language) el.detected.textContent = body.language;
+        el.fileProgress.value = 1;
+        el.fileDetail.textContent = Transcript.short(body.duration || duration || 0);
+      } else {
+        let finished = false;
+        await readEvents(response, (event) => {
+          if (event.error) throw new Error(errorText(event));
+          if (event.type === "transcript.text.delta") {
+            const end = Number(event.end) || 0;
+            if (transcript.addCompleted([{ start: event.start, end, text: event.delta }])) render();
+            showFileProgress(end, duration);
+          } else if (event.type === "transcript.text.done") {
+            el.fileProgress.value = 1;
+            const seconds = (event.usage && event.usage.seconds) || duration || 0;
+            el.fileDetail.textContent = `${Transcript.short(duration || seconds)} — done`;
+            finished = true;
+          }
+        });
+        // A stream cut before its "done" (a server restart, a proxy's timeout) is not a result.
+        if (!finished) throw new Error("the connection closed before the end; what came is kept");
+      }
+    } catch (err) {
+      if (err && err.name === "AbortError") {
+        outcome = "cancelled";
+      } else {
+        outcome = "error";
+        const why = err instanceof TypeError ? `could not reach ${httpRoot()}` : (err && err.message) || err;
+        detail = { message: `Could not transcribe ${name}: ${why}` };
+      }
+      el.fileDetail.textContent = outcome === "cancelled" ? "cancelled" : "failed";
+      el.fileProgress.value = 0;
+    } finally {
+      fileJob = null;
+      el.fileInput.value = ""; // the same file can be chosen again
+    }
+    render();
+    showState(outcome, detail);
+  }
+
+  /** Server-sent events from a fetch body (EventSource cannot POST a file). */
+  async function readEvents(response, onEvent) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+        const data = block
+          .split(/\r?\n/)
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (data && data !== "[DONE]") onEvent(JSON.parse(data));
+      }
+    }
   }
 
   function clear() {
-    const live = stream && ["streaming", "finishing"].includes(stream.state);
+    const live = fileJob || (stream && ["streaming", "finishing"].includes(stream.state));
     if (live) transcript.discard();
     else transcript.clear();
     render();
   }
 
   initSettings();
+  // The captions view sits beside this page: /captions when served at /, else captions.html.
+  const servedAtRoot = /^https?:$/.test(location.protocol) && !/\/client\//.test(location.pathname);
+  const captionsLink = $("captions-link");
+  captionsLink.href = (servedAtRoot ? "captions" : "captions.html") + (channelName !== "default" ? `?channel=${encodeURIComponent(channelName)}` : "");
   render();
   el.start.addEventListener("click", start);
   el.stop.addEventListener("click", stop);
   el.clear.addEventListener("click", clear);
+  el.fileChoose.addEventListener("click", () => el.fileInput.click());
+  el.fileInput.addEventListener("change", () => transcribeFile(el.fileInput.files[0]));
+  // A file dropped anywhere on the page; without this the browser would open it instead.
+  window.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || ![...event.dataTransfer.types].includes("Files")) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = el.start.disabled ? "none" : "copy";
+    el.body.classList.add("dragging");
+  });
+  window.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) el.body.classList.remove("dragging");
+  });
+  window.addEventListener("drop", (event) => {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    el.body.classList.remove("dragging");
+    transcribeFile(event.dataTransfer.files[0]);
+  });
   el.form.addEventListener("submit", (event) => {
     event.preventDefault(); // Enter in a field means Start, not a page reload
     if (!el.start.disabled) start();
@@ -309,10 +631,10 @@ function startApp() {
   for (const button of el.downloads) button.addEventListener("click", () => download(button.dataset.format));
   // Stopping mid-sentence on close would lose it; at least warn while audio is live.
   window.addEventListener("beforeunload", (event) => {
-    if (stream && ["streaming", "finishing"].includes(stream.state)) event.preventDefault();
+    if ((stream && ["streaming", "finishing"].includes(stream.state)) || fileJob) event.preventDefault();
   });
   // For tests and debugging in the console.
-  window.whisperLive = { transcript, get stream() { return stream; } };
+  window.whisperLive = { transcript, get stream() { return stream; }, transcribeFile };
 }
 
 // The scripts are inserted from <head> and may run before the body has been parsed.

@@ -2,6 +2,9 @@
  * LiveStream: one live session = microphone + capture worklet + WebSocket, and nothing of
  * the page. It reports through callbacks so the UI (app.js) stays a thin layer.
  *
+ * Sources: the microphone (getUserMedia), a tab's or the screen's audio (getDisplayMedia, its
+ * video track dropped at once), or both mixed in one AudioContext (you and the meeting).
+ *
  * Wire protocol (WhisperLive-compatible): a JSON config text frame first, then binary frames
  * of 16 kHz mono int16 little-endian PCM, then the bytes "END_OF_AUDIO" as a binary frame.
  * The server answers SERVER_READY, segment updates, the detected language, and may refuse
@@ -24,9 +27,11 @@ const FINISH_TIMEOUT_MS = 180000;
 
 class LiveStream {
   /**
-   * @param {{url: string, model: string, language: string|null, task: string, token?: string}} options
+   * @param {{url: string, model: string, language: string|null, task: string, token?: string,
+   *          source?: "microphone" | "tab" | "both", diarize?: boolean}} options
    * @param {{onState?: Function, onSegments?: Function, onLanguage?: Function,
-   *          onWarning?: Function, onLevel?: Function}} handlers
+   *          onWarning?: Function, onLevel?: Function, onLevels?: Function}} handlers
+   *   onLevels({microphone?, tab?}): each source's peak (0..1), ~10 times a second
    *   onState(state, detail): "microphone" | "connecting" | "streaming" | "finishing" |
    *     "done" | "wait" ({minutes}) | "disconnected" | "error" ({message})
    */
@@ -37,7 +42,7 @@ class LiveStream {
     this.uid = typeof crypto !== "undefined" && crypto.randomUUID ? crypto.randomUUID() : `web-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     this.ws = null;
     this.context = null;
-    this.media = null;
+    this.sources = []; // {name: "microphone" | "tab", media, node, analyser}
     this.node = null;
     this.queue = [];
     this.queuedBytes = 0;
@@ -64,11 +69,22 @@ class LiveStream {
   }
 
   async start() {
-    // getUserMedia and AudioWorklet exist only in secure contexts (https, localhost, file).
+    const source = this.options.source || "microphone";
+    const wantMic = source === "microphone" || source === "both";
+    const wantTab = source === "tab" || source === "both";
+    // getUserMedia, getDisplayMedia and AudioWorklet exist only in secure contexts (https,
+    // localhost, file).
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       this._fail(
-        "The microphone is only available on a secure page: open this page over https, " +
+        `${wantTab ? "Sharing a tab's audio" : "The microphone"} is only available on a secure page: open this page over https, ` +
           "from localhost, or from a local file.",
+      );
+      return;
+    }
+    if (wantTab && !navigator.mediaDevices.getDisplayMedia) {
+      this._fail(
+        "This browser cannot share a tab's or the screen's audio (no getDisplayMedia, as on phones): " +
+          "choose Microphone, or use a desktop Chrome or Edge.",
       );
       return;
     }
@@ -79,15 +95,46 @@ class LiveStream {
     // Create the context now, while the click that called start() still counts as a user
     // gesture: some browsers (Safari, Chrome on Android) keep a context made later suspended.
     // Its rate is the hardware's (typically 48 kHz); the worklet resamples to 16 kHz itself.
+    // One context for every source: they are mixed by connecting them all to the worklet.
     try {
       this.context = new AudioContext();
     } catch (err) {
       this._fail(`Could not start audio: ${(err && err.message) || err}`);
       return;
     }
-    this._set("microphone");
+    this._set("microphone", { source });
+    this.sources = [];
+    // The screen picker first: getDisplayMedia needs the click's user activation, which
+    // would have expired while the user answered a microphone prompt.
+    if (wantTab && !(await this._openTab())) return;
+    if (wantMic && !(await this._openMicrophone())) return;
+    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
     try {
-      this.media = await navigator.mediaDevices.getUserMedia({
+      this.node = await PcmWorklet.create(this.context);
+      this.node.port.onmessage = (event) => this._onWorklet(event.data);
+      for (const input of this.sources) {
+        // source -> analyser (this source's level) -> worklet; several inputs to one node
+        // are summed by Web Audio, which is the mix.
+        input.node = this.context.createMediaStreamSource(input.media);
+        input.analyser = this.context.createAnalyser();
+        input.analyser.fftSize = 2048;
+        input.node.connect(input.analyser);
+        input.analyser.connect(this.node);
+      }
+      if (this.context.state === "suspended") await this.context.resume();
+    } catch (err) {
+      this._fail(`Could not start audio processing: ${(err && err.message) || err}`);
+      return;
+    }
+    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
+    this._startLevels();
+    this._connect();
+  }
+
+  async _openMicrophone() {
+    let media;
+    try {
+      media = await navigator.mediaDevices.getUserMedia({
         audio: {
           channelCount: 1,
           echoCancellation: true, // a speaker near the microphone would otherwise be transcribed too
@@ -98,24 +145,79 @@ class LiveStream {
     } catch (err) {
       const why = err && err.name === "NotAllowedError" ? "permission was denied" : (err && err.message) || err;
       this._fail(`Could not open the microphone: ${why}.`);
-      return;
+      return false;
     }
-    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
+    this._addSource("microphone", media);
+    return this.state === "microphone";
+  }
 
-    // Unplugged or revoked microphone: finish the session as if Stop had been pressed.
-    for (const track of this.media.getAudioTracks()) track.onended = () => this.stop();
+  async _openTab() {
+    let media;
     try {
-      this.node = await PcmWorklet.create(this.context);
-      this.node.port.onmessage = (event) => this._onWorklet(event.data);
-      this.source = this.context.createMediaStreamSource(this.media);
-      this.source.connect(this.node);
-      if (this.context.state === "suspended") await this.context.resume();
+      media = await navigator.mediaDevices.getDisplayMedia({
+        video: true, // required by every browser, dropped below
+        audio: {
+          // What the tab plays is already clean: processing meant for microphones only hurts.
+          echoCancellation: false,
+          noiseSuppression: false,
+          autoGainControl: false,
+          suppressLocalAudioPlayback: false, // the user keeps hearing the tab
+        },
+        systemAudio: "include", // Chrome: offer "share system audio" for a whole screen
+        selfBrowserSurface: "exclude", // this page's own tab would only echo the transcript
+        surfaceSwitching: "include",
+      });
     } catch (err) {
-      this._fail(`Could not start audio processing: ${(err && err.message) || err}`);
+      const why =
+        err && err.name === "NotAllowedError" ? "sharing was cancelled or denied" : (err && err.message) || err;
+      this._fail(`Could not capture a tab or the screen: ${why}.`);
+      return false;
+    }
+    // Only the sound is wanted: stop the video at once (the browser's "sharing" indicator
+    // and the cost of capturing frames go with it).
+    for (const track of media.getVideoTracks()) {
+      track.stop();
+      media.removeTrack(track);
+    }
+    if (media.getAudioTracks().length === 0) {
+      this._fail(
+        "The browser shared no audio. Share a tab (or, in Chrome and Edge on Windows or ChromeOS, " +
+          "the entire screen) and turn on \"Share tab audio\" / \"Share system audio\". " +
+          "A window has no audio to share, and Firefox and Safari share none at all.",
+      );
+      return false;
+    }
+    this._addSource("tab", media);
+    return this.state === "microphone";
+  }
+
+  _addSource(name, media) {
+    if (this.state !== "microphone") {
+      // Stopped (or failed) while the browser was asking: release what it gave at once.
+      for (const track of media.getTracks()) track.stop();
       return;
     }
-    if (this.state !== "microphone") return this._teardownAudio(); // stopped meanwhile
-    this._connect();
+    // Unplugged microphone, revoked permission, or "Stop sharing": finish the session as if
+    // Stop had been pressed.
+    for (const track of media.getAudioTracks()) track.onended = () => this.stop();
+    this.sources.push({ name, media, node: null, analyser: null });
+  }
+
+  /** Peak level of each source, ~10 times a second, for a meter per source. */
+  _startLevels() {
+    if (!this.on.onLevels) return;
+    const buffer = new Float32Array(2048);
+    this._levelTimer = setInterval(() => {
+      const levels = {};
+      for (const input of this.sources) {
+        if (!input.analyser) continue;
+        input.analyser.getFloatTimeDomainData(buffer);
+        let peak = 0;
+        for (const x of buffer) peak = Math.max(peak, Math.abs(x));
+        levels[input.name] = peak;
+      }
+      this.on.onLevels(levels);
+    }, 100);
   }
 
   _connect() {
@@ -142,6 +244,7 @@ class LiveStream {
           model: this.options.model || null,
           use_vad: true,
           audio_format: "int16", // announce it: WhisperLive's default would be float32
+          ...(this.options.diarize ? { enable_diarization: true } : {}), // WhisperLive's name
         }),
       );
     };
@@ -271,20 +374,22 @@ class LiveStream {
     else if (this.ready) this._sendEnd();
   }
 
-  _stopMicrophone() {
-    if (this.media) {
-      for (const track of this.media.getTracks()) {
+  _stopSources() {
+    for (const input of this.sources || []) {
+      for (const track of input.media.getTracks()) {
         track.onended = null;
         track.stop();
       }
+      if (input.node) input.node.disconnect();
+      if (input.analyser) input.analyser.disconnect();
     }
-    this.media = null;
+    this.sources = [];
   }
 
   _teardownAudio() {
-    this._stopMicrophone();
-    if (this.source) this.source.disconnect();
-    this.source = null;
+    clearInterval(this._levelTimer);
+    this._levelTimer = null;
+    this._stopSources();
     if (this.node) this.node.port.onmessage = null;
     this.node = null;
     if (this.context && this.context.state !== "closed") this.context.close().catch(() => {});

@@ -4,6 +4,10 @@
  * The server re-sends the last N completed segments on every update, followed by at most
  * one partial (completed: false) that may still change. Completed segments are therefore
  * de-duplicated by their start time (and text), and the partial is simply replaced.
+ *
+ * With diarization, completed segments carry the server's speaker id ("SPEAKER_00"); the
+ * page shows a name for each ("Speaker 1" until the user renames it), and every download
+ * carries the names.
  */
 "use strict";
 
@@ -14,8 +18,10 @@ class Transcript {
 
   /** Forget everything. */
   clear() {
-    /** @type {{start: number, end: number, text: string}[]} completed, in time order */
+    /** @type {{start: number, end: number, text: string, speaker?: string}[]} completed, in time order */
     this.segments = [];
+    /** @type {Map<string, string>} speaker id -> the name shown, in order of first appearance */
+    this.speakers = new Map();
     /** @type {{start: number, end: number, text: string} | null} the provisional tail */
     this.partial = null;
     this.floor = 0; // completed segments starting before this are ignored (see discard)
@@ -56,6 +62,7 @@ class Transcript {
         end: (Number.parseFloat(raw.end) || 0) + this.offset,
         text: String(raw.text || "").trim(),
       };
+      if (raw.speaker != null && raw.speaker !== "") seg.speaker = String(raw.speaker);
       if (raw.completed === false) {
         partial = seg; // only the last one counts; the server sends at most one
         continue;
@@ -70,13 +77,24 @@ class Transcript {
     return changed;
   }
 
+  /** Completed segments from a whole file (the REST face): appended after what is there. */
+  addCompleted(segments) {
+    let changed = false;
+    for (const raw of segments) changed = this.merge([{ ...raw, completed: true }]) || changed;
+    return changed;
+  }
+
   _addCompleted(seg) {
+    if (seg.speaker && !this.speakers.has(seg.speaker)) {
+      this.speakers.set(seg.speaker, `Speaker ${this.speakers.size + 1}`);
+    }
     const key = seg.start.toFixed(2);
     const same = this.segments.find((s) => s.start.toFixed(2) === key);
     if (same) {
-      if (same.text === seg.text && same.end === seg.end) return false;
+      if (same.text === seg.text && same.end === seg.end && same.speaker === seg.speaker) return false;
       same.text = seg.text; // a corrected repeat: keep the newer wording
       same.end = seg.end;
+      if (seg.speaker) same.speaker = seg.speaker;
       return true;
     }
     // A repeat with a shifted start but the same words (seen from some servers): skip it.
@@ -95,23 +113,61 @@ class Transcript {
     return this.segments.length === 0;
   }
 
+  /** The name shown for a speaker id (the id itself if it was never seen). */
+  speakerName(id) {
+    return this.speakers.get(id) || id;
+  }
+
+  /** Rename a speaker everywhere (the page and every download); empty restores the default. */
+  renameSpeaker(id, name) {
+    if (!this.speakers.has(id)) return false;
+    const index = [...this.speakers.keys()].indexOf(id);
+    this.speakers.set(id, String(name || "").trim() || `Speaker ${index + 1}`);
+    return true;
+  }
+
+  /** "Name: text" with diarization, the text alone without. */
+  _labelled(s) {
+    return s.speaker ? `${this.speakerName(s.speaker)}: ${s.text}` : s.text;
+  }
+
   /** SubRip: numbered cues, "HH:MM:SS,mmm --> HH:MM:SS,mmm". */
   toSRT() {
     return this.segments
-      .map((s, i) => `${i + 1}\n${Transcript.clock(s.start, ",")} --> ${Transcript.clock(s.end, ",")}\n${s.text}\n`)
+      .map(
+        (s, i) =>
+          `${i + 1}\n${Transcript.clock(s.start, ",")} --> ${Transcript.clock(s.end, ",")}\n${this._labelled(s)}\n`,
+      )
       .join("\n");
   }
 
-  /** WebVTT: the header is mandatory (players reject files without it). */
+  /** WebVTT: the header is mandatory (players reject files without it). Speakers are voice
+   * spans (<v Name>), which players show as the speaker and hide when they cannot. */
   toVTT() {
-    const cues = this.segments.map(
-      (s) => `${Transcript.clock(s.start, ".")} --> ${Transcript.clock(s.end, ".")}\n${s.text}\n`,
-    );
+    const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    const cues = this.segments.map((s) => {
+      const voice = s.speaker ? `<v ${escape(this.speakerName(s.speaker))}>` : "";
+      return `${Transcript.clock(s.start, ".")} --> ${Transcript.clock(s.end, ".")}\n${voice}${escape(s.text)}\n`;
+    });
     return ["WEBVTT\n", ...cues].join("\n");
   }
 
   toText() {
-    return this.segments.map((s) => s.text).join("\n") + (this.segments.length ? "\n" : "");
+    return this.segments.map((s) => this._labelled(s)).join("\n") + (this.segments.length ? "\n" : "");
+  }
+
+  /** JSON: the segments with their speaker's id and name, and the speakers' names. */
+  toJSON() {
+    return {
+      text: this.text,
+      segments: this.segments.map((s) => ({
+        start: s.start,
+        end: s.end,
+        text: s.text,
+        ...(s.speaker ? { speaker: this.speakerName(s.speaker), speaker_id: s.speaker } : {}),
+      })),
+      speakers: Object.fromEntries(this.speakers),
+    };
   }
 
   /** 3723.5 -> "01:02:03,500" (SRT) or "01:02:03.500" (VTT). */

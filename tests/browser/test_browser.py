@@ -621,3 +621,19 @@ def test_page_loads_only_its_own_files(server, browser):
     }
     assert all(u.startswith((server.http_url + "/", "data:")) for u in requests), requests
     assert "/status" in files  # the model choices include what the server has loaded
+
+
+def test_captions_view_loads_only_its_own_files(server, browser):
+    """The captions view (/captions) is offline too: its own script and nothing else."""
+    requests: list[str] = []
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{server.http_url}/captions?lines=3")
+        page.wait_for_function("window.whisperLiveCaptions && window.whisperLiveCaptions.lines === 3")
+    finally:
+        context.close()
+    files = {u.removeprefix(server.http_url) for u in requests if u.startswith(server.http_url)}
+    assert files == {"/captions?lines=3", "/client/captions.js"}, requests
+    assert all(u.startswith((server.http_url + "/", "data:")) for u in requests), requests

@@ -184,6 +184,11 @@ def test_sdk_stream_events(client, clips):
     assert events[-1].type == "transcript.text.done"
     assert "".join(e.delta for e in events[:-1]).strip() == events[-1].text
     assert evaluation.wer(utt.reference, events[-1].text) < 0.2
+    # Each delta carries its segment's times (this server's addition; the SDK keeps extra
+    # fields): the browser page's progress bar and subtitles come from them.
+    times = [(e.model_extra["start"], e.model_extra["end"]) for e in events[:-1]]
+    assert all(0 <= start < end <= 35 for start, end in times), times  # dev-clean: < 35 s each
+    assert [t[0] for t in times] == sorted(t[0] for t in times)
 
 
 def test_sdk_logprobs(client):

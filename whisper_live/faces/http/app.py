@@ -256,6 +256,11 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(PAGE_DIR / "index.html")
 
 
+async def captions(request: web.Request) -> web.FileResponse:
+    """The page's captions view (large last lines for a streaming tool); see client/README.md."""
+    return web.FileResponse(PAGE_DIR / "captions.html")
+
+
 async def refuse_new_work(app: web.Application) -> None:
     """On shutdown new uploads get 503 and running ones stop at their next piece."""
     app[UPLOADS].shutting_down = True
@@ -300,5 +305,6 @@ def create_app(
         open_route(app, app.router.add_get("/ws", streams.http_handler).resource)
     if PAGE_DIR is not None:
         open_route(app, app.router.add_get("/", index).resource)
+        open_route(app, app.router.add_get("/captions", captions).resource)
         open_route(app, app.router.add_static("/client/", PAGE_DIR))
     return app

@@ -295,8 +295,9 @@ async def _sse(response: web.StreamResponse, event: dict) -> None:
 async def stream_events(
     request: web.Request, run: Callable, req: TranscriptionRequest, model: str, render_error: ErrorRenderer
 ) -> web.StreamResponse:
-    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment, then ``done``;
-    with ``include[]=logprobs`` each delta carries its tokens' and ``done`` all of them.
+    """OpenAI's server-sent events: one ``transcript.text.delta`` per segment (with the
+    segment's ``start`` and ``end``), then ``done``; with ``include[]=logprobs`` each delta
+    carries its tokens' and ``done`` all of them.
 
     Segments arrive as each piece finishes, so a long file shows text long before its end.
     """
@@ -322,7 +323,10 @@ async def stream_events(
         while (segment := await segments.get()) is not None:
             delta = segment.text.lstrip() if first else segment.text
             first = False
+            # start/end are this server's addition (OpenAI's SDK keeps unknown fields): with
+            # them the browser page shows progress and writes subtitles from the stream.
             event = {"type": "transcript.text.delta", "delta": delta}
+            event.update(start=_round(segment.start), end=_round(segment.end))
             if req.logprobs:
                 event["logprobs"] = token_logprobs([segment])
             await _sse(response, event)
