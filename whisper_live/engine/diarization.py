@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.decodes import Segment
+from ..core.decodes import Segment, Word
 from ..core.pcm import SAMPLE_RATE, PcmDecoder
 from ..errors import InvalidRequest
 from .pool import ModelPool, Priority
@@ -65,6 +65,18 @@ STREAM_THRESHOLD = 0.35
 # A live segment shorter than this is too short to found a new speaker.
 STREAM_MIN_NEW_SECONDS = 1.0
 MAX_SPEAKERS = 32
+# The speaker count: candidates are the tree's cuts from 1 cluster up to the cut at
+# THRESHOLD (at most this many above the lower bound), the best silhouette wins, and a
+# recording has more than one speaker only if that silhouette reaches MIN_SILHOUETTE.
+MIN_CLUSTER_SHARE = 0.1
+REFINE = True
+MIN_CLUSTER_CAP = 8
+# A turn shorter than this with the same other speaker on both sides, less than
+# FLIP_GAP seconds away, is a flip of the labels, not a turn, unless its windows are
+# farther than FLIP_FAR from that speaker's centroid.
+FLIP_SECONDS = 1.0
+FLIP_GAP = 0.5
+FLIP_FAR = 0.3
 
 
 @dataclass
@@ -149,25 +161,64 @@ def average_linkage(distances: np.ndarray) -> list[tuple[int, int, float]]:
 
 def cluster(
     embeddings: np.ndarray,
-    threshold: float = THRESHOLD,
+    threshold: float | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
 ) -> np.ndarray:
     """Cluster labels 0..k-1 (numbered in order of first appearance) for each embedding.
 
-    The tree is cut where merges exceed ``threshold``; the speaker bounds, when given,
-    override the threshold's count (never more clusters than items). Clusters of a single
-    window are then folded into their nearest neighbour (see ``MIN_CLUSTER_WINDOWS``).
+    The average-linkage tree is cut where merges exceed ``threshold``; a cluster holding
+    less than ``MIN_CLUSTER_SHARE`` of the windows (or under ``MIN_CLUSTER_WINDOWS``) is
+    not a speaker: its windows join the nearest big cluster. The count is thus decided
+    over the whole recording, by where the bulk of the speech falls, and not by one
+    stray window far from the rest (one voice varies along a recording, and the tree
+    always has such windows near its top). The speaker bounds, when given, move the cut
+    until the count of big clusters is within them. Each window then goes to the nearest
+    centroid (average linkage chains along a slowly changing voice; this undoes it).
     """
     n = len(embeddings)
     if n == 0:
         return np.zeros(0, int)
+    threshold = THRESHOLD if threshold is None else threshold
     merges = average_linkage(cosine_distances(embeddings)) if n > 1 else []
+    low, high = min_speakers or 1, max_speakers or MAX_SPEAKERS
     count = n - sum(1 for _, _, h in merges if h <= threshold)
-    if min_speakers is not None:
-        count = max(count, min_speakers)
-    if max_speakers is not None:
-        count = min(count, max_speakers)
+    labels = _cut(embeddings, merges, count, low)
+    found = len(np.unique(labels))
+    step = 1 if found < low else -1
+    while not low <= found <= high and 1 <= count + step <= n:
+        count += step
+        labels = _cut(embeddings, merges, count, low)
+        found = len(np.unique(labels))
+        if step == 1 and found > high or step == -1 and found < low:
+            break
+    labels = _nearest_centroid(embeddings, labels)
+    numbering: dict[int, int] = {}
+    return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+
+
+def _nearest_centroid(embeddings: np.ndarray, labels: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Each window moved to its nearest cluster centroid (a few k-means rounds on the
+    unit sphere); clusters keep their identities and none is emptied."""
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    for _ in range(rounds if REFINE else 0):
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            break
+        centroids = np.stack([unit[labels == k].mean(axis=0) for k in ids])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        moved = ids[np.argmax(unit @ centroids.T, axis=1)]
+        if len(np.unique(moved)) < len(ids) or np.array_equal(moved, labels):
+            break
+        labels = moved
+    return labels
+
+
+def _cut(
+    embeddings: np.ndarray, merges: Sequence[tuple[int, int, float]], count: int, keep_at_least: int
+) -> np.ndarray:
+    """The tree cut into ``count`` clusters, small clusters then folded in."""
+    n = len(embeddings)
     count = min(max(count, 1), n)
     parent = list(range(n))
 
@@ -180,21 +231,43 @@ def cluster(
     for a, b, _ in merges[: n - count]:
         parent[root(a)] = root(b)
     labels = np.array([root(i) for i in range(n)])
-    labels = _absorb_small(embeddings, labels, min_speakers or 1)
-    numbering: dict[int, int] = {}
-    return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+    return _absorb_small(embeddings, labels, keep_at_least)
+
+
+def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (Rousseeuw) of a clustering from its distance matrix: per item,
+    (b - a) / max(a, b) with ``a`` the mean distance to its own cluster and ``b`` to the
+    nearest other; items alone in their cluster score 0. -1 for a single cluster."""
+    ids = np.unique(labels)
+    if len(ids) < 2:
+        return -1.0
+    member = labels[None, :] == ids[:, None]  # (clusters, items)
+    sizes = member.sum(axis=1)
+    sums = distances @ member.T  # (items, clusters): summed distance to each cluster
+    own = np.searchsorted(ids, labels)
+    items = np.arange(len(labels))
+    own_sizes = sizes[own]
+    a = np.where(own_sizes > 1, sums[items, own] / np.maximum(own_sizes - 1, 1), 0.0)
+    means = sums / sizes[None, :]
+    means[items, own] = np.inf
+    b = means.min(axis=1)
+    score = np.where(own_sizes > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(score.mean())
 
 
 def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
     """Move the windows of clusters smaller than ``MIN_CLUSTER_WINDOWS`` to the nearest
     remaining centroid, smallest clusters first, keeping at least ``keep_at_least``."""
     ids, sizes = np.unique(labels, return_counts=True)
-    big = ids[sizes >= MIN_CLUSTER_WINDOWS]
-    small = ids[sizes < MIN_CLUSTER_WINDOWS]
-    if len(small) == 0 or len(big) == 0:
+    least = max(MIN_CLUSTER_WINDOWS, min(int(np.ceil(MIN_CLUSTER_SHARE * len(labels))), MIN_CLUSTER_CAP))
+    if sizes.max() < least:
+        least = int(sizes.max())  # all small: the biggest stay
+    big = ids[sizes >= least]
+    small = ids[sizes < least]
+    if len(small) == 0:
         return labels
     keep = max(keep_at_least - len(big), 0)
-    by_size = small[np.argsort(-sizes[sizes < MIN_CLUSTER_WINDOWS], kind="stable")]
+    by_size = small[np.argsort(-sizes[sizes < least], kind="stable")]
     kept, moved = by_size[:keep], by_size[keep:]
     if len(moved) == 0:
         return labels
@@ -291,6 +364,46 @@ def turns_from_windows(
     return turns
 
 
+def smooth_flips(
+    turns: Sequence[SpeakerTurn],
+    spans: Sequence[tuple[float, float]],
+    embeddings: np.ndarray,
+    centroids: dict[str, np.ndarray],
+) -> list[SpeakerTurn]:
+    """Turns with short flips relabelled: a turn under ``FLIP_SECONDS`` between two turns
+    of one other speaker, each less than ``FLIP_GAP`` away, takes that speaker, unless
+    the windows centred in it are farther than ``FLIP_FAR`` from that speaker's centroid
+    (a real interjection sounds unlike the speaker around it). Neighbours of one speaker
+    are then joined."""
+    out = [dataclasses.replace(t) for t in turns]
+    centres = np.array([(s + e) / 2 for s, e in spans]) if len(spans) else np.zeros(0)
+    for i in range(1, len(out) - 1):
+        turn, before, after = out[i], out[i - 1], out[i + 1]
+        if (
+            turn.end - turn.start >= FLIP_SECONDS
+            or before.speaker != after.speaker
+            or before.speaker == turn.speaker
+            or turn.start - before.end >= FLIP_GAP
+            or after.start - turn.end >= FLIP_GAP
+        ):
+            continue
+        inside = (centres >= turn.start) & (centres <= turn.end)
+        centroid = centroids.get(before.speaker)
+        if inside.any() and centroid is not None:
+            vectors = embeddings[inside]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            if float(np.mean(1.0 - vectors @ centroid)) > FLIP_FAR:
+                continue
+        turn.speaker = before.speaker
+    joined: list[SpeakerTurn] = []
+    for turn in out:
+        if joined and joined[-1].speaker == turn.speaker and turn.start - joined[-1].end < 1e-6:
+            joined[-1].end = max(joined[-1].end, turn.end)
+        else:
+            joined.append(turn)
+    return joined
+
+
 def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | None:
     """The speaker who talks most within [start, end], else the one whose turn is nearest."""
     if not turns:
@@ -318,6 +431,51 @@ def label_segments(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) ->
     return out
 
 
+def speaker_runs(words: Sequence[Word]) -> list[list[Word]]:
+    """Consecutive words of one speaker: where a segment, utterance or paragraph must be
+    split so that it never holds two speakers (a word without a label stays with the run
+    before it)."""
+    runs: list[list[Word]] = []
+    for word in words:
+        if runs and word.speaker in (None, runs[-1][-1].speaker or word.speaker):
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return runs
+
+
+def split_at_turns(segments: Sequence[Segment]) -> list[Segment]:
+    """Segments split at the word where the speaker changes, numbered again from 0.
+
+    Each piece keeps its words, spans them (the first piece starts where the segment did,
+    the last ends where it did) and takes their text; Whisper's text is the words' text
+    joined, so punctuation stays on the word it followed. The segment's decoding figures
+    (temperature, log probability, ...) are copied to each piece; its tokens are not split
+    (a word does not carry its tokens), so they stay with the first piece only. Segments
+    without words keep the label of their majority.
+    """
+    out: list[Segment] = []
+    for segment in segments:
+        runs = speaker_runs(segment.words or [])
+        if len(runs) < 2:
+            out.append(dataclasses.replace(segment, id=len(out)))
+            continue
+        for index, run in enumerate(runs):
+            out.append(
+                dataclasses.replace(
+                    segment,
+                    id=len(out),
+                    start=segment.start if index == 0 else run[0].start,
+                    end=segment.end if index == len(runs) - 1 else run[-1].end,
+                    text="".join(w.word for w in run),
+                    tokens=segment.tokens if index == 0 else [],
+                    words=run,
+                    speaker=run[0].speaker,
+                )
+            )
+    return out
+
+
 # ----------------------------------------------------------------------------- entry points
 
 
@@ -336,18 +494,33 @@ def diarize(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     encoder: SpeakerEncoder | None = None,
-    threshold: float = THRESHOLD,
+    threshold: float | None = None,
 ) -> Diarization:
-    """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them."""
+    """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them
+    and split where the speaker changes."""
     check_speaker_bounds(min_speakers, max_speakers)
     regions, spans, embeddings = window_embeddings(audio, segments, encoder)
+    return diarize_windows(regions, spans, embeddings, segments, min_speakers, max_speakers, threshold)
+
+
+def diarize_windows(
+    regions: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
+    embeddings: np.ndarray,
+    segments: Sequence[Segment],
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    threshold: float | None = None,
+) -> Diarization:
+    """``diarize`` from the windows' d-vectors on (the part that does not touch audio, so
+    an evaluation can re-run it over cached embeddings)."""
     labels = cluster(embeddings, threshold, min_speakers, max_speakers)
-    turns = turns_from_windows(regions, spans, labels)
     centroids = {}
     for label in np.unique(labels):
         mean = embeddings[labels == label].mean(axis=0)
         centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return Diarization(turns, label_segments(segments, turns), centroids)
+    turns = smooth_flips(turns_from_windows(regions, spans, labels), spans, embeddings, centroids)
+    return Diarization(turns, split_at_turns(label_segments(segments, turns)), centroids)
 
 
 async def diarize_upload(
