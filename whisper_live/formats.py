@@ -18,10 +18,18 @@ def _timestamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+def _speaker(segment: Any) -> str | None:
+    return segment.get("speaker") if isinstance(segment, dict) else getattr(segment, "speaker", None)
+
+
 def _cues(segments: Iterable[Any]):
+    """(start, end, text) per segment with text; a diarized segment's text starts with its
+    speaker as WhisperX writes it (``[SPEAKER_00]: ...``)."""
     for seg in segments:
         # A blank line ends a cue in both formats, so a cue's text may not contain one.
         text = "\n".join(line.strip() for line in str(_field(seg, "text")).splitlines() if line.strip())
+        if text and _speaker(seg):
+            text = f"[{_speaker(seg)}]: {text}"
         if text:
             start = float(_field(seg, "start"))
             yield start, max(start, float(_field(seg, "end"))), text.replace("-->", "->")
@@ -70,7 +78,12 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
         words = _field(seg, "words") if isinstance(seg, dict) else getattr(seg, "words", None)
         if not words:
             cues.append(
-                {"start": _field(seg, "start"), "end": _field(seg, "end"), "text": _field(seg, "text")}
+                {
+                    "start": _field(seg, "start"),
+                    "end": _field(seg, "end"),
+                    "text": _field(seg, "text"),
+                    "speaker": _speaker(seg),
+                }
             )
             continue
         texts = [str(_field(w, "word")) for w in words]
@@ -79,10 +92,10 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
         for i, word in enumerate(words):
             start, end = float(_field(word, "start")), float(_field(word, "end"))
             if start > previous_end:
-                cues.append({"start": previous_end, "end": start, "text": plain})
+                cues.append({"start": previous_end, "end": start, "text": plain, "speaker": _speaker(seg)})
             spoken = texts[i].strip()
             lead = texts[i][: len(texts[i]) - len(texts[i].lstrip())]
             text = "".join(texts[:i]) + f"{lead}<u>{spoken}</u>" + "".join(texts[i + 1 :])
-            cues.append({"start": start, "end": end, "text": text})
+            cues.append({"start": start, "end": end, "text": text, "speaker": _speaker(seg)})
             previous_end = max(previous_end, end)
     return cues

@@ -436,11 +436,14 @@ def speaker_runs(words: Sequence[Word]) -> list[list[Word]]:
     split so that it never holds two speakers (a word without a label stays with the run
     before it)."""
     runs: list[list[Word]] = []
+    speaker = None  # the current run's speaker: its first labelled word's
     for word in words:
-        if runs and word.speaker in (None, runs[-1][-1].speaker or word.speaker):
+        if runs and (word.speaker is None or word.speaker == (speaker or word.speaker)):
             runs[-1].append(word)
+            speaker = speaker or word.speaker
         else:
             runs.append([word])
+            speaker = word.speaker
     return runs
 
 
@@ -470,7 +473,7 @@ def split_at_turns(segments: Sequence[Segment]) -> list[Segment]:
                     text="".join(w.word for w in run),
                     tokens=segment.tokens if index == 0 else [],
                     words=run,
-                    speaker=run[0].speaker,
+                    speaker=next((w.speaker for w in run if w.speaker), segment.speaker),
                 )
             )
     return out
