@@ -417,6 +417,50 @@ def test_streaming_labels_are_stable_and_respect_max_speakers():
     assert diarizer.label(position, position + 0.1) is None  # too short to embed
 
 
+def test_live_segment_two_speakers_share_is_split_per_turn():
+    import asyncio
+
+    from whisper_live.core.transcript import StreamSegment
+
+    class _Pool:
+        class scheduler:  # noqa: N801 - stands in for the pool's attribute
+            @staticmethod
+            async def run(job, priority):
+                return job()
+
+    speakers = d.LiveSpeakers(_Pool(), "float32")
+    speakers.diarizer = d.StreamingDiarizer(encoder=_FixedEncoder())
+    for value in (0.1, 0.2, 0.1, 0.2):  # A 0-2 s, B 2-4 s, then A 4-6 s and B 6-8 s
+        speakers.diarizer.feed(np.full(32000, value, np.float32))
+
+    def words(start, end):
+        return [Word(t, t + 0.4, f" w{t:g}", 0.9) for t in np.arange(start, end, 0.5)]
+
+    def segment(start, end):
+        ws = words(start, end)
+        return StreamSegment(start, end, "".join(w.word for w in ws), True, ws)
+
+    first, second, shared = segment(0.0, 2.0), segment(2.0, 4.0), segment(4.0, 8.0)
+    partial = StreamSegment(8.0, 9.0, " still", False)
+    asyncio.run(speakers.label([first, second, shared, partial]))
+    out = speakers.split([first, second, shared, partial])
+    assert [(s.start, s.end, speakers.speaker_of(s)) for s in out[:4]] == [
+        (0.0, 2.0, "SPEAKER_00"),
+        (2.0, 4.0, "SPEAKER_01"),
+        (4.0, 5.9, "SPEAKER_00"),
+        (6.0, 8.0, "SPEAKER_01"),
+    ]
+    assert out[2].text + out[3].text == shared.text and out[2].text == " w4 w4.5 w5 w5.5"
+    assert out[-1] is partial and speakers.speaker_of(partial) is None
+    # a segment of one voice stays whole, and so does one without word timings
+    alone = segment(0.0, 4.0)
+    alone_words = StreamSegment(alone.start, alone.end, alone.text, True, alone.words[:4])
+    bare = StreamSegment(4.0, 8.0, " no words", True)
+    asyncio.run(speakers.label([alone_words, bare]))
+    assert speakers.split([alone_words, bare]) == [alone_words, bare]
+    assert speakers.speaker_of(bare) in ("SPEAKER_00", "SPEAKER_01")
+
+
 def test_streaming_keeps_only_recent_audio():
     diarizer = d.StreamingDiarizer(encoder=_FixedEncoder(), keep_seconds=1.0)
     diarizer.feed(np.full(32000, 0.1, np.float32))

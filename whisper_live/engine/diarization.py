@@ -71,6 +71,7 @@ MAX_SPEAKERS = 32
 MIN_CLUSTER_SHARE = 0.1
 REFINE = True
 MIN_CLUSTER_CAP = 8
+SEPARATION_DISTANCE = 0.39
 # A turn shorter than this with the same other speaker on both sides, less than
 # FLIP_GAP seconds away, is a flip of the labels, not a turn, unless its windows are
 # farther than FLIP_FAR from that speaker's centroid.
@@ -192,9 +193,30 @@ def cluster(
         found = len(np.unique(labels))
         if step == 1 and found > high or step == -1 and found < low:
             break
+    labels = _merge_inseparable(cosine_distances(embeddings), labels, low)
     labels = _nearest_centroid(embeddings, labels)
     numbering: dict[int, int] = {}
     return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+
+
+def _merge_inseparable(distances: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
+    """Clusters merged, closest pair first, while two are on average (over all their
+    windows' pairs) nearer than ``SEPARATION_DISTANCE``. The tree's cut at ``THRESHOLD``
+    splits one voice where it drifts (JFK in a reverberant hall: two halves 0.35 apart);
+    once stray windows are folded in, the clusters left are compared as wholes."""
+    labels = labels.copy()
+    while len(ids := np.unique(labels)) > max(keep_at_least, 1):
+        member = [labels == k for k in ids]
+        closest, pair = SEPARATION_DISTANCE, None
+        for i in range(len(ids)):
+            for j in range(i + 1, len(ids)):
+                between = float(distances[np.ix_(member[i], member[j])].mean())
+                if between < closest:
+                    closest, pair = between, (ids[i], ids[j])
+        if pair is None:
+            break
+        labels[labels == pair[1]] = pair[0]
+    return labels
 
 
 def _nearest_centroid(embeddings: np.ndarray, labels: np.ndarray, rounds: int = 2) -> np.ndarray:
@@ -585,6 +607,49 @@ class StreamingDiarizer:
             return None
         return self.encoder.embed_utterance(normalize_volume(piece))
 
+    def turns(self, start: float, end: float, words: Sequence[Word]) -> list[tuple[list[Word], str | None]]:
+        """A completed segment's speakers, split at the word where the speaker changes.
+
+        The segment's words are grouped into chunks of at least a window (1.6 s) and each
+        chunk is compared with the speakers known so far; when chunks are nearest (within
+        ``threshold``) to different speakers, the segment is cut there and each piece
+        counts for its speaker. Otherwise the whole segment is labelled as ``label`` does
+        (only a whole segment founds a new speaker: a chunk is too short to say a voice is
+        new). Returns (words, speaker) per piece; a single piece holds all the words.
+        """
+        chunks = _word_chunks(words, WINDOW_SECONDS)
+        if len(chunks) < 2 or not self._sums:
+            return [(list(words), self.label(start, end))]
+        centroids = np.stack([s / np.linalg.norm(s) for s in self._sums])
+        nearest: list[int | None] = []
+        for chunk in chunks:
+            embedding = self.embed(chunk[0].start, chunk[-1].end)
+            if embedding is None:
+                nearest.append(None)
+                continue
+            distances = 1.0 - centroids @ embedding
+            index = int(np.argmin(distances))
+            nearest.append(index if distances[index] <= self.threshold else None)
+        if len({n for n in nearest if n is not None}) < 2:
+            return [(list(words), self.label(start, end))]
+        for i in range(len(nearest)):  # a chunk near no one goes with its neighbour
+            if nearest[i] is None:
+                nearest[i] = nearest[i - 1] if i else next(n for n in nearest if n is not None)
+        pieces: list[tuple[list[Word], int]] = []
+        for chunk, index in zip(chunks, nearest, strict=True):
+            if pieces and pieces[-1][1] == index:
+                pieces[-1][0].extend(chunk)
+            else:
+                pieces.append((list(chunk), index))
+        out = []
+        for piece, index in pieces:
+            embedding = self.embed(piece[0].start, piece[-1].end)
+            if embedding is not None:
+                self._sums[index] += embedding
+                self._counts[index] += 1
+            out.append((piece, speaker_name(index)))
+        return out
+
     def label(self, start: float, end: float) -> str | None:
         """The speaker of the stream's audio between ``start`` and ``end`` seconds."""
         embedding = self.embed(start, end)
@@ -608,6 +673,20 @@ class StreamingDiarizer:
         return speaker_name(index)
 
 
+def _word_chunks(words: Sequence[Word], seconds: float) -> list[list[Word]]:
+    """Consecutive words in chunks spanning at least ``seconds`` (a short tail joins the
+    chunk before it)."""
+    chunks: list[list[Word]] = []
+    for word in words:
+        if chunks and chunks[-1][-1].end - chunks[-1][0].start < seconds:
+            chunks[-1].append(word)
+        else:
+            chunks.append([word])
+    if len(chunks) > 1 and chunks[-1][-1].end - chunks[-1][0].start < seconds:
+        chunks[-2].extend(chunks.pop())
+    return chunks
+
+
 class LiveSpeakers:
     """A live stream's speaker labels, for a transport that sends completed segments.
 
@@ -624,6 +703,8 @@ class LiveSpeakers:
         self.diarizer = StreamingDiarizer(max_speakers=max_speakers)
         self._pcm = PcmDecoder(audio_format)
         self._labels: dict[tuple[float, float, str], str | None] = {}
+        # completed segments two speakers share: their pieces, one per turn
+        self._pieces: dict[tuple[float, float, str], list] = {}
 
     def feed(self, data: bytes) -> None:
         self.diarizer.feed(self._pcm.feed(data))
@@ -643,13 +724,35 @@ class LiveSpeakers:
             if not segment.completed or key in self._labels:
                 continue
             try:
-                speaker = await self.pool.scheduler.run(
-                    lambda s=segment: self.diarizer.label(s.start, s.end), Priority.FINAL
+                turns = await self.pool.scheduler.run(
+                    lambda s=segment: self.diarizer.turns(s.start, s.end, s.words or []), Priority.FINAL
                 )
             except Exception:
                 log.exception("labelling a segment's speaker failed")
-                speaker = None
-            self._labels[key] = speaker
+                turns = [(list(segment.words or []), None)]
+            if len(turns) > 1:
+                self._pieces[key] = [
+                    dataclasses.replace(
+                        segment,
+                        start=segment.start if i == 0 else words[0].start,
+                        end=segment.end if i == len(turns) - 1 else words[-1].end,
+                        text="".join(w.word for w in words),
+                        words=[dataclasses.replace(w, speaker=speaker) for w in words],
+                        ends_utterance=segment.ends_utterance and i == len(turns) - 1,
+                    )
+                    for i, (words, speaker) in enumerate(turns)
+                ]
+                for piece, (_, speaker) in zip(self._pieces[key], turns, strict=True):
+                    self._labels[self._key(piece)] = speaker
+            self._labels[key] = turns[0][1] if len(turns) == 1 else None
+
+    def split(self, segments: Sequence) -> list:
+        """``segments`` with each completed one that two speakers share replaced by one
+        segment per speaker turn (``label`` first decides where); the rest unchanged."""
+        out = []
+        for segment in segments:
+            out.extend(self._pieces.get(self._key(segment), [segment]) if segment.completed else [segment])
+        return out
 
     def speaker_of(self, segment) -> str | None:
         return self._labels.get(self._key(segment))
