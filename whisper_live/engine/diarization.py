@@ -4,14 +4,23 @@ Offline (``diarize``): speech regions come from Silero VAD (the transcript's seg
 VAD finds nothing); each region is covered by 1.6 s windows every 0.8 s (the encoder's own
 partial length; a shorter region is one zero-padded window), each window gets a d-vector
 from ``speaker_encoder``, and the windows are clustered by average-linkage agglomeration on
-cosine distance, cut at ``THRESHOLD`` or at the speaker count the caller bounds with
-``min_speakers``/``max_speakers``. Every 10 ms of speech takes the label of the nearest
-window centre; runs of one label are the speaker turns, and segments and words take the
-speaker they overlap most (the nearest turn if they overlap none).
+cosine distance, cut at ``THRESHOLD``; the speaker count is then decided over the whole
+recording (clusters with little of the speech fold into their nearest, clusters on average
+closer than ``SEPARATION_DISTANCE`` merge) within the caller's ``min_speakers``/
+``max_speakers``, and windows move to their nearest centroid. Every 10 ms of speech takes
+the label of the nearest window centre; runs of one label are the speaker turns, short
+flips inside another speaker's speech are smoothed, and words take the speaker they overlap
+most (the nearest turn if they overlap none). Segments are then split at the word where the
+speaker changes (``split_at_turns``; ``speaker_runs`` is the same cut for any face that
+groups words itself), so nothing a user reads holds two speakers.
 
 Live (``StreamingDiarizer``): each completed segment is embedded whole and given the
 nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
-of its segments, so labels stay stable for the whole stream.
+of its segments, so labels stay stable for the whole stream. A segment with word timings
+is also compared chunk by chunk (>= 1.6 s of words) with the known speakers, and cut
+where its chunks belong to different ones (``LiveSpeakers.split``).
+
+Tuned and measured over generated mixes: ``scripts/bench_diarization.py --mixes``.
 
 Everything here is blocking numpy work: it runs on the pool's scheduler, never on the
 event loop (``diarize_upload`` at upload priority for REST faces, ``LiveSpeakers`` at final
@@ -46,15 +55,24 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = PARTIAL_SAMPLES / SAMPLE_RATE  # 1.6 s
 STEP_SECONDS = WINDOW_SECONDS / 2
 FRAME_SECONDS = 0.01
-# Cosine distance at which two clusters of windows stop being merged. On the shared
-# conversations 90% of same-speaker window pairs are closer than 0.32 and 90% of
-# different-speaker pairs farther than 0.37 (scripts/bench_diarization.py prints these);
-# 0.35 sits between, and any cut from 0.3 to 0.4 finds the same speakers there (0.45
-# merges two of the three).
+# Cosine distance at which the average-linkage tree is cut. On the shared conversations
+# 90% of same-speaker window pairs are closer than 0.32 and 90% of different-speaker pairs
+# farther than 0.37; the cut may split one voice where it drifts (that is undone below).
 THRESHOLD = 0.35
-# A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its
-# own: its windows join the nearest cluster, unless min_speakers asks for more clusters.
+# A cluster of fewer windows than this is never a speaker of its own: its windows join the
+# nearest cluster, unless min_speakers asks for more clusters.
 MIN_CLUSTER_WINDOWS = 2
+# Nor is a cluster holding less than this share of the windows (capped at MIN_CLUSTER_CAP
+# windows, ~7 s of speech, so that a long recording's quiet speaker is still found): one
+# voice drifts along a recording and the tree always has a few windows near its top.
+MIN_CLUSTER_SHARE = 0.1
+MIN_CLUSTER_CAP = 8
+# Clusters on average (over all their windows' pairs) closer than this are one speaker: JFK
+# in a reverberant hall splits into halves 0.35 apart; the closest pair of different
+# readers in the generated mixes' tune split was 0.37-0.40 apart.
+SEPARATION_DISTANCE = 0.39
+# Each window then moves to its nearest centroid (a few k-means rounds on the sphere).
+REFINE = True
 # Silero's regions are padded like this (Whisper's own VAD pads 400 ms): a word's onset
 # and release are quieter than the VAD's threshold but belong to the turn.
 SPEECH_PAD_MS = 250
@@ -65,13 +83,6 @@ STREAM_THRESHOLD = 0.35
 # A live segment shorter than this is too short to found a new speaker.
 STREAM_MIN_NEW_SECONDS = 1.0
 MAX_SPEAKERS = 32
-# The speaker count: candidates are the tree's cuts from 1 cluster up to the cut at
-# THRESHOLD (at most this many above the lower bound), the best silhouette wins, and a
-# recording has more than one speaker only if that silhouette reaches MIN_SILHOUETTE.
-MIN_CLUSTER_SHARE = 0.1
-REFINE = True
-MIN_CLUSTER_CAP = 8
-SEPARATION_DISTANCE = 0.39
 # A turn shorter than this with the same other speaker on both sides, less than
 # FLIP_GAP seconds away, is a flip of the labels, not a turn, unless its windows are
 # farther than FLIP_FAR from that speaker's centroid.
@@ -254,27 +265,6 @@ def _cut(
         parent[root(a)] = root(b)
     labels = np.array([root(i) for i in range(n)])
     return _absorb_small(embeddings, labels, keep_at_least)
-
-
-def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette (Rousseeuw) of a clustering from its distance matrix: per item,
-    (b - a) / max(a, b) with ``a`` the mean distance to its own cluster and ``b`` to the
-    nearest other; items alone in their cluster score 0. -1 for a single cluster."""
-    ids = np.unique(labels)
-    if len(ids) < 2:
-        return -1.0
-    member = labels[None, :] == ids[:, None]  # (clusters, items)
-    sizes = member.sum(axis=1)
-    sums = distances @ member.T  # (items, clusters): summed distance to each cluster
-    own = np.searchsorted(ids, labels)
-    items = np.arange(len(labels))
-    own_sizes = sizes[own]
-    a = np.where(own_sizes > 1, sums[items, own] / np.maximum(own_sizes - 1, 1), 0.0)
-    means = sums / sizes[None, :]
-    means[items, own] = np.inf
-    b = means.min(axis=1)
-    score = np.where(own_sizes > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(score.mean())
 
 
 def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
