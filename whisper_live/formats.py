@@ -1,4 +1,5 @@
-"""Transcript files: SRT, WebVTT and plain text, from anything with start, end and text."""
+"""Transcript files: SRT, WebVTT and plain text, from anything with start, end and text (and
+a speaker, when diarized, written before the text as WhisperX does)."""
 
 from __future__ import annotations
 
