@@ -48,7 +48,7 @@ class Mix:
     name: str
     split: str  # "tune" or "test"
     kind: str  # e.g. "2spk-long-similar-overlap"
-    speakers: list[str]
+    speakers: list[str]  # those who speak in it (every one asked for, unless it is too short)
     audio: np.ndarray
     turns: list[Turn] = field(default_factory=list)  # the reference
 
@@ -162,7 +162,8 @@ def _compose(
         turns += [(start + a, start + b, speaker) for a, b in spans]
         cursor = start + len(piece) / SAMPLE_RATE
         others = [s for s in order if s != speaker]
-        speaker = rng.choice(others) if others else speaker
+        unheard = [s for s in others if s not in {t[2] for t in turns}]
+        speaker = rng.choice(unheard or others) if others else speaker
     length = int((max(s + len(p) / SAMPLE_RATE for s, p in placed) + 0.5) * SAMPLE_RATE)
     audio = np.zeros(length, np.float32)
     for start, piece in placed:
@@ -171,7 +172,7 @@ def _compose(
     peak = float(np.abs(audio).max())
     if peak > 0.99:
         audio *= 0.99 / peak
-    return Mix(name, split, kind, sorted(set(order)), audio, turns)
+    return Mix(name, split, kind, sorted({t[2] for t in turns}), audio, turns)
 
 
 def voice_distances(readers: dict[str, np.ndarray]) -> dict[tuple[str, str], float]:
