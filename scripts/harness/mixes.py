@@ -32,7 +32,7 @@ from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.media import decode_audio
 
 from .diarization_metrics import Turn
-from .evaluation import audio_root
+from .evaluation import manifest
 
 GAP_IN_READER = 0.3
 SHORT_TURNS = (1.0, 3.0)
@@ -63,24 +63,23 @@ class Mix:
         )
 
 
-def _manifest_files(folder: Path) -> list[tuple[str, Path]]:
-    rows = (folder / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    return [(r.split("\t")[0], folder / r.split("\t")[1]) for r in rows if r.strip()]
-
-
-def reader_audio() -> dict[str, np.ndarray]:
-    """Each shared single reader's recordings joined (16 kHz), keyed by a speaker name."""
-    root = audio_root()
+def reader_files() -> dict[str, list[Path]]:
+    """The shared recordings of each single reader, keyed by a speaker name."""
     files: dict[str, list[Path]] = {}
-    for ident, path in _manifest_files(root / "librispeech_dev_clean"):
-        files.setdefault("ls" + ident.split("-")[0], []).append(path)
-    files["lj"] = [p for _, p in _manifest_files(root / "ljspeech")]
-    files["austen"] = [p for _, p in _manifest_files(root / "english_misc")]
-    files["jfk"] = [p for _, p in _manifest_files(root / "jfk")]
-    files["sonnet"] = [p for i, p in _manifest_files(root / "longform") if i.startswith("shakespeare")]
+    for utterance in manifest("librispeech_dev_clean"):
+        files.setdefault("ls" + utterance.id.split("-")[0], []).append(utterance.path)
+    files["lj"] = [u.path for u in manifest("ljspeech")]
+    files["austen"] = [u.path for u in manifest("english_misc")]
+    files["jfk"] = [u.path for u in manifest("jfk")]
+    files["sonnet"] = [u.path for u in manifest("longform") if u.id.startswith("shakespeare")]
+    return files
+
+
+def reader_audio(files: dict[str, list[Path]] | None = None) -> dict[str, np.ndarray]:
+    """Each reader's recordings joined (16 kHz, 0.3 s apart), by speaker name."""
     gap = np.zeros(int(GAP_IN_READER * SAMPLE_RATE), np.float32)
     out = {}
-    for speaker, paths in sorted(files.items()):
+    for speaker, paths in sorted((files or reader_files()).items()):
         pieces = []
         for path in sorted(paths):
             pieces += [decode_audio(str(path)), gap]

@@ -546,3 +546,38 @@ def test_diarize_end_to_end_on_a_conversation():
     assert set(result.embeddings) == set(result.speakers)
     assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in result.embeddings.values())
     assert len(set(d.diarize(audio, segments, max_speakers=1).speakers)) == 1
+
+
+def test_generated_mixes_have_true_references(tmp_path):
+    """The evaluation's mixes (scripts/harness/mixes.py), built from the LibriSpeech readers
+    and JFK: every listed speaker speaks, the RTTM turns lie on speech (far louder than what
+    they leave out), overlaps exist only where asked, and both splits hold every kind."""
+    from harness import mixes
+    from harness.diarization_metrics import read_rttm
+
+    files: dict[str, list] = {}
+    for utterance in evaluation.manifest("librispeech_dev_clean"):
+        files.setdefault("ls" + utterance.id.split("-")[0], []).append(utterance.path)
+    files["jfk"] = [u.path for u in evaluation.manifest("jfk")]
+    built = mixes.build_mixes(seed=5, repeats=1, readers=mixes.reader_audio(files))
+    assert len(built) == 6 + 28
+    assert {m.split for m in built} == {"tune", "test"}
+    assert {m.kind for m in built if m.split == "tune"} >= {m.kind for m in built if m.split == "test"}
+    for mix in built:
+        count = int(mix.kind[0])
+        assert len(mix.speakers) == count and {t[2] for t in mix.turns} == set(mix.speakers), mix.name
+        assert all(0 <= s < e <= mix.seconds for s, e, _ in mix.turns), mix.name
+        inside = np.zeros(len(mix.audio), bool)
+        for start, end, _ in mix.turns:
+            inside[int(start * 16000) : int(end * 16000)] = True
+        if (~inside).sum() > 16000:
+            assert np.sqrt(np.mean(mix.audio[inside] ** 2)) > 5 * np.sqrt(np.mean(mix.audio[~inside] ** 2))
+        overlaps = sum(1 for a, b in zip(mix.turns, mix.turns[1:]) if a[2] != b[2] and b[0] < a[1] - 0.1)
+        assert (overlaps > 0) == ("overlap" in mix.kind), mix.name
+        rttm = mix.rttm()
+        assert len(rttm.splitlines()) == len(mix.turns)
+        path = tmp_path / f"{mix.name}.rttm"
+        path.write_text(rttm)
+        assert [(round(s, 3), round(e, 3), k) for s, e, k in read_rttm(path)] == [
+            (round(s, 3), round(e, 3), k) for s, e, k in mix.turns
+        ]
