@@ -192,7 +192,8 @@ def cluster(
     if n == 0:
         return np.zeros(0, int)
     threshold = THRESHOLD if threshold is None else threshold
-    merges = average_linkage(cosine_distances(embeddings)) if n > 1 else []
+    distances = cosine_distances(embeddings)  # n x n: computed once (an hour is ~4500 windows)
+    merges = average_linkage(distances) if n > 1 else []
     low, high = min_speakers or 1, max_speakers or MAX_SPEAKERS
     count = n - sum(1 for _, _, h in merges if h <= threshold)
     labels = _cut(embeddings, merges, count, low)
@@ -204,7 +205,7 @@ def cluster(
         found = len(np.unique(labels))
         if step == 1 and found > high or step == -1 and found < low:
             break
-    labels = _merge_inseparable(cosine_distances(embeddings), labels, low)
+    labels = _merge_inseparable(distances, labels, low)
     labels = _nearest_centroid(embeddings, labels)
     numbering: dict[int, int] = {}
     return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
