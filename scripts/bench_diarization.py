@@ -20,6 +20,18 @@ as a deletion and an insertion. Also prints same/different-speaker window distan
 evidence for the clustering threshold.
 
     python scripts/bench_diarization.py --json docs/bench_diarization.json
+
+With ``--mixes`` it scores the engine instead over the generated mixes of
+``harness.mixes`` (9 one-speaker recordings and 28 x ``--mix-repeats`` mixes of 2-4
+speakers, in a tune and a test split), in process, with transcripts and d-vectors cached
+in ``--cache``; ``--split`` picks the split reported (tune settings on ``tune``, report
+``test``; ``--set NAME=VALUE`` overrides a constant of ``engine/diarization.py``, e.g. to
+score the clustering as it was before the speaker-count rule, ``--unsplit`` without the
+split at turns):
+
+    python scripts/bench_diarization.py --mixes --split test --json docs/bench_diarization_mixes.json
+    python scripts/bench_diarization.py --mixes --split test --unsplit --set MIN_CLUSTER_SHARE=0 \
+        --set SEPARATION_DISTANCE=0 --set REFINE=false --set FLIP_SECONDS=0
 """
 
 from __future__ import annotations
@@ -151,6 +163,43 @@ def stream_figures(server: ServerThread, name: str, speed: float) -> dict:
     }
 
 
+def mixes_report(args) -> dict:
+    from pathlib import Path
+
+    from harness import mix_evaluation
+    from harness.mixes import build_mixes
+
+    for setting in args.set:  # e.g. SEPARATION_DISTANCE=0.39: try an engine constant
+        name, value = setting.split("=", 1)
+        if not hasattr(diarization, name):
+            raise SystemExit(f"no constant {name} in whisper_live.engine.diarization")
+        setattr(diarization, name, type(getattr(diarization, name))(json.loads(value)))
+    if args.unsplit:  # segments as they were before splitting at turns
+        diarization.split_at_turns = list
+    mixes = [m for m in build_mixes(args.seed, args.mix_repeats) if args.split in ("all", m.split)]
+    prepared = mix_evaluation.prepare(mixes, Path(args.cache))
+    rows = [mix_evaluation.score(p) for p in prepared]
+    for row in rows:
+        print(
+            f"{row['mix']:36s} {row['seconds']:5.1f}s speakers {row['speakers_true']}->{row['speakers_found']}"
+            f" DER turns {row['der_turns']:.3f} words {row['der_words']:.3f} segments {row['der_segments']:.3f}"
+        )
+    report = {
+        "split": args.split,
+        "seed": args.seed,
+        "settings": args.set,
+        "unsplit": args.unsplit,
+        "summary": mix_evaluation.summary(rows),
+        "mixes": rows,
+    }
+    by_kind: dict[str, list[dict]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"].split("-")[0], []).append(row)
+    report["by_speakers"] = {k: mix_evaluation.summary(v) for k, v in sorted(by_kind.items())}
+    print(json.dumps({k: report[k] for k in ("summary", "by_speakers")}, indent=2))
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -159,8 +208,21 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="streaming pace (x real time)")
     parser.add_argument("--repeats", type=int, default=3, help="REST timings: median of this many")
     parser.add_argument("--json")
+    parser.add_argument("--mixes", action="store_true", help="score the generated mixes instead")
+    parser.add_argument("--split", choices=("tune", "test", "all"), default="test")
+    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--mix-repeats", type=int, default=2)
+    parser.add_argument("--cache", default="/tmp/whisper_live_diarization_mixes")
+    parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a diarization constant")
+    parser.add_argument("--unsplit", action="store_true", help="score segments without the split at turns")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.mixes:
+        report = {"machine": platform.platform(), **mixes_report(args)}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return
     report: dict = {"machine": platform.platform(), "load_before": os.getloadavg(), "conversations": {}}
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), capacity_admission=False)
     with ServerThread(settings) as server:

@@ -1,4 +1,5 @@
-"""Transcript files: SRT, WebVTT and plain text, from anything with start, end and text."""
+"""Transcript files: SRT, WebVTT and plain text, from anything with start, end and text (and
+a speaker, when diarized, written before the text as WhisperX does)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,15 @@ def _clean(text: str) -> str:
     return text.replace("-->", "->")
 
 
+def _speaker(segment: Any) -> str | None:
+    return segment.get("speaker") if isinstance(segment, dict) else getattr(segment, "speaker", None)
+
+
 def _cues(segments: Iterable[Any], vtt: bool = False):
     """(start, end, text) per cue; for WebVTT the text is escaped, except the underline of a
-    highlighted cue (``highlighted_cues``), which is WebVTT markup (``<u>``) as in SRT."""
+    highlighted cue (``highlighted_cues``), which is WebVTT markup (``<u>``) as in SRT. A
+    diarized segment's text starts with its speaker as WhisperX writes it
+    (``[SPEAKER_00]: ...``)."""
     for seg in segments:
         marked = seg.get(HIGHLIGHT) if isinstance(seg, dict) else None
         if marked is not None and vtt:
@@ -35,6 +42,8 @@ def _cues(segments: Iterable[Any], vtt: bool = False):
         else:
             text = _clean(str(_field(seg, "text")))
             text = _vtt_escape(text) if vtt else text
+        if text and _speaker(seg):
+            text = f"[{_speaker(seg)}]: {text}"
         if text:
             start = float(_field(seg, "start"))
             yield start, max(start, float(_field(seg, "end"))), text
@@ -87,7 +96,12 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
         words = _field(seg, "words") if isinstance(seg, dict) else getattr(seg, "words", None)
         if not words:
             cues.append(
-                {"start": _field(seg, "start"), "end": _field(seg, "end"), "text": _field(seg, "text")}
+                {
+                    "start": _field(seg, "start"),
+                    "end": _field(seg, "end"),
+                    "text": _field(seg, "text"),
+                    "speaker": _speaker(seg),
+                }
             )
             continue
         texts = [str(_field(w, "word")) for w in words]
@@ -96,7 +110,7 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
         for i, word in enumerate(words):
             start, end = float(_field(word, "start")), float(_field(word, "end"))
             if start > previous_end:
-                cues.append({"start": previous_end, "end": start, "text": plain})
+                cues.append({"start": previous_end, "end": start, "text": plain, "speaker": _speaker(seg)})
             spoken = texts[i].strip()
             lead = texts[i][: len(texts[i]) - len(texts[i].lstrip())]
             before, after = "".join(texts[:i]) + lead, "".join(texts[i + 1 :])
@@ -105,6 +119,7 @@ def highlighted_cues(segments: Iterable[Any]) -> list[dict]:
                     "start": start,
                     "end": end,
                     "text": f"{before}<u>{spoken}</u>{after}",
+                    "speaker": _speaker(seg),
                     HIGHLIGHT: (before, spoken, after),
                 }
             )

@@ -232,6 +232,130 @@ def test_single_window_clusters_join_their_nearest_speaker():
     assert len(set(d.cluster(np.vstack([points, outlier]), threshold=0.35, min_speakers=3))) == 3
 
 
+def test_one_voice_with_stray_windows_is_one_speaker():
+    """One voice drifts along a recording: a few windows far from the rest (under
+    MIN_CLUSTER_SHARE of them) are not a second speaker; the same stray windows as a
+    real share of the speech are."""
+    points, _ = _blobs([40], spread=0.05)
+    stray = np.roll(points[:3], 1, axis=1)  # 3 of 43 windows, far from the voice
+    assert len(set(d.cluster(np.vstack([points, stray])))) == 1
+    other = np.roll(points[:12], 1, axis=1)  # 12 of 52: another speaker
+    labels = d.cluster(np.vstack([points, other]))
+    assert len(set(labels)) == 2 and len(set(labels[40:])) == 1 and labels[40] != labels[0]
+    # min_speakers still asks for more clusters than the speech supports
+    assert len(set(d.cluster(np.vstack([points, stray]), min_speakers=2))) == 2
+
+
+def test_short_flips_are_smoothed_unless_the_voice_is_far():
+    a, b = np.eye(4)[0], np.eye(4)[1]
+    near_a = (a * 0.9 + b * 0.1) / np.linalg.norm(a * 0.9 + b * 0.1)
+    turns = [
+        d.SpeakerTurn(0.0, 3.0, "SPEAKER_00"),
+        d.SpeakerTurn(3.0, 3.6, "SPEAKER_01"),  # a 0.6 s flip inside speaker 0's speech
+        d.SpeakerTurn(3.6, 6.0, "SPEAKER_00"),
+        d.SpeakerTurn(6.2, 9.0, "SPEAKER_01"),  # a real turn: long
+    ]
+    spans = [(2.5, 4.1)]  # one window centred in the flip
+    centroids = {"SPEAKER_00": a, "SPEAKER_01": b}
+    smoothed = d.smooth_flips(turns, spans, np.array([near_a]), centroids)
+    assert [(t.start, t.end, t.speaker) for t in smoothed] == [
+        (0.0, 6.0, "SPEAKER_00"),
+        (6.2, 9.0, "SPEAKER_01"),
+    ]
+    # the same flip sounding like speaker 1 (far from speaker 0) stays a turn
+    kept = d.smooth_flips(turns, spans, np.array([b]), centroids)
+    assert [t.speaker for t in kept] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_01"]
+    # and so does a flip after a pause (an answer, not a flip)
+    paused = [turns[0], d.SpeakerTurn(3.8, 4.4, "SPEAKER_01"), d.SpeakerTurn(5.2, 6.0, "SPEAKER_00")]
+    assert [t.speaker for t in d.smooth_flips(paused, spans, np.array([near_a]), centroids)] == [
+        "SPEAKER_00",
+        "SPEAKER_01",
+        "SPEAKER_00",
+    ]
+
+
+def _words(*spec) -> list[Word]:
+    return [Word(start, end, text, 0.9, speaker) for start, end, text, speaker in spec]
+
+
+def test_segments_split_at_the_word_where_the_speaker_changes():
+    words = _words(
+        (0.0, 0.4, " Hello", "SPEAKER_00"),
+        (0.5, 0.9, " there.", "SPEAKER_00"),
+        (1.2, 1.5, " Hi,", "SPEAKER_01"),
+        (1.6, 2.0, " you.", "SPEAKER_01"),
+        (2.2, 2.6, " Bye.", "SPEAKER_00"),
+    )
+    segments = [
+        Segment(
+            0.0, 2.8, " Hello there. Hi, you. Bye.", id=0, tokens=[1, 2, 3], words=words, speaker="SPEAKER_00"
+        ),
+        Segment(
+            3.0, 4.0, " Alone.", id=1, words=_words((3.1, 3.9, " Alone.", "SPEAKER_01")), speaker="SPEAKER_01"
+        ),
+        Segment(4.0, 5.0, " No words.", id=2, speaker="SPEAKER_01"),
+    ]
+    out = d.split_at_turns(segments)
+    assert [(s.id, s.start, s.end, s.text, s.speaker) for s in out] == [
+        (0, 0.0, 0.9, " Hello there.", "SPEAKER_00"),
+        (1, 1.2, 2.0, " Hi, you.", "SPEAKER_01"),
+        (2, 2.2, 2.8, " Bye.", "SPEAKER_00"),
+        (3, 3.0, 4.0, " Alone.", "SPEAKER_01"),
+        (4, 4.0, 5.0, " No words.", "SPEAKER_01"),
+    ]
+    assert all({w.speaker for w in s.words or []} <= {s.speaker} for s in out)
+    assert out[0].tokens == [1, 2, 3] and out[1].tokens == []
+    assert "".join(s.text for s in out) == "".join(s.text for s in segments)
+    # an unlabelled word stays with the run before it
+    runs = d.speaker_runs(_words((0, 1, " a", "SPEAKER_00"), (1, 2, " b", None), (2, 3, " c", "SPEAKER_01")))
+    assert [[w.word for w in run] for run in runs] == [[" a", " b"], [" c"]]
+    assert d.speaker_runs([]) == []
+
+
+def test_subtitles_carry_speakers_as_whisperx_writes_them():
+    from whisper_live.formats import highlighted_cues, to_srt, to_text, to_vtt
+
+    segments = [
+        Segment(
+            0.0, 1.0, " Hi <there>.", speaker="SPEAKER_00", words=_words((0.1, 0.9, " Hi", "SPEAKER_00"))
+        ),
+        Segment(1.0, 2.0, " Yes.", speaker="SPEAKER_01"),
+        Segment(2.0, 3.0, " Plain."),
+    ]
+    assert "\n[SPEAKER_00]: Hi <there>.\n" in to_srt(segments)
+    assert "\n[SPEAKER_01]: Yes.\n" in to_srt(segments) and "\nPlain.\n" in to_srt(segments)
+    assert "\n[SPEAKER_00]: Hi &lt;there&gt;.\n" in to_vtt(segments)
+    assert to_text(segments) == "[SPEAKER_00]: Hi <there>. [SPEAKER_01]: Yes. Plain.\n"
+    assert "[SPEAKER_00]: <u>Hi</u>" in to_srt(highlighted_cues(segments[:1]))
+
+
+def test_deepgram_utterances_and_paragraphs_hold_one_speaker():
+    from whisper_live.faces.deepgram import protocol
+
+    words = _words(
+        (0.0, 0.4, "Hello", "SPEAKER_00"),
+        (0.5, 0.9, "there.", "SPEAKER_00"),
+        (1.0, 1.4, "Hi,", "SPEAKER_01"),  # no pause: only the speaker change splits here
+        (1.5, 1.9, "you.", "SPEAKER_01"),
+        (2.0, 2.4, "Right.", "SPEAKER_00"),
+    )
+    body = protocol.paragraphs_json(words, 0.0)
+    assert [(p["speaker"], p["num_words"]) for p in body["paragraphs"]] == [(0, 2), (1, 2), (0, 1)]
+    assert body["transcript"] == "\nSpeaker 0: Hello there.\n\nSpeaker 1: Hi, you.\n\nSpeaker 0: Right."
+    options = protocol.ListenOptions(punctuate=True)
+    utterances = protocol.utterances_json([words], options, 0.0)
+    assert [(u["speaker"], u["transcript"]) for u in utterances] == [
+        (0, "Hello there."),
+        (1, "Hi, you."),
+        (0, "Right."),
+    ]
+    # without speakers: one paragraph and one utterance, no "Speaker" anywhere
+    plain = [Word(w.start, w.end, w.word, w.probability) for w in words]
+    assert len(protocol.paragraphs_json(plain, 0.0)["paragraphs"]) == 1
+    assert "Speaker" not in protocol.paragraphs_json(plain, 0.0)["transcript"]
+    assert len(protocol.utterances_json([plain], options, 0.0)) == 1
+
+
 def test_speaker_bounds_are_validated():
     with pytest.raises(InvalidRequest, match="min_speakers must not exceed"):
         d.check_speaker_bounds(3, 2)
@@ -291,6 +415,50 @@ def test_streaming_labels_are_stable_and_respect_max_speakers():
     assert labels[3] in ("SPEAKER_00", "SPEAKER_01")  # a third voice, but max_speakers=2
     assert diarizer.speakers == 2
     assert diarizer.label(position, position + 0.1) is None  # too short to embed
+
+
+def test_live_segment_two_speakers_share_is_split_per_turn():
+    import asyncio
+
+    from whisper_live.core.transcript import StreamSegment
+
+    class _Pool:
+        class scheduler:  # noqa: N801 - stands in for the pool's attribute
+            @staticmethod
+            async def run(job, priority):
+                return job()
+
+    speakers = d.LiveSpeakers(_Pool(), "float32")
+    speakers.diarizer = d.StreamingDiarizer(encoder=_FixedEncoder())
+    for value in (0.1, 0.2, 0.1, 0.2):  # A 0-2 s, B 2-4 s, then A 4-6 s and B 6-8 s
+        speakers.diarizer.feed(np.full(32000, value, np.float32))
+
+    def words(start, end):
+        return [Word(t, t + 0.4, f" w{t:g}", 0.9) for t in np.arange(start, end, 0.5)]
+
+    def segment(start, end):
+        ws = words(start, end)
+        return StreamSegment(start, end, "".join(w.word for w in ws), True, ws)
+
+    first, second, shared = segment(0.0, 2.0), segment(2.0, 4.0), segment(4.0, 8.0)
+    partial = StreamSegment(8.0, 9.0, " still", False)
+    asyncio.run(speakers.label([first, second, shared, partial]))
+    out = speakers.split([first, second, shared, partial])
+    assert [(s.start, s.end, speakers.speaker_of(s)) for s in out[:4]] == [
+        (0.0, 2.0, "SPEAKER_00"),
+        (2.0, 4.0, "SPEAKER_01"),
+        (4.0, 5.9, "SPEAKER_00"),
+        (6.0, 8.0, "SPEAKER_01"),
+    ]
+    assert out[2].text + out[3].text == shared.text and out[2].text == " w4 w4.5 w5 w5.5"
+    assert out[-1] is partial and speakers.speaker_of(partial) is None
+    # a segment of one voice stays whole, and so does one without word timings
+    alone = segment(0.0, 4.0)
+    alone_words = StreamSegment(alone.start, alone.end, alone.text, True, alone.words[:4])
+    bare = StreamSegment(4.0, 8.0, " no words", True)
+    asyncio.run(speakers.label([alone_words, bare]))
+    assert speakers.split([alone_words, bare]) == [alone_words, bare]
+    assert speakers.speaker_of(bare) in ("SPEAKER_00", "SPEAKER_01")
 
 
 def test_streaming_keeps_only_recent_audio():
@@ -378,3 +546,38 @@ def test_diarize_end_to_end_on_a_conversation():
     assert set(result.embeddings) == set(result.speakers)
     assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in result.embeddings.values())
     assert len(set(d.diarize(audio, segments, max_speakers=1).speakers)) == 1
+
+
+def test_generated_mixes_have_true_references(tmp_path):
+    """The evaluation's mixes (scripts/harness/mixes.py), built from the LibriSpeech readers
+    and JFK: every listed speaker speaks, the RTTM turns lie on speech (far louder than what
+    they leave out), overlaps exist only where asked, and both splits hold every kind."""
+    from harness import mixes
+    from harness.diarization_metrics import read_rttm
+
+    files: dict[str, list] = {}
+    for utterance in evaluation.manifest("librispeech_dev_clean"):
+        files.setdefault("ls" + utterance.id.split("-")[0], []).append(utterance.path)
+    files["jfk"] = [u.path for u in evaluation.manifest("jfk")]
+    built = mixes.build_mixes(seed=5, repeats=1, readers=mixes.reader_audio(files))
+    assert len(built) == 6 + 28
+    assert {m.split for m in built} == {"tune", "test"}
+    assert {m.kind for m in built if m.split == "tune"} >= {m.kind for m in built if m.split == "test"}
+    for mix in built:
+        count = int(mix.kind[0])
+        assert len(mix.speakers) == count and {t[2] for t in mix.turns} == set(mix.speakers), mix.name
+        assert all(0 <= s < e <= mix.seconds for s, e, _ in mix.turns), mix.name
+        inside = np.zeros(len(mix.audio), bool)
+        for start, end, _ in mix.turns:
+            inside[int(start * 16000) : int(end * 16000)] = True
+        if (~inside).sum() > 16000:
+            assert np.sqrt(np.mean(mix.audio[inside] ** 2)) > 5 * np.sqrt(np.mean(mix.audio[~inside] ** 2))
+        overlaps = sum(1 for a, b in zip(mix.turns, mix.turns[1:]) if a[2] != b[2] and b[0] < a[1] - 0.1)
+        assert (overlaps > 0) == ("overlap" in mix.kind), mix.name
+        rttm = mix.rttm()
+        assert len(rttm.splitlines()) == len(mix.turns)
+        path = tmp_path / f"{mix.name}.rttm"
+        path.write_text(rttm)
+        assert [(round(s, 3), round(e, 3), k) for s, e, k in read_rttm(path)] == [
+            (round(s, 3), round(e, 3), k) for s, e, k in mix.turns
+        ]

@@ -4,14 +4,23 @@ Offline (``diarize``): speech regions come from Silero VAD (the transcript's seg
 VAD finds nothing); each region is covered by 1.6 s windows every 0.8 s (the encoder's own
 partial length; a shorter region is one zero-padded window), each window gets a d-vector
 from ``speaker_encoder``, and the windows are clustered by average-linkage agglomeration on
-cosine distance, cut at ``THRESHOLD`` or at the speaker count the caller bounds with
-``min_speakers``/``max_speakers``. Every 10 ms of speech takes the label of the nearest
-window centre; runs of one label are the speaker turns, and segments and words take the
-speaker they overlap most (the nearest turn if they overlap none).
+cosine distance, cut at ``THRESHOLD``; the speaker count is then decided over the whole
+recording (clusters with little of the speech fold into their nearest, clusters on average
+closer than ``SEPARATION_DISTANCE`` merge) within the caller's ``min_speakers``/
+``max_speakers``, and windows move to their nearest centroid. Every 10 ms of speech takes
+the label of the nearest window centre; runs of one label are the speaker turns, short
+flips inside another speaker's speech are smoothed, and words take the speaker they overlap
+most (the nearest turn if they overlap none). Segments are then split at the word where the
+speaker changes (``split_at_turns``; ``speaker_runs`` is the same cut for any face that
+groups words itself), so nothing a user reads holds two speakers.
 
 Live (``StreamingDiarizer``): each completed segment is embedded whole and given the
 nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
-of its segments, so labels stay stable for the whole stream.
+of its segments, so labels stay stable for the whole stream. A segment with word timings
+is also compared chunk by chunk (>= 1.6 s of words) with the known speakers, and cut
+where its chunks belong to different ones (``LiveSpeakers.split``).
+
+Tuned and measured over generated mixes: ``scripts/bench_diarization.py --mixes``.
 
 Everything here is blocking numpy work: it runs on the pool's scheduler, never on the
 event loop (``diarize_upload`` at upload priority for REST faces, ``LiveSpeakers`` at final
@@ -27,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.decodes import Segment
+from ..core.decodes import Segment, Word
 from ..core.pcm import SAMPLE_RATE, PcmDecoder
 from ..errors import InvalidRequest
 from .pool import ModelPool, Priority
@@ -46,15 +55,24 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = PARTIAL_SAMPLES / SAMPLE_RATE  # 1.6 s
 STEP_SECONDS = WINDOW_SECONDS / 2
 FRAME_SECONDS = 0.01
-# Cosine distance at which two clusters of windows stop being merged. On the shared
-# conversations 90% of same-speaker window pairs are closer than 0.32 and 90% of
-# different-speaker pairs farther than 0.37 (scripts/bench_diarization.py prints these);
-# 0.35 sits between, and any cut from 0.3 to 0.4 finds the same speakers there (0.45
-# merges two of the three).
+# Cosine distance at which the average-linkage tree is cut. On the shared conversations
+# 90% of same-speaker window pairs are closer than 0.32 and 90% of different-speaker pairs
+# farther than 0.37; the cut may split one voice where it drifts (that is undone below).
 THRESHOLD = 0.35
-# A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its
-# own: its windows join the nearest cluster, unless min_speakers asks for more clusters.
+# A cluster of fewer windows than this is never a speaker of its own: its windows join the
+# nearest cluster, unless min_speakers asks for more clusters.
 MIN_CLUSTER_WINDOWS = 2
+# Nor is a cluster holding less than this share of the windows (capped at MIN_CLUSTER_CAP
+# windows, ~7 s of speech, so that a long recording's quiet speaker is still found): one
+# voice drifts along a recording and the tree always has a few windows near its top.
+MIN_CLUSTER_SHARE = 0.1
+MIN_CLUSTER_CAP = 8
+# Clusters on average (over all their windows' pairs) closer than this are one speaker: JFK
+# in a reverberant hall splits into halves 0.35 apart; the closest pair of different
+# readers in the generated mixes' tune split was 0.37-0.40 apart.
+SEPARATION_DISTANCE = 0.39
+# Each window then moves to its nearest centroid (a few k-means rounds on the sphere).
+REFINE = True
 # Silero's regions are padded like this (Whisper's own VAD pads 400 ms): a word's onset
 # and release are quieter than the VAD's threshold but belong to the turn.
 SPEECH_PAD_MS = 250
@@ -65,6 +83,12 @@ STREAM_THRESHOLD = 0.35
 # A live segment shorter than this is too short to found a new speaker.
 STREAM_MIN_NEW_SECONDS = 1.0
 MAX_SPEAKERS = 32
+# A turn shorter than this with the same other speaker on both sides, less than
+# FLIP_GAP seconds away, is a flip of the labels, not a turn, unless its windows are
+# farther than FLIP_FAR from that speaker's centroid.
+FLIP_SECONDS = 1.0
+FLIP_GAP = 0.5
+FLIP_FAR = 0.3
 
 
 @dataclass
@@ -149,25 +173,86 @@ def average_linkage(distances: np.ndarray) -> list[tuple[int, int, float]]:
 
 def cluster(
     embeddings: np.ndarray,
-    threshold: float = THRESHOLD,
+    threshold: float | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
 ) -> np.ndarray:
     """Cluster labels 0..k-1 (numbered in order of first appearance) for each embedding.
 
-    The tree is cut where merges exceed ``threshold``; the speaker bounds, when given,
-    override the threshold's count (never more clusters than items). Clusters of a single
-    window are then folded into their nearest neighbour (see ``MIN_CLUSTER_WINDOWS``).
+    The average-linkage tree is cut where merges exceed ``threshold``; a cluster holding
+    less than ``MIN_CLUSTER_SHARE`` of the windows (or under ``MIN_CLUSTER_WINDOWS``) is
+    not a speaker: its windows join the nearest big cluster. The count is thus decided
+    over the whole recording, by where the bulk of the speech falls, and not by one
+    stray window far from the rest (one voice varies along a recording, and the tree
+    always has such windows near its top). The speaker bounds, when given, move the cut
+    until the count of big clusters is within them. Each window then goes to the nearest
+    centroid (average linkage chains along a slowly changing voice; this undoes it).
     """
     n = len(embeddings)
     if n == 0:
         return np.zeros(0, int)
-    merges = average_linkage(cosine_distances(embeddings)) if n > 1 else []
+    threshold = THRESHOLD if threshold is None else threshold
+    distances = cosine_distances(embeddings)  # n x n: computed once (an hour is ~4500 windows)
+    merges = average_linkage(distances) if n > 1 else []
+    low, high = min_speakers or 1, max_speakers or MAX_SPEAKERS
     count = n - sum(1 for _, _, h in merges if h <= threshold)
-    if min_speakers is not None:
-        count = max(count, min_speakers)
-    if max_speakers is not None:
-        count = min(count, max_speakers)
+    labels = _cut(embeddings, merges, count, low)
+    found = len(np.unique(labels))
+    step = 1 if found < low else -1
+    while not low <= found <= high and 1 <= count + step <= n:
+        count += step
+        labels = _cut(embeddings, merges, count, low)
+        found = len(np.unique(labels))
+        if step == 1 and found > high or step == -1 and found < low:
+            break
+    labels = _merge_inseparable(distances, labels, low)
+    labels = _nearest_centroid(embeddings, labels)
+    numbering: dict[int, int] = {}
+    return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+
+
+def _merge_inseparable(distances: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
+    """Clusters merged, closest pair first, while two are on average (over all their
+    windows' pairs) nearer than ``SEPARATION_DISTANCE``. The tree's cut at ``THRESHOLD``
+    splits one voice where it drifts (JFK in a reverberant hall: two halves 0.35 apart);
+    once stray windows are folded in, the clusters left are compared as wholes."""
+    labels = labels.copy()
+    while len(ids := np.unique(labels)) > max(keep_at_least, 1):
+        member = [labels == k for k in ids]
+        closest, pair = SEPARATION_DISTANCE, None
+        for i in range(len(ids)):
+            for j in range(i + 1, len(ids)):
+                between = float(distances[np.ix_(member[i], member[j])].mean())
+                if between < closest:
+                    closest, pair = between, (ids[i], ids[j])
+        if pair is None:
+            break
+        labels[labels == pair[1]] = pair[0]
+    return labels
+
+
+def _nearest_centroid(embeddings: np.ndarray, labels: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Each window moved to its nearest cluster centroid (a few k-means rounds on the
+    unit sphere); clusters keep their identities and none is emptied."""
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    for _ in range(rounds if REFINE else 0):
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            break
+        centroids = np.stack([unit[labels == k].mean(axis=0) for k in ids])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        moved = ids[np.argmax(unit @ centroids.T, axis=1)]
+        if len(np.unique(moved)) < len(ids) or np.array_equal(moved, labels):
+            break
+        labels = moved
+    return labels
+
+
+def _cut(
+    embeddings: np.ndarray, merges: Sequence[tuple[int, int, float]], count: int, keep_at_least: int
+) -> np.ndarray:
+    """The tree cut into ``count`` clusters, small clusters then folded in."""
+    n = len(embeddings)
     count = min(max(count, 1), n)
     parent = list(range(n))
 
@@ -180,21 +265,22 @@ def cluster(
     for a, b, _ in merges[: n - count]:
         parent[root(a)] = root(b)
     labels = np.array([root(i) for i in range(n)])
-    labels = _absorb_small(embeddings, labels, min_speakers or 1)
-    numbering: dict[int, int] = {}
-    return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
+    return _absorb_small(embeddings, labels, keep_at_least)
 
 
 def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
     """Move the windows of clusters smaller than ``MIN_CLUSTER_WINDOWS`` to the nearest
     remaining centroid, smallest clusters first, keeping at least ``keep_at_least``."""
     ids, sizes = np.unique(labels, return_counts=True)
-    big = ids[sizes >= MIN_CLUSTER_WINDOWS]
-    small = ids[sizes < MIN_CLUSTER_WINDOWS]
-    if len(small) == 0 or len(big) == 0:
+    least = max(MIN_CLUSTER_WINDOWS, min(int(np.ceil(MIN_CLUSTER_SHARE * len(labels))), MIN_CLUSTER_CAP))
+    if sizes.max() < least:
+        least = int(sizes.max())  # all small: the biggest stay
+    big = ids[sizes >= least]
+    small = ids[sizes < least]
+    if len(small) == 0:
         return labels
     keep = max(keep_at_least - len(big), 0)
-    by_size = small[np.argsort(-sizes[sizes < MIN_CLUSTER_WINDOWS], kind="stable")]
+    by_size = small[np.argsort(-sizes[sizes < least], kind="stable")]
     kept, moved = by_size[:keep], by_size[keep:]
     if len(moved) == 0:
         return labels
@@ -291,6 +377,46 @@ def turns_from_windows(
     return turns
 
 
+def smooth_flips(
+    turns: Sequence[SpeakerTurn],
+    spans: Sequence[tuple[float, float]],
+    embeddings: np.ndarray,
+    centroids: dict[str, np.ndarray],
+) -> list[SpeakerTurn]:
+    """Turns with short flips relabelled: a turn under ``FLIP_SECONDS`` between two turns
+    of one other speaker, each less than ``FLIP_GAP`` away, takes that speaker, unless
+    the windows centred in it are farther than ``FLIP_FAR`` from that speaker's centroid
+    (a real interjection sounds unlike the speaker around it). Neighbours of one speaker
+    are then joined."""
+    out = [dataclasses.replace(t) for t in turns]
+    centres = np.array([(s + e) / 2 for s, e in spans]) if len(spans) else np.zeros(0)
+    for i in range(1, len(out) - 1):
+        turn, before, after = out[i], out[i - 1], out[i + 1]
+        if (
+            turn.end - turn.start >= FLIP_SECONDS
+            or before.speaker != after.speaker
+            or before.speaker == turn.speaker
+            or turn.start - before.end >= FLIP_GAP
+            or after.start - turn.end >= FLIP_GAP
+        ):
+            continue
+        inside = (centres >= turn.start) & (centres <= turn.end)
+        centroid = centroids.get(before.speaker)
+        if inside.any() and centroid is not None:
+            vectors = embeddings[inside]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            if float(np.mean(1.0 - vectors @ centroid)) > FLIP_FAR:
+                continue
+        turn.speaker = before.speaker
+    joined: list[SpeakerTurn] = []
+    for turn in out:
+        if joined and joined[-1].speaker == turn.speaker and turn.start - joined[-1].end < 1e-6:
+            joined[-1].end = max(joined[-1].end, turn.end)
+        else:
+            joined.append(turn)
+    return joined
+
+
 def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | None:
     """The speaker who talks most within [start, end], else the one whose turn is nearest."""
     if not turns:
@@ -318,6 +444,54 @@ def label_segments(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) ->
     return out
 
 
+def speaker_runs(words: Sequence[Word]) -> list[list[Word]]:
+    """Consecutive words of one speaker: where a segment, utterance or paragraph must be
+    split so that it never holds two speakers (a word without a label stays with the run
+    before it)."""
+    runs: list[list[Word]] = []
+    speaker = None  # the current run's speaker: its first labelled word's
+    for word in words:
+        if runs and (word.speaker is None or word.speaker == (speaker or word.speaker)):
+            runs[-1].append(word)
+            speaker = speaker or word.speaker
+        else:
+            runs.append([word])
+            speaker = word.speaker
+    return runs
+
+
+def split_at_turns(segments: Sequence[Segment]) -> list[Segment]:
+    """Segments split at the word where the speaker changes, numbered again from 0.
+
+    Each piece keeps its words, spans them (the first piece starts where the segment did,
+    the last ends where it did) and takes their text; Whisper's text is the words' text
+    joined, so punctuation stays on the word it followed. The segment's decoding figures
+    (temperature, log probability, ...) are copied to each piece; its tokens are not split
+    (a word does not carry its tokens), so they stay with the first piece only. Segments
+    without words keep the label of their majority.
+    """
+    out: list[Segment] = []
+    for segment in segments:
+        runs = speaker_runs(segment.words or [])
+        if len(runs) < 2:
+            out.append(dataclasses.replace(segment, id=len(out)))
+            continue
+        for index, run in enumerate(runs):
+            out.append(
+                dataclasses.replace(
+                    segment,
+                    id=len(out),
+                    start=segment.start if index == 0 else run[0].start,
+                    end=segment.end if index == len(runs) - 1 else run[-1].end,
+                    text="".join(w.word for w in run),
+                    tokens=segment.tokens if index == 0 else [],
+                    words=run,
+                    speaker=next((w.speaker for w in run if w.speaker), segment.speaker),
+                )
+            )
+    return out
+
+
 # ----------------------------------------------------------------------------- entry points
 
 
@@ -336,18 +510,33 @@ def diarize(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     encoder: SpeakerEncoder | None = None,
-    threshold: float = THRESHOLD,
+    threshold: float | None = None,
 ) -> Diarization:
-    """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them."""
+    """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them
+    and split where the speaker changes."""
     check_speaker_bounds(min_speakers, max_speakers)
     regions, spans, embeddings = window_embeddings(audio, segments, encoder)
+    return diarize_windows(regions, spans, embeddings, segments, min_speakers, max_speakers, threshold)
+
+
+def diarize_windows(
+    regions: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
+    embeddings: np.ndarray,
+    segments: Sequence[Segment],
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    threshold: float | None = None,
+) -> Diarization:
+    """``diarize`` from the windows' d-vectors on (the part that does not touch audio, so
+    an evaluation can re-run it over cached embeddings)."""
     labels = cluster(embeddings, threshold, min_speakers, max_speakers)
-    turns = turns_from_windows(regions, spans, labels)
     centroids = {}
     for label in np.unique(labels):
         mean = embeddings[labels == label].mean(axis=0)
         centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return Diarization(turns, label_segments(segments, turns), centroids)
+    turns = smooth_flips(turns_from_windows(regions, spans, labels), spans, embeddings, centroids)
+    return Diarization(turns, split_at_turns(label_segments(segments, turns)), centroids)
 
 
 async def diarize_upload(
@@ -409,6 +598,49 @@ class StreamingDiarizer:
             return None
         return self.encoder.embed_utterance(normalize_volume(piece))
 
+    def turns(self, start: float, end: float, words: Sequence[Word]) -> list[tuple[list[Word], str | None]]:
+        """A completed segment's speakers, split at the word where the speaker changes.
+
+        The segment's words are grouped into chunks of at least a window (1.6 s) and each
+        chunk is compared with the speakers known so far; when chunks are nearest (within
+        ``threshold``) to different speakers, the segment is cut there and each piece
+        counts for its speaker. Otherwise the whole segment is labelled as ``label`` does
+        (only a whole segment founds a new speaker: a chunk is too short to say a voice is
+        new). Returns (words, speaker) per piece; a single piece holds all the words.
+        """
+        chunks = _word_chunks(words, WINDOW_SECONDS)
+        if len(chunks) < 2 or not self._sums:
+            return [(list(words), self.label(start, end))]
+        centroids = np.stack([s / np.linalg.norm(s) for s in self._sums])
+        nearest: list[int | None] = []
+        for chunk in chunks:
+            embedding = self.embed(chunk[0].start, chunk[-1].end)
+            if embedding is None:
+                nearest.append(None)
+                continue
+            distances = 1.0 - centroids @ embedding
+            index = int(np.argmin(distances))
+            nearest.append(index if distances[index] <= self.threshold else None)
+        if len({n for n in nearest if n is not None}) < 2:
+            return [(list(words), self.label(start, end))]
+        for i in range(len(nearest)):  # a chunk near no one goes with its neighbour
+            if nearest[i] is None:
+                nearest[i] = nearest[i - 1] if i else next(n for n in nearest if n is not None)
+        pieces: list[tuple[list[Word], int]] = []
+        for chunk, index in zip(chunks, nearest, strict=True):
+            if pieces and pieces[-1][1] == index:
+                pieces[-1][0].extend(chunk)
+            else:
+                pieces.append((list(chunk), index))
+        out = []
+        for piece, index in pieces:
+            embedding = self.embed(piece[0].start, piece[-1].end)
+            if embedding is not None:
+                self._sums[index] += embedding
+                self._counts[index] += 1
+            out.append((piece, speaker_name(index)))
+        return out
+
     def label(self, start: float, end: float) -> str | None:
         """The speaker of the stream's audio between ``start`` and ``end`` seconds."""
         embedding = self.embed(start, end)
@@ -432,6 +664,20 @@ class StreamingDiarizer:
         return speaker_name(index)
 
 
+def _word_chunks(words: Sequence[Word], seconds: float) -> list[list[Word]]:
+    """Consecutive words in chunks spanning at least ``seconds`` (a short tail joins the
+    chunk before it)."""
+    chunks: list[list[Word]] = []
+    for word in words:
+        if chunks and chunks[-1][-1].end - chunks[-1][0].start < seconds:
+            chunks[-1].append(word)
+        else:
+            chunks.append([word])
+    if len(chunks) > 1 and chunks[-1][-1].end - chunks[-1][0].start < seconds:
+        chunks[-2].extend(chunks.pop())
+    return chunks
+
+
 class LiveSpeakers:
     """A live stream's speaker labels, for a transport that sends completed segments.
 
@@ -448,6 +694,8 @@ class LiveSpeakers:
         self.diarizer = StreamingDiarizer(max_speakers=max_speakers)
         self._pcm = PcmDecoder(audio_format)
         self._labels: dict[tuple[float, float, str], str | None] = {}
+        # completed segments two speakers share: their pieces, one per turn
+        self._pieces: dict[tuple[float, float, str], list] = {}
 
     def feed(self, data: bytes) -> None:
         self.diarizer.feed(self._pcm.feed(data))
@@ -467,13 +715,35 @@ class LiveSpeakers:
             if not segment.completed or key in self._labels:
                 continue
             try:
-                speaker = await self.pool.scheduler.run(
-                    lambda s=segment: self.diarizer.label(s.start, s.end), Priority.FINAL
+                turns = await self.pool.scheduler.run(
+                    lambda s=segment: self.diarizer.turns(s.start, s.end, s.words or []), Priority.FINAL
                 )
             except Exception:
                 log.exception("labelling a segment's speaker failed")
-                speaker = None
-            self._labels[key] = speaker
+                turns = [(list(segment.words or []), None)]
+            if len(turns) > 1:
+                self._pieces[key] = [
+                    dataclasses.replace(
+                        segment,
+                        start=segment.start if i == 0 else words[0].start,
+                        end=segment.end if i == len(turns) - 1 else words[-1].end,
+                        text="".join(w.word for w in words),
+                        words=[dataclasses.replace(w, speaker=speaker) for w in words],
+                        ends_utterance=segment.ends_utterance and i == len(turns) - 1,
+                    )
+                    for i, (words, speaker) in enumerate(turns)
+                ]
+                for piece, (_, speaker) in zip(self._pieces[key], turns, strict=True):
+                    self._labels[self._key(piece)] = speaker
+            self._labels[key] = turns[0][1] if len(turns) == 1 else None
+
+    def split(self, segments: Sequence) -> list:
+        """``segments`` with each completed one that two speakers share replaced by one
+        segment per speaker turn (``label`` first decides where); the rest unchanged."""
+        out = []
+        for segment in segments:
+            out.extend(self._pieces.get(self._key(segment), [segment]) if segment.completed else [segment])
+        return out
 
     def speaker_of(self, segment) -> str | None:
         return self._labels.get(self._key(segment))

@@ -22,6 +22,7 @@ from aiohttp import web
 from ... import errors
 from ...core.decodes import Segment, Word
 from ...engine.capabilities import normalize_language
+from ...engine.diarization import speaker_runs
 from ...engine.models import ModelInfo
 from ...engine.speaker_encoder import weights_path
 from ..http.app import Statuses, http_status
@@ -229,13 +230,15 @@ def _sentences(words: list[Word]) -> list[list[Word]]:
 
 
 def _groups(words: list[Word], gap: float) -> list[list[Word]]:
-    """Words split wherever the speaker paused at least ``gap`` seconds."""
+    """Words split wherever the speaker paused at least ``gap`` seconds, and (diarized)
+    wherever another speaker takes over: an utterance or paragraph holds one speaker."""
     groups: list[list[Word]] = []
-    for w in words:
-        if groups and w.start - groups[-1][-1].end < gap:
-            groups[-1].append(w)
-        else:
-            groups.append([w])
+    for run in speaker_runs(words):
+        for i, w in enumerate(run):
+            if i and w.start - groups[-1][-1].end < gap:
+                groups[-1].append(w)
+            else:
+                groups.append([w])
     return groups
 
 
@@ -259,7 +262,16 @@ def paragraphs_json(words: list[Word], offset: float, gap: float = 1.5) -> dict:
                 "end": round(group[-1].end + offset, 3),
             }
         )
-    text = "\n".join("\n" + " ".join(s["text"] for s in p["sentences"]) for p in paragraphs)
+        if group[0].speaker is not None:
+            paragraphs[-1]["speaker"] = speaker_number(group[0].speaker)
+    # Deepgram's paragraph transcript: paragraphs after a blank line, a diarized one led by
+    # its speaker ("Speaker 0: ...")
+    text = "\n".join(
+        "\n"
+        + (f"Speaker {p['speaker']}: " if "speaker" in p else "")
+        + " ".join(s["text"] for s in p["sentences"])
+        for p in paragraphs
+    )
     return {"transcript": text, "paragraphs": paragraphs}
 
 

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "vtt_json", "aud")
 SUBTITLE_FORMATS = ("srt", "vtt", "vtt_json")
+# with diarize: JSON with a speaker per segment and word, or cues prefixed as WhisperX does
+DIARIZED_FORMATS = ("verbose_json", "vtt_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")
 
 
@@ -137,6 +139,7 @@ def parse_request(form: Form, task: str, face: FaceDefaults = OPENAI) -> Transcr
     # WhisperX's align: word timings, here from the Whisper model's own cross-attention.
     segment_words = form.flag("word_timestamps", False) or form.flag("align", face.align)
     batch_size = form.number("batch_size", 1, 1, 128, int)
+    diarize = form.flag("diarize", False)
     options = DecodeOptions(
         language=language,
         task=task,
@@ -145,20 +148,21 @@ def parse_request(form: Form, task: str, face: FaceDefaults = OPENAI) -> Transcr
         temperature=DecodeOptions.temperature if temperature == 0 else temperature,
         initial_prompt=form.text("prompt"),
         hotwords=form.text("hotwords"),
-        word_timestamps=segment_words or logprobs or highlight_words or "word" in granularities,
+        # diarize: segments are split at the word where the speaker changes
+        word_timestamps=segment_words or logprobs or highlight_words or diarize or "word" in granularities,
         condition_on_previous_text=form.flag("condition_on_previous_text", True),
         vad_filter=form.flag("vad_filter", False) or batch_size > 1,
         batch_size=batch_size,
         chunk_length=form.number("chunk_size", None, 1, 30, int),
     )
     stream = form.flag("stream", False) and face.streams
-    diarize = form.flag("diarize", False)
     min_speakers = form.number("min_speakers", None, 1, MAX_SPEAKERS, int)
     max_speakers = form.number("max_speakers", None, 1, MAX_SPEAKERS, int)
     check_speaker_bounds(min_speakers, max_speakers)
-    if diarize and response_format not in ("verbose_json", "vtt_json"):
+    if diarize and response_format not in DIARIZED_FORMATS:
         raise errors.InvalidRequest(
-            "diarize=true requires response_format=verbose_json (or WhisperX's vtt_json)", param="diarize"
+            "diarize=true requires response_format=verbose_json (or WhisperX's vtt_json, srt or vtt)",
+            param="diarize",
         )
     if diarize and stream:
         raise errors.InvalidRequest("diarize=true cannot be streamed (stream=true)", param="diarize")

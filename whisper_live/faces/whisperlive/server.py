@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
@@ -403,6 +403,8 @@ class StreamingServer:
         while (update := await runner.events.get()) is not None:
             if speakers is not None and isinstance(update, SegmentsChanged):
                 await speakers.label(update.segments)
+                # a completed segment two speakers share goes out as one segment per turn
+                update = replace(update, segments=speakers.split(update.segments))
             await ws.send(protocol.dumps(protocol.event_message(client.uid, update, speaker_of)))
             if isinstance(update, SegmentsChanged) and update.speech_ended:
                 sent = time.monotonic()

@@ -1,0 +1,183 @@
+"""Diarization scored over the generated mixes (``harness.mixes``), in process.
+
+Per mix: the transcript (tiny.en, word timings, as the REST faces decode an upload) and the
+windows' d-vectors are computed once and cached (they do not depend on the clustering), then
+``diarization.diarize_windows`` labels and splits the segments, so a clustering setting can be
+tried over every mix in seconds. Scores: speaker count right, DER (0.25 s collar, md-eval's)
+of the engine's turns, of the labelled words and of the labelled segments as a face returns them (a
+speaker's consecutive items less than 0.5 s apart joined into a turn, as a client would
+join them; also without joining), and whether a one-speaker recording came back split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from whisper_live.core.decodes import DecodeOptions, Segment, Word
+from whisper_live.engine import diarization
+
+from .diarization_metrics import der, labelled_spans
+from .mixes import Mix
+
+COLLAR = 0.25
+# A speaker's consecutive words or segments less than this apart are one turn, as a client
+# showing who speaks would join them: the pause between two sentences of one reader is
+# speech in the reference (``harness.mixes.PAUSE``), and not a speaker error.
+BRIDGE = 0.5
+
+
+@dataclass
+class Prepared:
+    mix: Mix
+    segments: list[Segment]
+    regions: list[tuple[float, float]]
+    spans: list[tuple[float, float]]
+    embeddings: np.ndarray
+    transcribe_seconds: float  # wall time of the plain transcription (when computed here)
+    embed_seconds: float  # wall time of VAD + d-vectors
+
+
+def _key(mix: Mix) -> str:
+    return f"{mix.name}-{hashlib.sha1(mix.audio.tobytes()).hexdigest()[:12]}"
+
+
+def _segments_from_json(items: list[dict]) -> list[Segment]:
+    out = []
+    for item in items:
+        words = [Word(**w) for w in item.pop("words")] if item.get("words") is not None else None
+        out.append(Segment(**item, words=words))
+    return out
+
+
+def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[Prepared]:
+    """Transcripts and window d-vectors of every mix, from ``cache`` when there."""
+    cache.mkdir(parents=True, exist_ok=True)
+    model = None
+    out = []
+    for mix in mixes:
+        stem = cache / _key(mix)
+        if not stem.with_suffix(".json").is_file():
+            if model is None:
+                from faster_whisper import WhisperModel
+
+                from whisper_live.engine.models import resolve
+
+                model = WhisperModel(resolve(model_name).path, device="cpu", compute_type="int8")
+            from whisper_live.engine.decoding import run_decode
+
+            started = time.perf_counter()
+            result = run_decode(model, mix.audio, DecodeOptions(language="en", word_timestamps=True))
+            transcribe = time.perf_counter() - started
+            started = time.perf_counter()
+            regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
+            embed = time.perf_counter() - started
+            np.save(stem.with_suffix(".npy"), embeddings)
+            stem.with_suffix(".json").write_text(
+                json.dumps(
+                    {
+                        "segments": [asdict(s) for s in result.segments],
+                        "regions": regions,
+                        "spans": spans,
+                        "transcribe_seconds": transcribe,
+                        "embed_seconds": embed,
+                    }
+                )
+            )
+        data = json.loads(stem.with_suffix(".json").read_text())
+        out.append(
+            Prepared(
+                mix,
+                _segments_from_json(data["segments"]),
+                [tuple(r) for r in data["regions"]],
+                [tuple(s) for s in data["spans"]],
+                np.load(stem.with_suffix(".npy")),
+                data["transcribe_seconds"],
+                data["embed_seconds"],
+            )
+        )
+    return out
+
+
+def score(prepared: Prepared, **settings) -> dict:
+    """One mix diarized from its cached windows with ``settings`` (diarize_windows' keyword
+    arguments), and its figures."""
+    started = time.perf_counter()
+    result = diarization.diarize_windows(
+        prepared.regions, prepared.spans, prepared.embeddings, prepared.segments, **settings
+    )
+    cluster_seconds = time.perf_counter() - started
+    truth = prepared.mix.turns
+    turns = [(t.start, t.end, t.speaker) for t in result.turns]
+    words = [
+        {"start": w.start, "end": w.end, "speaker": w.speaker, "word": w.word}
+        for s in result.segments
+        for w in s.words or []
+    ]
+    segments = [
+        {"start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text} for s in result.segments
+    ]
+    found = len(result.speakers)
+    segment_der = der(truth, labelled_spans(segments, bridge=BRIDGE)[0], collar=COLLAR)
+    true = len(prepared.mix.speakers)
+    return {
+        "mix": prepared.mix.name,
+        "split": prepared.mix.split,
+        "kind": prepared.mix.kind,
+        "seconds": round(prepared.mix.seconds, 1),
+        "speakers_true": true,
+        "speakers_found": found,
+        "labels_found": len({s["speaker"] for s in segments} | {w["speaker"] for w in words}),
+        "der_turns": der(truth, turns, collar=COLLAR).der,
+        "der_words": der(truth, labelled_spans(words, bridge=BRIDGE)[0], collar=COLLAR).der,
+        "der_segments_unbridged": der(truth, labelled_spans(segments)[0], collar=COLLAR).der,
+        "der_segments": segment_der.der,
+        "speech_seconds": segment_der.total,
+        "segments_missed_fa_confusion_s": [
+            round(segment_der.missed, 2),
+            round(segment_der.false_alarm, 2),
+            round(segment_der.confusion, 2),
+        ],
+        "mixed_segments": sum(1 for s in result.segments if len({w.speaker for w in s.words or []}) > 1),
+        "transcribe_seconds": prepared.transcribe_seconds,
+        "diarize_seconds": prepared.embed_seconds + cluster_seconds,
+    }
+
+
+def summary(rows: list[dict]) -> dict:
+    """The issue's figures over ``rows``: count accuracy, DER (the mean over mixes, pooled
+    over all their speech, and the worst), the speaker-confusion part of the segments' DER
+    (pooled), one-speaker recordings split, and diarization's wall time as a share of the
+    plain transcription's (in process, tiny.en)."""
+    if not rows:
+        return {}
+    single = [r for r in rows if r["speakers_true"] == 1]
+    return {
+        "mixes": len(rows),
+        "count_right": round(float(np.mean([r["speakers_found"] == r["speakers_true"] for r in rows])), 3),
+        "der_segments_mean": round(float(np.mean([r["der_segments"] for r in rows])), 4),
+        "der_segments_pooled": round(
+            sum(sum(r["segments_missed_fa_confusion_s"]) for r in rows)
+            / max(sum(r["speech_seconds"] for r in rows), 1e-9),
+            4,
+        ),
+        "der_words_mean": round(float(np.mean([r["der_words"] for r in rows])), 4),
+        "der_turns_mean": round(float(np.mean([r["der_turns"] for r in rows])), 4),
+        "der_segments_unbridged_mean": round(float(np.mean([r["der_segments_unbridged"] for r in rows])), 4),
+        "confusion_of_segments": round(
+            sum(r["segments_missed_fa_confusion_s"][2] for r in rows)
+            / max(sum(r["speech_seconds"] for r in rows), 1e-9),
+            4,
+        ),
+        "der_segments_worst": round(float(max(r["der_segments"] for r in rows)), 4),
+        "single_speaker_split": f"{sum(r['labels_found'] > 1 for r in single)} of {len(single)}",
+        "segments_with_two_speakers": sum(r["mixed_segments"] for r in rows),
+        "diarization_share_of_transcription": round(
+            sum(r["diarize_seconds"] for r in rows) / max(sum(r["transcribe_seconds"] for r in rows), 1e-9), 3
+        ),
+    }
