@@ -46,6 +46,24 @@ class ServerSettings:
     # within ping_timeout is gone (a half-open connection: a dead NAT, a laptop closed).
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    # Access and transport limits an operator meets (issue 25).
+    no_auth: bool = False  # explicit: open even when a keys file or WHISPER_LIVE_API_KEY exists
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For / Forwarded name the real client
+    max_frame_mb: float = 16.0  # largest WebSocket frame (WhisperLive face); over it: ERROR
+
+    def trusted_networks(self) -> list:
+        """--trusted-proxies parsed (``ipaddress`` networks); a bare address is a /32 or /128."""
+        import ipaddress
+
+        return [
+            ipaddress.ip_network(c.strip(), strict=False)
+            for c in self.trusted_proxies.split(",")
+            if c.strip()
+        ]
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return int(self.max_frame_mb * 2**20)
 
     def allowed_models(self) -> list[str] | None:
         from .engine.models import bundled_models
@@ -96,6 +114,13 @@ _HELP = {
     " finish, then the process exits (a second SIGTERM exits at once)",
     "ping_interval": "seconds between WebSocket keepalive pings",
     "ping_timeout": "seconds a WebSocket peer has to answer a ping before its connection is dropped",
+    "no_auth": "serve everyone even when API keys are configured (a keys file or WHISPER_LIVE_API_KEY);"
+    " without it, configured keys are required, also once every key is revoked",
+    "trusted_proxies": "comma-separated addresses or CIDRs of proxies (HAProxy, ...) whose"
+    " X-Forwarded-For / Forwarded headers name the client in logs and per-key records; from"
+    " anyone else those headers are ignored",
+    "max_frame_mb": "largest WebSocket frame in MiB on the WhisperLive face; a bigger one is"
+    " answered with ERROR and close 1009",
 }
 
 CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
@@ -192,6 +217,12 @@ def parse_args(argv: list[str] | None = None) -> ServerSettings:
         env_flag("WHISPER_LIVE_ALLOW_DOWNLOAD")  # read when a model is resolved: checked now
     except SettingsError as exc:
         parser.error(str(exc))
+    try:
+        ServerSettings(trusted_proxies=args.trusted_proxies).trusted_networks()
+    except ValueError as exc:
+        parser.error(f"--trusted-proxies: {exc}")
+    if args.max_frame_mb <= 0:
+        parser.error("--max-frame-mb must be positive")
     for name in ("ping_interval", "ping_timeout"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")

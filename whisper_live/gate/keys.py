@@ -9,6 +9,11 @@ early exit), so the time a check takes says nothing about how close a guess came
 The file is re-read when it changes on disk, so ``keys revoke`` takes effect on a running
 server without a restart. A single key may also come from ``WHISPER_LIVE_API_KEY`` (for
 containers), named ``env``.
+
+Keys fail closed: once a keys file exists or the environment's key is set, keys are
+required, even when every key in the file is revoked (revoking must never widen access)
+or the file cannot be read. A running server that has required keys keeps requiring them
+until it restarts: deleting the keys file and restarting, or ``--no-auth``, opens it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -27,6 +33,8 @@ from pathlib import Path
 ENV_KEY = "WHISPER_LIVE_API_KEY"
 ENV_FILE = "WHISPER_LIVE_KEYS_FILE"
 PREFIX = "wl_"
+
+log = logging.getLogger(__name__)
 
 
 def default_keys_file() -> Path:
@@ -63,6 +71,7 @@ class KeyStore:
         self._env = ApiKey("env", digest(env_secret)) if env_secret else None
         self._file_keys: list[ApiKey] = []
         self._stamp: tuple[int, int] | None = None
+        self._file_seen = False  # a keys file has existed while this store was used: stay closed
 
     @classmethod
     def from_environment(cls, path: str | os.PathLike | None = None) -> KeyStore:
@@ -76,8 +85,21 @@ class KeyStore:
 
     @property
     def enabled(self) -> bool:
-        """Any usable key configured: then every face requires one."""
-        return any(not key.revoked for key in self.entries())
+        """Keys are required: a keys file exists (or existed since this store was made),
+        whatever it holds, or the environment's key is set. With every key revoked, none
+        is accepted and the server stays closed."""
+        self._refresh()
+        return self._env is not None or self._file_seen
+
+    def describe(self) -> str:
+        """Where the keys come from, for the start-up log."""
+        usable = sum(not key.revoked for key in self.entries())
+        sources = [f"keys file {self.path}"] if self._file_seen else []
+        if self._env is not None:
+            sources.append(f"${ENV_KEY}")
+        if sources:
+            return f"{' and '.join(sources)}, {usable} usable key{'s' if usable != 1 else ''}"
+        return f"no keys file at {self.path}" if self.path else "no keys file"
 
     def authenticate(self, secret: str | None) -> ApiKey | None:
         """The key a presented secret belongs to, or None (missing, wrong or revoked)."""
@@ -96,11 +118,19 @@ class KeyStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            # Keys that were there are gone: none is accepted, and (_file_seen) none is
+            # needed again only after a restart.
             self._file_keys, self._stamp = [], None
             return
+        self._file_seen = True
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
-            self._file_keys = [ApiKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
+            try:
+                self._file_keys = [ApiKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # Half-written or hand-broken: accept no file key (fail closed) until it is fixed.
+                log.error("keys file %s cannot be read (%s): no key from it is accepted", self.path, exc)
+                self._file_keys = []
             self._stamp = stamp
 
     # ------------------------------------------------------------------ changing
