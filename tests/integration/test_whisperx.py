@@ -228,7 +228,11 @@ def test_model_load_with_malformed_json_is_400(server):
 
 def test_batched_repetition_loop_falls_back(server):
     """With batch_size=4 this prompt sent base into "of the holes of the holes ..." (220
-    words, compression ratio 13.3) on a 6.7 s French clip; unbatched it says 15 words."""
+    words, compression ratio 13.3) on a 6.7 s French clip; unbatched it says 15 words.
+
+    The redo falls back to sampled decodes, whose words differ between processors and runs
+    ("under the console, it becomes a conservator of the holes and holes ...", "... a
+    consumer of holes and holes ..."): what must hold everywhere is that the loop is gone."""
     prompt = "of the holes of the holes of the holes of the holes"
     response = post(
         server,
@@ -243,7 +247,7 @@ def test_batched_repetition_loop_falls_back(server):
     assert response.status_code == 200, body
     assert 8 <= len(body["text"].split()) <= 30, body["text"]
     assert all(seg["compression_ratio"] <= 2.4 for seg in body["segments"])
-    assert "consul" in body["text"].lower()
+    assert body["text"].lower().count("holes") <= 4, body["text"]  # the loop said it ~70 times
 
 
 def test_language_auto_on_rest(server):
