@@ -28,9 +28,10 @@ serve: $(VENV)/.installed-serve
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(VENV)/.installed-test system-deps
-	$(BIN)/ruff check whisper_live tests scripts
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+# Phases, each announced with its time (scripts/test-phases.sh): system packages, lint,
+# unit, integration, browser. The recordings the suite uses are in tests/audio.
+test: $(VENV)/.installed-test
+	@bash scripts/test-phases.sh $(BIN) $(PYTEST_ARGS)
 
 # Only the unit tests: no Whisper model, no server (see tests/conftest.py); well under 2 min.
 test-fast: $(VENV)/.installed-test
@@ -38,3 +39,4 @@ test-fast: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check whisper_live tests scripts
+	$(BIN)/ruff format --check whisper_live tests scripts
