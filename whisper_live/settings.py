@@ -92,8 +92,8 @@ _HELP = {
     "cpu_threads": "threads inside one decode (0: cores divided by workers)",
     "max_clients": "concurrent streams; more get WAIT (default: 8 per CPU core)",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
-    "capacity_admission": "also answer WAIT when what streams have cost so far (CPU for VAD, sockets"
-    " and finals) says another would not keep up",
+    "capacity_admission": "also answer WAIT when what streams have cost over the last minute (CPU for"
+    " VAD, sockets and finals) says another would not keep up",
     "fit_window": "encode streamed utterances at their own length instead of a padded 30 s window"
     " (several times cheaper; falls back to the padded window when the result looks wrong)",
     "max_batch": "most fitted-window decodes from different streams run in one model call"

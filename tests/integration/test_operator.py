@@ -109,3 +109,42 @@ def test_the_forwarded_client_is_logged_only_from_trusted_proxies(librispeech, c
     untrusted = peers("10.0.0.0/8")
     assert untrusted["own"].startswith("127.0.0.1:") and untrusted["ws"].startswith("127.0.0.1:"), untrusted
     assert untrusted["/v1/models"] == "127.0.0.1", untrusted
+
+
+def test_wait_says_when_a_slot_is_expected_not_the_time_limit(librispeech):
+    """Streams here last seconds; the time limit is ten minutes. A client refused while one
+    stream runs is told about when that stream should end (from how long the others
+    lasted), not the ten minutes the old estimate gave, and a slot does free about then."""
+    clip = decode_audio(str(min(librispeech, key=lambda u: u.path.stat().st_size).path))
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=0,
+        http_port=0,
+        max_clients=1,
+        max_connection_time=600,
+        capacity_admission=False,
+    )
+    with ServerThread(settings) as running:
+
+        async def scenario() -> tuple[dict, float, float]:
+            for _ in range(3):  # the history: streams of a few seconds
+                await ev.stream(running.ws_url, clip, speed=2.0)
+            async with websockets.connect(running.ws_url) as holder:
+                await holder.send(json.dumps({"uid": "holder", "language": "en"}))
+                await holder.recv()
+                async with websockets.connect(running.ws_url) as refused:
+                    await refused.send(json.dumps({"uid": "refused", "language": "en"}))
+                    reply = json.loads(await refused.recv())
+                told = asyncio.get_running_loop().time()
+                await holder.send(ev.to_pcm(clip))
+                await asyncio.sleep(clip.size / 16000 / 2)  # as long as the others streamed
+                await holder.send(b"END_OF_AUDIO")
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for _ in holder:
+                        pass
+            return reply, told, asyncio.get_running_loop().time()
+
+        reply, told, freed = asyncio.run(asyncio.wait_for(scenario(), 300))
+    assert reply["status"] == "WAIT" and reply["uid"] == "refused", reply
+    assert 0 < reply["message"] < 1.0, reply  # minutes: the time limit alone would say 10
+    assert freed - told < 60 * 1.0 + 30, "the slot freed about when the estimate said"
