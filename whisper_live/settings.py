@@ -179,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                 value = env_flag(name, default)
             except SettingsError as exc:
                 parser.error(str(exc))
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=value, help=_HELP[f.name]
-            )
+            # A flag already named in the negative (--no-auth) is a plain switch: argparse's
+            # BooleanOptionalAction would read its leading "no-" as "off".
+            action = "store_true" if f.name.startswith("no_") else argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=value, help=_HELP[f.name])
         else:
             value = default if env is None else _env_value(parser, name, env, default)
             parser.add_argument(

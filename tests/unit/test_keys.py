@@ -140,3 +140,12 @@ def test_keys_fail_closed(tmp_path):
     opened = Gate(KeyStore(path), no_auth=True)
     assert opened.open and opened.admit({}, {}) is None and "--no-auth" in opened.describe()
     assert not Gate(KeyStore(tmp_path / "none.json", env_secret="s3cret")).open
+
+
+def test_no_auth_is_a_flag_and_an_environment_variable(monkeypatch):
+    from whisper_live.settings import parse_args
+
+    monkeypatch.delenv("WHISPER_LIVE_NO_AUTH", raising=False)
+    assert not parse_args([]).no_auth and parse_args(["--no-auth"]).no_auth
+    monkeypatch.setenv("WHISPER_LIVE_NO_AUTH", "1")
+    assert parse_args([]).no_auth
