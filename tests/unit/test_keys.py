@@ -69,7 +69,8 @@ def test_cli_create_list_revoke(tmp_path):
     assert secret.startswith("wl_") and len(secret) > 40
     listing = cli("list")
     assert "ci#" in listing.stdout and "active" in listing.stdout and secret not in listing.stdout
-    assert cli("revoke", "ci").returncode == 0
+    revoked = cli("revoke", "ci")
+    assert revoked.returncode == 0 and "refuse everyone" in revoked.stderr  # the last key: closed, not open
     assert "revoked" in cli("list").stdout
     assert json.loads(path.read_text())["keys"][0]["revoked"] is True
     assert cli("revoke", "nobody").returncode == 2

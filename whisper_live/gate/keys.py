@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -190,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "revoke":
             store.revoke(args.name)
             print(f"revoked {args.name}")
+            if not any(not key.revoked for key in store.entries()):
+                print(
+                    "no usable key left: servers using this file refuse everyone until a key is"
+                    " created (or they restart with --no-auth, or without this file)",
+                    file=sys.stderr,
+                )
         else:
             for key in store.entries():
                 limits = ", ".join(
