@@ -128,10 +128,13 @@ def test_keys_fail_closed(tmp_path):
     for headers in ({}, {"Authorization": f"Bearer {secret}"}):
         with pytest.raises(Unauthorized):
             gate.admit(headers, {})
-    path.write_text("{ half-written")
+    path.write_text("{ hand-broken")
     assert not gate.open
     with pytest.raises(Unauthorized):
         gate.admit({"Authorization": f"Bearer {secret}"}, {})
+    with pytest.raises(ValueError, match="cannot be read"):
+        KeyStore(path).create("over-it")  # never rewrite (and lose) a file it could not read
+    assert path.read_text() == "{ hand-broken"
     path.unlink()
     assert not gate.open  # needs a restart to open: a running server never opens by itself
     assert Gate(KeyStore(path)).open  # ... which is this: no file, no key, open

@@ -73,6 +73,7 @@ class KeyStore:
         self._file_keys: list[ApiKey] = []
         self._stamp: tuple[int, int] | None = None
         self._file_seen = False  # a keys file has existed while this store was used: stay closed
+        self._unreadable: str | None = None  # why the keys file could not be read, if it could not
 
     @classmethod
     def from_environment(cls, path: str | os.PathLike | None = None) -> KeyStore:
@@ -128,15 +129,17 @@ class KeyStore:
         if stamp != self._stamp:
             try:
                 self._file_keys = [ApiKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
+                self._unreadable = None
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                # Half-written or hand-broken: accept no file key (fail closed) until it is fixed.
+                # Hand-broken: accept no file key (fail closed) until it is fixed.
                 log.error("keys file %s cannot be read (%s): no key from it is accepted", self.path, exc)
-                self._file_keys = []
+                self._file_keys, self._unreadable = [], f"{type(exc).__name__}: {exc}"
             self._stamp = stamp
 
     # ------------------------------------------------------------------ changing
     def create(self, name: str, max_streams: int | None = None, max_uploads: int | None = None) -> str:
         """Make a key and return its secret: the only time it is ever seen."""
+        self._check_readable()
         if any(key.name == name for key in self.entries()):
             raise ValueError(f"a key named {name!r} exists already")
         secret = PREFIX + secrets.token_urlsafe(32)
@@ -145,6 +148,7 @@ class KeyStore:
         return secret
 
     def revoke(self, name: str) -> None:
+        self._check_readable()
         keys = self.entries()
         if not any(key.name == name and key is not self._env for key in keys):
             raise ValueError(f"no key named {name!r} in {self.path}")
@@ -152,6 +156,12 @@ class KeyStore:
             if key.name == name:
                 key.revoked = True
         self._save(self._file_keys)
+
+    def _check_readable(self) -> None:
+        """Never rewrite a keys file that could not be read: its keys would be lost."""
+        self._refresh()
+        if self._unreadable:
+            raise ValueError(f"{self.path} cannot be read ({self._unreadable}): fix or remove it first")
 
     def _save(self, keys: list[ApiKey]) -> None:
         if self.path is None:
