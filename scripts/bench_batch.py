@@ -194,6 +194,7 @@ def print_report(report: dict) -> None:
 
 
 def main() -> None:
+    ev.use_benchmark_audio()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -357,6 +357,7 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
 
 
 def main() -> None:
+    ev.use_benchmark_audio()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -29,6 +29,7 @@ SETS = ("librispeech_dev_clean", "ljspeech", "english_misc", "jfk")
 
 
 def main() -> None:
+    ev.use_benchmark_audio()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -22,8 +22,9 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.diarization_metrics import der, read_rttm  # noqa: E402
+from harness.evaluation import audio_root  # noqa: E402
 
-CONVERSATIONS = Path(__file__).resolve().parents[2] / "shared" / "audio" / "conversations"
+CONVERSATIONS = audio_root() / "conversations"
 
 
 def annotation(turns) -> Annotation:

@@ -14,6 +14,7 @@ over the WAV files of the shared conversations and LibriSpeech clips.
 
 from __future__ import annotations
 
+import sys
 import wave
 from pathlib import Path
 
@@ -24,7 +25,10 @@ import torch
 
 from whisper_live.engine.speaker_encoder import SpeakerEncoder, mel_frames, normalize_volume
 
-AUDIO = Path("/work/shared/audio")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import evaluation  # noqa: E402
+
+AUDIO = evaluation.use_benchmark_audio()
 
 
 def read_audio(path: Path) -> np.ndarray:

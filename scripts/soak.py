@@ -393,6 +393,7 @@ def print_report(summary: dict, before: Sample, after: Sample, log_problems: int
 
 
 def main() -> None:
+    ev.use_benchmark_audio()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

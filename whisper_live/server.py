@@ -67,7 +67,7 @@ class Server:
             resolver=functools.partial(models.resolve, allow_download=settings.allow_download),
         )
         self.admission = Admission(self.pool.scheduler, settings)
-        self.gate = Gate(KeyStore.from_environment(settings.keys_file or None))
+        self.gate = Gate(KeyStore.from_environment(settings.keys_file or None), no_auth=settings.no_auth)
         self.metrics = Metrics()
         self.metrics.watch(self._live_state)
         self.pool.scheduler.observers.append(self._observe_decode)
@@ -143,9 +143,11 @@ class Server:
             self.settings.device,
             self.settings.compute_type,
             self.pool.workers,
-            "open: no API keys" if self.gate.open else "API keys required",
+            self.gate.describe(),
         )
-        if self.gate.open and not is_loopback(self.settings.host):
+        if self.gate.no_auth and self.gate.keys.enabled:
+            log.warning("--no-auth: the configured API keys are ignored and anyone may use this server")
+        elif self.gate.open and not is_loopback(self.settings.host):
             log.warning(
                 "no API keys configured and listening on %s: anyone who can reach this machine may"
                 " use it; make a key with 'whisper-live-server keys create --name NAME'",

@@ -50,6 +50,10 @@ class ServerSettings:
     model_alias: str = ""  # NAME=MODEL, comma-separated (--model-alias is repeatable)
     allow_download: bool = False  # let faster-whisper fetch a model name from the hub
     public_docs: bool = False  # /docs, /redoc and /openapi.json without a key
+    # Access and transport limits an operator meets (issue 25).
+    no_auth: bool = False  # explicit: open even when a keys file or WHISPER_LIVE_API_KEY exists
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For / Forwarded name the real client
+    max_frame_mb: float = 16.0  # largest WebSocket frame (WhisperLive face); over it: ERROR
 
     def model_aliases(self) -> dict[str, str]:
         """Names clients send -> the model that serves them (the pool adds ``whisper-1``,
@@ -59,6 +63,20 @@ class ServerSettings:
         aliases = {name: target for name, target in DEFAULT_ALIASES.items() if name not in offered}
         aliases.update(parse_aliases(self.model_alias))
         return aliases
+
+    def trusted_networks(self) -> list:
+        """--trusted-proxies parsed (``ipaddress`` networks); a bare address is a /32 or /128."""
+        import ipaddress
+
+        return [
+            ipaddress.ip_network(c.strip(), strict=False)
+            for c in self.trusted_proxies.split(",")
+            if c.strip()
+        ]
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return int(self.max_frame_mb * 2**20)
 
     def allowed_models(self) -> list[str] | None:
         from .engine.models import bundled_models
@@ -87,8 +105,8 @@ _HELP = {
     "cpu_threads": "threads inside one decode (0: cores divided by workers)",
     "max_clients": "concurrent streams; more get WAIT (default: 8 per CPU core)",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
-    "capacity_admission": "also answer WAIT when what streams have cost so far (CPU for VAD, sockets"
-    " and finals) says another would not keep up",
+    "capacity_admission": "also answer WAIT when what streams have cost over the last minute (CPU for"
+    " VAD, sockets and finals) says another would not keep up",
     "fit_window": "encode streamed utterances at their own length instead of a padded 30 s window"
     " (several times cheaper; falls back to the padded window when the result looks wrong)",
     "max_batch": "most fitted-window decodes from different streams run in one model call"
@@ -115,6 +133,13 @@ _HELP = {
     "allow_download": "let faster-whisper download a model name that is neither bundled nor a local"
     " directory (off: a client could make the server fetch gigabytes)",
     "public_docs": "serve the API docs (/docs, /redoc, /openapi.json) without an API key",
+    "no_auth": "serve everyone even when API keys are configured (a keys file or WHISPER_LIVE_API_KEY);"
+    " without it, configured keys are required, also once every key is revoked",
+    "trusted_proxies": "comma-separated addresses or CIDRs of proxies (HAProxy, ...) whose"
+    " X-Forwarded-For / Forwarded headers name the client in logs and per-key records; from"
+    " anyone else those headers are ignored",
+    "max_frame_mb": "largest WebSocket frame in MiB on the WhisperLive face; a bigger one is"
+    " answered with ERROR and close 1009",
 }
 
 CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
@@ -173,9 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
                 value = env_flag(name, default)
             except SettingsError as exc:
                 parser.error(str(exc))
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=value, help=_HELP[f.name]
-            )
+            # A flag already named in the negative (--no-auth) is a plain switch: argparse's
+            # BooleanOptionalAction would read its leading "no-" as "off".
+            action = "store_true" if f.name.startswith("no_") else argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=value, help=_HELP[f.name])
         elif f.name == "model_alias":  # repeatable; the environment's commas join the same list
             parser.add_argument(
                 flag, action="append", default=[env] if env else [], metavar="NAME=MODEL", help=_HELP[f.name]
@@ -216,6 +242,12 @@ def parse_args(argv: list[str] | None = None) -> ServerSettings:
         parse_aliases(args.model_alias)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        ServerSettings(trusted_proxies=args.trusted_proxies).trusted_networks()
+    except ValueError as exc:
+        parser.error(f"--trusted-proxies: {exc}")
+    if args.max_frame_mb <= 0:
+        parser.error("--max-frame-mb must be positive")
     for name in ("ping_interval", "ping_timeout"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")

@@ -344,7 +344,8 @@ def wait_until_idle(server, timeout: float = 60) -> None:
 
 
 def test_wait_shows_the_servers_estimate(server, browser):
-    """One stream holds the only slot: the estimate is the time until its time limit."""
+    """One stream holds the only slot: the page shows the server's estimate (when the holder
+    is expected to end, from how long this session's streams lasted; never past its limit)."""
     from websockets.sync.client import connect
 
     url = f"{server.http_url}/?server={server.ws_url}"
@@ -359,8 +360,9 @@ def test_wait_shows_the_servers_estimate(server, browser):
         page.click("#start")
         page.wait_for_function("document.body.dataset.state === 'wait'", timeout=60000)
         minutes = float(page.get_attribute("#status", "data-wait-minutes"))
-        assert 2.0 < minutes <= 2.5
-        assert f"estimated wait {minutes:.1f} min" in page.inner_text("#status")
+        assert 0.0 <= minutes <= 2.5
+        status = page.inner_text("#status")
+        assert "estimated wait" in status and f"{minutes:.1f} min" in status, status
         assert page.inner_text("#detected-language") == "—"
         assert not errors, errors
 

@@ -109,3 +109,28 @@ def test_run_decodes_mixes_fitted_members_and_ones_that_need_the_padded_window(s
 def test_loop_detector():
     assert _repeats("the two stray kittens, the two stray kittens gradually")
     assert not _repeats("And so, my fellow Americans, ask not what your country can do for you")
+
+
+def test_batched_text_that_stops_early_is_decoded_again(server):
+    """The batched pipeline decodes each VAD chunk once: a decode that ends early (as it
+    did on another CPU, where the sonnet's last sentence went missing) loses the rest of
+    the chunk. Here the early end is made by dropping the last segments of a real result;
+    the guard finds the speech without text and decodes it again."""
+    from dataclasses import replace
+
+    from whisper_live.engine.decoding import _cover, uncovered_speech
+
+    model = server.server.pool.get().model
+    utt = ev.manifest("longform")[0]
+    audio = decode_audio(str(utt.path))
+    options = DecodeOptions(language="en", batch_size=4, beam_size=1, condition_on_previous_text=False)
+    whole = run_decode(model, audio, options)
+    assert uncovered_speech(audio, SAMPLE_RATE, whole.segments) == [], "nothing to redo in a normal result"
+    cut = replace(whole, segments=whole.segments[:-3])
+    assert ev.wer(utt.reference, cut.text) > 0.4
+    (span,) = uncovered_speech(audio, SAMPLE_RATE, cut.segments)
+    assert span[0] == cut.segments[-1].end and span[1] > len(audio) / SAMPLE_RATE - 2
+    covered = _cover(model, audio, options, cut)
+    assert ev.wer(utt.reference, covered.text) < ev.wer(utt.reference, whole.text) + 0.1, covered.text
+    starts = [s.start for s in covered.segments]
+    assert starts == sorted(starts) and [s.id for s in covered.segments] == list(range(len(starts)))

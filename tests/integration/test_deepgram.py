@@ -60,7 +60,7 @@ def private_urls(server, monkeypatch):
 
 @pytest.fixture(scope="module")
 def file_server():
-    """/work/shared/audio over HTTP on 127.0.0.1, in a thread."""
+    """The recordings folder (tests/audio, or WHISPER_LIVE_AUDIO) over HTTP on 127.0.0.1, in a thread."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *args: None

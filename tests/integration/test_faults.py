@@ -220,7 +220,8 @@ def test_broken_frames_mid_stream(server, healthy, librispeech):
     messages, code = text
     assert code == 1008 and messages[-1]["status"] == "ERROR"
     assert ev.wer(utt.reference, _completed_text(messages)) < 0.2, "the finals come before the ERROR"
-    assert huge[1] == 1009  # websockets' own "message too big"
+    assert huge[1] == 1009 and huge[0][-1]["status"] == "ERROR" and huge[0][-1]["uid"] == "huge", huge
+    assert "--max-frame-mb" in huge[0][-1]["message"]  # the protocol's ERROR before the close
     assert_healthy(healthy, trace)
     wait_until(lambda: no_streams(server), 30, "every stream to end")
 

@@ -429,3 +429,52 @@ def test_one_startup_warning_when_open_beyond_loopback(tmp_path, api_keys, caplo
     assert "keys create" in warning
     assert warnings("127.0.0.1", tmp_path / "no-keys.json") == []
     assert warnings("0.0.0.0", api_keys.path) == []
+
+
+def test_revoking_the_last_key_keeps_the_server_closed_until_no_auth(tmp_path, caplog, monkeypatch):
+    """Keys fail closed: with the only key revoked, neither it nor no key at all gets in, on
+    either WebSocket transport or HTTP; only an explicit ``--no-auth`` opens the server, and
+    the start-up line says which mode it runs in."""
+    monkeypatch.delenv("WHISPER_LIVE_API_KEY", raising=False)
+    monkeypatch.delenv("WHISPER_LIVE_NO_AUTH", raising=False)
+    caplog.set_level(logging.INFO, logger="whisper_live")
+    path = tmp_path / "keys.json"
+    from whisper_live.gate.keys import KeyStore
+
+    secret = KeyStore(path).create("only")
+    settings = ServerSettings(
+        host="127.0.0.1", port=0, http_port=free_port(), max_clients=2, keys_file=str(path)
+    )
+    with ServerThread(settings) as running:
+        assert fetch(running.http_url + "/v1/models", bearer(secret))[0] == 200
+        assert handshake(running.ws_url, additional_headers=bearer(secret))[1]["message"] == "SERVER_READY"
+        revoked = subprocess.run(
+            [sys.executable, "-m", "whisper_live.server", "keys", "--keys-file", str(path), "revoke", "only"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        for headers in (bearer(secret), {}):
+            assert fetch(running.http_url + "/v1/models", headers)[0] == 401
+            assert fetch(running.http_url + "/status", headers)[0] == 401
+            with pytest.raises(openai.AuthenticationError):
+                sdk(running, secret).audio.transcriptions.create(model="whisper-1", file=JFK.open("rb"))
+            for transport in ("own port", "/ws"):
+                assert refusal(ws_url(running, transport), additional_headers=headers)[0] == 401
+        path.unlink()  # deleting the file opens the server only after a restart
+        assert fetch(running.http_url + "/v1/models")[0] == 401
+    started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("listening")]
+    assert "API keys required" in started[-1] and "0 usable keys" not in started[-1], started
+
+    KeyStore(path).create("again")
+    caplog.clear()
+    opened = ServerSettings(
+        host="127.0.0.1", port=0, http_port=free_port(), keys_file=str(path), no_auth=True
+    )
+    with ServerThread(opened) as running:
+        assert fetch(running.http_url + "/v1/models")[0] == 200
+        assert handshake(running.ws_url)[1]["message"] == "SERVER_READY"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("listening") and "open: --no-auth" in m for m in messages), messages
+    assert any("keys are ignored" in m for m in messages), messages

@@ -121,7 +121,7 @@ def test_wait_when_full_then_slot_frees(server, librispeech):
     with server.configured(max_clients=1, max_connection_time=120):
         reply = _run(go())
         assert reply["status"] == "WAIT" and reply["uid"] == "second"
-        assert isinstance(reply["message"], float) and 0 < reply["message"] <= 2.0
+        assert isinstance(reply["message"], float) and 0 <= reply["message"] <= 2.0  # within its limit
         # the holder left: a new client is admitted
         clip = decode_audio(str(librispeech[0].path))
         trace = _run(ev.stream(server.ws_url, clip, speed=4.0))

@@ -237,7 +237,13 @@ def test_model_load_with_malformed_json_is_400(server):
 
 def test_batched_repetition_loop_falls_back(server):
     """With batch_size=4 this prompt sent base into "of the holes of the holes ..." (220
-    words, compression ratio 13.3) on a 6.7 s French clip; unbatched it says 15 words."""
+    words, compression ratio 13.3) on a 6.7 s French clip; unbatched it says 15 words.
+
+    The redo falls back to sampled decodes, whose words differ between processors and runs
+    ("under the console, it becomes a conservator of the holes and holes ...", "... the
+    conservator of the holes of the holes and the holes of the holes ..."): what must hold
+    everywhere is that the loop is gone (a bounded length, every segment's compression
+    ratio under Whisper's own threshold), not which words the sample chose."""
     prompt = "of the holes of the holes of the holes of the holes"
     response = post(
         server,
@@ -250,9 +256,8 @@ def test_batched_repetition_loop_falls_back(server):
     )
     body = response.json()
     assert response.status_code == 200, body
-    assert 8 <= len(body["text"].split()) <= 30, body["text"]
+    assert 5 <= len(body["text"].split()) <= 40, body["text"]  # the loop: 220 words; runs here: 15-21
     assert all(seg["compression_ratio"] <= 2.4 for seg in body["segments"])
-    assert "consul" in body["text"].lower()
 
 
 def test_language_auto_on_rest(server):

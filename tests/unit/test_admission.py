@@ -119,7 +119,7 @@ def test_no_new_stream_once_shutdown_began_while_open_ones_run_on():
     assert not admission.admits_another()
 
 
-def test_wait_is_until_the_oldest_stream_reaches_its_time_limit():
+def test_wait_without_history_is_the_time_limit_then_how_long_streams_last():
     readings = Readings()
     admission = readings.admission(max_clients=2, max_connection_time=600.0)
     assert admission.wait_minutes() == 0.0  # nobody to wait for
@@ -128,8 +128,87 @@ def test_wait_is_until_the_oldest_stream_reaches_its_time_limit():
     admission.open(lambda: 0.0)
     readings.now += 60.0
     assert not admission.admits_another()
+    # no stream has ended yet: only the time limit is known (an upper bound)
     assert admission.wait_minutes() == pytest.approx((600.0 - 160.0) / 60.0)
-    admission.close(oldest)
-    assert admission.wait_minutes() == pytest.approx((600.0 - 60.0) / 60.0)
+    admission.close(oldest)  # it lasted 160 s
+    third = admission.open(lambda: 0.0)
+    assert not admission.admits_another()
+    # the 60 s old one is expected to last as long as the one that ended: 100 s more;
+    # the new one too (160 s): the first of them frees the slot
+    assert admission.wait_minutes() == pytest.approx(100.0 / 60.0)
+    readings.now += 200.0  # both outlived every stream seen: back to their time limits
+    assert admission.wait_minutes() == pytest.approx((600.0 - 260.0) / 60.0)
     readings.now += 1000.0  # past its limit (it is being closed): no negative wait
     assert admission.wait_minutes() == 0.0
+    admission.close(third)
+
+
+def test_wait_counts_the_streams_that_must_end_when_capacity_is_the_limit():
+    readings = Readings()
+    admission = readings.admission(max_clients=5, max_connection_time=600.0)
+    for lasted in (30.0, 40.0, 50.0):
+        stream = admission.open(lambda: 0.0)
+        readings.now += lasted
+        admission.close(stream)
+    open_now = [admission.open(lambda: 0.0) for _ in range(5)]
+    readings.now += 10.0
+    assert admission.wait_minutes() == pytest.approx(30.0 / 60.0)  # median of 30/40/50 less 10
+    admission.limit = lambda: 3  # measured capacity 3: three of the five must end first
+    assert admission.wait_minutes() == pytest.approx(30.0 / 60.0)  # all equally old: all at once
+    assert len(open_now) == 5
+
+
+def _run(
+    admission: Admission, readings: Readings, seconds: int, streams: int, final: float, cpu: float
+) -> list:
+    """``streams`` real-time streams for ``seconds``: each second of each stream's audio costs
+    ``final`` seconds of final decodes and ``cpu`` CPU seconds in all; admission asked every second."""
+    received = readings.received
+    capacities = []
+    for _ in range(seconds):
+        readings.now += 1.0
+        received[0] += streams
+        readings.scheduler.busy_by_priority[Priority.FINAL] += streams * final
+        readings.cpu += streams * cpu
+        capacities.append(admission.capacity())
+    return capacities
+
+
+def _steady(streams: int = 4) -> tuple[Admission, Readings]:
+    readings = Readings(cpu=0.0)
+    admission = readings.admission(max_clients=100)
+    admission.started()
+    readings.received = [0.0]
+    admission.open(lambda: readings.received[0])
+    _run(admission, readings, 300, streams, final=0.05, cpu=0.1)  # five minutes at a steady cost
+    return admission, readings
+
+
+def test_capacity_ignores_a_blip():
+    """Five seconds in which every second of audio cost ten times as much (a burst of
+    finals, another process grabbing the cores) move the estimate by a few percent."""
+    admission, readings = _steady()
+    before = admission.capacity()
+    assert before == 14  # 2 cores * 0.7 / 0.1 CPU s per audio s
+    during = _run(admission, readings, 5, 4, final=0.5, cpu=1.0)
+    after = _run(admission, readings, 10, 4, final=0.05, cpu=0.1)
+    assert set(during + after) == {before}, (during, after)
+    _run(admission, readings, 60, 4, final=0.05, cpu=0.1)
+    assert admission.capacity() == before  # the blip has left the window
+
+
+def test_capacity_follows_a_machine_that_stays_busy_within_a_minute():
+    """When every second of audio costs twice as much from now on (decodes take longer on a
+    machine now busy with other work), the estimate halves within a minute; the whole
+    run's average would still say 40 % more."""
+    admission, readings = _steady()
+    assert admission.capacity() == 14
+    later = _run(admission, readings, 65, 4, final=0.1, cpu=0.2)
+    assert later[-1] == 7, later[-5:]
+    assert later[10] > 7  # a few seconds in, it has only begun to move
+
+
+def test_capacity_falls_back_to_the_whole_run_when_the_last_minute_is_quiet():
+    admission, readings = _steady()
+    _run(admission, readings, 120, 0, final=0.0, cpu=0.0)  # two minutes without audio
+    assert admission.capacity() == 14  # from the whole run: nothing recent to measure

@@ -34,7 +34,7 @@ def test_revoking_takes_effect_in_a_running_store(tmp_path):
     assert server_side.authenticate(secret) is not None
     cli_side.revoke("bob")
     assert server_side.authenticate(secret) is None
-    assert not server_side.enabled  # the only key is revoked: nothing usable is configured
+    assert server_side.enabled  # the only key is revoked: keys stay required (fail closed)
 
 
 def test_environment_key(tmp_path):
@@ -69,7 +69,8 @@ def test_cli_create_list_revoke(tmp_path):
     assert secret.startswith("wl_") and len(secret) > 40
     listing = cli("list")
     assert "ci#" in listing.stdout and "active" in listing.stdout and secret not in listing.stdout
-    assert cli("revoke", "ci").returncode == 0
+    revoked = cli("revoke", "ci")
+    assert revoked.returncode == 0 and "refuse everyone" in revoked.stderr  # the last key: closed, not open
     assert "revoked" in cli("list").stdout
     assert json.loads(path.read_text())["keys"][0]["revoked"] is True
     assert cli("revoke", "nobody").returncode == 2
@@ -110,3 +111,45 @@ def test_the_gate_requires_a_valid_key_once_any_is_configured(tmp_path):
         with gate.slot(key, "uploads"):  # no upload limit on this key
             assert gate.held(key, "uploads") == 1
     assert gate.held(key, "streams") == 0
+
+
+def test_keys_fail_closed(tmp_path):
+    """Revoking never widens access: with every key revoked, a broken keys file, or the file
+    deleted under a running server, keys stay required; only ``no_auth`` opens the gate."""
+    from whisper_live.errors import Unauthorized
+    from whisper_live.gate.gate import Gate
+
+    path = tmp_path / "keys.json"
+    gate = Gate(KeyStore(path))
+    assert gate.open and "no keys file" in gate.describe()
+    secret = gate.keys.create("last")
+    KeyStore(path).revoke("last")
+    assert not gate.open and "API keys required" in gate.describe() and "0 usable keys" in gate.describe()
+    for headers in ({}, {"Authorization": f"Bearer {secret}"}):
+        with pytest.raises(Unauthorized):
+            gate.admit(headers, {})
+    path.write_text("{ hand-broken")
+    assert not gate.open
+    with pytest.raises(Unauthorized):
+        gate.admit({"Authorization": f"Bearer {secret}"}, {})
+    with pytest.raises(ValueError, match="cannot be read"):
+        KeyStore(path).create("over-it")  # never rewrite (and lose) a file it could not read
+    assert path.read_text() == "{ hand-broken"
+    path.unlink()
+    assert not gate.open  # needs a restart to open: a running server never opens by itself
+    assert Gate(KeyStore(path)).open  # ... which is this: no file, no key, open
+
+    path.write_text('{"keys": []}')
+    assert not Gate(KeyStore(path)).open  # a keys file, even empty, means keys are wanted
+    opened = Gate(KeyStore(path), no_auth=True)
+    assert opened.open and opened.admit({}, {}) is None and "--no-auth" in opened.describe()
+    assert not Gate(KeyStore(tmp_path / "none.json", env_secret="s3cret")).open
+
+
+def test_no_auth_is_a_flag_and_an_environment_variable(monkeypatch):
+    from whisper_live.settings import parse_args
+
+    monkeypatch.delenv("WHISPER_LIVE_NO_AUTH", raising=False)
+    assert not parse_args([]).no_auth and parse_args(["--no-auth"]).no_auth
+    monkeypatch.setenv("WHISPER_LIVE_NO_AUTH", "1")
+    assert parse_args([]).no_auth

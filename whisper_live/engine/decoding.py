@@ -54,7 +54,9 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
             segments_iter, info = pipeline.transcribe(
                 audio, batch_size=options.batch_size, chunk_length=options.chunk_length, **kwargs
             )
-            result = _unloop(model, audio, options, _result(segments_iter, info))
+            result = _cover(
+                model, audio, options, _unloop(model, audio, options, _result(segments_iter, info))
+            )
         else:
             result = _result(*model.transcribe(audio, **kwargs))
     return _with_token_logprobs(model, result, aligned) if logprobs else result
@@ -193,6 +195,53 @@ def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResu
         redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)
         segments += [s.shifted(start) for s in redone.segments]
         i = last
+    for i, segment in enumerate(segments):
+        segment.id = i
+    return replace(result, segments=segments)
+
+
+# Speech the batched pipeline's text stops this long before a VAD speech region ends is
+# decoded again: the pipeline decodes each chunk once, with no seek to go on from where its
+# text ended, so a decode that ends early (an end-of-text the sequential loop would have
+# continued after) loses the chunk's rest. Normal results leave the region's padding
+# (0.4 s) and a trailing breath uncovered.
+BATCHED_MAX_UNCOVERED = 2.0
+
+
+def uncovered_speech(
+    audio: np.ndarray, rate: int, segments: list[Segment], chunk_length: float | None = None
+) -> list[tuple[float, float]]:
+    """Spans (seconds) at the ends of VAD speech regions that no segment covers, longer
+    than ``BATCHED_MAX_UNCOVERED``: from where the region's text ends to where it does.
+    The regions are the batched pipeline's own (its VAD options, cut at ``chunk_length``),
+    before it merges them into chunks."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(max_speech_duration_s=chunk_length or FULL_WINDOW)
+    pad = vad.speech_pad_ms / 1000.0
+    spans = []
+    for region in get_speech_timestamps(audio, vad):
+        start, end = region["start"] / rate, region["end"] / rate
+        inside = [seg.end for seg in segments if seg.start < end and seg.end > start]
+        covered = max(inside, default=start)
+        if (end - pad) - covered > BATCHED_MAX_UNCOVERED:
+            spans.append((covered, end))
+    return spans
+
+
+def _cover(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:
+    """Decode again, one window at a time, speech the batched pipeline left without text
+    (``uncovered_speech``), and put what it says in its place."""
+    rate = model.feature_extractor.sampling_rate
+    spans = uncovered_speech(audio, rate, result.segments, options.chunk_length)
+    if not spans:
+        return result
+    unbatched = replace(options, batch_size=1, vad_filter=True, language=options.language or result.language)
+    segments = list(result.segments)
+    for start, end in spans:
+        redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)
+        segments += [s.shifted(start) for s in redone.segments if s.text.strip()]
+    segments.sort(key=lambda s: s.start)
     for i, segment in enumerate(segments):
         segment.id = i
     return replace(result, segments=segments)

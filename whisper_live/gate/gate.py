@@ -23,14 +23,24 @@ Kind = Literal["streams", "uploads"]
 
 
 class Gate:
-    def __init__(self, keys: KeyStore | None = None):
+    def __init__(self, keys: KeyStore | None = None, no_auth: bool = False):
         self.keys = keys or KeyStore()
+        self.no_auth = no_auth  # --no-auth: the operator opened the server explicitly
         self._held: Counter[tuple[str, Kind]] = Counter()
 
     @property
     def open(self) -> bool:
-        """No usable key configured: anyone may use every face."""
-        return not self.keys.enabled
+        """Anyone may use every face: ``--no-auth``, or no keys configured at all (no keys
+        file, no environment key). Revoking keys never opens it (``KeyStore.enabled``)."""
+        return self.no_auth or not self.keys.enabled
+
+    def describe(self) -> str:
+        """The access mode in one phrase, for the start-up log."""
+        if self.no_auth:
+            return "open: --no-auth" + (f" (ignoring {self.keys.describe()})" if self.keys.enabled else "")
+        if self.keys.enabled:
+            return f"API keys required ({self.keys.describe()})"
+        return f"open: no API keys ({self.keys.describe()})"
 
     def admit(self, headers: Mapping[str, str], query: Mapping[str, str]) -> ApiKey | None:
         """The caller's key (None on an open server); Unauthorized when one is required and

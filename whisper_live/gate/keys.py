@@ -9,6 +9,11 @@ early exit), so the time a check takes says nothing about how close a guess came
 The file is re-read when it changes on disk, so ``keys revoke`` takes effect on a running
 server without a restart. A single key may also come from ``WHISPER_LIVE_API_KEY`` (for
 containers), named ``env``.
+
+Keys fail closed: once a keys file exists or the environment's key is set, keys are
+required, even when every key in the file is revoked (revoking must never widen access)
+or the file cannot be read. A running server that has required keys keeps requiring them
+until it restarts: deleting the keys file and restarting, or ``--no-auth``, opens it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +34,8 @@ from pathlib import Path
 ENV_KEY = "WHISPER_LIVE_API_KEY"
 ENV_FILE = "WHISPER_LIVE_KEYS_FILE"
 PREFIX = "wl_"
+
+log = logging.getLogger(__name__)
 
 
 def default_keys_file() -> Path:
@@ -63,6 +72,8 @@ class KeyStore:
         self._env = ApiKey("env", digest(env_secret)) if env_secret else None
         self._file_keys: list[ApiKey] = []
         self._stamp: tuple[int, int] | None = None
+        self._file_seen = False  # a keys file has existed while this store was used: stay closed
+        self._unreadable: str | None = None  # why the keys file could not be read, if it could not
 
     @classmethod
     def from_environment(cls, path: str | os.PathLike | None = None) -> KeyStore:
@@ -76,8 +87,21 @@ class KeyStore:
 
     @property
     def enabled(self) -> bool:
-        """Any usable key configured: then every face requires one."""
-        return any(not key.revoked for key in self.entries())
+        """Keys are required: a keys file exists (or existed since this store was made),
+        whatever it holds, or the environment's key is set. With every key revoked, none
+        is accepted and the server stays closed."""
+        self._refresh()
+        return self._env is not None or self._file_seen
+
+    def describe(self) -> str:
+        """Where the keys come from, for the start-up log."""
+        usable = sum(not key.revoked for key in self.entries())
+        sources = [f"keys file {self.path}"] if self._file_seen else []
+        if self._env is not None:
+            sources.append(f"${ENV_KEY}")
+        if sources:
+            return f"{' and '.join(sources)}, {usable} usable key{'s' if usable != 1 else ''}"
+        return f"no keys file at {self.path}" if self.path else "no keys file"
 
     def authenticate(self, secret: str | None) -> ApiKey | None:
         """The key a presented secret belongs to, or None (missing, wrong or revoked)."""
@@ -96,16 +120,26 @@ class KeyStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            # Keys that were there are gone: none is accepted, and (_file_seen) none is
+            # needed again only after a restart.
             self._file_keys, self._stamp = [], None
             return
+        self._file_seen = True
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
-            self._file_keys = [ApiKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
+            try:
+                self._file_keys = [ApiKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
+                self._unreadable = None
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # Hand-broken: accept no file key (fail closed) until it is fixed.
+                log.error("keys file %s cannot be read (%s): no key from it is accepted", self.path, exc)
+                self._file_keys, self._unreadable = [], f"{type(exc).__name__}: {exc}"
             self._stamp = stamp
 
     # ------------------------------------------------------------------ changing
     def create(self, name: str, max_streams: int | None = None, max_uploads: int | None = None) -> str:
         """Make a key and return its secret: the only time it is ever seen."""
+        self._check_readable()
         if any(key.name == name for key in self.entries()):
             raise ValueError(f"a key named {name!r} exists already")
         secret = PREFIX + secrets.token_urlsafe(32)
@@ -114,6 +148,7 @@ class KeyStore:
         return secret
 
     def revoke(self, name: str) -> None:
+        self._check_readable()
         keys = self.entries()
         if not any(key.name == name and key is not self._env for key in keys):
             raise ValueError(f"no key named {name!r} in {self.path}")
@@ -121,6 +156,12 @@ class KeyStore:
             if key.name == name:
                 key.revoked = True
         self._save(self._file_keys)
+
+    def _check_readable(self) -> None:
+        """Never rewrite a keys file that could not be read: its keys would be lost."""
+        self._refresh()
+        if self._unreadable:
+            raise ValueError(f"{self.path} cannot be read ({self._unreadable}): fix or remove it first")
 
     def _save(self, keys: list[ApiKey]) -> None:
         if self.path is None:
@@ -160,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "revoke":
             store.revoke(args.name)
             print(f"revoked {args.name}")
+            if not any(not key.revoked for key in store.entries()):
+                print(
+                    "no usable key left: servers using this file refuse everyone until a key is"
+                    " created (or they restart with --no-auth, or without this file)",
+                    file=sys.stderr,
+                )
         else:
             for key in store.entries():
                 limits = ", ".join(

@@ -35,6 +35,7 @@ from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
 from ...gate.origins import origin_allowed
+from ...gate.proxies import forwarded_client
 from ...logs import event
 from ...settings import ServerSettings
 from .face import (  # noqa: F401  (re-exported: faces outside issue 24 import them from here)
@@ -175,7 +176,8 @@ async def gatekeeper(request: web.Request, handler) -> web.StreamResponse:
             path=request.path,
             status=status,
             key=key.label if key is not None else None,
-            peer=request.remote,
+            peer=forwarded_client(request.remote, request.headers, app[SETTINGS].trusted_networks())
+            or request.remote,
             seconds=round(time.monotonic() - started, 3),
         )
 

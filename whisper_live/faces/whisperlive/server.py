@@ -45,7 +45,14 @@ from ...logs import event
 from ...media import PcmResampler
 from ...settings import ServerSettings
 from . import protocol
-from .connection import AiohttpConnection, Connection, ConnectionGone, WebsocketsConnection
+from .connection import (
+    AiohttpConnection,
+    CappedServerConnection,
+    CappedWebSocketResponse,
+    Connection,
+    ConnectionGone,
+    WebsocketsConnection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +119,8 @@ class StreamingServer:
             host,
             port,
             ssl=ssl,
-            max_size=2**24,
+            max_size=self.settings.max_frame_bytes,  # over it: ERROR, then 1009 (CappedServerConnection)
+            create_connection=CappedServerConnection,
             # a peer that stops answering pings (half-open: a dead NAT, a closed laptop) is dropped
             ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_timeout,
@@ -143,7 +151,7 @@ class StreamingServer:
 
     def check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """The ``websockets`` transport's hook before the upgrade (see ``check_handshake``)."""
-        peer = WebsocketsConnection.peer_of(connection)
+        peer = WebsocketsConnection.peer_of(connection, request.headers, self.settings.trusted_networks())
         try:
             key = self.check_handshake(request.headers, dict(parse_qsl(urlsplit(request.path).query)), peer)
         except Refusal as refusal:
@@ -178,20 +186,23 @@ class StreamingServer:
     # ------------------------------------------------------------------ the transports
     async def handler(self, connection: ServerConnection) -> None:
         """The ``websockets`` transport (the face's own port), after ``check_request``."""
-        await self.run(WebsocketsConnection(connection), self._keys.pop(connection, None))
+        connection_view = WebsocketsConnection(connection, self.settings.trusted_networks())
+        await self.run(connection_view, self._keys.pop(connection, None))
 
     async def http_handler(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp transport (``/ws`` on the HTTP port): the same checks, then the same run.
 
         A browser that offered its key as the subprotocols ``token, <key>`` gets ``token``
         back (``protocols``), as on the face's own port."""
-        peer = AiohttpConnection.peer_of(request)
+        peer = AiohttpConnection.peer_of(request, self.settings.trusted_networks())
         try:
             key = self.check_handshake(request.headers, dict(request.query), peer)
         except Refusal as refusal:
             return web.Response(status=refusal.status, text=refusal.message, headers=refusal.headers)
-        ws = web.WebSocketResponse(
-            protocols=(SUBPROTOCOL,), heartbeat=self.settings.ping_interval, max_msg_size=2**24
+        ws = CappedWebSocketResponse(
+            protocols=(SUBPROTOCOL,),
+            heartbeat=self.settings.ping_interval,
+            max_msg_size=self.settings.max_frame_bytes,  # over it: ERROR, then 1009
         )
         if not ws.can_prepare(request).ok:
             return web.Response(
