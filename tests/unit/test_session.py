@@ -549,6 +549,91 @@ def test_speech_still_going_at_end_of_audio_becomes_a_final_with_every_sample():
     assert session.finished and session.transcript() == "The end."
 
 
+def words_result(words: list[tuple[float, float, str, float]], **fields) -> DecodeResult:
+    """A decode with word times (seconds from the start of the request's audio)."""
+    ws = [Word(a, b, w, p) for a, b, w, p in words]
+    text = "".join(w.word for w in ws)
+    return DecodeResult(
+        [Segment(ws[0].start, ws[-1].end, text, avg_logprob=-0.2, words=ws, **fields)], "en", 1, 1
+    )
+
+
+def forced_final(session: StreamingSession, chunks: int = 60) -> DecodeRequest:
+    """Speech cut off by the end of the stream (Finalize, CloseStream, a time limit): its final."""
+    session.feed_samples(audio(chunks))
+    session.take_requests()
+    session.end_of_audio()
+    (final,) = of_kind(session.take_requests(), DecodeKind.FINAL)
+    return final
+
+
+def test_a_forced_final_asks_for_word_times_and_drops_the_words_guessed_past_the_cut():
+    session = make(finals_only())
+    final = forced_final(session)
+    assert final.options.word_timestamps, "word times tell what was heard before the cut"
+    cut = len(final.audio) / SAMPLE_RATE  # 1.92 s
+    session.decode_done(
+        final,
+        words_result(
+            [
+                (0.1, 0.5, " I'm", 0.95),
+                (0.5, 0.9, " not", 0.96),
+                (0.9, cut - 0.2, " fixing", 0.98),
+                (cut - 0.2, cut - 0.02, " the", 0.28),  # half a word, guessed
+                (cut - 0.01, cut - 0.01, " stuff.", 0.79),  # squeezed into the last instant
+            ]
+        ),
+    )
+    assert session.transcript() == "I'm not fixing"
+    assert session.completed[-1].end == pytest.approx(cut - 0.2)
+
+
+def test_a_forced_final_keeps_confident_words_and_drops_words_after_the_speech():
+    session = make(finals_only())
+    session.feed_samples(audio(40))
+    session.feed_samples(audio(12, SILENCE))  # a pause, not yet an endpoint
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    speech_end = (40 * CHUNK) / SAMPLE_RATE  # 1.28 s
+    session.decode_done(
+        final,
+        words_result(
+            [
+                (0.2, 1.1, " I will say nothing.", 0.9),
+                (speech_end + 0.3, speech_end + 0.5, " Thank you.", 0.9),
+            ]
+        ),
+    )
+    assert session.transcript() == "I will say nothing."
+
+
+def test_a_forced_final_does_not_restate_the_completed_text():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (first,) = session.take_requests()
+    session.decode_done(first, result(" 1."))
+    final = forced_final(session)
+    session.decode_done(
+        final, words_result([(0.0, 0.3, " 1.", 0.9), (0.6, 1.0, " From", 0.9), (1.0, 1.4, " fairest", 0.9)])
+    )
+    assert [s.text for s in session.completed] == [" 1.", " From fairest"]
+
+
+def test_a_forced_final_of_nothing_said_adds_nothing():
+    session = make(finals_only())
+    final = forced_final(session)
+    session.decode_done(final, words_result([(1.5, 1.9, " Thank", 0.3), (1.9, 1.91, " you.", 0.4)]))
+    assert session.completed == [] and session.finished
+
+
+def test_an_endpoint_final_is_not_trimmed():
+    session = make(finals_only())
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    session.decode_done(final, words_result([(0.0, 0.5, " Yes", 0.3), (0.5, 0.6, " no.", 0.2)]))
+    assert session.transcript() == "Yes no."
+
+
 def test_finished_only_when_every_final_is_delivered():
     session = make(finals_only())
     first, second = two_utterances(session)
@@ -624,19 +709,42 @@ def test_a_failed_partial_is_forgotten():
 # ---------------------------------------------------------------- language and prompt
 
 
-@pytest.mark.parametrize(("probability", "locked"), [(0.9, "de"), (0.3, None)])
-def test_the_detected_language_is_reported_once_and_locked_when_sure(probability, locked):
-    session = make(finals_only(), language=None)
-    first, second = two_utterances(session)
-    detected = DecodeResult([Segment(0, 1, " Hallo.")], "de", probability, 1.0)
-    session.decode_done(first, detected)
-    events = session.take_events()
-    assert [e for e in events if isinstance(e, LanguageDetected)] == [LanguageDetected("de", probability)]
-    session.decode_done(second, result(" Bonjour.", language="fr"))
-    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)]
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+def test_one_language_per_stream_settled_by_finals_of_enough_speech_and_announced_once():
+    session = make(finals_only(), language=None, language_detect_seconds=3.0)
+    first, second = two_utterances(session)  # each final is 1.5 s of audio or so
+    assert first.options.language is None and second.options.language is None
+    session.decode_done(first, DecodeResult([Segment(0, 1, " Hola.")], "es", 0.9, 1.0))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)], "too little speech yet"
+    session.feed_samples(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (third,) = session.take_requests()
-    assert third.options.language == locked
+    assert third.options.language is None, "not settled: still detected per decode"
+    session.decode_done(second, result(" Ola.", language="pt"))  # short: outvoted below
+    session.decode_done(third, DecodeResult([Segment(0, 1, " Buenos días.")], "es", 0.8, 1.0))
+    (announced,) = [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    assert announced.language == "es" and 0 < announced.probability <= 1
+    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (fourth,) = session.take_requests()
+    assert fourth.options.language == "es", "every later decode uses the stream's language"
+    session.decode_done(fourth, result(" Bonjour.", language="fr"))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)], "announced once"
+
+
+def test_partials_never_settle_the_language():
+    session = make(Budget(speculative=False), language=None)
+    session.feed_samples(audio(40))
+    (partial,) = session.take_requests()
+    session.decode_done(partial, result(" Hola.", language="ar"))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    assert session.language is None
+
+
+def test_a_short_stream_announces_its_language_at_its_end():
+    session = make(finals_only(), language=None)
+    session.feed_samples(audio(20))
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    session.decode_done(final, result(" Hallo.", language="de"))
+    assert [e.language for e in session.take_events() if isinstance(e, LanguageDetected)] == ["de"]
 
 
 def test_completed_text_prompts_later_decodes_from_a_word_boundary():

@@ -34,7 +34,7 @@ from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
 from .events import AudioLost, Event, LanguageDetected, SegmentsChanged
 from .finals import OrderedFinals
-from .hallucination import is_speech
+from .hallucination import drop_repeat, is_speech, trim_cut
 from .options import SessionOptions
 from .pcm import SAMPLE_RATE, PcmDecoder
 from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, decode_options
@@ -75,9 +75,12 @@ class StreamingSession:
         self._speech_ended: list[float] = []  # of finals delivered since the last update
         self._completed_emitted = 0  # completed segments some update has shown
         self._failures: dict[int, str] = {}  # request id -> why that final failed
+        self._forced: set[int] = set()  # ids of finals forced by the end of the stream
         self._ids = itertools.count(1)
         self.language = self.options.language
         self._language_sent = self.options.language is not None
+        self._language_votes: dict[str, float] = {}  # detected language -> seconds x probability
+        self._language_seconds = 0.0  # of finals that voted
         self.ended = False
         # Where the open utterance's next decode begins: its start, or past its committed words.
         self._window_start = 0
@@ -106,7 +109,7 @@ class StreamingSession:
         # No partial now: it could only be discarded.
         self._ingest(self._pcm.flush(), partials=False)
         if self._endpoint.is_open:
-            self._close_utterance(self._audio.end)
+            self._close_utterance(self._audio.end, forced=True)
         self.ended = True
         self._partial_inflight = None
         self._set_partial(None)
@@ -147,7 +150,7 @@ class StreamingSession:
 
     # ---------------------------------------------------------------- results
     def decode_done(self, request: DecodeRequest, result: DecodeResult) -> None:
-        self._maybe_language(result)
+        self._maybe_language(request, result)
         if request.kind is DecodeKind.PARTIAL:
             if self._partial_inflight is request:
                 self._partial_inflight = None
@@ -204,13 +207,20 @@ class StreamingSession:
             and self.budget.allows_speculative_final()
         )
 
-    def _close_utterance(self, end: int) -> None:
+    def _close_utterance(self, end: int, forced: bool = False) -> None:
+        """The open utterance is over at ``end``: at its endpoint, or ``forced`` by the end
+        of the stream wherever the speaker was (its final then gets word times, so that
+        ``trim_cut`` can drop the words Whisper guesses past the cut)."""
         endpoint, speculation = self._endpoint, self._speculation
         if endpoint.long_enough:
             if speculation is not None and speculation.request.end_sample >= endpoint.speech_end:
-                self._finals.add(speculation.request, endpoint.speech_end, speculation.result)
+                request = speculation.request
+                self._finals.add(request, endpoint.speech_end, speculation.result)
             else:
-                self._finals.add(self._request(DecodeKind.FINAL, end), endpoint.speech_end)
+                request = self._request(DecodeKind.FINAL, end, words=forced)
+                self._finals.add(request, endpoint.speech_end)
+            if forced:
+                self._forced.add(request.id)
         endpoint.close()
         self._speculation = None
         self._agreement.reset()
@@ -243,10 +253,11 @@ class StreamingSession:
         self._audio.drop_before(keep_from)
 
     # ---------------------------------------------------------------- decode requests
-    def _request(self, kind: DecodeKind, end: int) -> DecodeRequest:
+    def _request(self, kind: DecodeKind, end: int, words: bool = False) -> DecodeRequest:
         begin = self._window_start
         window = (end - begin) / SAMPLE_RATE
         options = decode_options(kind, self.options, self.language, self._prompt(), window)
+        options.word_timestamps = options.word_timestamps or words
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
         self._requests.append(request)
@@ -356,6 +367,9 @@ class StreamingSession:
             else:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
                 usable = self._usable(request, result)
+                if request.id in self._forced:
+                    self._forced.discard(request.id)
+                    usable = self._truthful_cut(request, usable, speech_end)
                 self._transcript.complete(
                     [
                         StreamSegment(
@@ -371,6 +385,12 @@ class StreamingSession:
                 )
         if ready:
             self._emit_segments()
+
+    def _truthful_cut(self, request: DecodeRequest, usable: list[Segment], speech_end: int) -> list[Segment]:
+        """A forced final passes the guards of every final (``_usable``), then loses what
+        Whisper guessed past the cut and what restates the text already completed."""
+        usable = trim_cut(usable, speech_end / SAMPLE_RATE, request.end_sample / SAMPLE_RATE)
+        return drop_repeat(usable, [s.text for s in self.completed[-4:]])
 
     def _usable(self, request: DecodeRequest, result: DecodeResult) -> list[Segment]:
         """Result segments in stream time, minus Whisper's silence and loop hallucinations."""
@@ -403,10 +423,23 @@ class StreamingSession:
         self._completed_emitted = len(self.completed)
         self._events.append(SegmentsChanged(shown, ended, added + sum(e.completed_added for e in replaced)))
 
-    def _maybe_language(self, result: DecodeResult) -> None:
-        if self._language_sent or not result.language:
+    def _maybe_language(self, request: DecodeRequest, result: DecodeResult) -> None:
+        """One language per stream: until it is settled, each final's detection votes,
+        weighted by its seconds of audio; once finals of ``language_detect_seconds`` have
+        voted (or the stream ends), the winner is announced once and every later decode of
+        the stream uses it. Partials, a second of audio or less, never vote: a language
+        detected from so little flips from one decode to the next (``es`` then ``pt``)."""
+        if self._language_sent or not result.language or request.kind is not DecodeKind.FINAL:
             return
+        seconds = len(request.audio) / SAMPLE_RATE
+        self._language_votes[result.language] = (
+            self._language_votes.get(result.language, 0.0) + seconds * result.language_probability
+        )
+        self._language_seconds += seconds
+        if self._language_seconds < self.options.language_detect_seconds and not self.ended:
+            return
+        language = max(self._language_votes, key=self._language_votes.__getitem__)
+        probability = self._language_votes[language] / max(self._language_seconds, 1e-9)
         self._language_sent = True
-        if result.language_probability >= self.options.language_lock_probability:
-            self.language = result.language
-        self._events.append(LanguageDetected(result.language, result.language_probability))
+        self.language = language
+        self._events.append(LanguageDetected(language, round(probability, 4)))

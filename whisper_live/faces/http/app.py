@@ -28,6 +28,7 @@ from aiohttp import hdrs, web
 from ... import errors
 from ...engine.admission import Admission
 from ...engine.files import UploadJobs
+from ...engine.live import LiveStreams
 from ...engine.pool import ModelPool
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
@@ -49,6 +50,7 @@ GATE = web.AppKey("gate", Gate)
 METRICS = web.AppKey("metrics", Metrics)
 # Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
 OWN_PORTS = web.AppKey("own_ports", set)
+LIVE = web.AppKey("live", LiveStreams)  # every live face's stream lifecycle
 API_KEY = web.RequestKey("api_key", ApiKey)  # the caller's key (None on an open server)
 
 # (the error, the HTTP status when aiohttp already chose one) -> the face's response
@@ -334,6 +336,7 @@ def create_app(
     app[GATE] = gate or Gate()
     app[METRICS] = metrics = metrics or Metrics()
     app[OWN_PORTS] = own_ports if own_ports is not None else set()
+    app[LIVE] = streams.live if streams is not None else LiveStreams(admission, settings, app[GATE], metrics)
     app[UPLOADS] = UploadJobs(on_audio=metrics.audio_seconds.labels("upload").inc)
     app.on_shutdown.append(refuse_new_work)
     app.on_response_prepare.append(cors_headers)
