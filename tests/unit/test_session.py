@@ -729,6 +729,22 @@ def test_one_language_per_stream_settled_by_finals_of_enough_speech_and_announce
     assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)], "announced once"
 
 
+def test_a_final_asked_before_the_language_settled_is_decoded_again_when_it_comes_back_in_another():
+    session = make(finals_only(), language=None, language_detect_seconds=2.0)
+    first, second = two_utterances(session)
+    session.decode_done(first, DecodeResult([Segment(0, 1, " las arenas son blancas")], "es", 0.9, 1.0))
+    session.decode_done(second, DecodeResult([Segment(0, 1, " e tem muito pouca")], "pt", 0.6, 1.0))
+    assert [e.language for e in session.take_events() if isinstance(e, LanguageDetected)] == ["es"]
+    (again,) = session.take_requests()
+    assert again.options.language == "es" and again.start_sample == second.start_sample
+    assert np.array_equal(again.audio, second.audio)
+    assert [s.text for s in session.completed] == [" las arenas son blancas"], (
+        "the Portuguese one is not shown"
+    )
+    session.decode_done(again, DecodeResult([Segment(0, 1, " y tiene muy poca")], "es", 1.0, 1.0))
+    assert [s.text for s in session.completed] == [" las arenas son blancas", " y tiene muy poca"]
+
+
 def test_partials_never_settle_the_language():
     session = make(Budget(speculative=False), language=None)
     session.feed_samples(audio(40))

@@ -22,6 +22,7 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -345,6 +346,9 @@ class StreamingSession:
         self._set_partial(StreamSegment(max(start, floor), max(end, floor), text, False))
 
     def _on_final(self, request: DecodeRequest, result: DecodeResult) -> None:
+        if self._in_another_language(request, result):
+            self._decode_again(request)
+            return
         if self._speculation is not None and self._speculation.request is request:
             self._speculation.result = result
         if request in self._finals:
@@ -353,6 +357,31 @@ class StreamingSession:
         elif self._is_current(request):
             # a speculative final the speaker talked past: still the freshest partial
             self._show_partial(request, self._usable(request, result))
+
+    def _in_another_language(self, request: DecodeRequest, result: DecodeResult) -> bool:
+        """A final asked for before the stream's language was settled, that came back in
+        another one: it is decoded again in the stream's language (once, at most)."""
+        return (
+            self._language_sent
+            and self.language is not None
+            and request.options.language is None
+            and bool(result.language)
+            and result.language != self.language
+            and request in self._finals
+        )
+
+    def _decode_again(self, request: DecodeRequest) -> None:
+        options = dataclasses.replace(request.options, language=self.language)
+        again = DecodeRequest(
+            next(self._ids), request.kind, request.utterance, request.audio, request.start_sample, options
+        )
+        self._finals.replace(request, again)
+        if request.id in self._forced:
+            self._forced.discard(request.id)
+            self._forced.add(again.id)
+        if self._speculation is not None and self._speculation.request is request:
+            self._speculation = _Speculation(again)
+        self._requests.append(again)
 
     def _deliver_finals(self) -> None:
         ready = self._finals.ready()

@@ -106,6 +106,7 @@ class LiveStream:
         self.gone = False  # the client's socket closed under the writer
         self.decoder: StreamDecoder | None = None
         self.decoder_done = asyncio.Event()
+        self.decoder_error: BaseException | None = None  # why the container could not be decoded
         self.pcm: PcmReader | None = None
         self.resampler: Resampler | None = None
         if options.encoding is not None:
@@ -166,6 +167,7 @@ class LiveStream:
     def _decoder_ended(self, error: BaseException | None) -> None:
         self.decoder_done.set()
         if error is not None:
+            self.decoder_error = error
             self.inbox.put_nowait(_DecoderFailed(error))
 
     def _vad_events(self) -> None:
@@ -324,10 +326,7 @@ class LiveStream:
                 message = getter.result()
                 stream.received()
                 if isinstance(message, _DecoderFailed):
-                    close_code, how = 1008, "bad audio"
-                    reason = f"DATA-0000: the audio cannot be decoded: {message.error}"[:120]
-                    self.send(protocol.error_message(errors.InvalidAudio(reason)))
-                    break
+                    break  # told below
                 if message is None or message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
                     stream.end(ends.CLIENT_GONE)
                     return  # nobody to deliver to
@@ -344,6 +343,12 @@ class LiveStream:
                 elif control != "KeepAlive":
                     self.send(protocol.error_message(errors.InvalidRequest(control)))
             await self._flush(closing=True)
+            if self.decoder_error is not None:
+                # Bytes that are no audio are said to be so, whenever the decoder gave up
+                # (even on the last bytes, after CloseStream): never a silent, clean close.
+                close_code, how = 1008, "bad audio"
+                reason = f"DATA-0000: the audio cannot be decoded: {self.decoder_error}"[:120]
+                self.send(protocol.error_message(errors.InvalidAudio(reason)))
             self.send(
                 protocol.closing_metadata(
                     self.request_id, self.model.info, self.stream_seconds, 1, self.sha256.hexdigest()
