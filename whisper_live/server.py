@@ -16,7 +16,7 @@ import threading
 from aiohttp import web
 
 from . import errors, logs, memory
-from .core import vad
+from .engine import vad
 from .engine.admission import Admission
 from .engine.live import LiveStreams
 from .engine.pool import ModelPool

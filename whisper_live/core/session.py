@@ -40,7 +40,7 @@ from .options import SessionOptions
 from .pcm import SAMPLE_RATE, PcmDecoder
 from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, decode_options
 from .transcript import SessionTranscript, StreamSegment
-from .vad import CHUNK, SpeechChunks, StreamingVad
+from .vad import CHUNK, SpeechChunks
 
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
@@ -65,7 +65,8 @@ class StreamingSession:
         # Asked before each optional decode; the StreamRunner installs its scheduler's.
         self.budget: DecodeBudget = budget if budget is not None else UnlimitedBudget()
         if vad is None and self.options.use_vad:
-            vad = StreamingVad()
+            # The core loads no model: the VAD is handed in (engine.streams.new_session).
+            raise ValueError("a session with use_vad needs a vad (see engine.streams.new_session)")
         self._pcm = PcmDecoder(self.options.audio_format)
         self._chunks = SpeechChunks(vad)
         self._audio = SampleBuffer()

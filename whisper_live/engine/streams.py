@@ -20,9 +20,11 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..core.events import Event, SegmentsChanged
+from ..core.options import SessionOptions
 from ..core.requests import DecodeKind, DecodeRequest
 from ..core.session import StreamingSession
 from .pool import LoadedModel, ModelPool, Priority, Scheduler
+from .vad import StreamingVad
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,12 @@ class Outbox:
 
     def qsize(self) -> int:
         return len(self._items)
+
+
+def new_session(options: SessionOptions) -> StreamingSession:
+    """A streaming session with the engine's Silero VAD when it uses one (the core is
+    handed its VAD: it loads no model)."""
+    return StreamingSession(options, vad=StreamingVad() if options.use_vad else None)
 
 
 class StreamRunner:

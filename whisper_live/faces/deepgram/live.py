@@ -37,7 +37,7 @@ from ...core.vad import VadParameters
 from ...engine import live as ends
 from ...engine.live import LiveStream as EngineStream
 from ...engine.pool import LoadedModel, ModelPool
-from ...engine.streams import StreamRunner
+from ...engine.streams import StreamRunner, new_session
 from ...media import PcmReader, Resampler, StreamDecoder
 from ...settings import ServerSettings
 from . import protocol
@@ -125,7 +125,7 @@ class LiveStream:
         vad = VadParameters()
         if opts.endpointing_ms is not None:
             vad.min_silence_duration_ms = max(opts.endpointing_ms, MIN_ENDPOINTING_MS)
-        session = StreamingSession(
+        session = new_session(
             SessionOptions(
                 language=opts.language,
                 initial_prompt=opts.prompt,

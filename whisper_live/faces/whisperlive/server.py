@@ -28,7 +28,6 @@ from websockets.http11 import Request, Response
 
 from ... import errors
 from ...core.events import SegmentsChanged
-from ...core.session import StreamingSession
 from ...engine import live as ends
 from ...engine.admission import Admission
 from ...engine.capabilities import check_task
@@ -36,7 +35,7 @@ from ...engine.diarization import LiveSpeakers
 from ...engine.live import LiveStream, LiveStreams
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
-from ...engine.streams import StreamRunner
+from ...engine.streams import StreamRunner, new_session
 from ...gate.credentials import SUBPROTOCOL
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
@@ -240,7 +239,7 @@ class StreamingServer:
             await self._refuse(ws, protocol.error(uid, exc.message), 1008)
             return "limit reached"
         config.session.fit_window = self.settings.fit_window
-        client.runner = runner = StreamRunner(StreamingSession(config.session), self.pool, model)
+        client.runner = runner = StreamRunner(new_session(config.session), self.pool, model)
         self.clients[ws] = client
         try:
             await ws.send(protocol.dumps(protocol.server_ready(uid, model.name)))
