@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,6 +69,8 @@ class Outcome:
     forced_words: int
     repeated: int
     tail_words: int
+    forced_seconds: float  # decoding after the end of the stream (the forced final), this machine
+    forced_decodes: int  # model calls for it (temperature fallbacks and padded retries count)
 
 
 def cases() -> list[Case]:
@@ -108,11 +111,15 @@ def run(model, case: Case, language: str | None) -> Outcome:
 
     audio = case.audio[: int(case.cut * SAMPLE_RATE)]
     for pos in range(0, len(audio), FRAME):
-        session.feed_samples(audio[pos : pos + FRAME])
+        session.feed(audio[pos : pos + FRAME])
         decode_all()
     before = len(session.completed)
+    calls = _count_calls(model)
+    started = time.perf_counter()
     session.end_of_audio()
     decode_all()
+    forced_seconds = time.perf_counter() - started
+    forced_decodes = calls()
     texts = [s.text for s in session.completed]
     forced = "".join(texts[before:])
     return Outcome(
@@ -126,7 +133,31 @@ def run(model, case: Case, language: str | None) -> Outcome:
         len(ev.normalize(forced).split()),
         repeated(texts),
         len(ev.normalize(forced).split()) if case.kind == "after silence" else 0,
+        round(forced_seconds, 3),
+        forced_decodes,
     )
+
+
+def _count_calls(model):
+    """Count ``generate`` calls on the model from now on; returns the reader."""
+    inner = model.model
+    count = [0]
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def generate(self, *args, **kwargs):
+            count[0] += 1
+            return inner.generate(*args, **kwargs)
+
+    model.model = Counting()
+
+    def read() -> int:
+        model.model = inner
+        return count[0]
+
+    return read
 
 
 def main() -> None:
@@ -143,9 +174,10 @@ def main() -> None:
     for o in outcomes:
         print(
             f"{o.name:24} {o.kind:14} ins={o.inserted} forced_ins={o.forced_inserted}"
-            f" rep={o.repeated} tail={o.tail_words}  forced={o.forced!r}"
+            f" rep={o.repeated} tail={o.tail_words} calls={o.forced_decodes} {o.forced_seconds:.2f}s"
+            f"  forced={o.forced!r}"
         )
-    keys = ("inserted", "forced_inserted", "forced_words", "repeated", "tail_words")
+    keys = ("inserted", "forced_inserted", "forced_words", "repeated", "tail_words", "forced_decodes")
     total = {k: sum(getattr(o, k) for o in outcomes) for k in keys}
     print(f"cases={len(outcomes)} " + " ".join(f"{k}={v}" for k, v in total.items()))
     if args.json:

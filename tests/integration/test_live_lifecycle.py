@@ -290,3 +290,67 @@ def test_random_bytes_then_closestream_are_an_error_not_a_clean_close(server):
     messages, code, reason = asyncio.run(asyncio.wait_for(go(), 60))
     assert [m for m in messages if m["type"] == "Error"], messages
     assert code == 1008 and "DATA-0000" in reason
+
+
+# ---------------------------------------------------------------- UtteranceEnd
+
+
+def test_utterance_end_comes_after_the_gap_and_never_once_the_next_utterance_began(server, librispeech):
+    """Deepgram's rule: UtteranceEnd once ``utterance_end_ms`` have passed since the last
+    final word with no new word. Three utterances 1.5 s apart at real time, interim results
+    on: each UtteranceEnd follows the words of its utterance and comes before any word of
+    the next one."""
+    conv = ev.conversation(librispeech[:3], gap=1.5)
+    url = (
+        server.http_url.replace("http", "ws")
+        + "/v1/listen?encoding=linear16&sample_rate=16000&model=tiny.en&interim_results=true&utterance_end_ms=1000"
+    )
+
+    async def go():
+        pcm = ev.to_pcm(conv.audio)
+        messages = []
+        async with websockets.connect(url) as ws:
+            await ws.recv()
+
+            async def send():
+                async for begin, stop in ev.paced(len(conv.audio), FRAME):
+                    await ws.send(pcm[begin * 2 : stop * 2])
+                await ws.send(json.dumps({"type": "CloseStream"}))
+
+            sender = asyncio.create_task(send())
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+            await sender
+        return messages
+
+    messages = asyncio.run(asyncio.wait_for(go(), 180))
+    ends = [i for i, m in enumerate(messages) if m["type"] == "UtteranceEnd"]
+    assert len(ends) >= 2, [m["type"] for m in messages]
+    for i in ends:
+        last_word_end = messages[i]["last_word_end"]
+        before = [
+            m for m in messages[:i] if m["type"] == "Results" and m["channel"]["alternatives"][0]["words"]
+        ]
+        # no word of a later utterance was sent before it
+        assert all(m["start"] < last_word_end + 1.0 for m in before), (last_word_end, before[-1]["start"])
+        # and it follows a final word, with no later word within the gap
+        words = [w for m in before if m["is_final"] for w in m["channel"]["alternatives"][0]["words"]]
+        assert words and words[-1]["end"] == pytest.approx(last_word_end, abs=0.01)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_raw_bytes_that_are_no_audio_are_said_to_be_so(server, face):
+    """Random bytes declared as 16 kHz int16 PCM: not a silent recording, and the client is
+    told so (a WARNING, Deepgram's Warning) while the stream goes on."""
+    rng = np.random.default_rng(11)
+    noise = np.frombuffer(rng.bytes(64_000), "<i2").astype(np.float32) / 32768.0
+    out = asyncio.run(LiveClient(server, face).run(noise, timeout=60))
+    told = [
+        m
+        for m in out.messages
+        if (m.get("status") == "WARNING" and m.get("code") == "not_audio")
+        or (m.get("type") == "Warning" and m.get("variant") == "DATA-0001")
+    ]
+    assert len(told) == 1, out.messages
+    assert out.close_code == 1000

@@ -37,7 +37,7 @@ from .events import AudioLost, Event, LanguageDetected, SegmentsChanged
 from .finals import OrderedFinals
 from .hallucination import drop_repeat, is_speech, trim_cut
 from .options import SessionOptions
-from .pcm import SAMPLE_RATE, PcmDecoder
+from .pcm import SAMPLE_RATE
 from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, decode_options
 from .transcript import SessionTranscript, StreamSegment
 from .vad import CHUNK, SpeechChunks
@@ -67,7 +67,6 @@ class StreamingSession:
         if vad is None and self.options.use_vad:
             # The core loads no model: the VAD is handed in (engine.streams.new_session).
             raise ValueError("a session with use_vad needs a vad (see engine.streams.new_session)")
-        self._pcm = PcmDecoder(self.options.audio_format)
         self._chunks = SpeechChunks(vad)
         self._audio = SampleBuffer()
         self._endpoint = Endpointer(self.options.vad)
@@ -95,21 +94,20 @@ class StreamingSession:
         self._events: list[Event] = []
 
     # ---------------------------------------------------------------- input
-    def feed(self, data: bytes) -> None:
+    def feed(self, samples: np.ndarray) -> None:
+        """16 kHz mono float32 samples, in blocks of any size. Bytes from a socket become
+        samples before this, in the one PCM intake (``media.PcmIntake``)."""
         if self.ended:
             raise RuntimeError("audio after end of stream")
-        self._ingest(self._pcm.feed(data))
-
-    def feed_samples(self, samples: np.ndarray) -> None:
-        """Float32 samples at 16 kHz, bypassing byte decoding (in-process callers, tests)."""
         self._ingest(np.asarray(samples, np.float32))
 
-    def end_of_audio(self) -> None:
-        """No more audio: whatever is buffered becomes a final, nothing is dropped."""
+    def end_of_audio(self, last: np.ndarray | None = None) -> None:
+        """No more audio: whatever is buffered becomes a final, nothing is dropped. ``last``:
+        the stream's last samples (what the PCM intake held back until its end)."""
         if self.ended:
             return
-        # No partial now: it could only be discarded.
-        self._ingest(self._pcm.flush(), partials=False)
+        if last is not None and len(last):
+            self._ingest(np.asarray(last, np.float32), partials=False)  # a partial could only be discarded
         if self._endpoint.is_open:
             self._close_utterance(self._audio.end, forced=True)
         self.ended = True
@@ -211,15 +209,14 @@ class StreamingSession:
 
     def _close_utterance(self, end: int, forced: bool = False) -> None:
         """The open utterance is over at ``end``: at its endpoint, or ``forced`` by the end
-        of the stream wherever the speaker was (its final then gets word times, so that
-        ``trim_cut`` can drop the words Whisper guesses past the cut)."""
+        of the stream wherever the speaker was (see ``_request`` and ``_truthful_cut``)."""
         endpoint, speculation = self._endpoint, self._speculation
         if endpoint.long_enough:
             if speculation is not None and speculation.request.end_sample >= endpoint.speech_end:
                 request = speculation.request
                 self._finals.add(request, endpoint.speech_end, speculation.result)
             else:
-                request = self._request(DecodeKind.FINAL, end, words=forced)
+                request = self._request(DecodeKind.FINAL, end, forced=forced)
                 self._finals.add(request, endpoint.speech_end)
             if forced:
                 self._forced.add(request.id)
@@ -255,11 +252,17 @@ class StreamingSession:
         self._audio.drop_before(keep_from)
 
     # ---------------------------------------------------------------- decode requests
-    def _request(self, kind: DecodeKind, end: int, words: bool = False) -> DecodeRequest:
+    def _request(self, kind: DecodeKind, end: int, forced: bool = False) -> DecodeRequest:
+        """A decode of the open utterance's window up to ``end``. A ``forced`` final (the
+        stream ended mid-utterance) gets word times, for ``trim_cut``, and one temperature:
+        Whisper's fallback to sampling costs a decode per step (Finalize waited seconds)
+        and is where a half-spoken word grows into an invented sentence."""
         begin = self._window_start
         window = (end - begin) / SAMPLE_RATE
         options = decode_options(kind, self.options, self.language, self._prompt(), window)
-        options.word_timestamps = options.word_timestamps or words
+        if forced:
+            options.word_timestamps = True
+            options.temperature = 0.0
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
         self._requests.append(request)

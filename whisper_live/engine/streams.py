@@ -19,6 +19,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..core.events import Event, SegmentsChanged
 from ..core.options import SessionOptions
 from ..core.requests import DecodeKind, DecodeRequest
@@ -101,8 +103,9 @@ class StreamRunner:
         # (stream seconds received, monotonic time it arrived) per fed frame, oldest first
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=100_000)
 
-    def feed(self, data: bytes) -> None:
-        self.session.feed(data)
+    def feed(self, samples: np.ndarray) -> None:
+        """16 kHz mono float32 samples (from the face's ``media.PcmIntake``)."""
+        self.session.feed(samples)
         self._arrivals.append((self.session.stream_seconds, time.monotonic()))
         self._pump()
 
@@ -115,9 +118,10 @@ class StreamRunner:
             self._arrivals.popleft()
         return self._arrivals[0][1] if self._arrivals else None
 
-    def end(self) -> None:
-        """End of audio: drop queued partials (nobody will see them) and finish the finals."""
-        self.session.end_of_audio()
+    def end(self, last: np.ndarray | None = None) -> None:
+        """End of audio (``last``: the intake's last samples): drop queued partials (nobody
+        will see them) and finish the finals."""
+        self.session.end_of_audio(last)
         for task, request in list(self._tasks.items()):
             if request.kind is DecodeKind.PARTIAL:
                 task.cancel()

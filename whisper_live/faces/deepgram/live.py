@@ -38,7 +38,7 @@ from ...engine import live as ends
 from ...engine.live import LiveStream as EngineStream
 from ...engine.pool import LoadedModel, ModelPool
 from ...engine.streams import StreamRunner, new_session
-from ...media import PcmReader, Resampler, StreamDecoder
+from ...media import PcmIntake, StreamDecoder
 from ...settings import ServerSettings
 from . import protocol
 from .protocol import ListenOptions
@@ -104,15 +104,13 @@ class LiveStream:
         self.last_word_end: float | None = None  # of the last final word, until its UtteranceEnd
         self.speech_opened: list[float] = []  # stream times the VAD heard speech begin, recent first
         self.gone = False  # the client's socket closed under the writer
+        self.told_not_audio = False  # the Warning that raw bytes do not read as audio was sent
         self.decoder: StreamDecoder | None = None
         self.decoder_done = asyncio.Event()
         self.decoder_error: BaseException | None = None  # why the container could not be decoded
-        self.pcm: PcmReader | None = None
-        self.resampler: Resampler | None = None
+        self.pcm: PcmIntake | None = None  # raw PCM: the one intake every live face uses
         if options.encoding is not None:
-            self.pcm = PcmReader(options.encoding, options.channels)
-            if options.sample_rate != SAMPLE_RATE:
-                self.resampler = Resampler(options.sample_rate, 1)
+            self.pcm = PcmIntake(options.encoding, options.sample_rate, options.channels)
         else:
             self.decoder = StreamDecoder(
                 lambda block: self.loop.call_soon_threadsafe(self._samples, block),
@@ -148,11 +146,10 @@ class LiveStream:
         if self.decoder is not None:
             self.decoder.feed(data)
             return
-        frames = self.pcm.feed(data)
-        samples = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
-        if self.resampler is not None:
-            samples = self.resampler.feed(samples)
-        self._samples(samples)
+        self._samples(self.pcm.feed(data))
+        if self.pcm.not_audio is not None and not self.told_not_audio:
+            self.told_not_audio = True  # said once: a silent recording and a broken one differ
+            self.send({"type": "Warning", "variant": "DATA-0001", "description": self.pcm.not_audio})
 
     def _samples(self, samples: np.ndarray) -> None:
         if self.finalizing:
@@ -160,7 +157,7 @@ class LiveStream:
             return
         if not len(samples):
             return
-        self.runner.feed(np.ascontiguousarray(samples, dtype="<f4").tobytes())
+        self.runner.feed(np.ascontiguousarray(samples, dtype=np.float32))
         self.context.stream.audio(len(samples) / SAMPLE_RATE)
         self._vad_events()
 
@@ -279,8 +276,8 @@ class LiveStream:
                 while not self.decoder.idle:
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0)  # the decoder's last callbacks run before this
-        if self.resampler is not None and closing:
-            self._samples(self.resampler.flush())
+        if self.pcm is not None and closing:
+            self._samples(self.pcm.flush())
         self.finalizing, self.from_finalize = True, not closing
         runner = self.runner
         runner.end()

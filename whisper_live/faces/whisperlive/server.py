@@ -18,16 +18,18 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 from aiohttp import hdrs, web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from ... import errors
 from ...core.events import SegmentsChanged
+from ...core.pcm import SAMPLE_RATE
 from ...engine import live as ends
 from ...engine.admission import Admission
 from ...engine.capabilities import check_task
@@ -41,7 +43,7 @@ from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
 from ...gate.origins import origin_allowed
-from ...media import PcmResampler
+from ...media import PcmIntake
 from ...settings import ServerSettings
 from . import protocol
 from .connection import AiohttpConnection, Connection, ConnectionGone, WebsocketsConnection
@@ -61,8 +63,9 @@ class _Client:
     uid: str | None = None
     stream: LiveStream | None = None  # once admitted
     runner: StreamRunner | None = None
-    resampler: PcmResampler | None = None  # for clients that send other rates or stereo
+    intake: PcmIntake = field(default_factory=PcmIntake)  # the client's bytes to 16 kHz mono
     speakers: LiveSpeakers | None = None  # with diarization
+    told_not_audio: bool = False  # the WARNING that the bytes do not read as audio was sent
 
 
 class Refusal(Exception):
@@ -223,13 +226,12 @@ class StreamingServer:
         if wait is not None:
             await self._refuse(ws, protocol.wait(uid, wait), 1013)
             return "wait (shutting down)" if self.admission.draining else "wait"
-        if config.needs_resampling:  # a client that cannot resample: we do, before the session
-            client.resampler = PcmResampler(config.sample_rate, config.channels, config.session.audio_format)
-            config.session.audio_format = "float32"
+        # int16/float32 (sniffed when undeclared), at the client's rate and channels
+        client.intake = PcmIntake(config.session.audio_format, config.sample_rate, config.channels)
         try:
             model, substitute = await self._model_for(config)
-            if config.diarize:
-                client.speakers = LiveSpeakers(self.pool, config.session.audio_format, config.max_speakers)
+            if config.diarize:  # labels the intake's samples, as float32 bytes
+                client.speakers = LiveSpeakers(self.pool, "float32", config.max_speakers)
         except errors.WhisperLiveError as exc:
             await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
             return f"error {exc}"
@@ -336,30 +338,38 @@ class StreamingServer:
     async def _receive(self, ws: Connection, client: _Client) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
-                if client.resampler is not None:
-                    self._feed(client, client.resampler.flush())
-                return
+                return  # what the intake holds is flushed by _finish, whatever ended the stream
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            self._feed(client, client.resampler.feed(message) if client.resampler is not None else message)
+            self._feed(client, client.intake.feed(message))
+            if client.intake.not_audio is not None and not client.told_not_audio:
+                client.told_not_audio = True  # said once: a silent recording and a broken one differ
+                await ws.send(
+                    protocol.dumps(protocol.warning(client.uid, client.intake.not_audio, code="not_audio"))
+                )
 
-    def _feed(self, client: _Client, data: bytes) -> None:
-        runner = client.runner
+    @staticmethod
+    def _feed(client: _Client, samples: np.ndarray) -> None:
+        if not len(samples):
+            return
         if client.speakers is not None:
-            client.speakers.feed(data)
-        before = runner.session.stream_seconds
-        runner.feed(data)
-        client.stream.audio(runner.session.stream_seconds - before)
+            client.speakers.feed(samples.astype("<f4").tobytes())
+        client.runner.feed(samples)
+        client.stream.audio(len(samples) / SAMPLE_RATE)
 
     @staticmethod
     async def _finish(client: _Client, sender: asyncio.Task) -> None:
         """Decode what is buffered, then let the sender deliver every event, in order."""
         runner = client.runner
+        last = client.intake.flush()
         if client.speakers is not None:
+            if len(last):
+                client.speakers.feed(last.astype("<f4").tobytes())
             client.speakers.end()
-        runner.end()
+        runner.end(last)
+        client.stream.audio(len(last) / SAMPLE_RATE)
         await runner.finished()
         runner.events.put_nowait(None)
         await sender
