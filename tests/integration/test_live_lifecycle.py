@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -354,3 +355,126 @@ def test_raw_bytes_that_are_no_audio_are_said_to_be_so(server, face):
     ]
     assert len(told) == 1, out.messages
     assert out.close_code == 1000
+
+
+# ---------------------------------------------------------------- admission, key slot, drain
+
+
+def with_token(url: str, face: str, token: str | None) -> str:
+    if token is None:
+        return url
+    return url + {"deepgram": "&", "whisperlive": "/?", "whisperlive-http": "?"}[face] + f"token={token}"
+
+
+def _handshake(server, face: str, token: str | None = None) -> tuple[object, int | None]:
+    """Open a stream on ``face``: (its first message, or the HTTP status that refused it)."""
+
+    async def go():
+        url = with_token(LiveClient(server, face).url("tiny.en", "en"), face, token)
+        try:
+            async with websockets.connect(url) as ws:
+                if face != "deepgram":
+                    await ws.send(json.dumps({"uid": "h", "language": "en"}))
+                first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 3)
+                return first, ws.close_code
+        except websockets.InvalidStatus as refused:
+            return None, refused.response.status_code
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_full_server_refuses_a_new_stream_in_the_faces_own_way_and_counts_it(server, face):
+    mface = metric_face(face)
+    refused = metric(server, "whisper_live_streams_refused_total", face=mface, reason="wait")
+    with server.configured(max_clients=0):
+        first, code = _handshake(server, face)
+    if face == "deepgram":
+        assert first is None and code == 429
+    else:
+        assert first["status"] == "WAIT" and code == 1013
+    wait_until(
+        lambda: metric(server, "whisper_live_streams_refused_total", face=mface, reason="wait") == refused + 1
+    )
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_keys_stream_slot_is_one_across_faces(secured_server, api_keys, face, librispeech):
+    """The limited key has one stream: held on the WhisperLive face, a second on any face is
+    refused; once it is closed, the key streams again."""
+    token = api_keys.limited
+    samples = decode_audio(str(librispeech[0].path))
+
+    async def hold(opened: asyncio.Event, release: asyncio.Event):
+        async with websockets.connect(f"{secured_server.ws_url}/?token={token}") as ws:
+            await ws.send(json.dumps({"uid": "holder", "language": "en"}))
+            assert json.loads(await ws.recv())["message"] == "SERVER_READY"
+            opened.set()
+            await release.wait()
+            await ws.send(b"END_OF_AUDIO")
+            async for _ in ws:
+                pass
+
+    async def go():
+        opened, release = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(hold(opened, release))
+        await asyncio.wait_for(opened.wait(), 30)
+        second = await asyncio.to_thread(_handshake, secured_server, face, token)
+        release.set()
+        await holder
+        return second
+
+    first, code = asyncio.run(go())
+    if face == "deepgram":
+        assert first is None and code == 429
+    else:
+        assert first["status"] == "ERROR" and "limit" in first["message"] and code == 1008
+    wait_until(lambda: not secured_server.server.live.streams)
+    client = LiveClient(secured_server, face)
+    base = client.url
+    client.url = lambda model, language: with_token(base(model, language), face, token)
+    out = asyncio.run(client.run(samples))
+    assert ev.wer(librispeech[0].reference, out.transcript) < 0.3
+
+
+@pytest.mark.parametrize("face", ["whisperlive", "deepgram"])
+def test_a_drain_delivers_what_was_said_then_closes_saying_why(face, librispeech):
+    """SIGTERM's drain on a server of its own: the stream under way gets its finals (the cut
+    utterance forced, only words said), then the face's close for a shutdown; a new stream
+    is refused."""
+    from harness.server_thread import ServerThread, free_port
+
+    from whisper_live.settings import ServerSettings
+
+    conv = ev.conversation(librispeech[:3], gap=1.5)
+    settings = ServerSettings(
+        host="127.0.0.1", port=0, http_port=free_port(), max_clients=4, capacity_admission=False
+    )
+    with ServerThread(settings) as own:
+        result: dict = {}
+
+        def stream():
+            result["out"] = asyncio.run(
+                LiveClient(own, face).run(conv.audio, speed=1.0, end="none", timeout=120)
+            )
+
+        streaming = threading.Thread(target=stream)
+        streaming.start()
+        cut = conv.starts[1] + 1.5  # into the second utterance
+        time.sleep(cut)
+        own.call(own.server.drain(), timeout=120)
+        streaming.join(120)
+        out = result["out"]
+        first, code = _handshake(own, face)
+    if face == "deepgram":
+        assert out.close_code == 1001 and "shutting down" in out.close_reason
+        assert first is None and code == 503
+    else:
+        assert out.messages[-1] == {"uid": out.uid, "message": "DISCONNECT", "reason": "shutdown"}
+        assert out.close_code == 1001
+        assert first["status"] == "WAIT"
+    reference = " ".join(u.reference for u in conv.utterances[:2])
+    assert out.finals and inserted_words(reference, out.transcript) <= 1, out.finals
+    assert ev.wer(conv.utterances[0].reference, out.finals[0]) < 0.3, out.finals
