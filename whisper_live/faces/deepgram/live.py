@@ -103,6 +103,7 @@ class LiveStream:
         self.speech_open = False
         self.last_word_end: float | None = None  # of the last final word, until its UtteranceEnd
         self.speech_opened: list[float] = []  # stream times the VAD heard speech begin, recent first
+        self.interim_start: float | None = None  # of the last interim Results sent
         self.gone = False  # the client's socket closed under the writer
         self.told_not_audio = False  # the Warning that raw bytes do not read as audio was sent
         self.decoder: StreamDecoder | None = None
@@ -186,8 +187,12 @@ class LiveStream:
         if gap is None or self.last_word_end is None:
             return
         due = self.last_word_end + gap / 1000
-        if any(self.last_word_end < t < due for t in self.speech_opened):
-            self.last_word_end = None  # the next utterance began within the gap
+        began = any(self.last_word_end < t < due for t in self.speech_opened)
+        shown = self.interim_start is not None and self.interim_start > self.last_word_end
+        if began or shown:
+            # The next utterance began within the gap, or its words are already on the wire
+            # (its interim came before this final): too late to say the last one ended.
+            self.last_word_end = None
         elif self.stream_seconds >= due:
             self.send(protocol.utterance_end(CHANNEL, self.last_word_end))
             self.last_word_end = None
@@ -236,6 +241,7 @@ class LiveStream:
         partial = session.partial
         if opts.interim_results and partial is not None and partial.text != self.interim:
             self.interim = partial.text
+            self.interim_start = offset + partial.start
             self.send(
                 protocol.results(
                     self.request_id,
