@@ -17,9 +17,9 @@ import threading
 from aiohttp import web
 
 from . import errors, logs, memory
-from .core import vad
-from .engine import models
+from .engine import models, vad
 from .engine.admission import Admission
+from .engine.live import LiveStreams
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
 from .faces.deepgram import api as deepgram_api
@@ -72,8 +72,10 @@ class Server:
         self.metrics.watch(self._live_state)
         self.pool.scheduler.observers.append(self._observe_decode)
         self.own_ports: set[int] = set()  # a page served from these is the server's own
+        # One lifecycle for the live streams of every face (WhisperLive, Deepgram live).
+        self.live = LiveStreams(self.admission, settings, self.gate, self.metrics)
         self.streams = StreamingServer(
-            self.pool, settings, self.admission, self.gate, self.metrics, self.own_ports
+            self.pool, settings, self.admission, self.gate, self.metrics, self.own_ports, self.live
         )
         self.ssl = tls_context(settings)
         self.app: web.Application | None = None
@@ -156,14 +158,13 @@ class Server:
 
     def busy(self) -> tuple[int, int]:
         """(streams, REST requests) still running."""
-        return len(self.streams.clients), in_flight(self.app) if self.app is not None else 0
+        return len(self.live.streams), in_flight(self.app) if self.app is not None else 0
 
     async def drain(self) -> None:
         """Stop admitting (new streams get WAIT, REST 503, /ready 503), let every stream send
         its finals and DISCONNECT, and let every request in flight finish."""
-        self.admission.stop_admitting()
-        self.streams.finish_all()
-        waits = [self.streams.finished()]
+        self.live.finish_all()  # new streams get WAIT (admission), running ones finish
+        waits = [self.live.finished()]
         if self.app is not None:
             waits.append(in_flight_finished(self.app))
         await asyncio.gather(*waits)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import NoReturn
 
 from . import __version__
+from .booleans import SPELLINGS, as_bool
 from .engine.models import DEFAULT_ALIASES, DEFAULT_MODEL, parse_aliases
 
 
@@ -144,9 +145,6 @@ _HELP = {
 
 CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
 
 class SettingsError(ValueError):
     """A flag or environment value that cannot be used; its message is the whole story."""
@@ -155,12 +153,10 @@ class SettingsError(ValueError):
 def parse_bool(value: str, name: str) -> bool:
     """The usual spellings of a boolean (1/0, true/false, yes/no, on/off, any case); anything
     else is an error, never quietly read as true."""
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise SettingsError(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+    parsed = as_bool(value)
+    if parsed is None:
+        raise SettingsError(f"{name}={value!r} is not a boolean: use {SPELLINGS}")
+    return parsed
 
 
 def env_flag(name: str, default: bool = False) -> bool:

@@ -519,7 +519,7 @@ def test_a_port_in_use_is_reported_before_the_model_loads():
 
 WARM_START = """
 import asyncio
-from whisper_live.core import vad
+from whisper_live.engine import vad
 from whisper_live.server import Server
 from whisper_live.settings import ServerSettings
 

@@ -25,7 +25,7 @@ def test_long_speech_without_endpoint_commits_and_keeps_the_window_bounded(serve
     committed_before_end = 0
     step = SAMPLE_RATE // 2
     for pos in range(0, len(audio), step):
-        session.feed_samples(audio[pos : pos + step])
+        session.feed(audio[pos : pos + step])
         for request in session.take_requests():
             longest = max(longest, len(request.audio) / SAMPLE_RATE)
             session.decode_done(request, run_decode(model, request.audio, request.options))

@@ -22,7 +22,7 @@ from whisper_live.client.console import segment_line, window_lines
 from whisper_live.client.stream import pcm_bytes
 from whisper_live.client.transcript import Segment
 from whisper_live.faces.whisperlive import protocol
-from whisper_live.media import PcmResampler, Resampler, decode_audio
+from whisper_live.media import PcmIntake, Resampler, decode_audio
 
 # WhisperLive 0.10's TranscriptionClient arguments, in its order (its client.py).
 UPSTREAM_ARGS = [
@@ -138,7 +138,7 @@ def test_pcm_resampler_turns_44k_stereo_bytes_cut_anywhere_into_the_files_16k_au
     stereo, rate = native(path)
     assert rate == 44100 and stereo.shape[1] == 2
     data = (np.clip(stereo, -1, 1) * 32767).astype("<i2").tobytes()
-    resampler = PcmResampler(rate, 2)  # format undeclared: sniffed, as on the wire
+    resampler = PcmIntake(None, rate, 2)  # format undeclared: sniffed, as on the wire
     rng = np.random.default_rng(1)
     out, pos = [], 0
     while pos < len(data):
@@ -146,7 +146,7 @@ def test_pcm_resampler_turns_44k_stereo_bytes_cut_anywhere_into_the_files_16k_au
         out.append(resampler.feed(data[pos : pos + size]))
         pos += size
     out.append(resampler.flush())
-    got = np.frombuffer(b"".join(out), "<f4")
+    got = np.concatenate(out)
     want = decode_audio(str(path))
     assert abs(len(got) - len(want)) <= 16
     n = min(len(got), len(want))

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from harness import evaluation
 
-from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.core.pcm import SAMPLE_RATE, g711_table
 from whisper_live.errors import InvalidAudio
-from whisper_live.media import PcmReader, StreamDecoder, decode_audio, load_channels, pcm_frames
+from whisper_live.media import PcmIntake, StreamDecoder, decode_audio, load_channels, pcm_frames
 
 JFK = evaluation.audio_root() / "jfk" / "jfk.flac"
 
@@ -33,14 +33,44 @@ def test_g711_decodes_exactly_as_ffmpeg(tmp_path: Path, law: str):
     assert np.array_equal(mine, theirs.astype(np.float32))
 
 
-def test_pcm_reader_keeps_frames_split_between_messages():
-    frames = (np.arange(-500, 500, dtype="<i2").reshape(-1, 2) * 30).astype("<i2")
-    data = frames.tobytes()
-    reader = PcmReader("int16", channels=2)
-    pieces = [reader.feed(data[i : i + 7]) for i in range(0, len(data), 7)]
-    got = np.concatenate(pieces)
-    assert got.shape == frames.shape
-    assert np.allclose(got * 32768.0, frames)
+@pytest.mark.parametrize("encoding", ["int16", "float32", "mulaw", "alaw", None])
+def test_the_pcm_intake_keeps_samples_split_between_messages(speech, encoding):
+    """One intake for every live face: bytes cut anywhere (inside a sample) come out as the
+    same 16 kHz mono samples, whatever the encoding; undeclared int16 is sniffed behind a
+    second of digital silence and nothing held back is lost at the end."""
+    if encoding in ("mulaw", "alaw"):
+        table = g711_table(encoding)
+        codes = np.abs(table[None, :] - speech[:, None]).argmin(axis=1).astype(np.uint8)
+        data, want = codes.tobytes(), table[codes]
+    elif encoding == "float32":
+        data, want = speech.astype("<f4").tobytes(), speech
+    else:
+        pcm = (speech * 32767).astype("<i2")
+        data, want = pcm.tobytes(), pcm / 32768.0
+        if encoding is None:
+            data, want = bytes(32000) + data, np.concatenate([np.zeros(16000), want])
+    intake = PcmIntake(encoding)
+    rng = np.random.default_rng(7)
+    out, pos = [], 0
+    while pos < len(data):
+        size = int(rng.integers(1, 5000))
+        out.append(intake.feed(data[pos : pos + size]))
+        pos += size
+    out.append(intake.flush())
+    got = np.concatenate(out)
+    assert len(got) == len(want) and np.abs(got - want).max() < 1e-4
+
+
+def test_the_pcm_intake_downmixes_and_resamples_in_one_place():
+    tone = np.sin(2 * np.pi * 440 * np.arange(48000) / 48000).astype(np.float32) * 0.5
+    stereo = np.stack([tone, tone], axis=1).reshape(-1)
+    data = (stereo * 32767).astype("<i2").tobytes()
+    intake = PcmIntake("int16", 48000, 2)
+    got = np.concatenate(
+        [intake.feed(data[i : i + 999]) for i in range(0, len(data), 999)] + [intake.flush()]
+    )
+    assert abs(len(got) - 16000) <= 16
+    assert 0.45 < np.abs(got[1000:15000]).max() < 0.75  # PyAV's downmix, as a stereo file gets
 
 
 def test_load_channels_keeps_channels_apart(tmp_path: Path):
@@ -94,3 +124,15 @@ def test_stream_decoder_reports_garbage():
     decoder.feed(b"\x01\x02 this is no container " * 500)
     decoder.close()
     assert ended.wait(10) and errors[0] is not None
+
+
+@pytest.mark.parametrize("encoding", ["int16", "float32", "mulaw", None])
+def test_bytes_that_are_no_audio_are_told_apart_from_speech_and_silence(speech, encoding):
+    rng = np.random.default_rng(3)
+    garbage = PcmIntake(encoding)
+    garbage.feed(rng.bytes(200_000))
+    assert garbage.not_audio is not None and "do not read as" in garbage.not_audio
+    for audio in (speech, np.zeros(48_000, np.float32), speech * 3.0):  # speech, silence, loud speech
+        intake = PcmIntake("float32")
+        intake.feed(np.clip(audio, -1, 1).astype("<f4").tobytes())
+        assert intake.not_audio is None

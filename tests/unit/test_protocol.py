@@ -67,3 +67,21 @@ def test_event_messages_have_whisperlives_shape():
         "language": "de",
         "language_prob": 0.9877,
     }
+
+
+@pytest.mark.parametrize(("text", "value"), [("yes", True), ("On", True), ("no", False), ("0", False)])
+def test_booleans_read_alike_on_the_websocket_rest_and_the_command_line(text, value):
+    from multidict import MultiDict
+
+    from whisper_live.faces.http.uploads import Form
+    from whisper_live.settings import parse_bool
+
+    config = protocol.parse_config(json.dumps({"uid": "u", "use_vad": text}))
+    assert config.session.use_vad is value
+    assert Form(MultiDict({"vad_filter": text})).flag("vad_filter", not value) is value
+    assert parse_bool(text, "X") is value
+
+
+def test_a_word_that_is_no_boolean_is_an_error_everywhere():
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_config(json.dumps({"uid": "u", "use_vad": "maybe"}))

@@ -14,7 +14,7 @@ import pytest
 from whisper_live.core.decodes import DecodeResult, Segment, Word
 from whisper_live.core.events import AudioLost, LanguageDetected, SegmentsChanged
 from whisper_live.core.options import SessionOptions
-from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
+from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.core.requests import DecodeKind, DecodeRequest
 from whisper_live.core.session import StreamingSession
 from whisper_live.core.transcript import StreamSegment
@@ -89,11 +89,11 @@ def texts(segments: list[StreamSegment] | None) -> list[tuple[str, bool]]:
 
 def test_an_utterance_opens_on_speech_and_closes_after_min_silence_with_the_speech_pad():
     session = make(finals_only())
-    session.feed_samples(audio(40, SILENCE))
-    session.feed_samples(audio(20))
-    session.feed_samples(audio(ENDPOINT_CHUNKS - 1, SILENCE))
+    session.feed(audio(40, SILENCE))
+    session.feed(audio(20))
+    session.feed(audio(ENDPOINT_CHUNKS - 1, SILENCE))
     assert session.take_requests() == [], "no endpoint before min_silence_duration_ms"
-    session.feed_samples(audio(1, SILENCE))
+    session.feed(audio(1, SILENCE))
     (final,) = session.take_requests()
     speech_start, speech_end = 40 * CHUNK, 60 * CHUNK
     assert final.kind is DecodeKind.FINAL and final.utterance == 1
@@ -105,17 +105,17 @@ def test_an_utterance_opens_on_speech_and_closes_after_min_silence_with_the_spee
 
 def test_the_speech_pad_stops_at_the_start_of_the_stream():
     session = make(finals_only())
-    session.feed_samples(np.concatenate([audio(3, SILENCE), audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(3, SILENCE), audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     assert final.start_sample == 0 and final.end_sample == 23 * CHUNK + PAD
 
 
 def test_hesitant_speech_keeps_an_utterance_open_but_does_not_open_one():
     session = make(finals_only())
-    session.feed_samples(audio(40, HESITANT))
-    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    session.feed(audio(40, HESITANT))
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
     assert session.take_requests() == []
-    session.feed_samples(np.concatenate([audio(10), audio(30, HESITANT), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(10), audio(30, HESITANT), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     assert final.end_sample == (56 + 40) * CHUNK + PAD, "the hesitant chunks belong to the utterance"
 
@@ -124,14 +124,14 @@ def test_hesitant_speech_keeps_an_utterance_open_but_does_not_open_one():
 def test_speech_shorter_than_min_speech_is_dropped(speech_chunks, decoded):
     """min_speech_duration_ms=200: 6 chunks (192 ms) are a click, 7 (224 ms) are speech."""
     session = make()
-    session.feed_samples(np.concatenate([audio(speech_chunks), audio(40, SILENCE)]))
+    session.feed(np.concatenate([audio(speech_chunks), audio(40, SILENCE)]))
     assert len(of_kind(session.take_requests(), DecodeKind.FINAL)) == int(decoded)
 
 
 def test_utterances_are_numbered_and_decoded_separately():
     session = make(finals_only())
     utterance = np.concatenate([audio(20), audio(40, SILENCE)])
-    session.feed_samples(np.concatenate([utterance, utterance]))
+    session.feed(np.concatenate([utterance, utterance]))
     first, second = session.take_requests()
     assert (first.utterance, second.utterance) == (1, 2)
     assert first.end_sample <= second.start_sample
@@ -144,7 +144,7 @@ def test_partials_refresh_the_text_every_partial_interval_of_new_audio():
     session = make(partial_interval=1.0)
     ends = []
     for n in range(16):  # 4.1 s of speech in 256 ms frames
-        session.feed_samples(audio(8))
+        session.feed(audio(8))
         for request in session.take_requests():
             assert request.kind is DecodeKind.PARTIAL and request.start_sample == 0
             assert request.options.beam_size == 1 and request.options.without_timestamps
@@ -156,13 +156,13 @@ def test_partials_refresh_the_text_every_partial_interval_of_new_audio():
 
 def test_only_one_partial_is_in_flight():
     session = make(partial_interval=0.5)
-    session.feed_samples(audio(32))
+    session.feed(audio(32))
     (first,) = session.take_requests()
     for _ in range(5):
-        session.feed_samples(audio(32))
+        session.feed(audio(32))
     assert session.take_requests() == [], "no second partial while the first is decoding"
     session.decode_done(first, result(" one"))
-    session.feed_samples(audio(8))
+    session.feed(audio(8))
     (second,) = session.take_requests()
     assert second.kind is DecodeKind.PARTIAL and second.end_sample == 6 * 32 * CHUNK + 8 * CHUNK
 
@@ -171,31 +171,31 @@ def test_partials_are_skipped_while_the_budget_says_no_and_finals_are_not():
     budget = Budget(partial=False, speculative=False)
     session = make(budget, partial_interval=0.5)
     for _ in range(10):
-        session.feed_samples(audio(16))
+        session.feed(audio(16))
     assert session.take_requests() == [] and budget.asked > 0
     budget.partial = True
-    session.feed_samples(audio(1))
+    session.feed(audio(1))
     (partial,) = session.take_requests()
     assert partial.kind is DecodeKind.PARTIAL and partial.end_sample == 161 * CHUNK
     budget.partial = False
-    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
     assert [r.kind for r in session.take_requests()] == [DecodeKind.FINAL]
 
 
 def test_the_budget_is_asked_only_when_a_partial_is_due():
     budget = Budget(speculative=False)
     session = make(budget, partial_interval=1.0)
-    session.feed_samples(audio(30))  # 0.96 s: not due yet
+    session.feed(audio(30))  # 0.96 s: not due yet
     assert budget.asked == 0
-    session.feed_samples(audio(2))
+    session.feed(audio(2))
     assert budget.asked == 1 and len(session.take_requests()) == 1
 
 
 def test_a_partial_that_comes_back_after_its_utterance_ended_is_ignored():
     session = make(Budget(speculative=False))
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (partial,) = session.take_requests()
-    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
     (final,) = session.take_requests()
     session.decode_done(partial, result(" stale"))
     assert shown(session) is None and session.partial is None
@@ -205,11 +205,11 @@ def test_a_partial_that_comes_back_after_its_utterance_ended_is_ignored():
 
 def test_an_older_hypothesis_that_finishes_after_a_newer_one_is_ignored():
     session = make()
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (partial,) = session.take_requests()
-    session.feed_samples(audio(SPECULATE_CHUNKS, SILENCE))
+    session.feed(audio(SPECULATE_CHUNKS, SILENCE))
     (speculative,) = session.take_requests()
-    session.feed_samples(audio(4))  # the speaker goes on
+    session.feed(audio(4))  # the speaker goes on
     session.decode_done(speculative, result(" newer"))
     assert texts(shown(session)) == [(" newer", False)]
     session.decode_done(partial, result(" older"))
@@ -220,19 +220,19 @@ def test_an_older_hypothesis_that_finishes_after_a_newer_one_is_ignored():
 def test_no_partial_three_chunks_into_a_pause(speech, pause, partial):
     """The pause may be the endpoint coming: the final will decode this audio anyway."""
     session = make(Budget(speculative=False), partial_interval=0.5)
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (first,) = session.take_requests()
     session.decode_done(first, result(" one"))
-    session.feed_samples(np.concatenate([audio(speech), audio(pause, SILENCE)]))
+    session.feed(np.concatenate([audio(speech), audio(pause, SILENCE)]))
     assert len(session.take_requests()) == int(partial)
 
 
 def test_a_partial_never_starts_before_the_completed_text_ends():
     session = make(Budget(speculative=False))
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     session.decode_done(final, result(" First.", duration=final.end_sample / SAMPLE_RATE + 5))
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (partial,) = session.take_requests()
     session.decode_done(partial, result(" second"))
     first, second = shown(session)
@@ -244,23 +244,23 @@ def test_a_partial_never_starts_before_the_completed_text_ends():
 
 def test_the_final_starts_at_the_first_pause_and_is_the_final_when_the_endpoint_follows():
     session = make(Budget(partial=False))
-    session.feed_samples(audio(40))
-    session.feed_samples(audio(SPECULATE_CHUNKS - 1, SILENCE))
+    session.feed(audio(40))
+    session.feed(audio(SPECULATE_CHUNKS - 1, SILENCE))
     assert session.take_requests() == []
-    session.feed_samples(audio(1, SILENCE))
+    session.feed(audio(1, SILENCE))
     (speculative,) = session.take_requests()
     assert speculative.kind is DecodeKind.FINAL
     assert speculative.end_sample == (40 + SPECULATE_CHUNKS) * CHUNK
     session.decode_done(speculative, result(" Hello there."))
     assert texts(shown(session)) == [(" Hello there.", False)], "shown at once, while the pause may end"
-    session.feed_samples(audio(ENDPOINT_CHUNKS - SPECULATE_CHUNKS, SILENCE))
+    session.feed(audio(ENDPOINT_CHUNKS - SPECULATE_CHUNKS, SILENCE))
     assert session.take_requests() == [], "no second decode of the same audio"
     assert texts(shown(session)) == [(" Hello there.", True)]
 
 
 def test_an_endpoint_before_the_speculative_result_waits_for_it():
     session = make(Budget(partial=False))
-    session.feed_samples(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (speculative,) = session.take_requests()
     assert session.completed == []
     session.decode_done(speculative, result(" Hello."))
@@ -269,12 +269,12 @@ def test_an_endpoint_before_the_speculative_result_waits_for_it():
 
 def test_a_speculative_final_is_only_a_partial_when_the_speaker_goes_on():
     session = make(Budget(partial=False))
-    session.feed_samples(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
     (speculative,) = session.take_requests()
-    session.feed_samples(audio(20))
+    session.feed(audio(20))
     session.decode_done(speculative, result(" Hello"))
     assert texts(shown(session)) == [(" Hello", False)]
-    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
     (final,) = session.take_requests()  # started at the second pause
     assert final.start_sample == speculative.start_sample
     assert final.end_sample == (67 + SPECULATE_CHUNKS) * CHUNK, "it covers the speech that followed"
@@ -285,19 +285,19 @@ def test_a_speculative_final_is_only_a_partial_when_the_speaker_goes_on():
 def test_no_speculative_final_when_the_budget_says_no():
     budget = Budget(partial=False, speculative=False)
     session = make(budget)
-    session.feed_samples(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS - 1, SILENCE)]))
+    session.feed(np.concatenate([audio(40), audio(ENDPOINT_CHUNKS - 1, SILENCE)]))
     assert session.take_requests() == [] and budget.asked > 0
-    session.feed_samples(audio(1, SILENCE))
+    session.feed(audio(1, SILENCE))
     (final,) = session.take_requests()
     assert final.end_sample == 40 * CHUNK + PAD
 
 
 def test_a_failed_speculative_final_is_replaced_at_the_endpoint():
     session = make(Budget(partial=False))
-    session.feed_samples(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(40), audio(SPECULATE_CHUNKS, SILENCE)]))
     (speculative,) = session.take_requests()
     session.decode_failed(speculative, RuntimeError("decoder crashed"))
-    session.feed_samples(audio(ENDPOINT_CHUNKS, SILENCE))
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
     finals = session.take_requests()
     assert [r.kind for r in finals] == [DecodeKind.FINAL] and finals[0] is not speculative
     session.decode_done(finals[0], result(" Recovered."))
@@ -332,7 +332,7 @@ def stream_without_vad(session: StreamingSession, seconds: int, script=SCRIPT) -
     """Feed one second at a time, decoding every request at once; returns the requests."""
     requests = []
     for _ in range(seconds):
-        session.feed_samples(np.zeros(SAMPLE_RATE, np.float32))
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
         for request in session.take_requests():
             requests.append(request)
             session.decode_done(request, reading(request, script))
@@ -351,14 +351,14 @@ def test_long_speech_commits_what_two_partials_agree_on_up_to_a_sentence_end():
 
 def test_a_hypothesis_of_the_window_before_a_commit_is_ignored():
     session = make(Budget(), commit_after=2.0)
-    session.feed_samples(audio(70))
+    session.feed(audio(70))
     (first,) = session.take_requests()
     session.decode_done(first, reading(first))  # One two. Three four.
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (second,) = session.take_requests()
-    session.feed_samples(audio(SPECULATE_CHUNKS, SILENCE))
+    session.feed(audio(SPECULATE_CHUNKS, SILENCE))
     (speculative,) = session.take_requests()  # newer than the partial still decoding
-    session.feed_samples(audio(10))  # the speaker goes on
+    session.feed(audio(10))  # the speaker goes on
     session.decode_done(second, reading(second))
     assert [s.text for s in session.completed] == [" One two. Three four."]
     assert texts(shown(session))[-1] == (" Five six. Seven", False)
@@ -384,7 +384,7 @@ def test_without_a_sentence_end_nothing_is_committed_before_the_max_window():
 
 def two_utterances(session: StreamingSession) -> tuple[DecodeRequest, DecodeRequest]:
     utterance = np.concatenate([audio(20), audio(40, SILENCE)])
-    session.feed_samples(np.concatenate([utterance, utterance]))
+    session.feed(np.concatenate([utterance, utterance]))
     first, second = of_kind(session.take_requests(), DecodeKind.FINAL)
     return first, second
 
@@ -402,11 +402,11 @@ def test_finals_are_delivered_in_order_even_when_decoded_out_of_order():
 
 def test_an_utterance_final_says_it_ends_the_utterance_and_speech_open_follows_the_vad():
     session = make(finals_only())
-    session.feed_samples(audio(10, SILENCE))
+    session.feed(audio(10, SILENCE))
     assert not session.speech_open
-    session.feed_samples(audio(20))
+    session.feed(audio(20))
     assert session.speech_open
-    session.feed_samples(audio(40, SILENCE))
+    session.feed(audio(40, SILENCE))
     assert not session.speech_open, "past the endpoint"
     (final,) = of_kind(session.take_requests(), DecodeKind.FINAL)
     two = DecodeResult(
@@ -445,9 +445,9 @@ def test_a_failed_final_is_reported_as_the_span_it_lost():
 
 def test_a_failed_speculative_final_the_speaker_talked_past_loses_nothing():
     session = make()
-    session.feed_samples(np.concatenate([audio(20), audio(SPECULATE_CHUNKS + 1, SILENCE)]))
+    session.feed(np.concatenate([audio(20), audio(SPECULATE_CHUNKS + 1, SILENCE)]))
     (speculative,) = of_kind(session.take_requests(), DecodeKind.FINAL)
-    session.feed_samples(audio(10))  # the speaker goes on: that decode is only a partial now
+    session.feed(audio(10))  # the speaker goes on: that decode is only a partial now
     session.decode_failed(speculative, RuntimeError("decoder crashed"))
     assert not [e for e in session.take_events() if isinstance(e, AudioLost)]
 
@@ -464,7 +464,7 @@ def test_updates_count_the_completed_segments_they_add():
 
 def test_completed_segments_never_overlap_even_where_speech_pads_do():
     session = make(finals_only())
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE), audio(20)]))
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE), audio(20)]))
     session.end_of_audio()
     first, second = session.take_requests()
     assert second.start_sample < first.end_sample, "the second utterance's pad reaches into the first"
@@ -501,7 +501,7 @@ def test_send_last_n_segments_limits_what_is_shown():
 )
 def test_the_hallucination_filter(segment, kept):
     session = make(finals_only())
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     session.decode_done(final, DecodeResult([segment], "en", 0.99, 1.0))
     assert [s.text for s in session.completed] == ([segment.text] if kept else [])
@@ -512,7 +512,7 @@ def test_the_no_speech_threshold_is_the_clients():
     kept = []
     for threshold in (0.45, 0.6):
         session = make(finals_only(), no_speech_thresh=threshold)
-        session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+        session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
         (final,) = session.take_requests()
         assert final.options.no_speech_threshold == threshold
         session.decode_done(final, DecodeResult([segment], "en", 0.99, 1.0))
@@ -522,7 +522,7 @@ def test_the_no_speech_threshold_is_the_clients():
 
 def test_only_the_hallucinated_segments_of_a_result_are_dropped():
     session = make(finals_only())
-    session.feed_samples(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     segments = [
         Segment(0.0, 1.0, " Real words."),
@@ -537,9 +537,9 @@ def test_only_the_hallucinated_segments_of_a_result_are_dropped():
 
 
 def test_speech_still_going_at_end_of_audio_becomes_a_final_with_every_sample():
-    session = make(finals_only(), audio_format="int16")
+    session = make(finals_only())
     samples = np.concatenate([audio(3, SILENCE), audio(20), np.full(100, SPEECH, np.float32)])
-    session.feed(to_int16_bytes(samples) + b"\x01")  # and half a sample
+    session.feed(samples)  # and 100 samples short of a VAD chunk
     assert session.take_requests() == []
     session.end_of_audio()
     (final,) = session.take_requests()
@@ -549,10 +549,95 @@ def test_speech_still_going_at_end_of_audio_becomes_a_final_with_every_sample():
     assert session.finished and session.transcript() == "The end."
 
 
+def words_result(words: list[tuple[float, float, str, float]], **fields) -> DecodeResult:
+    """A decode with word times (seconds from the start of the request's audio)."""
+    ws = [Word(a, b, w, p) for a, b, w, p in words]
+    text = "".join(w.word for w in ws)
+    return DecodeResult(
+        [Segment(ws[0].start, ws[-1].end, text, avg_logprob=-0.2, words=ws, **fields)], "en", 1, 1
+    )
+
+
+def forced_final(session: StreamingSession, chunks: int = 60) -> DecodeRequest:
+    """Speech cut off by the end of the stream (Finalize, CloseStream, a time limit): its final."""
+    session.feed(audio(chunks))
+    session.take_requests()
+    session.end_of_audio()
+    (final,) = of_kind(session.take_requests(), DecodeKind.FINAL)
+    return final
+
+
+def test_a_forced_final_asks_for_word_times_and_drops_the_words_guessed_past_the_cut():
+    session = make(finals_only())
+    final = forced_final(session)
+    assert final.options.word_timestamps, "word times tell what was heard before the cut"
+    cut = len(final.audio) / SAMPLE_RATE  # 1.92 s
+    session.decode_done(
+        final,
+        words_result(
+            [
+                (0.1, 0.5, " I'm", 0.95),
+                (0.5, 0.9, " not", 0.96),
+                (0.9, cut - 0.2, " fixing", 0.98),
+                (cut - 0.2, cut - 0.02, " the", 0.28),  # half a word, guessed
+                (cut - 0.01, cut - 0.01, " stuff.", 0.79),  # squeezed into the last instant
+            ]
+        ),
+    )
+    assert session.transcript() == "I'm not fixing"
+    assert session.completed[-1].end == pytest.approx(cut - 0.2)
+
+
+def test_a_forced_final_keeps_confident_words_and_drops_words_after_the_speech():
+    session = make(finals_only())
+    session.feed(audio(40))
+    session.feed(audio(12, SILENCE))  # a pause, not yet an endpoint
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    speech_end = (40 * CHUNK) / SAMPLE_RATE  # 1.28 s
+    session.decode_done(
+        final,
+        words_result(
+            [
+                (0.2, 1.1, " I will say nothing.", 0.9),
+                (speech_end + 0.3, speech_end + 0.5, " Thank you.", 0.9),
+            ]
+        ),
+    )
+    assert session.transcript() == "I will say nothing."
+
+
+def test_a_forced_final_does_not_restate_the_completed_text():
+    session = make(finals_only())
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (first,) = session.take_requests()
+    session.decode_done(first, result(" 1."))
+    final = forced_final(session)
+    session.decode_done(
+        final, words_result([(0.0, 0.3, " 1.", 0.9), (0.6, 1.0, " From", 0.9), (1.0, 1.4, " fairest", 0.9)])
+    )
+    assert [s.text for s in session.completed] == [" 1.", " From fairest"]
+
+
+def test_a_forced_final_of_nothing_said_adds_nothing():
+    session = make(finals_only())
+    final = forced_final(session)
+    session.decode_done(final, words_result([(1.5, 1.9, " Thank", 0.3), (1.9, 1.91, " you.", 0.4)]))
+    assert session.completed == [] and session.finished
+
+
+def test_an_endpoint_final_is_not_trimmed():
+    session = make(finals_only())
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    session.decode_done(final, words_result([(0.0, 0.5, " Yes", 0.3), (0.5, 0.6, " no.", 0.2)]))
+    assert session.transcript() == "Yes no."
+
+
 def test_finished_only_when_every_final_is_delivered():
     session = make(finals_only())
     first, second = two_utterances(session)
-    session.feed_samples(audio(20))
+    session.feed(audio(20))
     session.end_of_audio()
     assert not session.finished, "the last utterance's final is not even taken yet"
     (last,) = session.take_requests()
@@ -565,17 +650,17 @@ def test_finished_only_when_every_final_is_delivered():
 
 def test_end_of_audio_after_too_little_speech_has_nothing_to_decode():
     session = make()
-    session.feed_samples(np.concatenate([audio(20, SILENCE), audio(3)]))
+    session.feed(np.concatenate([audio(20, SILENCE), audio(3)]))
     session.end_of_audio()
     assert session.take_requests() == [] and session.finished
 
 
 def test_end_of_audio_clears_the_partial_and_ignores_partials_still_decoding():
     session = make(Budget(speculative=False))
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (partial,) = session.take_requests()
     session.decode_done(partial, result(" Hello"))
-    session.feed_samples(audio(40))
+    session.feed(audio(40))
     (late,) = session.take_requests()
     session.end_of_audio()
     (final,) = session.take_requests()
@@ -587,13 +672,12 @@ def test_end_of_audio_clears_the_partial_and_ignores_partials_still_decoding():
 
 
 def test_end_of_audio_asks_for_no_partial():
-    """Audio still held back by the format sniffer is judged at the end: it may complete
-    an utterance's worth of speech, but a partial of it could only be discarded."""
+    """The stream's last samples, given with its end (what the PCM intake held back), are
+    judged: they may complete an utterance's worth of speech, but a partial of them could
+    only be discarded."""
     vad = VadParameters(min_speech_duration_ms=50)
-    session = make(partial_interval=0.05, vad=vad, audio_format=None)
-    session.feed(to_int16_bytes(audio(3)))  # under the sniffer's 4 KiB
-    assert session.take_requests() == []
-    session.end_of_audio()
+    session = make(partial_interval=0.05, vad=vad)
+    session.end_of_audio(audio(3))  # e.g. what the PCM intake's sniffer held back
     (final,) = session.take_requests()
     assert final.kind is DecodeKind.FINAL and final.end_sample == 3 * CHUNK
 
@@ -604,7 +688,7 @@ def test_no_audio_after_end_of_audio():
     session.end_of_audio()  # a repeated END_OF_AUDIO is harmless
     assert session.finished
     with pytest.raises(RuntimeError):
-        session.feed(b"\0\0")
+        session.feed(np.zeros(2, np.float32))
 
 
 # ---------------------------------------------------------------- decode failures
@@ -612,11 +696,11 @@ def test_no_audio_after_end_of_audio():
 
 def test_a_failed_partial_is_forgotten():
     session = make(Budget(speculative=False), partial_interval=0.5)
-    session.feed_samples(audio(32))
+    session.feed(audio(32))
     (partial,) = session.take_requests()
     session.decode_failed(partial, RuntimeError("decoder crashed"))
     assert shown(session) is None
-    session.feed_samples(audio(16))
+    session.feed(audio(16))
     (retry,) = session.take_requests()
     assert retry.kind is DecodeKind.PARTIAL and retry.id > partial.id
 
@@ -624,19 +708,58 @@ def test_a_failed_partial_is_forgotten():
 # ---------------------------------------------------------------- language and prompt
 
 
-@pytest.mark.parametrize(("probability", "locked"), [(0.9, "de"), (0.3, None)])
-def test_the_detected_language_is_reported_once_and_locked_when_sure(probability, locked):
-    session = make(finals_only(), language=None)
-    first, second = two_utterances(session)
-    detected = DecodeResult([Segment(0, 1, " Hallo.")], "de", probability, 1.0)
-    session.decode_done(first, detected)
-    events = session.take_events()
-    assert [e for e in events if isinstance(e, LanguageDetected)] == [LanguageDetected("de", probability)]
-    session.decode_done(second, result(" Bonjour.", language="fr"))
-    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)]
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+def test_one_language_per_stream_settled_by_finals_of_enough_speech_and_announced_once():
+    session = make(finals_only(), language=None, language_detect_seconds=3.0)
+    first, second = two_utterances(session)  # each final is 1.5 s of audio or so
+    assert first.options.language is None and second.options.language is None
+    session.decode_done(first, DecodeResult([Segment(0, 1, " Hola.")], "es", 0.9, 1.0))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)], "too little speech yet"
+    session.feed(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (third,) = session.take_requests()
-    assert third.options.language == locked
+    assert third.options.language is None, "not settled: still detected per decode"
+    session.decode_done(second, result(" Ola.", language="pt"))  # short: outvoted below
+    session.decode_done(third, DecodeResult([Segment(0, 1, " Buenos días.")], "es", 0.8, 1.0))
+    (announced,) = [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    assert announced.language == "es" and 0 < announced.probability <= 1
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (fourth,) = session.take_requests()
+    assert fourth.options.language == "es", "every later decode uses the stream's language"
+    session.decode_done(fourth, result(" Bonjour.", language="fr"))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)], "announced once"
+
+
+def test_a_final_asked_before_the_language_settled_is_decoded_again_when_it_comes_back_in_another():
+    session = make(finals_only(), language=None, language_detect_seconds=2.0)
+    first, second = two_utterances(session)
+    session.decode_done(first, DecodeResult([Segment(0, 1, " las arenas son blancas")], "es", 0.9, 1.0))
+    session.decode_done(second, DecodeResult([Segment(0, 1, " e tem muito pouca")], "pt", 0.6, 1.0))
+    assert [e.language for e in session.take_events() if isinstance(e, LanguageDetected)] == ["es"]
+    (again,) = session.take_requests()
+    assert again.options.language == "es" and again.start_sample == second.start_sample
+    assert np.array_equal(again.audio, second.audio)
+    assert [s.text for s in session.completed] == [" las arenas son blancas"], (
+        "the Portuguese one is not shown"
+    )
+    session.decode_done(again, DecodeResult([Segment(0, 1, " y tiene muy poca")], "es", 1.0, 1.0))
+    assert [s.text for s in session.completed] == [" las arenas son blancas", " y tiene muy poca"]
+
+
+def test_partials_never_settle_the_language():
+    session = make(Budget(speculative=False), language=None)
+    session.feed(audio(40))
+    (partial,) = session.take_requests()
+    session.decode_done(partial, result(" Hola.", language="ar"))
+    assert not [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    assert session.language is None
+
+
+def test_a_short_stream_announces_its_language_at_its_end():
+    session = make(finals_only(), language=None)
+    session.feed(audio(20))
+    session.end_of_audio()
+    (final,) = session.take_requests()
+    session.decode_done(final, result(" Hallo.", language="de"))
+    assert [e.language for e in session.take_events() if isinstance(e, LanguageDetected)] == ["de"]
 
 
 def test_completed_text_prompts_later_decodes_from_a_word_boundary():
@@ -644,7 +767,17 @@ def test_completed_text_prompts_later_decodes_from_a_word_boundary():
     first, second = two_utterances(session)
     assert first.options.initial_prompt == "Names:"
     session.decode_done(first, result(" hello there friends."))
-    session.feed_samples(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (third,) = session.take_requests()
     assert third.options.initial_prompt == "Names: friends."
     assert not third.options.condition_on_previous_text
+
+
+def test_a_restatement_without_word_times_drops_whole_segments():
+    from whisper_live.core.hallucination import drop_repeat
+
+    segments = [Segment(0.0, 0.5, " From fairest"), Segment(0.5, 1.0, " creatures we desire.")]
+    restated = [Segment(0.0, 0.3, " 1."), *segments]
+    assert drop_repeat(restated, [" 1."]) == segments
+    assert drop_repeat(segments, [" 1."]) == segments, "nothing restated: nothing dropped"
+    assert drop_repeat([Segment(0.0, 0.3, " Yes.")], [" Yes."]) == [Segment(0.0, 0.3, " Yes.")], "said twice"

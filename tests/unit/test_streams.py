@@ -11,7 +11,6 @@ from test_session import SILENCE, LevelVad, audio, result
 
 from whisper_live.core.events import AudioLost, SegmentsChanged
 from whisper_live.core.options import SessionOptions
-from whisper_live.core.pcm import to_int16_bytes
 from whisper_live.core.session import StreamingSession
 from whisper_live.core.transcript import StreamSegment
 from whisper_live.engine.scheduler import Priority
@@ -45,9 +44,9 @@ def run(failures: int) -> tuple[FlakyPool, list]:
     pool = FlakyPool(failures)
 
     async def go():
-        session = StreamingSession(SessionOptions(language="en", audio_format="int16"), vad=LevelVad())
+        session = StreamingSession(SessionOptions(language="en"), vad=LevelVad())
         runner = StreamRunner(session, pool, model=None)
-        runner.feed(to_int16_bytes(np.concatenate([audio(20), audio(40, SILENCE)])))
+        runner.feed(np.concatenate([audio(20), audio(40, SILENCE)]))
         runner.end()
         await asyncio.wait_for(runner.finished(), 5)
         events = []

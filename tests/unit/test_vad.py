@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisper_live.core.vad import StreamingVad
+from whisper_live.engine.vad import StreamingVad
 
 
 def test_streaming_vad_matches_whole_array_vad(speech):

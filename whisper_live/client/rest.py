@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..faces.whisperlive.protocol import DEFAULT_PORT
+from ..faces.whisperlive.wire import DEFAULT_PORT
 from .stream import ClientError, ModelNotServed, ServerError
 from .transcript import Segment, Transcript, Word
 

@@ -33,7 +33,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from ..core.pcm import to_int16_bytes
-from ..faces.whisperlive.protocol import DEFAULT_PORT, END_OF_AUDIO
+from ..faces.whisperlive.wire import DEFAULT_PORT, END_OF_AUDIO
 from .transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..core.pcm import SAMPLE_RATE
-from ..faces.whisperlive.protocol import DEFAULT_PORT
+from ..faces.whisperlive.wire import DEFAULT_PORT
 from .console import Console
 from .sources import BlockPump, Source, WavRecorder, file_source, microphone_source, url_source
 from .stream import AsyncStreamingClient, ClientError, RetryPolicy, Segment, StreamOptions

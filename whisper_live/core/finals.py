@@ -46,6 +46,12 @@ class OrderedFinals:
             if final.request is request:
                 final.result = result
 
+    def replace(self, request: DecodeRequest, again: DecodeRequest) -> None:
+        """``again`` takes the place of ``request`` (decoded anew), awaiting its result."""
+        for final in self._queue:
+            if final.request is request:
+                final.request, final.result = again, None
+
     def fail(self, request: DecodeRequest) -> None:
         for final in self._queue:
             if final.request is request:

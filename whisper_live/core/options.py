@@ -26,5 +26,6 @@ class SessionOptions:
     max_window: float = 24.0
     prompt_chars: int = 200
     condition_on_previous_text: bool = True
-    language_lock_probability: float = 0.5
+    # Seconds of finals whose detections settle the stream's one language (language=None).
+    language_detect_seconds: float = 3.0
     fit_window: bool = True  # encode at the utterance's own length (decoding.decode_fitted_batch)

@@ -22,6 +22,7 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +35,12 @@ from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
 from .events import AudioLost, Event, LanguageDetected, SegmentsChanged
 from .finals import OrderedFinals
-from .hallucination import is_speech
+from .hallucination import drop_repeat, is_speech, trim_cut
 from .options import SessionOptions
-from .pcm import SAMPLE_RATE, PcmDecoder
+from .pcm import SAMPLE_RATE
 from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, decode_options
 from .transcript import SessionTranscript, StreamSegment
-from .vad import CHUNK, SpeechChunks, StreamingVad
+from .vad import CHUNK, SpeechChunks
 
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
@@ -64,8 +65,8 @@ class StreamingSession:
         # Asked before each optional decode; the StreamRunner installs its scheduler's.
         self.budget: DecodeBudget = budget if budget is not None else UnlimitedBudget()
         if vad is None and self.options.use_vad:
-            vad = StreamingVad()
-        self._pcm = PcmDecoder(self.options.audio_format)
+            # The core loads no model: the VAD is handed in (engine.streams.new_session).
+            raise ValueError("a session with use_vad needs a vad (see engine.streams.new_session)")
         self._chunks = SpeechChunks(vad)
         self._audio = SampleBuffer()
         self._endpoint = Endpointer(self.options.vad)
@@ -75,9 +76,12 @@ class StreamingSession:
         self._speech_ended: list[float] = []  # of finals delivered since the last update
         self._completed_emitted = 0  # completed segments some update has shown
         self._failures: dict[int, str] = {}  # request id -> why that final failed
+        self._forced: set[int] = set()  # ids of finals forced by the end of the stream
         self._ids = itertools.count(1)
         self.language = self.options.language
         self._language_sent = self.options.language is not None
+        self._language_votes: dict[str, float] = {}  # detected language -> seconds x probability
+        self._language_seconds = 0.0  # of finals that voted
         self.ended = False
         # Where the open utterance's next decode begins: its start, or past its committed words.
         self._window_start = 0
@@ -90,23 +94,22 @@ class StreamingSession:
         self._events: list[Event] = []
 
     # ---------------------------------------------------------------- input
-    def feed(self, data: bytes) -> None:
+    def feed(self, samples: np.ndarray) -> None:
+        """16 kHz mono float32 samples, in blocks of any size. Bytes from a socket become
+        samples before this, in the one PCM intake (``media.PcmIntake``)."""
         if self.ended:
             raise RuntimeError("audio after end of stream")
-        self._ingest(self._pcm.feed(data))
-
-    def feed_samples(self, samples: np.ndarray) -> None:
-        """Float32 samples at 16 kHz, bypassing byte decoding (in-process callers, tests)."""
         self._ingest(np.asarray(samples, np.float32))
 
-    def end_of_audio(self) -> None:
-        """No more audio: whatever is buffered becomes a final, nothing is dropped."""
+    def end_of_audio(self, last: np.ndarray | None = None) -> None:
+        """No more audio: whatever is buffered becomes a final, nothing is dropped. ``last``:
+        the stream's last samples (what the PCM intake held back until its end)."""
         if self.ended:
             return
-        # No partial now: it could only be discarded.
-        self._ingest(self._pcm.flush(), partials=False)
+        if last is not None and len(last):
+            self._ingest(np.asarray(last, np.float32), partials=False)  # a partial could only be discarded
         if self._endpoint.is_open:
-            self._close_utterance(self._audio.end)
+            self._close_utterance(self._audio.end, forced=True)
         self.ended = True
         self._partial_inflight = None
         self._set_partial(None)
@@ -147,7 +150,7 @@ class StreamingSession:
 
     # ---------------------------------------------------------------- results
     def decode_done(self, request: DecodeRequest, result: DecodeResult) -> None:
-        self._maybe_language(result)
+        self._maybe_language(request, result)
         if request.kind is DecodeKind.PARTIAL:
             if self._partial_inflight is request:
                 self._partial_inflight = None
@@ -204,13 +207,19 @@ class StreamingSession:
             and self.budget.allows_speculative_final()
         )
 
-    def _close_utterance(self, end: int) -> None:
+    def _close_utterance(self, end: int, forced: bool = False) -> None:
+        """The open utterance is over at ``end``: at its endpoint, or ``forced`` by the end
+        of the stream wherever the speaker was (see ``_request`` and ``_truthful_cut``)."""
         endpoint, speculation = self._endpoint, self._speculation
         if endpoint.long_enough:
             if speculation is not None and speculation.request.end_sample >= endpoint.speech_end:
-                self._finals.add(speculation.request, endpoint.speech_end, speculation.result)
+                request = speculation.request
+                self._finals.add(request, endpoint.speech_end, speculation.result)
             else:
-                self._finals.add(self._request(DecodeKind.FINAL, end), endpoint.speech_end)
+                request = self._request(DecodeKind.FINAL, end, forced=forced)
+                self._finals.add(request, endpoint.speech_end)
+            if forced:
+                self._forced.add(request.id)
         endpoint.close()
         self._speculation = None
         self._agreement.reset()
@@ -243,10 +252,17 @@ class StreamingSession:
         self._audio.drop_before(keep_from)
 
     # ---------------------------------------------------------------- decode requests
-    def _request(self, kind: DecodeKind, end: int) -> DecodeRequest:
+    def _request(self, kind: DecodeKind, end: int, forced: bool = False) -> DecodeRequest:
+        """A decode of the open utterance's window up to ``end``. A ``forced`` final (the
+        stream ended mid-utterance) gets word times, for ``trim_cut``, and one temperature:
+        Whisper's fallback to sampling costs a decode per step (Finalize waited seconds)
+        and is where a half-spoken word grows into an invented sentence."""
         begin = self._window_start
         window = (end - begin) / SAMPLE_RATE
         options = decode_options(kind, self.options, self.language, self._prompt(), window)
+        if forced:
+            options.word_timestamps = True
+            options.temperature = 0.0
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
         self._requests.append(request)
@@ -334,6 +350,9 @@ class StreamingSession:
         self._set_partial(StreamSegment(max(start, floor), max(end, floor), text, False))
 
     def _on_final(self, request: DecodeRequest, result: DecodeResult) -> None:
+        if self._in_another_language(request, result):
+            self._decode_again(request)
+            return
         if self._speculation is not None and self._speculation.request is request:
             self._speculation.result = result
         if request in self._finals:
@@ -342,6 +361,31 @@ class StreamingSession:
         elif self._is_current(request):
             # a speculative final the speaker talked past: still the freshest partial
             self._show_partial(request, self._usable(request, result))
+
+    def _in_another_language(self, request: DecodeRequest, result: DecodeResult) -> bool:
+        """A final asked for before the stream's language was settled, that came back in
+        another one: it is decoded again in the stream's language (once, at most)."""
+        return (
+            self._language_sent
+            and self.language is not None
+            and request.options.language is None
+            and bool(result.language)
+            and result.language != self.language
+            and request in self._finals
+        )
+
+    def _decode_again(self, request: DecodeRequest) -> None:
+        options = dataclasses.replace(request.options, language=self.language)
+        again = DecodeRequest(
+            next(self._ids), request.kind, request.utterance, request.audio, request.start_sample, options
+        )
+        self._finals.replace(request, again)
+        if request.id in self._forced:
+            self._forced.discard(request.id)
+            self._forced.add(again.id)
+        if self._speculation is not None and self._speculation.request is request:
+            self._speculation = _Speculation(again)
+        self._requests.append(again)
 
     def _deliver_finals(self) -> None:
         ready = self._finals.ready()
@@ -356,6 +400,9 @@ class StreamingSession:
             else:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
                 usable = self._usable(request, result)
+                if request.id in self._forced:
+                    self._forced.discard(request.id)
+                    usable = self._truthful_cut(request, usable, speech_end)
                 self._transcript.complete(
                     [
                         StreamSegment(
@@ -371,6 +418,12 @@ class StreamingSession:
                 )
         if ready:
             self._emit_segments()
+
+    def _truthful_cut(self, request: DecodeRequest, usable: list[Segment], speech_end: int) -> list[Segment]:
+        """A forced final passes the guards of every final (``_usable``), then loses what
+        Whisper guessed past the cut and what restates the text already completed."""
+        usable = trim_cut(usable, speech_end / SAMPLE_RATE, request.end_sample / SAMPLE_RATE)
+        return drop_repeat(usable, [s.text for s in self.completed[-4:]])
 
     def _usable(self, request: DecodeRequest, result: DecodeResult) -> list[Segment]:
         """Result segments in stream time, minus Whisper's silence and loop hallucinations."""
@@ -403,10 +456,23 @@ class StreamingSession:
         self._completed_emitted = len(self.completed)
         self._events.append(SegmentsChanged(shown, ended, added + sum(e.completed_added for e in replaced)))
 
-    def _maybe_language(self, result: DecodeResult) -> None:
-        if self._language_sent or not result.language:
+    def _maybe_language(self, request: DecodeRequest, result: DecodeResult) -> None:
+        """One language per stream: until it is settled, each final's detection votes,
+        weighted by its seconds of audio; once finals of ``language_detect_seconds`` have
+        voted (or the stream ends), the winner is announced once and every later decode of
+        the stream uses it. Partials, a second of audio or less, never vote: a language
+        detected from so little flips from one decode to the next (``es`` then ``pt``)."""
+        if self._language_sent or not result.language or request.kind is not DecodeKind.FINAL:
             return
+        seconds = len(request.audio) / SAMPLE_RATE
+        self._language_votes[result.language] = (
+            self._language_votes.get(result.language, 0.0) + seconds * result.language_probability
+        )
+        self._language_seconds += seconds
+        if self._language_seconds < self.options.language_detect_seconds and not self.ended:
+            return
+        language = max(self._language_votes, key=self._language_votes.__getitem__)
+        probability = self._language_votes[language] / max(self._language_seconds, 1e-9)
         self._language_sent = True
-        if result.language_probability >= self.options.language_lock_probability:
-            self.language = result.language
-        self._events.append(LanguageDetected(result.language, result.language_probability))
+        self.language = language
+        self._events.append(LanguageDetected(language, round(probability, 4)))

@@ -19,10 +19,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..core.events import Event, SegmentsChanged
+from ..core.options import SessionOptions
 from ..core.requests import DecodeKind, DecodeRequest
 from ..core.session import StreamingSession
 from .pool import LoadedModel, ModelPool, Priority, Scheduler
+from .vad import StreamingVad
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,12 @@ class Outbox:
         return len(self._items)
 
 
+def new_session(options: SessionOptions) -> StreamingSession:
+    """A streaming session with the engine's Silero VAD when it uses one (the core is
+    handed its VAD: it loads no model)."""
+    return StreamingSession(options, vad=StreamingVad() if options.use_vad else None)
+
+
 class StreamRunner:
     def __init__(self, session: StreamingSession, pool: ModelPool, model: LoadedModel):
         self.session = session
@@ -93,8 +103,9 @@ class StreamRunner:
         # (stream seconds received, monotonic time it arrived) per fed frame, oldest first
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=100_000)
 
-    def feed(self, data: bytes) -> None:
-        self.session.feed(data)
+    def feed(self, samples: np.ndarray) -> None:
+        """16 kHz mono float32 samples (from the face's ``media.PcmIntake``)."""
+        self.session.feed(samples)
         self._arrivals.append((self.session.stream_seconds, time.monotonic()))
         self._pump()
 
@@ -107,9 +118,10 @@ class StreamRunner:
             self._arrivals.popleft()
         return self._arrivals[0][1] if self._arrivals else None
 
-    def end(self) -> None:
-        """End of audio: drop queued partials (nobody will see them) and finish the finals."""
-        self.session.end_of_audio()
+    def end(self, last: np.ndarray | None = None) -> None:
+        """End of audio (``last``: the intake's last samples): drop queued partials (nobody
+        will see them) and finish the finals."""
+        self.session.end_of_audio(last)
         for task, request in list(self._tasks.items()):
             if request.kind is DecodeKind.PARTIAL:
                 task.cancel()

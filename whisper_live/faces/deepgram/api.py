@@ -25,7 +25,7 @@ from ...engine.files import transcribe
 from ...engine.pool import LoadedModel, ModelPool
 from ...formats import to_srt, to_vtt
 from ...media import load_audio, load_channels
-from ..http.app import ADMISSION, API_KEY, GATE, MODEL_LISTS, POOL, SETTINGS, UPLOADS, add_face_routes
+from ..http.face import API_KEY, LIVE, MODEL_LISTS, POOL, SETTINGS, UPLOADS, add_face_routes
 from ..http.fetch import fetch_url
 from ..http.transcription import client_gone
 from ..http.uploads import MIB, Form, read_body
@@ -153,24 +153,36 @@ async def _prerecorded(request: web.Request, request_id: str) -> web.Response:
 
 
 async def _live(request: web.Request, request_id: str) -> web.StreamResponse:
+    """Refusals (WAIT as 429, the key's stream slot as 429) come before the upgrade; the
+    stream's life is the engine's ``LiveStreams``, as on every live face."""
     app = request.app
-    admission = app[ADMISSION]
+    streams = app[LIVE]
     options = protocol.parse_options(Form(request.query), live=True)
     if options.multichannel and options.channels > 1:
         raise errors.Unsupported("multichannel live streams are not supported yet", param="multichannel")
-    if not admission.admits_another():
+    key = request.get(API_KEY)
+    wait = streams.full()
+    if wait is not None:
+        streams.refused(live.FACE, request.remote or "?", "wait", uid=request_id, key=key)
         exc = errors.WhisperLiveError(
-            f"this server is at its limit of concurrent streams; retry in about"
-            f" {admission.wait_minutes():.1f} minutes",
+            f"this server is at its limit of concurrent streams; retry in about {wait:.1f} minutes",
             code="too_many_requests",
         )
         return web.json_response(
             protocol.error_body(exc, request_id), status=429, headers={"dg-request-id": request_id}
         )
     model = await _model(app[POOL], options)
-    with app[GATE].slot(request.get(API_KEY), "streams"):  # LimitReached: 429 before the upgrade
-        context = live.LiveContext(app[POOL], app[SETTINGS], admission)
-        return await live.serve(request, request_id, context, model, options)
+    try:
+        stream = streams.open(live.FACE, request.remote or "?", key, request_id, model.name)
+    except errors.LimitReached:
+        streams.refused(live.FACE, request.remote or "?", "limit reached", uid=request_id, key=key)
+        raise  # 429 before the upgrade
+    try:
+        return await live.serve(
+            request, request_id, live.LiveContext(app[POOL], app[SETTINGS], stream), model, options
+        )
+    finally:
+        stream.close()
 
 
 async def listen(request: web.Request) -> web.StreamResponse:

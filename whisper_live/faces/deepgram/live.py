@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +34,11 @@ from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.session import StreamingSession
 from ...core.vad import VadParameters
-from ...engine.admission import Admission
+from ...engine import live as ends
+from ...engine.live import LiveStream as EngineStream
 from ...engine.pool import LoadedModel, ModelPool
-from ...engine.streams import StreamRunner
-from ...media import PcmReader, Resampler, StreamDecoder
+from ...engine.streams import StreamRunner, new_session
+from ...media import PcmIntake, StreamDecoder
 from ...settings import ServerSettings
 from . import protocol
 from .protocol import ListenOptions
@@ -46,16 +46,19 @@ from .protocol import ListenOptions
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 10.0  # Deepgram closes a connection that sent nothing for 10 s (NET-0001)
-POLL_SECONDS = 0.5  # how soon a quiet stream notices a shutdown
+
+
+FACE = "deepgram"  # the metrics' label for this face
 
 
 @dataclass
 class LiveContext:
-    """What a live stream needs from the server: the shared pool, settings and admission."""
+    """What a live stream needs from the server: the shared pool and settings, and its
+    admitted ``LiveStream`` (the engine's lifecycle: limits, drain, metrics, log line)."""
 
     pool: ModelPool
     settings: ServerSettings
-    admission: Admission
+    stream: EngineStream
 
 
 MIN_ENDPOINTING_MS = 100  # shorter pauses cut words apart: Whisper needs whole words
@@ -98,15 +101,17 @@ class LiveStream:
         self.sent_completed = 0
         self.interim = ""
         self.speech_open = False
-        self.last_word_end: float | None = None  # for UtteranceEnd
+        self.last_word_end: float | None = None  # of the last final word, until its UtteranceEnd
+        self.speech_opened: list[float] = []  # stream times the VAD heard speech begin, recent first
+        self.interim_start: float | None = None  # of the last interim Results sent
+        self.gone = False  # the client's socket closed under the writer
+        self.told_not_audio = False  # the Warning that raw bytes do not read as audio was sent
         self.decoder: StreamDecoder | None = None
         self.decoder_done = asyncio.Event()
-        self.pcm: PcmReader | None = None
-        self.resampler: Resampler | None = None
+        self.decoder_error: BaseException | None = None  # why the container could not be decoded
+        self.pcm: PcmIntake | None = None  # raw PCM: the one intake every live face uses
         if options.encoding is not None:
-            self.pcm = PcmReader(options.encoding, options.channels)
-            if options.sample_rate != SAMPLE_RATE:
-                self.resampler = Resampler(options.sample_rate, 1)
+            self.pcm = PcmIntake(options.encoding, options.sample_rate, options.channels)
         else:
             self.decoder = StreamDecoder(
                 lambda block: self.loop.call_soon_threadsafe(self._samples, block),
@@ -119,7 +124,7 @@ class LiveStream:
         vad = VadParameters()
         if opts.endpointing_ms is not None:
             vad.min_silence_duration_ms = max(opts.endpointing_ms, MIN_ENDPOINTING_MS)
-        session = StreamingSession(
+        session = new_session(
             SessionOptions(
                 language=opts.language,
                 initial_prompt=opts.prompt,
@@ -142,11 +147,10 @@ class LiveStream:
         if self.decoder is not None:
             self.decoder.feed(data)
             return
-        frames = self.pcm.feed(data)
-        samples = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
-        if self.resampler is not None:
-            samples = self.resampler.feed(samples)
-        self._samples(samples)
+        self._samples(self.pcm.feed(data))
+        if self.pcm.not_audio is not None and not self.told_not_audio:
+            self.told_not_audio = True  # said once: a silent recording and a broken one differ
+            self.send({"type": "Warning", "variant": "DATA-0001", "description": self.pcm.not_audio})
 
     def _samples(self, samples: np.ndarray) -> None:
         if self.finalizing:
@@ -154,27 +158,42 @@ class LiveStream:
             return
         if not len(samples):
             return
-        self.runner.feed(np.ascontiguousarray(samples, dtype="<f4").tobytes())
+        self.runner.feed(np.ascontiguousarray(samples, dtype=np.float32))
+        self.context.stream.audio(len(samples) / SAMPLE_RATE)
         self._vad_events()
 
     def _decoder_ended(self, error: BaseException | None) -> None:
         self.decoder_done.set()
         if error is not None:
+            self.decoder_error = error
             self.inbox.put_nowait(_DecoderFailed(error))
 
     def _vad_events(self) -> None:
         session = self.runner.session
         now = self.stream_seconds
-        if session.speech_open and not self.speech_open and self.options.vad_events:
-            self.send(protocol.speech_started(CHANNEL, now))
+        if session.speech_open and not self.speech_open:
+            self.speech_opened = [now, *self.speech_opened[:7]]
+            if self.options.vad_events:
+                self.send(protocol.speech_started(CHANNEL, now))
         self.speech_open = session.speech_open
+        self._utterance_end()
+
+    def _utterance_end(self) -> None:
+        """UtteranceEnd as Deepgram defines it: ``utterance_end_ms`` have passed since the
+        last final word with no new word. Asked as audio arrives, after each final and
+        before each interim, so it is never sent once the next utterance has begun: speech
+        that the VAD heard start within the gap cancels it (its words come instead)."""
         gap = self.options.utterance_end_ms
-        if (
-            gap is not None
-            and self.last_word_end is not None
-            and not session.speech_open
-            and now - self.last_word_end >= gap / 1000
-        ):
+        if gap is None or self.last_word_end is None:
+            return
+        due = self.last_word_end + gap / 1000
+        began = any(self.last_word_end < t < due for t in self.speech_opened)
+        shown = self.interim_start is not None and self.interim_start > self.last_word_end
+        if began or shown:
+            # The next utterance began within the gap, or its words are already on the wire
+            # (its interim came before this final): too late to say the last one ended.
+            self.last_word_end = None
+        elif self.stream_seconds >= due:
             self.send(protocol.utterance_end(CHANNEL, self.last_word_end))
             self.last_word_end = None
 
@@ -187,6 +206,7 @@ class LiveStream:
         while (event := await runner.events.get()) is not None:
             if isinstance(event, SegmentsChanged):
                 self._results(runner.session, offset)
+                self.context.stream.delivered(runner, event)
 
     def _results(self, session: StreamingSession, offset: float) -> None:
         opts = self.options
@@ -217,9 +237,11 @@ class LiveStream:
                     self.last_word_end = offset + words[-1].end
                 group = []
                 self.interim = ""
+        self._utterance_end()
         partial = session.partial
         if opts.interim_results and partial is not None and partial.text != self.interim:
             self.interim = partial.text
+            self.interim_start = offset + partial.start
             self.send(
                 protocol.results(
                     self.request_id,
@@ -238,8 +260,15 @@ class LiveStream:
             )
 
     async def _write(self) -> None:
+        """Send the outbox in order; a client that has gone (it may close right after
+        CloseStream) ends the writing quietly: there is nobody left to tell."""
         while (message := await self.outbox.get()) is not None:
-            await self.ws.send_str(protocol.dumps(message))
+            if self.gone:
+                continue
+            try:
+                await self.ws.send_str(protocol.dumps(message))
+            except ConnectionError:  # aiohttp: ClientConnectionResetError, "closing transport"
+                self.gone = True
 
     # ---------------------------------------------------------------- control
     async def _flush(self, closing: bool) -> None:
@@ -253,8 +282,8 @@ class LiveStream:
                 while not self.decoder.idle:
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0)  # the decoder's last callbacks run before this
-        if self.resampler is not None and closing:
-            self._samples(self.resampler.flush())
+        if self.pcm is not None and closing:
+            self._samples(self.pcm.flush())
         self.finalizing, self.from_finalize = True, not closing
         runner = self.runner
         runner.end()
@@ -281,41 +310,29 @@ class LiveStream:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
         reader = asyncio.create_task(self._read())
-        admission = self.context.admission
-        admitted = admission.open(lambda: self.stream_seconds)
-        deadline = time.monotonic() + self.context.settings.max_connection_time
-        heard = time.monotonic()
-        close_code, reason = 1000, "end of stream"
+        stream = self.context.stream
+        interrupted = asyncio.create_task(stream.interrupted(IDLE_TIMEOUT))
+        close_code, reason, how = 1000, "end of stream", ends.END_OF_AUDIO
         try:
             self.send(protocol.opened(self.request_id, self.model.info))
             for warning in self.options.warnings:
                 self.send({"type": "Warning", **warning})
             while True:
-                now = time.monotonic()
-                if admission.draining:  # shutdown: what was said is sent, then the close
-                    close_code, reason = 1001, "server shutting down"
+                getter = asyncio.create_task(self.inbox.get())
+                await asyncio.wait({getter, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # what was said is sent, then the close says why
+                    getter.cancel()
+                    how = interrupted.result()
+                    close_code, reason = _INTERRUPTIONS[how]
+                    reason = reason.format(idle=IDLE_TIMEOUT)
                     break
-                if now >= deadline:
-                    close_code, reason = 1000, "maximum connection time reached"
-                    break
-                if now >= heard + IDLE_TIMEOUT:
-                    close_code = 1011
-                    reason = f"NET-0001: no audio or KeepAlive received within {IDLE_TIMEOUT:g} s"
-                    break
-                try:
-                    message = await asyncio.wait_for(
-                        self.inbox.get(), min(heard + IDLE_TIMEOUT, deadline, now + POLL_SECONDS) - now
-                    )
-                except TimeoutError:
-                    continue
-                heard = time.monotonic()
+                message = getter.result()
+                stream.received()
                 if isinstance(message, _DecoderFailed):
-                    close_code = 1008
-                    reason = f"DATA-0000: the audio cannot be decoded: {message.error}"[:120]
-                    self.send(protocol.error_message(errors.InvalidAudio(reason)))
-                    break
+                    break  # told below
                 if message is None or message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    return  # the client went away: nobody to deliver to
+                    stream.end(ends.CLIENT_GONE)
+                    return  # nobody to deliver to
                 if message.type == WSMsgType.BINARY:
                     if not message.data:
                         break  # Deepgram's older clients end a stream with an empty frame
@@ -329,6 +346,12 @@ class LiveStream:
                 elif control != "KeepAlive":
                     self.send(protocol.error_message(errors.InvalidRequest(control)))
             await self._flush(closing=True)
+            if self.decoder_error is not None:
+                # Bytes that are no audio are said to be so, whenever the decoder gave up
+                # (even on the last bytes, after CloseStream): never a silent, clean close.
+                close_code, how = 1008, "bad audio"
+                reason = f"DATA-0000: the audio cannot be decoded: {self.decoder_error}"[:120]
+                self.send(protocol.error_message(errors.InvalidAudio(reason)))
             self.send(
                 protocol.closing_metadata(
                     self.request_id, self.model.info, self.stream_seconds, 1, self.sha256.hexdigest()
@@ -336,14 +359,23 @@ class LiveStream:
             )
             self.outbox.put_nowait(None)
             await writer
-            await self.ws.close(code=close_code, message=reason.encode()[:120])
+            stream.end(how)
+            if not self.gone:
+                await self.ws.close(code=close_code, message=reason.encode()[:120])
         finally:
-            for task in (writer, reader, self.forwarder):
+            for task in (writer, reader, interrupted, self.forwarder):
                 task.cancel()
             self.runner.close()
             if self.decoder is not None:
                 self.decoder.close()
-            admission.close(admitted)
+
+
+# How a stream the server stops ends on Deepgram's wire: (close code, reason).
+_INTERRUPTIONS = {
+    ends.SHUTDOWN: (1001, "server shutting down"),
+    ends.TIME_LIMIT: (1000, "maximum connection time reached"),
+    ends.IDLE: (1011, "NET-0001: no audio or KeepAlive received within {idle:g} s"),
+}
 
 
 def _control(text: str) -> str:
@@ -368,14 +400,17 @@ async def serve(
     model: LoadedModel,
     options: ListenOptions,
 ) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=2**24)
+    ws = web.WebSocketResponse(heartbeat=context.stream.streams.keepalive, max_msg_size=2**24)
     ws.headers["dg-request-id"] = request_id
     await ws.prepare(request)
     try:
         await LiveStream(ws, request_id, context, model, options).run()
-    except (ConnectionResetError, asyncio.CancelledError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionError:  # the client went away mid-write: nothing to log but its going
+        context.stream.end(ends.CLIENT_GONE)
     except Exception:  # one broken connection must never take the server down
+        context.stream.end(ends.INTERNAL_ERROR)
         log.exception("live stream %s failed", request_id)
         with contextlib.suppress(Exception):
             await ws.close(code=1011, message=b"internal server error")

@@ -25,7 +25,7 @@ from ...engine.capabilities import normalize_language
 from ...engine.diarization import speaker_runs
 from ...engine.models import ModelInfo
 from ...engine.speaker_encoder import weights_path
-from ..http.app import Statuses, http_status
+from ..http.face import Statuses, http_status
 from ..http.uploads import Form
 
 # Deepgram's names for headerless audio → whisper_live.media's.

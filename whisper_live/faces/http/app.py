@@ -1,7 +1,7 @@
 """The HTTP port: one aiohttp app that carries every HTTP face, the browser page, health and status.
 
 The app imports no face: ``server.py`` hands it their ``add_routes`` (``faces``), and a face
-imports what it needs from the leaf ``face.py`` (this module re-exports those names). A face
+imports what it needs from the leaf ``face.py``. A face
 adds its routes with ``add_face_routes`` and says how its errors look; one
 middleware turns anything a handler raises (a domain error, aiohttp's own HTTP errors, a
 crash) into that face's error shape, so nothing a client sends escapes as a traceback.
@@ -30,6 +30,7 @@ from aiohttp import hdrs, web
 from ... import errors
 from ...engine.admission import Admission
 from ...engine.files import UploadJobs
+from ...engine.live import LiveStreams
 from ...engine.pool import ModelPool
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
@@ -38,7 +39,7 @@ from ...gate.origins import origin_allowed
 from ...gate.proxies import forwarded_client
 from ...logs import event
 from ...settings import ServerSettings
-from .face import (  # noqa: F401  (re-exported: faces outside issue 24 import them from here)
+from .face import (
     _IN_FLIGHT,
     _OPEN,
     _RENDERERS,
@@ -46,20 +47,15 @@ from .face import (  # noqa: F401  (re-exported: faces outside issue 24 import t
     API_KEY,
     GATE,
     GATE_STATUS,
-    HTTP_STATUSES,
+    LIVE,
     METRICS,
     MODEL_LISTS,
     OWN_PORTS,
     POOL,
     SETTINGS,
     UPLOADS,
-    ErrorRenderer,
     Face,
-    Statuses,
-    add_face_routes,
-    http_status,
     open_route,
-    plain_error,
     render_error,
 )
 
@@ -294,6 +290,7 @@ def create_app(
     app[GATE] = gate or Gate()
     app[METRICS] = metrics = metrics or Metrics()
     app[OWN_PORTS] = own_ports if own_ports is not None else set()
+    app[LIVE] = streams.live if streams is not None else LiveStreams(admission, settings, app[GATE], metrics)
     app[UPLOADS] = UploadJobs(on_audio=metrics.audio_seconds.labels("upload").inc)
     app.on_shutdown.append(refuse_new_work)
     app.on_response_prepare.append(cors_headers)

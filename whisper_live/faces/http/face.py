@@ -14,6 +14,7 @@ from aiohttp import web
 from ... import errors
 from ...engine.admission import Admission
 from ...engine.files import UploadJobs
+from ...engine.live import LiveStreams
 from ...engine.pool import ModelPool
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
@@ -28,6 +29,7 @@ GATE = web.AppKey("gate", Gate)
 METRICS = web.AppKey("metrics", Metrics)
 # Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
 OWN_PORTS = web.AppKey("own_ports", set)
+LIVE = web.AppKey("live", LiveStreams)  # every live face's stream lifecycle
 # GET /v1/models answers every SDK that reads it: list name ("data", "stt") -> the entry of
 # one model in that face's shape, each registered by its face.
 MODEL_LISTS = web.AppKey("model_lists", dict)

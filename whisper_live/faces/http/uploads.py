@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from ... import errors
+from ...booleans import SPELLINGS, as_bool
 
 MIB = 1 << 20
 FIELD_LIMIT = 1 * MIB  # a form field that is not the audio is a few bytes; refuse abuse
@@ -182,11 +183,12 @@ class Form:
         value = self.text(name)
         if value is None:
             return default
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise errors.InvalidRequest(f"{name} must be true or false, not {value!r}", param=name)
+        parsed = as_bool(value)
+        if parsed is None:
+            raise errors.InvalidRequest(
+                f"{name} must be true or false ({SPELLINGS}), not {value!r}", param=name
+            )
+        return parsed
 
     def number(self, name: str, default, low: float, high: float, kind: type = float):
         value = self.text(name)

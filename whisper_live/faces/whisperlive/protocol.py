@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...booleans import SPELLINGS, as_bool
 from ...core.events import AudioLost, Event, LanguageDetected
 from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
@@ -26,11 +27,8 @@ from ...core.vad import VadParameters
 from ...engine.capabilities import TASKS, normalize_language
 from ...engine.diarization import MAX_SPEAKERS
 from ...errors import InvalidRequest
+from .wire import BACKEND, DEFAULT_PORT, END_OF_AUDIO  # noqa: F401  (shared with the client)
 
-# The wire's constants, shared by the server and the Python client.
-END_OF_AUDIO = "END_OF_AUDIO"
-BACKEND = "faster_whisper"
-DEFAULT_PORT = 9090
 CHANNELS = (1, 2)
 # A configuration is a few hundred bytes; a bigger one is refused before it is parsed (a
 # megabyte of prompt would be tokenized again for every decode).
@@ -62,9 +60,9 @@ def _bool(value: Any, key: str) -> bool:
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise ProtocolError(f"{key} must be true or false")
+    if isinstance(value, str) and (parsed := as_bool(value)) is not None:
+        return parsed
+    raise ProtocolError(f"{key} must be true or false ({SPELLINGS})")
 
 
 def _number(value: Any, key: str, kind: type, low: float, high: float) -> Any:

@@ -17,32 +17,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import weakref
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 from aiohttp import hdrs, web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from ... import errors
 from ...core.events import SegmentsChanged
-from ...core.session import StreamingSession
-from ...engine.admission import Admission, OpenStream
+from ...core.pcm import SAMPLE_RATE
+from ...engine import live as ends
+from ...engine.admission import Admission
 from ...engine.capabilities import check_task
 from ...engine.diarization import LiveSpeakers
+from ...engine.live import LiveStream, LiveStreams
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
-from ...engine.streams import StreamRunner
+from ...engine.streams import StreamRunner, new_session
 from ...gate.credentials import SUBPROTOCOL
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
 from ...gate.origins import origin_allowed
-from ...logs import event
-from ...media import PcmResampler
+from ...media import PcmIntake
 from ...settings import ServerSettings
 from . import protocol
 from .connection import (
@@ -62,18 +63,16 @@ FACE = "whisperlive"  # the metrics' label for this face
 
 @dataclass(eq=False)
 class _Client:
-    """One connection, from its handshake to the log line that says how it ended."""
+    """One connection: what the face keeps beside the engine's ``LiveStream``."""
 
     peer: str
     key: ApiKey | None
     uid: str | None = None
-    model: str | None = None
+    stream: LiveStream | None = None  # once admitted
     runner: StreamRunner | None = None
-    admitted: OpenStream | None = None
-    resampler: PcmResampler | None = None  # for clients that send other rates or stereo
+    intake: PcmIntake = field(default_factory=PcmIntake)  # the client's bytes to 16 kHz mono
     speakers: LiveSpeakers | None = None  # with diarization
-    finals: int = 0
-    started: float = field(default_factory=time.monotonic)
+    told_not_audio: bool = False  # the WARNING that the bytes do not read as audio was sent
 
 
 class Refusal(Exception):
@@ -99,19 +98,19 @@ class StreamingServer:
         gate: Gate | None = None,
         metrics: Metrics | None = None,
         own_ports: set[int] | None = None,
+        live: LiveStreams | None = None,
     ):
         self.pool = pool
         self.settings = settings
         self.admission = admission
         self.gate = gate or Gate()
         self.metrics = metrics or Metrics()
+        # Every live stream's lifecycle (admission, slot, metrics, limits, drain, log line),
+        # shared with the other live faces.
+        self.live = live or LiveStreams(admission, settings, self.gate, self.metrics)
         self.own_ports = own_ports if own_ports is not None else set()  # filled once bound
         self.clients: dict[Connection, _Client] = {}  # streams admitted and running
         self._keys: weakref.WeakKeyDictionary[ServerConnection, ApiKey | None] = weakref.WeakKeyDictionary()
-        self._configured = 0  # connections past their configuration (a drain waits for these)
-        self._draining = asyncio.Event()
-        self._audio_seconds = self.metrics.audio_seconds.labels(FACE)
-        self._latency = self.metrics.final_latency.labels(FACE)
 
     async def serve(self, host: str, port: int, ssl=None):
         return await serve(
@@ -122,7 +121,7 @@ class StreamingServer:
             max_size=self.settings.max_frame_bytes,  # over it: ERROR, then 1009 (CappedServerConnection)
             create_connection=CappedServerConnection,
             # a peer that stops answering pings (half-open: a dead NAT, a closed laptop) is dropped
-            ping_interval=self.settings.ping_interval,
+            ping_interval=self.live.keepalive,
             ping_timeout=self.settings.ping_timeout,
             process_request=self.check_request,
             select_subprotocol=select_subprotocol,
@@ -162,26 +161,14 @@ class StreamingServer:
         return None
 
     def _refused(self, peer: str, client: _Client | None, reason: str, **fields) -> None:
-        self.metrics.streams_refused.labels(FACE, reason.split()[0]).inc()
-        event(
-            log,
-            "stream refused",
+        self.live.refused(
+            FACE,
+            peer,
+            reason,
             uid=client.uid if client else None,
-            peer=peer,
-            key=client.key.label if client and client.key else None,
-            reason=reason,
+            key=client.key if client else None,
             **fields,
         )
-
-    # ------------------------------------------------------------------ shutdown
-    def finish_all(self) -> None:
-        """Shutdown: every stream stops taking audio, gets its finals, then DISCONNECT."""
-        self._draining.set()
-
-    async def finished(self) -> None:
-        """Every configured connection is done (one still silent gets WAIT whenever it speaks)."""
-        while self._configured:
-            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ the transports
     async def handler(self, connection: ServerConnection) -> None:
@@ -201,7 +188,7 @@ class StreamingServer:
             return web.Response(status=refusal.status, text=refusal.message, headers=refusal.headers)
         ws = CappedWebSocketResponse(
             protocols=(SUBPROTOCOL,),
-            heartbeat=self.settings.ping_interval,
+            heartbeat=self.live.keepalive,
             max_msg_size=self.settings.max_frame_bytes,  # over it: ERROR, then 1009
         )
         if not ws.can_prepare(request).ok:
@@ -217,34 +204,19 @@ class StreamingServer:
     # ------------------------------------------------------------------ a connection
     async def run(self, ws: Connection, key: ApiKey | None) -> None:
         """One connection, whichever transport carries it, from its configuration to the log
-        line that says how it ended."""
+        line that says how it ended (the engine's ``LiveStreams`` writes it)."""
         client = _Client(ws.peer, key)
         try:
             how = await self._serve_client(ws, client)
         except ConnectionGone:
-            how = "client gone"
+            how = ends.CLIENT_GONE
         except Exception:  # one broken connection must never take the server down
             log.exception("stream %s failed", client.uid)
-            how = "internal error"
+            how = ends.INTERNAL_ERROR
             with contextlib.suppress(Exception):
                 await self._refuse(ws, protocol.error(client.uid, "internal server error"), 1011)
-        if client.admitted is None:
-            if how != "client gone":
-                self._refused(client.peer, client, how)
-            return
-        self.metrics.streams_ended.labels(FACE, how).inc()
-        event(
-            log,
-            "stream ended",
-            uid=client.uid,
-            peer=client.peer,
-            key=client.key.label if client.key else None,
-            model=client.model,
-            audio_seconds=round(client.runner.session.stream_seconds, 2),
-            finals=client.finals,
-            seconds=round(time.monotonic() - client.started, 2),
-            how=how,
-        )
+        if client.stream is None and how != ends.CLIENT_GONE:
+            self._refused(client.peer, client, how)
 
     async def _serve_client(self, ws: Connection, client: _Client) -> str:
         """Run one connection; returns how it ended (or why it was refused)."""
@@ -256,54 +228,51 @@ class StreamingServer:
             await self._refuse(ws, protocol.error(None, message), 1008)
             return f"error {message}"
         client.uid = config.uid
-        self._configured += 1
-        try:
+        with self.live.pending():
             return await self._admit(ws, client, config)
-        finally:
-            self._configured -= 1
 
     async def _admit(self, ws: Connection, client: _Client, config: protocol.ClientConfig) -> str:
         uid = config.uid
-        if not self.admission.admits_another():
-            await self._refuse(ws, protocol.wait(uid, self.admission.wait_minutes()), 1013)
+        wait = self.live.full()
+        if wait is not None:
+            await self._refuse(ws, protocol.wait(uid, wait), 1013)
             return "wait (shutting down)" if self.admission.draining else "wait"
+        # int16/float32 (sniffed when undeclared), at the client's rate and channels
+        client.intake = PcmIntake(config.session.audio_format, config.sample_rate, config.channels)
         try:
-            with self.gate.slot(client.key, "streams"):
-                if config.needs_resampling:  # a client that cannot resample: we do, before the session
-                    client.resampler = PcmResampler(
-                        config.sample_rate, config.channels, config.session.audio_format
-                    )
-                    config.session.audio_format = "float32"
-                try:
-                    model, substitute = await self._model_for(config)
-                    if config.diarize:
-                        client.speakers = LiveSpeakers(
-                            self.pool, config.session.audio_format, config.max_speakers
-                        )
-                except errors.WhisperLiveError as exc:
-                    await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
-                    return f"error {exc}"
-                client.model = model.name
-                config.session.fit_window = self.settings.fit_window
-                session = StreamingSession(config.session)
-                client.runner = runner = StreamRunner(session, self.pool, model)
-                client.admitted = self.admission.open(lambda: session.stream_seconds)
-                self.metrics.streams_admitted.labels(FACE).inc()
-                self.clients[ws] = client
-                try:
-                    await ws.send(protocol.dumps(protocol.server_ready(uid, model.name)))
-                    if substitute is not None:
-                        await ws.send(protocol.dumps(substitute))
-                    for text in config.warnings:
-                        await ws.send(protocol.dumps(protocol.warning(uid, text)))
-                    return await self._stream(ws, client)
-                finally:
-                    runner.close()
-                    self.clients.pop(ws, None)
-                    self.admission.close(client.admitted)
+            model, substitute = await self._model_for(config)
+            if config.diarize:  # labels the intake's samples, as float32 bytes
+                client.speakers = LiveSpeakers(self.pool, "float32", config.max_speakers)
+        except errors.WhisperLiveError as exc:
+            await self._refuse(ws, protocol.error(uid, str(exc)), 1008)
+            return f"error {exc}"
+        try:
+            stream = client.stream = self.live.open(FACE, client.peer, client.key, uid, model.name)
         except errors.LimitReached as exc:
             await self._refuse(ws, protocol.error(uid, exc.message), 1008)
             return "limit reached"
+        config.session.fit_window = self.settings.fit_window
+        client.runner = runner = StreamRunner(new_session(config.session), self.pool, model)
+        self.clients[ws] = client
+        try:
+            await ws.send(protocol.dumps(protocol.server_ready(uid, model.name)))
+            if substitute is not None:
+                await ws.send(protocol.dumps(substitute))
+            for text in config.warnings:
+                await ws.send(protocol.dumps(protocol.warning(uid, text)))
+            how = await self._stream(ws, client)
+            stream.end(how)
+            return how
+        except ConnectionGone:
+            stream.end(ends.CLIENT_GONE)
+            raise
+        except Exception:
+            stream.end(ends.INTERNAL_ERROR)
+            raise
+        finally:
+            runner.close()
+            self.clients.pop(ws, None)
+            stream.close()
 
     async def _model_for(self, config: protocol.ClientConfig):
         """The model for this stream, and the WARNING to send when it is not the one asked for."""
@@ -329,13 +298,10 @@ class StreamingServer:
         uid = client.uid
         sender = asyncio.create_task(self._send_events(ws, client))
         receiver = asyncio.create_task(self._receive(ws, client))
-        deadline = asyncio.create_task(asyncio.sleep(self.settings.max_connection_time))
-        draining = asyncio.create_task(self._draining.wait())
+        interrupted = asyncio.create_task(client.stream.interrupted())  # time limit, shutdown
         discard: asyncio.Task | None = None
         try:
-            done, _ = await asyncio.wait(
-                {receiver, deadline, sender, draining}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({receiver, sender, interrupted}, return_when=asyncio.FIRST_COMPLETED)
             if sender in done:
                 sender.result()  # only ends by raising: the client went away mid-send
                 return "client gone"
@@ -350,23 +316,27 @@ class StreamingServer:
                 # A client may still be sending: keep reading (and dropping) its frames, or
                 # it blocks on a full socket and never sees our close.
                 discard = asyncio.create_task(self._discard(ws))
+            if receiver in done and error is None:
+                # END_OF_AUDIO: the client ended the stream, and may close its socket at once
+                # (WhisperLive's own client does): what cannot be delivered then is no error.
+                with contextlib.suppress(ConnectionGone):
+                    await self._finish(client, sender)
+                    await ws.close(1000, "end of audio")
+                return ends.END_OF_AUDIO
             await self._finish(client, sender)
             if error is not None:
                 await self._refuse(ws, protocol.error(uid, str(error)), 1008)
                 return "protocol error"
-            if receiver in done:
-                await ws.close(1000, "end of audio")
-                return "end of audio"
             # Time limit or shutdown: what was said is delivered first, then DISCONNECT.
-            reason = "time limit" if deadline in done else "shutdown"
+            reason = interrupted.result()
             await ws.send(protocol.dumps(protocol.disconnect(uid, reason)))
-            if deadline in done:
+            if reason == ends.TIME_LIMIT:
                 await ws.close(1000, "maximum connection time reached")
-                return "time limit"
-            await ws.close(1001, "server shutting down")
-            return "shutdown"
+            else:
+                await ws.close(1001, "server shutting down")
+            return reason
         finally:
-            for task in (sender, receiver, deadline, draining, discard):
+            for task in (sender, receiver, interrupted, discard):
                 if task is not None:
                     task.cancel()
 
@@ -379,30 +349,38 @@ class StreamingServer:
     async def _receive(self, ws: Connection, client: _Client) -> None:
         async for message in ws:
             if protocol.is_end_of_audio(message):
-                if client.resampler is not None:
-                    self._feed(client, client.resampler.flush())
-                return
+                return  # what the intake holds is flushed by _finish, whatever ended the stream
             if isinstance(message, str):
                 raise protocol.ProtocolError(
                     "text frames other than END_OF_AUDIO are not understood after the configuration"
                 )
-            self._feed(client, client.resampler.feed(message) if client.resampler is not None else message)
+            self._feed(client, client.intake.feed(message))
+            if client.intake.not_audio is not None and not client.told_not_audio:
+                client.told_not_audio = True  # said once: a silent recording and a broken one differ
+                await ws.send(
+                    protocol.dumps(protocol.warning(client.uid, client.intake.not_audio, code="not_audio"))
+                )
 
-    def _feed(self, client: _Client, data: bytes) -> None:
-        runner = client.runner
+    @staticmethod
+    def _feed(client: _Client, samples: np.ndarray) -> None:
+        if not len(samples):
+            return
         if client.speakers is not None:
-            client.speakers.feed(data)
-        before = runner.session.stream_seconds
-        runner.feed(data)
-        self._audio_seconds.inc(runner.session.stream_seconds - before)
+            client.speakers.feed(samples.astype("<f4").tobytes())
+        client.runner.feed(samples)
+        client.stream.audio(len(samples) / SAMPLE_RATE)
 
     @staticmethod
     async def _finish(client: _Client, sender: asyncio.Task) -> None:
         """Decode what is buffered, then let the sender deliver every event, in order."""
         runner = client.runner
+        last = client.intake.flush()
         if client.speakers is not None:
+            if len(last):
+                client.speakers.feed(last.astype("<f4").tobytes())
             client.speakers.end()
-        runner.end()
+        runner.end(last)
+        client.stream.audio(len(last) / SAMPLE_RATE)
         await runner.finished()
         runner.events.put_nowait(None)
         await sender
@@ -417,13 +395,8 @@ class StreamingServer:
                 # a completed segment two speakers share goes out as one segment per turn
                 update = replace(update, segments=speakers.split(update.segments))
             await ws.send(protocol.dumps(protocol.event_message(client.uid, update, speaker_of)))
-            if isinstance(update, SegmentsChanged) and update.speech_ended:
-                sent = time.monotonic()
-                client.finals += len(update.speech_ended)
-                for point in update.speech_ended:
-                    arrived = runner.arrived_at(point)
-                    if arrived is not None:
-                        self._latency.observe(sent - arrived)
+            if isinstance(update, SegmentsChanged):
+                client.stream.delivered(runner, update)
 
     @staticmethod
     async def _refuse(ws: Connection, message: dict, code: int) -> None:
