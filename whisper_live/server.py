@@ -67,15 +67,18 @@ class Server:
             resolver=functools.partial(models.resolve, allow_download=settings.allow_download),
         )
         self.admission = Admission(self.pool.scheduler, settings)
-        self.gate = Gate(KeyStore.from_environment(settings.keys_file or None), no_auth=settings.no_auth)
+        self.gate = Gate(
+            KeyStore.from_environment(settings.keys_file or None),
+            no_auth=settings.no_auth,
+            origins=settings.allowed_origins(),
+        )
         self.metrics = Metrics()
         self.metrics.watch(self._live_state)
         self.pool.scheduler.observers.append(self._observe_decode)
-        self.own_ports: set[int] = set()  # a page served from these is the server's own
         # One lifecycle for the live streams of every face (WhisperLive, Deepgram live).
         self.live = LiveStreams(self.admission, settings, self.gate, self.metrics)
         self.streams = StreamingServer(
-            self.pool, settings, self.admission, self.gate, self.metrics, self.own_ports, self.live
+            self.pool, settings, self.admission, self.gate, self.metrics, self.live
         )
         self.ssl = tls_context(settings)
         self.app: web.Application | None = None
@@ -108,7 +111,7 @@ class Server:
         except OSError as exc:
             raise StartupError(_bind_failure(self.settings.host, self.settings.port, exc)) from exc
         self.port = self._ws.sockets[0].getsockname()[1]
-        self.own_ports.add(self.port)
+        self.gate.own_ports.add(self.port)
         if self.settings.http_port:
             self.app = create_app(
                 self.pool,
@@ -116,7 +119,6 @@ class Server:
                 self.settings,
                 self.gate,
                 self.metrics,
-                self.own_ports,
                 self.streams,
                 HTTP_FACES,
             )
@@ -131,7 +133,7 @@ class Server:
             except OSError as exc:
                 raise StartupError(_bind_failure(self.settings.host, self.settings.http_port, exc)) from exc
             self.http_port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
-            self.own_ports.add(self.http_port)
+            self.gate.own_ports.add(self.http_port)
 
     def _log_listening(self) -> None:
         secure = "s" if self.ssl else ""

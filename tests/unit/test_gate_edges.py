@@ -10,6 +10,8 @@ import logging
 import pytest
 
 from whisper_live.engine.scheduler import Priority, Scheduler
+from whisper_live.errors import OriginNotAllowed
+from whisper_live.gate.gate import Gate
 from whisper_live.gate.origins import origin_allowed
 from whisper_live.logs import JsonFormatter, event
 
@@ -31,6 +33,19 @@ from whisper_live.logs import JsonFormatter, event
 )
 def test_origin_rule(origin, host, allowed, expected):
     assert origin_allowed(origin, host, allowed, {8001, 9090}) is expected
+
+
+def test_the_gate_applies_the_origin_rule_with_the_ports_it_learns():
+    """Both ports ask the gate, which holds the allowed origins and the ports once bound."""
+    gate = Gate(origins={"https://app.example"})
+    gate.check_origin(None, "h:9090")
+    gate.check_origin("https://app.example", "h:9090")
+    with pytest.raises(OriginNotAllowed, match="evil.example"):
+        gate.check_origin("http://evil.example", "h:9090")
+    with pytest.raises(OriginNotAllowed):
+        gate.check_origin("http://h:8001", "h:9090")  # not yet known as this server's port
+    gate.own_ports.add(8001)
+    gate.check_origin("http://h:8001", "h:9090")
 
 
 def test_event_lines_in_text_and_json():

@@ -1,8 +1,10 @@
-"""The gate: who is asking (API keys) and how much they may hold at once (per-key limits).
+"""The gate: which browser pages may ask (origins), who is asking (API keys) and how much
+they may hold at once (per-key limits).
 
-Every face calls ``admit`` with the request's headers and query before it decodes
-anything, and holds a ``slot`` for as long as a stream or an upload runs. Faces turn the
-domain errors raised here (``Unauthorized``, ``LimitReached``) into their own shapes.
+Every face calls ``check_origin`` and ``admit`` with the request's headers and query before
+it decodes anything, and holds a ``slot`` for as long as a stream or an upload runs. Faces
+turn the domain errors raised here (``OriginNotAllowed``, ``Unauthorized``,
+``LimitReached``) into their own shapes.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Literal
 
-from ..errors import LimitReached, Unauthorized
+from ..errors import LimitReached, OriginNotAllowed, Unauthorized
 from .credentials import presented_secret
 from .keys import ApiKey, KeyStore
+from .origins import origin_allowed
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,19 @@ Kind = Literal["streams", "uploads"]
 
 
 class Gate:
-    def __init__(self, keys: KeyStore | None = None, no_auth: bool = False):
+    def __init__(
+        self,
+        keys: KeyStore | None = None,
+        no_auth: bool = False,
+        origins: Collection[str] = (),
+        own_ports: set[int] | None = None,
+    ):
         self.keys = keys or KeyStore()
         self.no_auth = no_auth  # --no-auth: the operator opened the server explicitly
+        self.origins = origins  # --cors-origins: other pages that may use the server
+        # Ports of this server (HTTP, WebSocket), filled in once bound: a page served from
+        # either is the server's own.
+        self.own_ports: set[int] = own_ports if own_ports is not None else set()
         self._held: Counter[tuple[str, Kind]] = Counter()
 
     @property
@@ -41,6 +54,12 @@ class Gate:
         if self.keys.enabled:
             return f"API keys required ({self.keys.describe()})"
         return f"open: no API keys ({self.keys.describe()})"
+
+    def check_origin(self, origin: str | None, host: str | None) -> None:
+        """OriginNotAllowed for a browser page of another site that ``--cors-origins`` does
+        not list (``gate/origins.py``); clients that send no ``Origin`` are not concerned."""
+        if not origin_allowed(origin, host, self.origins, self.own_ports):
+            raise OriginNotAllowed(f"pages from {origin} may not use this server (see --cors-origins)")
 
     def admit(self, headers: Mapping[str, str], query: Mapping[str, str]) -> ApiKey | None:
         """The caller's key (None on an open server); Unauthorized when one is required and

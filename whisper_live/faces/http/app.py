@@ -35,7 +35,6 @@ from ...engine.pool import ModelPool
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
-from ...gate.origins import origin_allowed
 from ...gate.proxies import forwarded_client
 from ...logs import event
 from ...settings import ServerSettings
@@ -50,7 +49,6 @@ from .face import (
     LIVE,
     METRICS,
     MODEL_LISTS,
-    OWN_PORTS,
     POOL,
     SETTINGS,
     UPLOADS,
@@ -78,10 +76,11 @@ def _route_name(request: web.Request) -> str:
 
 
 def _origin_ok(request: web.Request) -> bool:
-    settings = request.app[SETTINGS]
-    return origin_allowed(
-        request.headers.get(hdrs.ORIGIN), request.host, settings.allowed_origins(), request.app[OWN_PORTS]
-    )
+    try:
+        request.app[GATE].check_origin(request.headers.get(hdrs.ORIGIN), request.host)
+    except errors.OriginNotAllowed:
+        return False
+    return True
 
 
 @web.middleware
@@ -131,10 +130,7 @@ async def gatekeeper(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
         else:
             try:
-                if not _origin_ok(request):
-                    raise errors.OriginNotAllowed(
-                        f"pages from {request.headers[hdrs.ORIGIN]} may not use this server (see --cors-origins)"
-                    )
+                app[GATE].check_origin(request.headers.get(hdrs.ORIGIN), request.host)
                 key = request[API_KEY] = app[GATE].admit(request.headers, request.query)
                 face = request.match_info.route in app[_RENDERERS]
                 if face and app[ADMISSION].draining:
@@ -270,13 +266,12 @@ def create_app(
     settings: ServerSettings,
     gate: Gate | None = None,
     metrics: Metrics | None = None,
-    own_ports: set[int] | None = None,
     streams: StreamingServer | None = None,
     faces: Iterable[Face] = (),
 ) -> web.Application:
     """The HTTP port. ``gate`` and ``metrics`` are the server's (shared with the WebSocket
-    face); without them the app is open and counts for itself. ``own_ports`` may be filled
-    in once the ports are bound. ``streams``: the WhisperLive face, also served at ``/ws``.
+    face); without them the app is open, allows the pages of ``--cors-origins``, and counts
+    for itself. ``streams``: the WhisperLive face, also served at ``/ws``.
     ``faces``: each adds its routes (``server.HTTP_FACES``); the app imports none of them."""
 
     app = web.Application(middlewares=[cors_preflight, gatekeeper, face_errors])
@@ -287,9 +282,8 @@ def create_app(
     app[POOL] = pool
     app[ADMISSION] = admission
     app[SETTINGS] = settings
-    app[GATE] = gate or Gate()
+    app[GATE] = gate or Gate(origins=settings.allowed_origins())
     app[METRICS] = metrics = metrics or Metrics()
-    app[OWN_PORTS] = own_ports if own_ports is not None else set()
     app[LIVE] = streams.live if streams is not None else LiveStreams(admission, settings, app[GATE], metrics)
     app[UPLOADS] = UploadJobs(on_audio=metrics.audio_seconds.labels("upload").inc)
     app.on_shutdown.append(refuse_new_work)

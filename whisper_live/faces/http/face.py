@@ -27,8 +27,6 @@ SETTINGS = web.AppKey("settings", ServerSettings)
 UPLOADS = web.AppKey("uploads", UploadJobs)
 GATE = web.AppKey("gate", Gate)
 METRICS = web.AppKey("metrics", Metrics)
-# Ports of this server (HTTP, WebSocket): a page served from either is the server's own.
-OWN_PORTS = web.AppKey("own_ports", set)
 LIVE = web.AppKey("live", LiveStreams)  # every live face's stream lifecycle
 # GET /v1/models answers every SDK that reads it: list name ("data", "stt") -> the entry of
 # one model in that face's shape, each registered by its face.

@@ -42,7 +42,6 @@ from ...gate.credentials import SUBPROTOCOL
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
-from ...gate.origins import origin_allowed
 from ...media import PcmIntake
 from ...settings import ServerSettings
 from . import protocol
@@ -97,18 +96,16 @@ class StreamingServer:
         admission: Admission,
         gate: Gate | None = None,
         metrics: Metrics | None = None,
-        own_ports: set[int] | None = None,
         live: LiveStreams | None = None,
     ):
         self.pool = pool
         self.settings = settings
         self.admission = admission
-        self.gate = gate or Gate()
+        self.gate = gate or Gate(origins=settings.allowed_origins())
         self.metrics = metrics or Metrics()
         # Every live stream's lifecycle (admission, slot, metrics, limits, drain, log line),
         # shared with the other live faces.
         self.live = live or LiveStreams(admission, settings, self.gate, self.metrics)
-        self.own_ports = own_ports if own_ports is not None else set()  # filled once bound
         self.clients: dict[Connection, _Client] = {}  # streams admitted and running
         self._keys: weakref.WeakKeyDictionary[ServerConnection, ApiKey | None] = weakref.WeakKeyDictionary()
 
@@ -133,11 +130,11 @@ class StreamingServer:
         missing, wrong or revoked key 401 (in the header, ``?token=`` or the subprotocols
         ``token, <key>``). Returns the caller's key; raises ``Refusal``."""
         origin = headers.get("Origin")
-        if not origin_allowed(origin, headers.get("Host"), self.settings.allowed_origins(), self.own_ports):
+        try:
+            self.gate.check_origin(origin, headers.get("Host"))
+        except errors.OriginNotAllowed as exc:
             self._refused(peer, None, "origin not allowed", origin=origin)
-            raise Refusal(
-                HTTPStatus.FORBIDDEN, f"pages from {origin} may not use this server (see --cors-origins)\n"
-            )
+            raise Refusal(HTTPStatus.FORBIDDEN, exc.message + "\n") from None
         try:
             return self.gate.admit(headers, query)
         except errors.Unauthorized as exc:
