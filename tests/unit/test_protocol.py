@@ -35,6 +35,9 @@ def test_config_defaults_follow_whisperlive_but_vad_defaults_on():
     assert cfg.session.language == "de" and cfg.session.use_vad is False
     assert cfg.session.vad.threshold == 0.6 and cfg.session.vad.min_silence_duration_ms == 800
     assert cfg.warnings and "enable_translation" in cfg.warnings[0]
+    assert cfg.session.redetect_language is False
+    cfg = protocol.parse_config(json.dumps({"uid": "c", "redetect_language": "yes"}))
+    assert cfg.session.redetect_language is True
 
 
 @pytest.mark.parametrize(

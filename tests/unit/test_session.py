@@ -744,6 +744,21 @@ def test_a_final_asked_before_the_language_settled_is_decoded_again_when_it_come
     assert [s.text for s in session.completed] == [" las arenas son blancas", " y tiene muy poca"]
 
 
+def test_a_client_that_asks_gets_each_final_detected_and_each_change_announced():
+    session = make(finals_only(), language=None, redetect_language=True)
+    first, second = two_utterances(session)
+    session.decode_done(first, DecodeResult([Segment(0, 1, " Hola.")], "es", 0.9, 1.0))
+    session.decode_done(second, DecodeResult([Segment(0, 1, " Hola otra vez.")], "es", 0.8, 1.0))
+    assert [e.language for e in session.take_events() if isinstance(e, LanguageDetected)] == ["es"]
+    session.feed(np.concatenate([audio(60), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (third,) = session.take_requests()
+    assert third.options.language is None, "never locked: every final detects"
+    session.decode_done(third, DecodeResult([Segment(0, 1, " Good morning.")], "en", 0.95, 1.0))
+    (change,) = [e for e in session.take_events() if isinstance(e, LanguageDetected)]
+    assert change.language == "en"
+    assert [s.text for s in session.completed][-1] == " Good morning.", "not decoded again in Spanish"
+
+
 def test_partials_never_settle_the_language():
     session = make(Budget(speculative=False), language=None)
     session.feed(audio(40))

@@ -28,4 +28,7 @@ class SessionOptions:
     condition_on_previous_text: bool = True
     # Seconds of finals whose detections settle the stream's one language (language=None).
     language_detect_seconds: float = 3.0
+    # Only when the client asks (a stream that changes language, e.g. an interpreter): every
+    # final detects its own language, and a change is announced; partials follow the last.
+    redetect_language: bool = False
     fit_window: bool = True  # encode at the utterance's own length (decoding.decode_fitted_batch)

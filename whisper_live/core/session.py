@@ -82,6 +82,7 @@ class StreamingSession:
         self._language_sent = self.options.language is not None
         self._language_votes: dict[str, float] = {}  # detected language -> seconds x probability
         self._language_seconds = 0.0  # of finals that voted
+        self._announced: str | None = None  # with redetect_language: the last one announced
         self.ended = False
         # Where the open utterance's next decode begins: its start, or past its committed words.
         self._window_start = 0
@@ -461,8 +462,16 @@ class StreamingSession:
         weighted by its seconds of audio; once finals of ``language_detect_seconds`` have
         voted (or the stream ends), the winner is announced once and every later decode of
         the stream uses it. Partials, a second of audio or less, never vote: a language
-        detected from so little flips from one decode to the next (``es`` then ``pt``)."""
+        detected from so little flips from one decode to the next (``es`` then ``pt``).
+
+        Only when the client asks (``redetect_language``, a stream that changes language)
+        does every final detect its own, and each change is announced."""
         if self._language_sent or not result.language or request.kind is not DecodeKind.FINAL:
+            return
+        if self.options.redetect_language:
+            if result.language != self._announced:
+                self._announced = result.language
+                self._events.append(LanguageDetected(result.language, round(result.language_probability, 4)))
             return
         seconds = len(request.audio) / SAMPLE_RATE
         self._language_votes[result.language] = (

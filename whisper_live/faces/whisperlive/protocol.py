@@ -129,6 +129,8 @@ def parse_config(raw: str | bytes) -> ClientConfig:
     opts.hotwords = _text(hotwords, "hotwords")
     if data.get("word_timestamps") is not None:
         opts.word_timestamps = _bool(data["word_timestamps"], "word_timestamps")
+    if data.get("redetect_language") is not None:  # our extension: see SessionOptions
+        opts.redetect_language = _bool(data["redetect_language"], "redetect_language")
     audio_format = data.get("audio_format")
     if audio_format not in (None, "int16", "float32"):
         raise ProtocolError("audio_format must be 'int16' or 'float32'")
