@@ -69,12 +69,15 @@ class LiveClient:
         speed: float = 0.0,  # × real time; 0: as fast as the socket takes it
         close_at_once: bool = False,
         timeout: float = 120.0,
+        config: dict | None = None,  # more of the WhisperLive configuration
     ) -> Outcome:
         out = Outcome(uid=f"live-{time.monotonic_ns()}")
         pcm = ev.to_pcm(samples)
         async with websockets.connect(self.url(model, language), max_size=2**24) as ws:
             if self.face != "deepgram":
-                await ws.send(json.dumps({"uid": out.uid, "language": language, "model": model}))
+                await ws.send(
+                    json.dumps({"uid": out.uid, "language": language, "model": model, **(config or {})})
+                )
             first = json.loads(await asyncio.wait_for(ws.recv(), timeout))
             out.messages.append(first)
             if self.face == "deepgram":
@@ -245,6 +248,24 @@ def test_a_spanish_stream_with_detection_stays_spanish(server, face):
         assert [m["language"] for m in announced] == ["es"], announced
     # Spanish words throughout: a final in Portuguese or English would miss most of them.
     assert out.finals and ev.wer(clip.reference, out.transcript) < 0.5, out.finals
+
+
+def test_a_stream_that_asks_for_redetection_announces_each_language(server, librispeech):
+    """Spanish, then English, in one stream with ``redetect_language``: both announced, in
+    order, and the English is transcribed as English (not forced into the first language)."""
+    (clip,) = [u for u in ev.manifest("multilingual") if u.id == "picovoice_test_es"]
+    english = librispeech[0]
+    gap = np.zeros(int(1.5 * SAMPLE_RATE), dtype=np.float32)
+    samples = np.concatenate([decode_audio(str(clip.path)), gap, decode_audio(str(english.path)), gap])
+    client = LiveClient(server, "whisperlive")
+    out = asyncio.run(
+        client.run(samples, model="base", language=None, speed=2.0, config={"redetect_language": True})
+    )
+    announced = [m["language"] for m in out.messages if "language" in m and "segments" not in m]
+    assert announced[0] == "es" and announced[-1] == "en", announced
+    said = set(ev.normalize(english.reference).split())
+    heard = set(ev.normalize(out.transcript).split())
+    assert len(said & heard) >= 0.7 * len(said), out.finals
 
 
 # ---------------------------------------------------------------- the client that leaves at once
