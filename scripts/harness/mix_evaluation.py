@@ -122,9 +122,17 @@ def one_at_a_time(turns: list[tuple[float, float, str]]) -> list[tuple[float, fl
 def score(prepared: Prepared, **settings) -> dict:
     """One mix diarized from its cached windows with ``settings`` (diarize_windows' keyword
     arguments), and its figures."""
+    from whisper_live.engine.speaker_encoder import shared_encoder
+
     started = time.perf_counter()
+    levelled = diarization.at_speech_level(prepared.mix.audio, prepared.regions)
     result = diarization.diarize_windows(
-        prepared.regions, prepared.spans, prepared.embeddings, prepared.segments, **settings
+        prepared.regions,
+        prepared.spans,
+        prepared.embeddings,
+        prepared.segments,
+        embed=lambda spans: diarization.embed_spans(shared_encoder(), levelled, spans),  # as diarize()
+        **settings,
     )
     cluster_seconds = time.perf_counter() - started
     truth = prepared.mix.turns

@@ -437,6 +437,45 @@ def test_turns_follow_the_nearest_window_and_label_segments_and_words():
     assert d.speaker_at([], 0, 1) is None
 
 
+def test_turn_edges_are_placed_by_windows_embedded_between_two_speakers(monkeypatch):
+    """Between neighbouring windows of different speakers, BOUNDARY_WINDOWS more are
+    embedded (inside the region) and each takes the nearer of the two; the turn's edge
+    moves with them, and windows of one speaker get none."""
+    regions = [(0.0, 4.0), (5.0, 6.0)]
+    spans = [(0.0, 1.6), (0.8, 2.4), (1.6, 3.2), (2.4, 4.0), (5.0, 6.0)]
+    labels = np.array([0, 0, 1, 1, 0])
+    embeddings = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    monkeypatch.setattr(d, "BOUNDARY_WINDOWS", 3)
+    extra = d.boundary_spans(regions, spans, labels)
+    assert [(round(s, 2), round(e, 2), a, b) for (s, e), a, b in extra] == [
+        (1.0, 2.6, 0, 1),
+        (1.2, 2.8, 0, 1),
+        (1.4, 3.0, 0, 1),
+    ]
+    edge = d.boundary_spans([(0.0, 2.0)], [(0.0, 1.6), (0.4, 2.0)], [0, 1])
+    assert [(round(s, 2), round(e, 2)) for (s, e), _, _ in edge] == [(0.1, 1.7), (0.2, 1.8), (0.3, 1.9)]
+    monkeypatch.setattr(d, "BOUNDARY_WINDOWS", 1)
+    extra = d.boundary_spans(regions, spans, labels)
+    assert [(round(s, 2), round(e, 2)) for (s, e), _, _ in extra] == [(1.2, 2.8)]
+    asked = []
+
+    def embed(more):  # the speaker of labels 0 holds on past the old edge (2.0 s)
+        asked.extend(more)
+        return np.array([[1.0, 0.1] for _ in more])
+
+    spans2, embeddings2, labels2 = d.refine_boundaries(regions, spans, embeddings, labels, embed)
+    assert asked == [span for span, _, _ in extra]
+    assert len(spans2) == len(embeddings2) == len(labels2) == len(spans) + len(extra)
+    assert list(labels2[len(spans) :]) == [0] * len(extra)
+    turns = d.turns_from_windows(regions, spans2, labels2)
+    assert turns[0].speaker == "SPEAKER_00" and turns[0].end > 2.0  # the edge moved later
+    assert turns[1].speaker == "SPEAKER_01" and turns[1].end == 4.0
+    # one speaker throughout: nothing to embed
+    assert d.boundary_spans(regions, spans, [0, 0, 0, 0, 1]) == []
+    same = d.refine_boundaries(regions, spans, embeddings, np.zeros(5, int), embed)
+    assert same[0] == spans and len(same[1]) == 5
+
+
 class _FixedEncoder:
     """Each 'segment' embeds to the unit vector its audio's constant value names."""
 
