@@ -7,12 +7,15 @@ from ``speaker_encoder``, and the windows are clustered by average-linkage agglo
 cosine distance, cut at ``THRESHOLD``; the speaker count is then decided over the whole
 recording (clusters with little of the speech fold into their nearest, clusters on average
 closer than ``SEPARATION_DISTANCE`` merge) within the caller's ``min_speakers``/
-``max_speakers``, and windows move to their nearest centroid. Every 10 ms of speech takes
-the label of the nearest window centre; runs of one label are the speaker turns, short
-flips inside another speaker's speech are smoothed, and words take the speaker they overlap
-most (the nearest turn if they overlap none). Segments are then split at the word where the
-speaker changes (``split_at_turns``; ``speaker_runs`` is the same cut for any face that
-groups words itself), so nothing a user reads holds two speakers.
+``max_speakers``, and windows move to their nearest centroid. Where neighbouring windows
+belong to different speakers one more window is embedded between them
+(``refine_boundaries``) to place the turn's edge. Every 10 ms of speech takes the label of
+the nearest window centre; runs of one label are the speaker turns, short flips inside
+another speaker's speech are smoothed. Words are fitted into the speech regions and
+segments span their words (``fit_to_speech``: Whisper runs words across pauses), then
+words take the speaker they overlap most (the nearest turn if they overlap none). Segments
+are then split at the word where the speaker changes (``split_at_turns``; ``speaker_runs``
+is the same cut for any face that groups words itself), so nothing a user reads holds two speakers.
 
 Live (``StreamingDiarizer``): each completed segment is embedded whole and given the
 nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
