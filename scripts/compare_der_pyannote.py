@@ -3,7 +3,7 @@
 Not part of the test suite (pyannote.metrics pulls pandas, scipy and scikit-learn). In a
 throwaway venv with ``pip install pyannote.metrics``:
 
-    /tmp/refvenv/bin/python scripts/compare_der_pyannote.py
+    PYTHONPATH=. /tmp/refvenv/bin/python scripts/compare_der_pyannote.py
 
 Scores 20 perturbed hypotheses per shared conversation (every turn shifted by up to 0.4 s
 and split at a random point between random speakers, overlaps included), with no collar

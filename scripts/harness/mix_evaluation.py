@@ -6,7 +6,10 @@ windows' d-vectors are computed once and cached (they do not depend on the clust
 tried over every mix in seconds. Scores: speaker count right, DER (0.25 s collar, md-eval's)
 of the engine's turns, of the labelled words and of the labelled segments as a face returns them (a
 speaker's consecutive items less than 0.5 s apart joined into a turn, as a client would
-join them; also without joining), and whether a one-speaker recording came back split.
+join them; also without joining), and whether a one-speaker recording came back split; and
+two floors: the segments' DER with the reference's own labels (what Whisper's transcript and
+its timings leave, whatever the clustering), and the reference's own DER one speaker at a
+time (what the ~0.3 s overlaps cost a labelling that gives each moment one speaker).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from whisper_live.core.decodes import DecodeOptions, Segment, Word
 from whisper_live.engine import diarization
+from whisper_live.engine.diarization import split_at_turns  # kept when --unsplit swaps it
 
 from .diarization_metrics import der, labelled_spans
 from .mixes import Mix
@@ -104,12 +108,31 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[
     return out
 
 
+def one_at_a_time(turns: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The reference with its overlaps given to the speaker already talking: the best a
+    labelling of one speaker at a time (a segment, a word) can do."""
+    out: list[tuple[float, float, str]] = []
+    for start, end, speaker in sorted(turns):
+        start = max(start, out[-1][1]) if out else start
+        if end > start:
+            out.append((start, end, speaker))
+    return out
+
+
 def score(prepared: Prepared, **settings) -> dict:
     """One mix diarized from its cached windows with ``settings`` (diarize_windows' keyword
     arguments), and its figures."""
+    from whisper_live.engine.speaker_encoder import shared_encoder
+
     started = time.perf_counter()
+    levelled = diarization.at_speech_level(prepared.mix.audio, prepared.regions)
     result = diarization.diarize_windows(
-        prepared.regions, prepared.spans, prepared.embeddings, prepared.segments, **settings
+        prepared.regions,
+        prepared.spans,
+        prepared.embeddings,
+        prepared.segments,
+        embed=lambda spans: diarization.embed_spans(shared_encoder(), levelled, spans),  # as diarize()
+        **settings,
     )
     cluster_seconds = time.perf_counter() - started
     truth = prepared.mix.turns
@@ -124,6 +147,22 @@ def score(prepared: Prepared, **settings) -> dict:
     ]
     found = len(result.speakers)
     segment_der = der(truth, labelled_spans(segments, bridge=BRIDGE)[0], collar=COLLAR)
+    # The floor of the segments' DER with this transcript: the same fitting and split at
+    # turns with the reference's own turns as labels (one speaker at a time, as a segment
+    # holds one): what is left is speech Whisper skipped and its words' timings.
+    oracle = split_at_turns(
+        diarization.label_segments(
+            diarization.fit_to_speech(prepared.segments, prepared.regions),
+            [diarization.SpeakerTurn(*t) for t in one_at_a_time(truth)],
+        )
+    )
+    floor = der(
+        truth,
+        labelled_spans(
+            [{"start": s.start, "end": s.end, "speaker": s.speaker} for s in oracle], bridge=BRIDGE
+        )[0],
+        collar=COLLAR,
+    )
     true = len(prepared.mix.speakers)
     return {
         "mix": prepared.mix.name,
@@ -143,6 +182,12 @@ def score(prepared: Prepared, **settings) -> dict:
             round(segment_der.false_alarm, 2),
             round(segment_der.confusion, 2),
         ],
+        "segments_floor_missed_fa_confusion_s": [
+            round(floor.missed, 2),
+            round(floor.false_alarm, 2),
+            round(floor.confusion, 2),
+        ],
+        "der_one_label_reference": der(truth, one_at_a_time(truth), collar=COLLAR).der,
         "mixed_segments": sum(1 for s in result.segments if len({w.speaker for w in s.words or []}) > 1),
         "transcribe_seconds": prepared.transcribe_seconds,
         "diarize_seconds": prepared.embed_seconds + cluster_seconds,
@@ -152,7 +197,8 @@ def score(prepared: Prepared, **settings) -> dict:
 def summary(rows: list[dict]) -> dict:
     """The issue's figures over ``rows``: count accuracy, DER (the mean over mixes, pooled
     over all their speech, and the worst), the speaker-confusion part of the segments' DER
-    (pooled), one-speaker recordings split, and diarization's wall time as a share of the
+    (pooled), the floors (segments labelled from the reference; the reference itself one
+    speaker at a time), one-speaker recordings split, and diarization's wall time as a share of the
     plain transcription's (in process, tiny.en)."""
     if not rows:
         return {}
@@ -173,6 +219,14 @@ def summary(rows: list[dict]) -> dict:
             sum(r["segments_missed_fa_confusion_s"][2] for r in rows)
             / max(sum(r["speech_seconds"] for r in rows), 1e-9),
             4,
+        ),
+        "der_segments_floor_pooled": round(
+            sum(sum(r["segments_floor_missed_fa_confusion_s"]) for r in rows)
+            / max(sum(r["speech_seconds"] for r in rows), 1e-9),
+            4,
+        ),
+        "der_one_label_reference_mean": round(
+            float(np.mean([r["der_one_label_reference"] for r in rows])), 4
         ),
         "der_segments_worst": round(float(max(r["der_segments"] for r in rows)), 4),
         "single_speaker_split": f"{sum(r['labels_found'] > 1 for r in single)} of {len(single)}",

@@ -312,6 +312,49 @@ def test_segments_split_at_the_word_where_the_speaker_changes():
     assert d.speaker_runs([]) == []
 
 
+def test_words_and_segments_are_fitted_to_the_speech_regions():
+    """Whisper's first word after a pause starts where the last one ended; fitted, it
+    starts in the speech region (stretched back by at most FIT_STRETCH), the region's
+    last word reaches towards the region's end, and segments span their words."""
+    regions = [(0.0, 2.0), (3.0, 5.0)]
+    segments = [
+        Segment(
+            0.0, 2.1, " One two.", id=0, words=_words((0.5, 1.0, " One", None), (1.0, 1.5, " two.", None))
+        ),
+        Segment(
+            2.1,
+            4.8,
+            " Three four.",
+            id=1,
+            words=_words((2.1, 3.6, " Three", None), (3.6, 4.2, " four.", None)),
+        ),
+        Segment(6.0, 7.0, " Outside.", id=2, words=_words((6.0, 7.0, " Outside.", None))),
+        Segment(7.0, 8.0, " No words.", id=3),
+    ]
+    out = d.fit_to_speech(segments, regions)
+    stretch = d.FIT_STRETCH
+    words = [(w.word, w.start, w.end) for s in out for w in s.words or []]
+    assert words == [
+        (" One", 0.5 - stretch, 1.0),
+        (" two.", 1.0, 1.5 + stretch),
+        (" Three", 3.0, 3.6),  # clamped into the region it overlaps most, already at its edge
+        (" four.", 3.6, 4.2 + stretch),
+        (" Outside.", 6.0, 7.0),  # overlaps no region: as Whisper timed it
+    ]
+    assert [(s.start, s.end) for s in out] == [
+        (0.5 - stretch, 1.5 + stretch),
+        (3.0, 4.2 + stretch),
+        (6.0, 7.0),
+        (7.0, 8.0),
+    ]
+    assert [s.text for s in out] == [s.text for s in segments]
+    assert segments[1].words[0].start == 2.1  # the input is not changed
+    assert d.fit_to_speech(segments, []) == segments
+    # the stretch never leaves the region
+    near_edge = [Segment(0.1, 1.9, " a", words=_words((0.1, 1.9, " a", None)))]
+    assert [(w.start, w.end) for w in d.fit_to_speech(near_edge, regions)[0].words] == [(0.0, 2.0)]
+
+
 def test_subtitles_carry_speakers_as_whisperx_writes_them():
     from whisper_live.formats import highlighted_cues, to_srt, to_text, to_vtt
 
@@ -392,6 +435,45 @@ def test_turns_follow_the_nearest_window_and_label_segments_and_words():
     assert [w.speaker for w in labelled[0].words] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
     assert labelled[1].speaker == "SPEAKER_00" and labelled[1].words is None
     assert d.speaker_at([], 0, 1) is None
+
+
+def test_turn_edges_are_placed_by_windows_embedded_between_two_speakers(monkeypatch):
+    """Between neighbouring windows of different speakers, BOUNDARY_WINDOWS more are
+    embedded (inside the region) and each takes the nearer of the two; the turn's edge
+    moves with them, and windows of one speaker get none."""
+    regions = [(0.0, 4.0), (5.0, 6.0)]
+    spans = [(0.0, 1.6), (0.8, 2.4), (1.6, 3.2), (2.4, 4.0), (5.0, 6.0)]
+    labels = np.array([0, 0, 1, 1, 0])
+    embeddings = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    monkeypatch.setattr(d, "BOUNDARY_WINDOWS", 3)
+    extra = d.boundary_spans(regions, spans, labels)
+    assert [(round(s, 2), round(e, 2), a, b) for (s, e), a, b in extra] == [
+        (1.0, 2.6, 0, 1),
+        (1.2, 2.8, 0, 1),
+        (1.4, 3.0, 0, 1),
+    ]
+    edge = d.boundary_spans([(0.0, 2.0)], [(0.0, 1.6), (0.4, 2.0)], [0, 1])
+    assert [(round(s, 2), round(e, 2)) for (s, e), _, _ in edge] == [(0.1, 1.7), (0.2, 1.8), (0.3, 1.9)]
+    monkeypatch.setattr(d, "BOUNDARY_WINDOWS", 1)
+    extra = d.boundary_spans(regions, spans, labels)
+    assert [(round(s, 2), round(e, 2)) for (s, e), _, _ in extra] == [(1.2, 2.8)]
+    asked = []
+
+    def embed(more):  # the speaker of labels 0 holds on past the old edge (2.0 s)
+        asked.extend(more)
+        return np.array([[1.0, 0.1] for _ in more])
+
+    spans2, embeddings2, labels2 = d.refine_boundaries(regions, spans, embeddings, labels, embed)
+    assert asked == [span for span, _, _ in extra]
+    assert len(spans2) == len(embeddings2) == len(labels2) == len(spans) + len(extra)
+    assert list(labels2[len(spans) :]) == [0] * len(extra)
+    turns = d.turns_from_windows(regions, spans2, labels2)
+    assert turns[0].speaker == "SPEAKER_00" and turns[0].end > 2.0  # the edge moved later
+    assert turns[1].speaker == "SPEAKER_01" and turns[1].end == 4.0
+    # one speaker throughout: nothing to embed
+    assert d.boundary_spans(regions, spans, [0, 0, 0, 0, 1]) == []
+    same = d.refine_boundaries(regions, spans, embeddings, np.zeros(5, int), embed)
+    assert same[0] == spans and len(same[1]) == 5
 
 
 class _FixedEncoder:

@@ -7,12 +7,15 @@ from ``speaker_encoder``, and the windows are clustered by average-linkage agglo
 cosine distance, cut at ``THRESHOLD``; the speaker count is then decided over the whole
 recording (clusters with little of the speech fold into their nearest, clusters on average
 closer than ``SEPARATION_DISTANCE`` merge) within the caller's ``min_speakers``/
-``max_speakers``, and windows move to their nearest centroid. Every 10 ms of speech takes
-the label of the nearest window centre; runs of one label are the speaker turns, short
-flips inside another speaker's speech are smoothed, and words take the speaker they overlap
-most (the nearest turn if they overlap none). Segments are then split at the word where the
-speaker changes (``split_at_turns``; ``speaker_runs`` is the same cut for any face that
-groups words itself), so nothing a user reads holds two speakers.
+``max_speakers``, and windows move to their nearest centroid. Where neighbouring windows
+belong to different speakers one more window is embedded between them
+(``refine_boundaries``) to place the turn's edge. Every 10 ms of speech takes the label of
+the nearest window centre; runs of one label are the speaker turns, short flips inside
+another speaker's speech are smoothed. Words are fitted into the speech regions and
+segments span their words (``fit_to_speech``: Whisper runs words across pauses), then
+words take the speaker they overlap most (the nearest turn if they overlap none). Segments
+are then split at the word where the speaker changes (``split_at_turns``; ``speaker_runs``
+is the same cut for any face that groups words itself), so nothing a user reads holds two speakers.
 
 Live (``StreamingDiarizer``): each completed segment is embedded whole and given the
 nearest speaker's label if close enough, else a new one; a speaker's centroid is the mean
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +92,19 @@ MAX_SPEAKERS = 32
 FLIP_SECONDS = 1.0
 FLIP_GAP = 0.5
 FLIP_FAR = 0.3
+# Where two neighbouring windows (0.8 s apart) belong to different speakers, this many
+# more windows are embedded between them and each takes the nearer of the two speakers,
+# so a turn's edge is placed to ~0.4 s rather than ~0.8 s (``refine_boundaries``). On the
+# tune mixes one took the segments' DER from 9.9 % to 9.7 % (7.9 % to 7.6 % with the true
+# speaker count given) for 7 % more windows; three gained 0.06 points more for 22 %.
+BOUNDARY_WINDOWS = 1
+# Whisper's word timings run across pauses (a word after a pause often starts where the
+# one before it ended) and stop short of a turn's last syllable. With diarization, words
+# are fitted to the speech regions (``fit_to_speech``): clamped into the region they
+# overlap most, the first and last word of a region stretched towards its edges by at most
+# this (Silero's pad), and segments then span their words. On the tune mixes this took the
+# segments' DER from 13.5 % to 10.1 % (false alarm 3.6 % -> 1.7 %, missed 4.7 % -> 3.2 %).
+FIT_STRETCH = SPEECH_PAD_MS / 1000
 
 
 @dataclass
@@ -339,7 +355,7 @@ def embed_spans(
     return encoder.embed_mels(np.stack(mels))
 
 
-def _at_speech_level(audio: np.ndarray, regions: Sequence[tuple[float, float]]) -> np.ndarray:
+def at_speech_level(audio: np.ndarray, regions: Sequence[tuple[float, float]]) -> np.ndarray:
     """The file at resemblyzer's level, measured on speech only (silence would inflate it)."""
     speech = [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions]
     gain = volume_gain(np.concatenate(speech) if speech else audio)
@@ -375,6 +391,58 @@ def turns_from_windows(
             else:
                 turns.append(SpeakerTurn(bounds[i], bounds[i + 1], speaker))
     return turns
+
+
+def boundary_spans(
+    regions: Sequence[tuple[float, float]], spans: Sequence[tuple[float, float]], labels: Sequence[int]
+) -> list[tuple[tuple[float, float], int, int]]:
+    """Windows to embed between each pair of neighbouring windows of one region that have
+    different labels: ``BOUNDARY_WINDOWS`` evenly between their centres (kept inside the
+    region), each with the two labels it must choose between."""
+    centres = np.array([(s + e) / 2 for s, e in spans])
+    out = []
+    for start, end in regions:
+        inside = np.flatnonzero((centres >= start - 1e-6) & (centres <= end + 1e-6))
+        inside = inside[np.argsort(centres[inside], kind="stable")]
+        for a, b in zip(inside[:-1], inside[1:], strict=True):
+            if labels[a] == labels[b]:
+                continue
+            for k in range(1, BOUNDARY_WINDOWS + 1):
+                centre = centres[a] + (centres[b] - centres[a]) * k / (BOUNDARY_WINDOWS + 1)
+                first = min(max(centre - WINDOW_SECONDS / 2, start), max(end - WINDOW_SECONDS, start))
+                out.append(
+                    ((float(first), float(min(first + WINDOW_SECONDS, end))), int(labels[a]), int(labels[b]))
+                )
+    return out
+
+
+def refine_boundaries(
+    regions: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    embed: Callable[[list[tuple[float, float]]], np.ndarray],
+) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
+    """``spans``, ``embeddings`` and ``labels`` with the boundary windows added
+    (``boundary_spans``), each labelled with the nearer of its two neighbours' centroids.
+    The clustering is not redone: these windows only place the turns' edges."""
+    extra = boundary_spans(regions, spans, labels)
+    if not extra:
+        return list(spans), embeddings, labels
+    vectors = embed([span for span, _, _ in extra])
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    centroids = {}
+    for label in np.unique(labels):
+        mean = embeddings[labels == label].mean(axis=0)
+        centroids[int(label)] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    chosen = [
+        a if unit[i] @ centroids[a] >= unit[i] @ centroids[b] else b for i, (_, a, b) in enumerate(extra)
+    ]
+    return (
+        [*spans, *(span for span, _, _ in extra)],
+        np.concatenate([embeddings, vectors.astype(embeddings.dtype)]),
+        np.concatenate([labels, np.array(chosen, labels.dtype)]),
+    )
 
 
 def smooth_flips(
@@ -415,6 +483,44 @@ def smooth_flips(
         else:
             joined.append(turn)
     return joined
+
+
+def fit_to_speech(segments: Sequence[Segment], regions: Sequence[tuple[float, float]]) -> list[Segment]:
+    """Copies of ``segments`` whose words lie within the speech regions and whose times
+    span their words (see ``FIT_STRETCH``): what a user reads then starts and ends where
+    the speech does, and a pause between two speakers belongs to neither. A word that
+    overlaps no region, and a segment without words, keep their times."""
+    if not regions:
+        return list(segments)
+    starts = np.array([r[0] for r in regions])
+    ends = np.array([r[1] for r in regions])
+    words = [w for s in segments for w in s.words or []]
+    region: list[int | None] = []
+    for word in words:
+        shared = np.minimum(ends, word.end) - np.maximum(starts, word.start)
+        best = int(np.argmax(shared))
+        region.append(best if shared[best] > 0 else None)
+    fitted: list[Word] = []
+    for i, word in enumerate(words):
+        r = region[i]
+        if r is None:
+            fitted.append(word)
+            continue
+        start, end = max(word.start, starts[r]), min(word.end, ends[r])
+        if i == 0 or region[i - 1] != r:  # the region's first word: its onset is the region's
+            start = max(starts[r], start - FIT_STRETCH)
+        if i == len(words) - 1 or region[i + 1] != r:
+            end = min(ends[r], end + FIT_STRETCH)
+        fitted.append(dataclasses.replace(word, start=round(float(start), 3), end=round(float(end), 3)))
+    out, index = [], 0
+    for segment in segments:
+        if not segment.words:
+            out.append(segment)
+            continue
+        own = fitted[index : index + len(segment.words)]
+        index += len(segment.words)
+        out.append(dataclasses.replace(segment, words=own, start=own[0].start, end=own[-1].end))
+    return out
 
 
 def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | None:
@@ -501,7 +607,7 @@ def window_embeddings(
     """Speech regions, the windows over them and each window's d-vector."""
     regions = speech_regions(audio, segments)
     spans = windows(regions)
-    return regions, spans, embed_spans(encoder or shared_encoder(), _at_speech_level(audio, regions), spans)
+    return regions, spans, embed_spans(encoder or shared_encoder(), at_speech_level(audio, regions), spans)
 
 
 def diarize(
@@ -515,8 +621,21 @@ def diarize(
     """Speaker turns of 16 kHz ``audio`` and its transcript's segments labelled with them
     and split where the speaker changes."""
     check_speaker_bounds(min_speakers, max_speakers)
-    regions, spans, embeddings = window_embeddings(audio, segments, encoder)
-    return diarize_windows(regions, spans, embeddings, segments, min_speakers, max_speakers, threshold)
+    encoder = encoder or shared_encoder()
+    regions = speech_regions(audio, segments)
+    spans = windows(regions)
+    levelled = at_speech_level(audio, regions)
+    embeddings = embed_spans(encoder, levelled, spans)
+    return diarize_windows(
+        regions,
+        spans,
+        embeddings,
+        segments,
+        min_speakers,
+        max_speakers,
+        threshold,
+        embed=lambda more: embed_spans(encoder, levelled, more),
+    )
 
 
 def diarize_windows(
@@ -527,16 +646,22 @@ def diarize_windows(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     threshold: float | None = None,
+    embed: Callable[[list[tuple[float, float]]], np.ndarray] | None = None,
 ) -> Diarization:
-    """``diarize`` from the windows' d-vectors on (the part that does not touch audio, so
-    an evaluation can re-run it over cached embeddings)."""
+    """``diarize`` from the windows' d-vectors on (the part that touches audio only through
+    ``embed``, which gives more windows' d-vectors for ``refine_boundaries``; without it
+    the turns' edges are the regular windows', so an evaluation can re-run the clustering
+    over cached embeddings)."""
     labels = cluster(embeddings, threshold, min_speakers, max_speakers)
     centroids = {}
     for label in np.unique(labels):
         mean = embeddings[labels == label].mean(axis=0)
         centroids[speaker_name(int(label))] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    if embed is not None and BOUNDARY_WINDOWS:
+        spans, embeddings, labels = refine_boundaries(regions, spans, embeddings, labels, embed)
     turns = smooth_flips(turns_from_windows(regions, spans, labels), spans, embeddings, centroids)
-    return Diarization(turns, split_at_turns(label_segments(segments, turns)), centroids)
+    labelled = label_segments(fit_to_speech(segments, regions), turns)
+    return Diarization(turns, split_at_turns(labelled), centroids)
 
 
 async def diarize_upload(
