@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Literal
 
 from ..errors import LimitReached, Unauthorized
+from . import secrets
 from .credentials import presented_secret
 from .keys import ApiKey, KeyStore
 
@@ -48,11 +49,17 @@ class Gate:
         if self.open:
             return None
         secret = presented_secret(headers, query)
+        if secrets.is_client_secret(secret):
+            key = secrets.verify(secret, self.keys)
+            if key is None:
+                raise Unauthorized("the client secret is not valid (expired, forged, or its API key revoked)")
+            return key
         key = self.keys.authenticate(secret)
         if key is None:
             raise Unauthorized(
                 "an API key is required: send 'Authorization: Bearer <key>' (or 'Token <key>'),"
                 " '?token=<key>', or the WebSocket subprotocols 'token, <key>'"
+                " (or 'realtime, openai-insecure-api-key.<key>')"
                 if secret is None
                 else "the API key is not valid (wrong or revoked)"
             )
