@@ -283,6 +283,7 @@ class RealtimeConnection:
         runner = self.runner
         if final:
             runner.end(self.pcm.flush())
+            self.pcm = PcmIntake(*self.config.pcm)  # a flushed intake takes no more audio
             await runner.finished()
         runner.events.put_nowait(None)
         await self.forwarder
