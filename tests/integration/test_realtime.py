@@ -260,6 +260,40 @@ def test_manual_commits_in_each_audio_format(server, jfk, fmt):
         assert r[-1]["usage"]["type"] == "duration"
 
 
+def test_a_long_manual_item_is_one_item_with_all_its_speech(server, conversation):
+    """Manual commits over 25 s of speech and pauses sent at real time: the session commits
+    words during it (LocalAgreement), and still the one commit makes one item of it all."""
+    data = int16(at_rate(conversation.audio, 24000))
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await manual_session(ws, {"type": "audio/pcm", "rate": 24000})
+            seen: list[dict] = []
+
+            async def receive():
+                async for raw in ws:
+                    seen.append(json.loads(raw))
+
+            receiver = asyncio.create_task(receive())
+            async for first, end in ev.paced(len(conversation.audio), ev.FRAME_100MS):
+                chunk = data[first * 3 : end * 3]
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": b64(chunk)}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            async with asyncio.timeout(120):
+                while not any(e["type"] == COMPLETED for e in seen):
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # nothing else may follow
+            receiver.cancel()
+            return seen
+
+    seen = asyncio.run(run())
+    completed = [e for e in seen if e["type"] == COMPLETED]
+    committed = [e for e in seen if e["type"] == "input_audio_buffer.committed"]
+    assert len(completed) == 1 and len(committed) == 1, [e["type"] for e in seen]
+    assert completed[0]["item_id"] == committed[0]["item_id"]
+    assert ev.wer(conversation.reference, completed[0]["transcript"]) <= 0.25, completed[0]["transcript"]
+
+
 def test_clear_drops_uncommitted_audio_and_logprobs_come_when_asked(server, jfk, librispeech):
     samples, jfk_reference = jfk
     other = next(u for u in librispeech if u.id == "1988-24833-0000")

@@ -102,6 +102,10 @@ def test_beta_shape_is_read():
         ),
         ({"audio": {"input": {"transcription": {"prompt": 3}}}}, "session.audio.input.transcription.prompt"),
         ({"include": "logprobs"}, "session.include"),
+        (
+            {"audio": {"input": {"transcription": {"diarize": True}}}},
+            "session.audio.input.transcription.diarize",
+        ),
     ],
 )
 def test_bad_fields_are_event_errors_naming_the_field(session, param):

@@ -303,7 +303,7 @@ class RealtimeConnection:
                 code="input_audio_buffer_commit_empty",
                 event_id=event.get("event_id"),
             )
-        if self.manual:
+        if self.manual and self._open_item() is None:
             self.items.append(Item(protocol.new_id("item"), self.offset))
         item = self._commit_open(speech_stopped=False)
         await self._end_session(final=True)
@@ -313,7 +313,7 @@ class RealtimeConnection:
     async def _finish_buffered(self) -> None:
         """Everything heard so far becomes final and every item completes (a session.update
         after audio, the server stopping the stream)."""
-        if self.manual and self.session_seconds >= MIN_COMMIT_SECONDS:
+        if self.manual and self.session_seconds >= MIN_COMMIT_SECONDS and self._open_item() is None:
             self.items.append(Item(protocol.new_id("item"), self.offset))
         self._commit_open(speech_stopped=False)
         await self._end_session(final=True)

@@ -64,7 +64,6 @@ class SessionConfig:
     turn_detection: dict | None = field(default_factory=lambda: dict(DEFAULT_TURN_DETECTION))
     noise_reduction: dict | None = None
     include: list[str] = field(default_factory=list)
-    diarize: bool = False  # our extension: audio.input.transcription.diarize (not yet served live)
 
     @property
     def pcm(self) -> tuple[str, int]:
@@ -193,10 +192,13 @@ def _transcription(config: SessionConfig, value: Any, param: str) -> None:
         config.language = _optional_text(value["language"], param + ".language")
     if "prompt" in value:
         config.prompt = _optional_text(value["prompt"], param + ".prompt")
-    if "diarize" in value:
-        if not isinstance(value["diarize"], bool):
-            raise EventError(f"Invalid type for '{param}.diarize': expected a boolean", param + ".diarize")
-        config.diarize = value["diarize"]
+    if value.get("diarize"):  # our extension, for when live diarization is served here
+        raise EventError(
+            f"'{param}.diarize' is not served on this face yet: use the WhisperLive face's"
+            " enable_diarization or the REST faces' diarize",
+            param + ".diarize",
+            code="unsupported",
+        )
 
 
 def _include(value: Any, param: str) -> list[str]:
