@@ -458,8 +458,8 @@ def test_client_secrets_work_once_issued_and_are_refused_expired_or_revoked(secu
         session={"type": "transcription", "audio": {"input": {"turn_detection": None}}}
     )
     assert lasting.session.type == "transcription" and lasting.expires_at - time.time() > 30
-    protocol, first = _connect_with_secret(secured_server, short.value)
-    assert protocol == "realtime" and first["type"] == "session.created"
+    protocol, short_first = _connect_with_secret(secured_server, short.value)
+    assert protocol == "realtime" and short_first["type"] == "session.created"
     # The same secret on another live face: Deepgram's /v1/listen (browser subprotocols).
     dg_url = (
         secured_server.http_url.replace("http", "ws", 1) + "/v1/listen?encoding=linear16&sample_rate=16000"
@@ -486,7 +486,11 @@ def test_client_secrets_work_once_issued_and_are_refused_expired_or_revoked(secu
     with pytest.raises(websockets.InvalidStatus) as expired:
         _connect_with_secret(secured_server, short.value)
     assert expired.value.response.status_code == 401
-    assert _connect_with_secret(secured_server, lasting.value)[0] == "realtime"
+    protocol, first = _connect_with_secret(secured_server, lasting.value)
+    assert protocol == "realtime"
+    # The session configuration the backend issued the secret with is where the stream starts.
+    assert first["session"]["audio"]["input"]["turn_detection"] is None
+    assert short_first["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
     store.revoke(name)
     with pytest.raises(websockets.InvalidStatus) as revoked:
         _connect_with_secret(secured_server, lasting.value)

@@ -164,6 +164,10 @@ def test_client_secret_is_its_keys_until_it_expires(store):
         is None
     )
     assert secrets.verify("ek_garbage", store) is None
+    carrying, _ = secrets.issue(key, 60, now=1000.0, session={"audio": {"input": {"turn_detection": None}}})
+    assert secrets.verify(carrying, store, now=1001.0) == key
+    assert secrets.session_of(carrying) == {"audio": {"input": {"turn_detection": None}}}
+    assert secrets.session_of(value) is None and secrets.session_of("ek_%%%") is None
     store.revoke("backend")
     assert secrets.verify(value, store, now=1001.0) is None  # its key is revoked
 

@@ -4,7 +4,8 @@ An application's backend, holding a real key, asks ``POST /v1/realtime/client_se
 a secret that lets a browser open streams for a short time (OpenAI's ephemeral keys). The
 secret is self-contained and signed, so no server keeps a table of them:
 
-    ek_<payload>.<signature>     payload: base64url JSON {"k": key name, "exp": unix time, "n": nonce}
+    ek_<payload>.<signature>     payload: base64url JSON {"k": key name, "exp": unix time, "n": nonce,
+                                                          "s": the session configuration, if any}
 
 The signature is an HMAC-SHA256 of the payload under a key derived from the parent key's
 stored hash (``ApiKey.sha256``). So a secret works on every replica that reads the same keys
@@ -48,10 +49,16 @@ def is_client_secret(secret: str | None) -> bool:
     return bool(secret) and secret.startswith(PREFIX)
 
 
-def issue(key: ApiKey, seconds: int = DEFAULT_SECONDS, now: float | None = None) -> tuple[str, int]:
-    """A secret bound to ``key`` and its expiry (unix seconds)."""
+def issue(
+    key: ApiKey, seconds: int = DEFAULT_SECONDS, now: float | None = None, session: dict | None = None
+) -> tuple[str, int]:
+    """A secret bound to ``key`` and its expiry (unix seconds); ``session``: the configuration
+    streams opened with it start from (signed with the rest, so a browser cannot change it)."""
     expires = int((time.time() if now is None else now) + seconds)
-    payload = _b64(json.dumps({"k": key.name, "exp": expires, "n": secrets.token_urlsafe(9)}).encode())
+    claims = {"k": key.name, "exp": expires, "n": secrets.token_urlsafe(9)}
+    if session is not None:
+        claims["s"] = session
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     signature = _b64(hmac.new(_signing_key(key), payload.encode(), hashlib.sha256).digest())
     return f"{PREFIX}{payload}.{signature}", expires
 
@@ -74,3 +81,12 @@ def verify(secret: str, keys: KeyStore, now: float | None = None) -> ApiKey | No
             if hmac.compare_digest(expected, presented):
                 return key
     return None
+
+
+def session_of(secret: str) -> dict | None:
+    """The session configuration a secret carries. Read only after the gate verified it."""
+    try:
+        session = json.loads(_unb64(secret[len(PREFIX) :].partition(".")[0])).get("s")
+    except (ValueError, AttributeError, binascii.Error):
+        return None
+    return session if isinstance(session, dict) else None

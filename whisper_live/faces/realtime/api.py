@@ -49,6 +49,13 @@ async def realtime(request: web.Request) -> web.StreamResponse:
             ),
         )
     config = SessionConfig()
+    secret = presented_secret(request.headers, request.query)
+    carried = secrets.session_of(secret) if secrets.is_client_secret(secret) else None
+    if carried is not None:  # the configuration the backend issued the secret with
+        try:
+            config = protocol.updated(config, {"type": "session.update", "session": carried})
+        except EventError as exc:
+            return await live.refuse(request, protocol.error(exc))
     model_name = request.query.get("model")
     if model_name:
         config.model = model_name
@@ -76,8 +83,8 @@ async def realtime(request: web.Request) -> web.StreamResponse:
 async def client_secrets(request: web.Request) -> web.Response:
     """A short-lived secret for a browser, bound to the caller's key (its limits, its
     revocation), expiring after ``expires_after.seconds`` (default 60, 10 to 7200). The
-    session configuration, if sent, is checked and echoed; the browser sends its own
-    ``session.update`` (the secret does not carry it)."""
+    session configuration, if sent, is checked and carried (signed) in the secret: streams
+    opened with it start from it, as OpenAI's do; the browser may still update it."""
     if secrets.is_client_secret(presented_secret(request.headers, request.query)):
         raise errors.Unauthorized("a client secret cannot create client secrets: use an API key")
     raw = await read_body(request, MIB)
@@ -112,7 +119,9 @@ async def client_secrets(request: web.Request) -> web.Response:
             raise errors.InvalidRequest(exc.message, param=exc.param) from exc
     key: ApiKey | None = request.get(API_KEY)
     # An open server checks no secret; one is still issued, so that clients work unchanged.
-    value, expires_at = secrets.issue(key or ApiKey("open", digest("open")), seconds)
+    value, expires_at = secrets.issue(
+        key or ApiKey("open", digest("open")), seconds, session=body.get("session")
+    )
     session = config.describe()
     session["expires_at"] = expires_at
     return web.json_response({"value": value, "expires_at": expires_at, "session": session})
