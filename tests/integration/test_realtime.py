@@ -518,3 +518,58 @@ def test_a_full_server_answers_with_an_error_event(server):
     error, code = asyncio.run(run())
     assert error is not None and error["error"]["code"] == "server_busy"
     assert code == 1013
+
+
+def test_time_limit_transcribes_what_was_heard_then_says_why(server, jfk):
+    """--max-connection-time through the engine's lifecycle: audio appended but never
+    committed is transcribed, then an error event names the reason and the socket closes."""
+    samples, reference = jfk
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await manual_session(ws, {"type": "audio/pcm", "rate": 24000})
+            await append(ws, int16(at_rate(samples, 24000)))
+            seen = []
+            async with asyncio.timeout(120):
+                async for raw in ws:
+                    seen.append(json.loads(raw))
+            return seen, ws.close_code
+
+    with server.configured(max_connection_time=6.0):
+        seen, code = asyncio.run(run())
+    kinds = [e["type"] for e in seen]
+    assert kinds[-1] == "error" and seen[-1]["error"]["code"] == "time_limit", kinds
+    completed = [e for e in seen if e["type"] == COMPLETED]
+    assert len(completed) == 1 and ev.wer(reference, completed[0]["transcript"]) <= 0.2
+    assert kinds.index("input_audio_buffer.committed") < kinds.index(COMPLETED)
+    assert code == 1000
+
+
+def test_a_session_update_after_audio_commits_it_under_the_old_settings(server, jfk, librispeech):
+    """Language and VAD settings apply to what is heard after the update; what was heard
+    before becomes an item at once (manual mode: no commit needed)."""
+    samples, reference = jfk
+    other = next(u for u in librispeech if u.id == "1988-24833-0000")
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await manual_session(ws, {"type": "audio/pcm", "rate": 24000})
+            await append(ws, int16(at_rate(samples, 24000)))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "session.update",
+                        "session": {"audio": {"input": {"transcription": {"prompt": "Kat"}}}},
+                    }
+                )
+            )
+            first = await recv_until(ws, "session.updated")
+            await append(ws, int16(at_rate(decode_audio(str(other.path)), 24000)))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            return first, await recv_until(ws, COMPLETED)
+
+    first, second = asyncio.run(run())
+    before = [e for e in first if e["type"] == COMPLETED]
+    assert len(before) == 1 and ev.wer(reference, before[0]["transcript"]) <= 0.2
+    assert first[-1]["session"]["audio"]["input"]["transcription"]["prompt"] == "Kat"
+    assert ev.wer(other.reference, second[-1]["transcript"]) <= 0.3
