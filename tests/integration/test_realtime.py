@@ -573,3 +573,28 @@ def test_a_session_update_after_audio_commits_it_under_the_old_settings(server, 
     assert len(before) == 1 and ev.wer(reference, before[0]["transcript"]) <= 0.2
     assert first[-1]["session"]["audio"]["input"]["transcription"]["prompt"] == "Kat"
     assert ev.wer(other.reference, second[-1]["transcript"]) <= 0.3
+
+
+def test_server_vad_with_audio_sent_faster_than_real_time(server, conversation):
+    """A client that uploads a recording as fast as it can (appends of 2 s): utterances the
+    VAD opens and closes within one append still become one item each, each event in order."""
+    data = int16(at_rate(conversation.audio, 24000))
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await recv_until(ws, "session.created")
+            await append(ws, data, chunk=24000 * 2 * 2)
+            seen: list[dict] = []
+            async with asyncio.timeout(120):
+                while sum(e["type"] == COMPLETED for e in seen) < len(UTTERANCES):
+                    seen.append(json.loads(await ws.recv()))
+            return seen
+
+    seen = asyncio.run(run())
+    done = items(seen)
+    assert len(done) == len(UTTERANCES), [t for _, _, t in done]
+    for item_id, _, _ in done:
+        order = [e["type"] for e in seen if e.get("item_id") == item_id]
+        assert order[0] == "input_audio_buffer.speech_started" and order[-1] == COMPLETED, order
+        assert order.index("input_audio_buffer.committed") < order.index(COMPLETED)
+    assert ev.wer(conversation.reference, " ".join(t for _, _, t in done)) <= 0.25
