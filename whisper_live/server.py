@@ -26,6 +26,7 @@ from .faces.deepgram import api as deepgram_api
 from .faces.http import docs
 from .faces.http.app import UPLOADS, create_app, in_flight, in_flight_finished
 from .faces.openai import api as openai_api
+from .faces.realtime import api as realtime_api
 from .faces.transcriber import api as transcriber_api
 from .faces.whisperkit import api as whisperkit_api
 from .faces.whisperlive.server import StreamingServer
@@ -45,6 +46,7 @@ HTTP_FACES = (
     whisperx_api.add_routes,
     transcriber_api.add_routes,
     deepgram_api.add_routes,
+    realtime_api.add_routes,
     docs.add_routes,
 )
 

@@ -22,6 +22,7 @@ FACE_PATHS = {
     "WhisperX": "/whisperx/v1/audio/transcriptions",
     "Transcriber": "/transcribe",
     "Deepgram": "/v1/listen",
+    "Realtime": "/v1/realtime/client_secrets",
     "Server": "/health",
 }
 

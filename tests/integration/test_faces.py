@@ -327,11 +327,13 @@ def test_openapi_lists_every_faces_paths_tagged(server):
         "/transcribe/raw",
         "/v1/listen",
         "/ping",
+        "/v1/realtime",
+        "/v1/realtime/client_secrets",
         "/healthcheck",
     ):
         assert path in paths, path
     tags = {tag for ops in paths.values() for op in ops.values() for tag in op["tags"]}
-    assert tags == {"OpenAI", "WhisperKit", "WhisperX", "Transcriber", "Deepgram", "Server"}
+    assert tags == {"OpenAI", "WhisperKit", "WhisperX", "Transcriber", "Deepgram", "Realtime", "Server"}
     form = paths["/whisperkit/v1/audio/transcriptions"]["post"]["requestBody"]["content"][
         "multipart/form-data"
     ]

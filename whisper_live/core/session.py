@@ -135,6 +135,12 @@ class StreamingSession:
         return self._endpoint.is_open
 
     @property
+    def speech_start(self) -> float | None:
+        """Where the open utterance began (stream seconds, its VAD pad included); None
+        when no speech is open. Faces that name utterances (OpenAI's items) key them by it."""
+        return self._endpoint.start / SAMPLE_RATE if self._endpoint.is_open else None
+
+    @property
     def stream_seconds(self) -> float:
         return self._audio.end / SAMPLE_RATE
 

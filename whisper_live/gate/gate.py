@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import Literal
 
 from ..errors import LimitReached, OriginNotAllowed, Unauthorized
+from . import secrets
 from .credentials import presented_secret
 from .keys import ApiKey, KeyStore
 from .origins import origin_allowed
@@ -67,11 +68,17 @@ class Gate:
         if self.open:
             return None
         secret = presented_secret(headers, query)
+        if secrets.is_client_secret(secret):
+            key = secrets.verify(secret, self.keys)
+            if key is None:
+                raise Unauthorized("the client secret is not valid (expired, forged, or its API key revoked)")
+            return key
         key = self.keys.authenticate(secret)
         if key is None:
             raise Unauthorized(
                 "an API key is required: send 'Authorization: Bearer <key>' (or 'Token <key>'),"
                 " '?token=<key>', or the WebSocket subprotocols 'token, <key>'"
+                " (or 'realtime, openai-insecure-api-key.<key>')"
                 if secret is None
                 else "the API key is not valid (wrong or revoked)"
             )

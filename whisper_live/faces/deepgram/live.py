@@ -38,6 +38,7 @@ from ...engine import live as ends
 from ...engine.live import LiveStream as EngineStream
 from ...engine.pool import LoadedModel, ModelPool
 from ...engine.streams import StreamRunner, new_session
+from ...gate.credentials import ANSWERED_SUBPROTOCOLS
 from ...media import PcmIntake, StreamDecoder
 from ...settings import ServerSettings
 from . import protocol
@@ -400,7 +401,9 @@ async def serve(
     model: LoadedModel,
     options: ListenOptions,
 ) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=context.stream.streams.keepalive, max_msg_size=2**24)
+    ws = web.WebSocketResponse(
+        heartbeat=context.stream.streams.keepalive, max_msg_size=2**24, protocols=ANSWERED_SUBPROTOCOLS
+    )
     ws.headers["dg-request-id"] = request_id
     await ws.prepare(request)
     try:

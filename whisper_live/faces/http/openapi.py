@@ -334,6 +334,7 @@ _TAGS = {
     " its management paths also at the root.",
     "Transcriber": "The Faster-Whisper Transcriber's server: /transcribe, /transcribe/raw, /models.",
     "Deepgram": "Deepgram's /v1/listen, prerecorded (POST) and live (WebSocket), and /ping.",
+    "Realtime": "OpenAI's Realtime API in transcription mode (/v1/realtime) and its client secrets.",
     "Server": "Health, readiness, status, metrics and these docs.",
 }
 
@@ -486,6 +487,72 @@ def _deepgram_paths() -> dict:
     }
 
 
+def _realtime_paths() -> dict:
+    error = {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "object"}}}}}
+    return {
+        "/v1/realtime": {
+            "get": {
+                "tags": ["Realtime"],
+                "summary": "OpenAI's Realtime WebSocket, transcription sessions (the openai SDK's"
+                " client.realtime.connect with websocket_base_url ws://host:8001/v1)",
+                "description": "Client events: session.update (or the beta transcription_session.update),"
+                " input_audio_buffer.append/commit/clear. Server events: session.created/updated,"
+                " input_audio_buffer.speech_started/speech_stopped/committed/cleared,"
+                " conversation.item.input_audio_transcription.delta/completed, error. Browsers send a"
+                " client secret as the subprotocols 'realtime, openai-insecure-api-key.<secret>'.",
+                "parameters": [
+                    {
+                        "name": "intent",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["transcription"]},
+                    },
+                    {"name": "model", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket."},
+                    "401": {
+                        "description": "Missing, wrong, revoked or expired key or client secret.",
+                        "content": error,
+                    },
+                },
+            }
+        },
+        "/v1/realtime/client_secrets": {
+            "post": {
+                "tags": ["Realtime"],
+                "summary": "A short-lived client secret for a browser, bound to the caller's API key",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "expires_after": {
+                                        "type": "object",
+                                        "properties": {
+                                            "anchor": {"type": "string", "enum": ["created_at"]},
+                                            "seconds": {"type": "integer", "minimum": 10, "maximum": 7200},
+                                        },
+                                    },
+                                    "session": {"type": "object"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": {"description": "{value, expires_at, session}"},
+                    "400": {"description": "A bad field.", "content": error},
+                    "401": {
+                        "description": "No API key (a client secret cannot mint secrets).",
+                        "content": error,
+                    },
+                },
+            }
+        },
+    }
+
+
 def _paths() -> dict:
     return {
         **_openai_paths(OPENAI, with_models=True),
@@ -511,6 +578,7 @@ def _paths() -> dict:
         },
         "/models": {"get": _simple("Transcriber: models by name, with supports_translation", "Transcriber")},
         **_deepgram_paths(),
+        **_realtime_paths(),
         "/health": {"get": _simple("Liveness")},
         "/ready": {"get": _simple("Readiness: 200 while another stream is admitted, else 503")},
         "/status": {

@@ -38,7 +38,7 @@ from ...engine.live import LiveStream, LiveStreams
 from ...engine.models import ModelNotFound
 from ...engine.pool import ModelPool
 from ...engine.streams import StreamRunner, new_session
-from ...gate.credentials import SUBPROTOCOL
+from ...gate.credentials import ANSWERED_SUBPROTOCOLS, answered_subprotocol
 from ...gate.gate import Gate
 from ...gate.keys import ApiKey
 from ...gate.metrics import Metrics
@@ -83,9 +83,10 @@ class Refusal(Exception):
 
 
 def select_subprotocol(connection: ServerConnection, offered) -> str | None:
-    """A browser that sent its key as the subprotocols ``token, <key>`` must get ``token``
-    back, or it drops the connection; other clients get no subprotocol."""
-    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+    """A browser that sent its key as the subprotocols ``token, <key>`` (or OpenAI's
+    ``realtime, openai-insecure-api-key.<secret>``) must get ``token`` (``realtime``) back,
+    or it drops the connection; other clients get no subprotocol."""
+    return answered_subprotocol(list(offered))
 
 
 class StreamingServer:
@@ -184,7 +185,7 @@ class StreamingServer:
         except Refusal as refusal:
             return web.Response(status=refusal.status, text=refusal.message, headers=refusal.headers)
         ws = CappedWebSocketResponse(
-            protocols=(SUBPROTOCOL,),
+            protocols=ANSWERED_SUBPROTOCOLS,
             heartbeat=self.live.keepalive,
             max_msg_size=self.settings.max_frame_bytes,  # over it: ERROR, then 1009
         )
