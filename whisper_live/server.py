@@ -72,7 +72,7 @@ class Server:
         self.gate = Gate(
             KeyStore.from_environment(settings.keys_file or None),
             no_auth=settings.no_auth,
-            origins=settings.allowed_origins(),
+            origins=settings.allowed_origins,
         )
         self.metrics = Metrics()
         self.metrics.watch(self._live_state)

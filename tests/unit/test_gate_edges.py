@@ -37,7 +37,7 @@ def test_origin_rule(origin, host, allowed, expected):
 
 def test_the_gate_applies_the_origin_rule_with_the_ports_it_learns():
     """Both ports ask the gate, which holds the allowed origins and the ports once bound."""
-    gate = Gate(origins={"https://app.example"})
+    gate = Gate(origins=lambda: {"https://app.example"})
     gate.check_origin(None, "h:9090")
     gate.check_origin("https://app.example", "h:9090")
     with pytest.raises(OriginNotAllowed, match="evil.example"):

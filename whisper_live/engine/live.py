@@ -142,7 +142,7 @@ class LiveStreams:
 
         self.admission = admission
         self.settings = settings
-        self.gate = gate or Gate(origins=settings.allowed_origins())
+        self.gate = gate or Gate(origins=settings.allowed_origins)
         self.metrics = metrics or Metrics()
         self.streams: set[LiveStream] = set()
         self.draining = asyncio.Event()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Literal
 
 from ..errors import LimitReached, OriginNotAllowed, Unauthorized
@@ -31,12 +31,14 @@ class Gate:
         self,
         keys: KeyStore | None = None,
         no_auth: bool = False,
-        origins: Collection[str] = (),
+        origins: Callable[[], Collection[str]] = frozenset,
         own_ports: set[int] | None = None,
     ):
         self.keys = keys or KeyStore()
         self.no_auth = no_auth  # --no-auth: the operator opened the server explicitly
-        self.origins = origins  # --cors-origins: other pages that may use the server
+        # --cors-origins, the other pages that may use the server: read at each check, so a
+        # server reconfigured while running (as the tests do) is taken at its word.
+        self.origins = origins
         # Ports of this server (HTTP, WebSocket), filled in once bound: a page served from
         # either is the server's own.
         self.own_ports: set[int] = own_ports if own_ports is not None else set()
@@ -59,7 +61,7 @@ class Gate:
     def check_origin(self, origin: str | None, host: str | None) -> None:
         """OriginNotAllowed for a browser page of another site that ``--cors-origins`` does
         not list (``gate/origins.py``); clients that send no ``Origin`` are not concerned."""
-        if not origin_allowed(origin, host, self.origins, self.own_ports):
+        if not origin_allowed(origin, host, self.origins(), self.own_ports):
             raise OriginNotAllowed(f"pages from {origin} may not use this server (see --cors-origins)")
 
     def admit(self, headers: Mapping[str, str], query: Mapping[str, str]) -> ApiKey | None:

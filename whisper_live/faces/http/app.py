@@ -282,7 +282,7 @@ def create_app(
     app[POOL] = pool
     app[ADMISSION] = admission
     app[SETTINGS] = settings
-    app[GATE] = gate or Gate(origins=settings.allowed_origins())
+    app[GATE] = gate or Gate(origins=settings.allowed_origins)
     app[METRICS] = metrics = metrics or Metrics()
     app[LIVE] = streams.live if streams is not None else LiveStreams(admission, settings, app[GATE], metrics)
     app[UPLOADS] = UploadJobs(on_audio=metrics.audio_seconds.labels("upload").inc)

@@ -102,7 +102,7 @@ class StreamingServer:
         self.pool = pool
         self.settings = settings
         self.admission = admission
-        self.gate = gate or Gate(origins=settings.allowed_origins())
+        self.gate = gate or Gate(origins=settings.allowed_origins)
         self.metrics = metrics or Metrics()
         # Every live stream's lifecycle (admission, slot, metrics, limits, drain, log line),
         # shared with the other live faces.
