@@ -59,6 +59,8 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
             )
         else:
             result = _result(*model.transcribe(audio, **kwargs))
+            if options.cover_speech:
+                result = _cover(model, audio, options, result)
     return _with_token_logprobs(model, result, aligned) if logprobs else result
 
 
@@ -200,11 +202,12 @@ def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResu
     return replace(result, segments=segments)
 
 
-# Speech the batched pipeline's text stops this long before a VAD speech region ends is
-# decoded again: the pipeline decodes each chunk once, with no seek to go on from where its
-# text ended, so a decode that ends early (an end-of-text the sequential loop would have
-# continued after) loses the chunk's rest. Normal results leave the region's padding
-# (0.4 s) and a trailing breath uncovered.
+# Speech whose VAD region's text stops this long before the region ends is decoded again.
+# The batched pipeline decodes each chunk once, with no seek to go on from where its text
+# ended, so a decode that ends early (an end-of-text the sequential loop would have
+# continued after) loses the chunk's rest; the sequential loop's timestamp-driven seek can
+# jump over whole regions (14 s of one generated three-speaker mix). Normal results leave
+# the region's padding (0.4 s) and a trailing breath uncovered.
 BATCHED_MAX_UNCOVERED = 2.0
 
 
@@ -230,13 +233,20 @@ def uncovered_speech(
 
 
 def _cover(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:
-    """Decode again, one window at a time, speech the batched pipeline left without text
-    (``uncovered_speech``), and put what it says in its place."""
+    """Decode again, one window at a time, speech a decode left without text
+    (``uncovered_speech``), and put what it says in its place, in time order. The redo
+    itself is not covered again (``cover_speech`` off), so a span that stays silent ends it."""
     rate = model.feature_extractor.sampling_rate
     spans = uncovered_speech(audio, rate, result.segments, options.chunk_length)
     if not spans:
         return result
-    unbatched = replace(options, batch_size=1, vad_filter=True, language=options.language or result.language)
+    unbatched = replace(
+        options,
+        batch_size=1,
+        vad_filter=True,
+        cover_speech=False,
+        language=options.language or result.language,
+    )
     segments = list(result.segments)
     for start, end in spans:
         redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)
