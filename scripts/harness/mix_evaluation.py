@@ -51,8 +51,9 @@ class Prepared:
 
 # Bumped when the transcription changes, so cached transcripts of an older decode are not
 # scored as this one's: 2 = speech the sequential decode skipped is decoded again
-# (``decoding._cover``, as ``engine.files`` asks for every upload piece).
-TRANSCRIPT_VERSION = 2
+# (``decoding._cover``, as ``engine.files`` asks for every upload piece); 3 = also gaps
+# before and between texts inside a VAD region.
+TRANSCRIPT_VERSION = 3
 
 
 def _key(mix: Mix, cover: bool = True) -> str:
@@ -90,11 +91,13 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: b
             started = time.perf_counter()
             result = run_decode(model, mix.audio, options)
             plain = time.perf_counter() - started
-            covered_spans = 0
+            covered_spans, cover_seconds = 0, 0.0
             if cover:  # timed apart from the plain decode, to report what the guard costs
                 covered_spans = len(uncovered_speech(mix.audio, 16000, result.segments))
+                started = time.perf_counter()
                 result = _cover(model, mix.audio, options, result)
-            transcribe = time.perf_counter() - started
+                cover_seconds = time.perf_counter() - started
+            transcribe = plain + cover_seconds
             started = time.perf_counter()
             regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
             embed = time.perf_counter() - started
@@ -107,7 +110,7 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: b
                         "spans": spans,
                         "transcribe_seconds": transcribe,
                         "embed_seconds": embed,
-                        "cover_seconds": transcribe - plain,
+                        "cover_seconds": cover_seconds,
                         "covered_spans": covered_spans,
                     }
                 )

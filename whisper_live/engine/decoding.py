@@ -206,18 +206,20 @@ def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResu
 # The batched pipeline decodes each chunk once, with no seek to go on from where its text
 # ended, so a decode that ends early (an end-of-text the sequential loop would have
 # continued after) loses the chunk's rest; the sequential loop's timestamp-driven seek can
-# jump over whole regions (14 s of one generated three-speaker mix). Normal results leave
-# the region's padding (0.4 s) and a trailing breath uncovered.
+# jump over whole regions or the start of one (14 s of one generated three-speaker mix).
+# Normal results leave the region's padding (0.4 s) and a trailing breath uncovered.
 BATCHED_MAX_UNCOVERED = 2.0
 
 
 def uncovered_speech(
     audio: np.ndarray, rate: int, segments: list[Segment], chunk_length: float | None = None
 ) -> list[tuple[float, float]]:
-    """Spans (seconds) at the ends of VAD speech regions that no segment covers, longer
-    than ``BATCHED_MAX_UNCOVERED``: from where the region's text ends to where it does.
-    The regions are the batched pipeline's own (its VAD options, cut at ``chunk_length``),
-    before it merges them into chunks."""
+    """Spans (seconds) of VAD speech regions that no segment covers, longer than
+    ``BATCHED_MAX_UNCOVERED``: before a region's first text, between two texts, after its
+    last (the whole region when it has none). The regions are the batched pipeline's own
+    (its VAD options, cut at ``chunk_length``), before it merges them into chunks; they
+    hold no silence of 2 s or more, so text missing that long inside one is speech skipped
+    (the region's padding, 0.4 s at each edge, is not counted)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vad = VadOptions(max_speech_duration_s=chunk_length or FULL_WINDOW)
@@ -225,8 +227,12 @@ def uncovered_speech(
     spans = []
     for region in get_speech_timestamps(audio, vad):
         start, end = region["start"] / rate, region["end"] / rate
-        inside = [seg.end for seg in segments if seg.start < end and seg.end > start]
-        covered = max(inside, default=start)
+        inside = sorted((seg.start, seg.end) for seg in segments if seg.start < end and seg.end > start)
+        covered = start  # where the text so far ends
+        for seg_start, seg_end in inside:
+            if seg_start - max(covered, start + pad) > BATCHED_MAX_UNCOVERED:
+                spans.append((covered, seg_start))
+            covered = max(covered, seg_end)
         if (end - pad) - covered > BATCHED_MAX_UNCOVERED:
             spans.append((covered, end))
     return spans
