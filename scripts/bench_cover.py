@@ -5,25 +5,30 @@ text of clean English recordings: WER without and with it, and how often it fire
 Each file is decoded as ``engine.files.transcribe`` decodes an upload (VAD pieces of at most
 30 s, the previous piece's text as the prompt, the OpenAI face's defaults: beam 5,
 temperature fallback), in process, once; the guard (``decoding._cover``) is then applied to
-that same result, so "before" and "after" differ only by what it re-decoded.
+that same result, so "before" and "after" differ only by what it re-decoded. With
+``--batch-size`` > 1 the batched pipeline decodes (pieces of 120 s), its own guard held
+back for "before".
 
-    WHISPER_LIVE_AUDIO=/work/shared/audio python scripts/bench_cover.py [--json out.json]
+    WHISPER_LIVE_AUDIO=/work/shared/audio python scripts/bench_cover.py [--batch-size 4] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
 from dataclasses import replace
+from unittest import mock
 
 from harness import evaluation as ev
 
 from whisper_live.core.decodes import DecodeOptions
 from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.engine import decoding
 from whisper_live.engine.decoding import _cover, run_decode, uncovered_speech
-from whisper_live.engine.files import CARRIED_PROMPT_CHARS, PIECE_SECONDS, plan_pieces
+from whisper_live.engine.files import BATCHED_PIECE_SECONDS, CARRIED_PROMPT_CHARS, PIECE_SECONDS, plan_pieces
 from whisper_live.media import decode_audio
 
 SETS = ("librispeech_dev_clean", "jfk", "ljspeech", "english_misc", "longform", "conversations")
@@ -34,6 +39,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -56,11 +62,17 @@ def main() -> None:
             audio = decode_audio(str(utt.path))
             before, after, fired, plain_s, cover_s = [], [], 0, 0.0, 0.0
             prompt = None
-            for first, last in plan_pieces(audio, PIECE_SECONDS):
+            batched = args.batch_size > 1
+            for first, last in plan_pieces(audio, BATCHED_PIECE_SECONDS if batched else PIECE_SECONDS):
                 piece = audio[first:last]
-                options = DecodeOptions(language="en", initial_prompt=prompt)
+                options = DecodeOptions(
+                    language="en", initial_prompt=prompt, batch_size=args.batch_size, vad_filter=batched
+                )
                 started = time.perf_counter()
-                result = run_decode(model, piece, options)
+                # the batched pipeline's own guard held back: "before" is the result without it
+                hold = mock.patch.object(decoding, "_cover", lambda m, a, o, r: r)
+                with hold if batched else contextlib.nullcontext():
+                    result = run_decode(model, piece, options)
                 plain_s += time.perf_counter() - started
                 spans = uncovered_speech(piece, SAMPLE_RATE, result.segments)
                 before.append(result.text)
