@@ -138,10 +138,11 @@ def test_batched_text_that_stops_early_is_decoded_again(server):
 
 def test_sequential_decode_that_skips_speech_is_decoded_again(server):
     """faster-whisper's sequential loop seeks by the timestamps it decodes, and can jump over
-    a whole VAD region (14 s of one generated three-speaker mix). Here the skip is made by
-    dropping every segment of the first speech region of a real result; the upload path's
-    guard (``cover_speech``) decodes that region again and merges it in time order, and on
-    the clean recording it does nothing."""
+    a whole VAD region or its start (14 s of one generated three-speaker mix). Here the skip
+    is made by dropping every segment of the first speech region of a real result; the
+    upload path's guard (``cover_speech``) decodes that region again and merges it in time
+    order, and on the clean recording it does nothing. A segment dropped between two others
+    of one region is found too."""
     from dataclasses import replace
 
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -172,3 +173,22 @@ def test_sequential_decode_that_skips_speech_is_decoded_again(server):
     assert starts == sorted(starts) and [s.id for s in covered.segments] == list(range(len(starts)))
     redone = [s for s in covered.segments if s.start < end]
     assert redone and all(start <= w.start and w.end <= end + 0.5 for s in redone for w in s.words or [])
+
+    # A jump inside a region: text before and after it, none for the segment between.
+    def region_of(t: float) -> int:  # -1: between regions
+        return next(
+            (i for i, r in enumerate(regions) if r["start"] / SAMPLE_RATE <= t <= r["end"] / SAMPLE_RATE), -1
+        )
+
+    inner = [
+        i
+        for i in range(1, len(whole.segments) - 1)
+        if whole.segments[i + 1].start - whole.segments[i - 1].end > 3
+        and region_of(whole.segments[i - 1].end) == region_of(whole.segments[i + 1].start) != -1
+    ]
+    assert inner, "the sonnet has a segment inside one region to drop"
+    i = inner[0]
+    gap = replace(whole, segments=whole.segments[:i] + whole.segments[i + 1 :])
+    assert uncovered_speech(audio, SAMPLE_RATE, gap.segments) == [
+        (whole.segments[i - 1].end, whole.segments[i + 1].start)
+    ]
