@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_live.core.decodes import DecodeOptions, Segment, Word
+from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.engine import diarization
 from whisper_live.engine.diarization import split_at_turns  # kept when --unsplit swaps it
 
@@ -93,7 +94,7 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: b
             plain = time.perf_counter() - started
             covered_spans, cover_seconds = 0, 0.0
             if cover:  # timed apart from the plain decode, to report what the guard costs
-                covered_spans = len(uncovered_speech(mix.audio, 16000, result.segments))
+                covered_spans = len(uncovered_speech(mix.audio, SAMPLE_RATE, result.segments))
                 started = time.perf_counter()
                 result = _cover(model, mix.audio, options, result)
                 cover_seconds = time.perf_counter() - started
