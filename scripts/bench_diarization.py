@@ -177,7 +177,7 @@ def mixes_report(args) -> dict:
     if args.unsplit:  # segments as they were before splitting at turns
         diarization.split_at_turns = list
     mixes = [m for m in build_mixes(args.seed, args.mix_repeats) if args.split in ("all", m.split)]
-    prepared = mix_evaluation.prepare(mixes, Path(args.cache))
+    prepared = mix_evaluation.prepare(mixes, Path(args.cache), cover=not args.no_cover)
     rows = [mix_evaluation.score(p) for p in prepared]
     for row in rows:
         print(
@@ -189,6 +189,7 @@ def mixes_report(args) -> dict:
         "seed": args.seed,
         "settings": args.set,
         "unsplit": args.unsplit,
+        "cover": not args.no_cover,
         "summary": mix_evaluation.summary(rows),
         "mixes": rows,
     }
@@ -214,6 +215,9 @@ def main() -> None:
     parser.add_argument("--mix-repeats", type=int, default=2)
     parser.add_argument("--cache", default="/tmp/whisper_live_diarization_mixes")
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a diarization constant")
+    parser.add_argument(
+        "--no-cover", action="store_true", help="transcripts without re-decoding skipped speech (as before)"
+    )
     parser.add_argument("--unsplit", action="store_true", help="score segments without the split at turns")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

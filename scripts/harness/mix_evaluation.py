@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_live.core.decodes import DecodeOptions, Segment, Word
+from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.engine import diarization
 from whisper_live.engine.diarization import split_at_turns  # kept when --unsplit swaps it
 
@@ -45,10 +46,20 @@ class Prepared:
     embeddings: np.ndarray
     transcribe_seconds: float  # wall time of the plain transcription (when computed here)
     embed_seconds: float  # wall time of VAD + d-vectors
+    cover_seconds: float = 0.0  # of it, re-decoding skipped speech (``decoding._cover``)
+    covered_spans: int = 0  # how many spans were decoded again
 
 
-def _key(mix: Mix) -> str:
-    return f"{mix.name}-{hashlib.sha1(mix.audio.tobytes()).hexdigest()[:12]}"
+# Bumped when the transcription changes, so cached transcripts of an older decode are not
+# scored as this one's: 2 = speech the sequential decode skipped is decoded again
+# (``decoding._cover``, as ``engine.files`` asks for every upload piece); 3 = also gaps
+# before and between texts inside a VAD region.
+TRANSCRIPT_VERSION = 3
+
+
+def _key(mix: Mix, cover: bool = True) -> str:
+    digest = hashlib.sha1(mix.audio.tobytes()).hexdigest()[:12]
+    return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}" if cover else f"{mix.name}-{digest}"
 
 
 def _segments_from_json(items: list[dict]) -> list[Segment]:
@@ -59,13 +70,15 @@ def _segments_from_json(items: list[dict]) -> list[Segment]:
     return out
 
 
-def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[Prepared]:
-    """Transcripts and window d-vectors of every mix, from ``cache`` when there."""
+def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: bool = True) -> list[Prepared]:
+    """Transcripts and window d-vectors of every mix, from ``cache`` when there. ``cover``:
+    skipped speech decoded again, as an upload's pieces are (off: the plain decode, as
+    before it was; its transcripts are cached under the older key)."""
     cache.mkdir(parents=True, exist_ok=True)
     model = None
     out = []
     for mix in mixes:
-        stem = cache / _key(mix)
+        stem = cache / _key(mix, cover)
         if not stem.with_suffix(".json").is_file():
             if model is None:
                 from faster_whisper import WhisperModel
@@ -73,11 +86,19 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[
                 from whisper_live.engine.models import resolve
 
                 model = WhisperModel(resolve(model_name).path, device="cpu", compute_type="int8")
-            from whisper_live.engine.decoding import run_decode
+            from whisper_live.engine.decoding import _cover, run_decode, uncovered_speech
 
+            options = DecodeOptions(language="en", word_timestamps=True)
             started = time.perf_counter()
-            result = run_decode(model, mix.audio, DecodeOptions(language="en", word_timestamps=True))
-            transcribe = time.perf_counter() - started
+            result = run_decode(model, mix.audio, options)
+            plain = time.perf_counter() - started
+            covered_spans, cover_seconds = 0, 0.0
+            if cover:  # timed apart from the plain decode, to report what the guard costs
+                covered_spans = len(uncovered_speech(mix.audio, SAMPLE_RATE, result.segments))
+                started = time.perf_counter()
+                result = _cover(model, mix.audio, options, result)
+                cover_seconds = time.perf_counter() - started
+            transcribe = plain + cover_seconds
             started = time.perf_counter()
             regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
             embed = time.perf_counter() - started
@@ -90,6 +111,8 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[
                         "spans": spans,
                         "transcribe_seconds": transcribe,
                         "embed_seconds": embed,
+                        "cover_seconds": cover_seconds,
+                        "covered_spans": covered_spans,
                     }
                 )
             )
@@ -103,6 +126,8 @@ def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en") -> list[
                 np.load(stem.with_suffix(".npy")),
                 data["transcribe_seconds"],
                 data["embed_seconds"],
+                data.get("cover_seconds", 0.0),
+                data.get("covered_spans", 0),
             )
         )
     return out
@@ -190,6 +215,8 @@ def score(prepared: Prepared, **settings) -> dict:
         "der_one_label_reference": der(truth, one_at_a_time(truth), collar=COLLAR).der,
         "mixed_segments": sum(1 for s in result.segments if len({w.speaker for w in s.words or []}) > 1),
         "transcribe_seconds": prepared.transcribe_seconds,
+        "cover_seconds": prepared.cover_seconds,
+        "covered_spans": prepared.covered_spans,
         "diarize_seconds": prepared.embed_seconds + cluster_seconds,
     }
 
@@ -211,6 +238,17 @@ def summary(rows: list[dict]) -> dict:
             sum(sum(r["segments_missed_fa_confusion_s"]) for r in rows)
             / max(sum(r["speech_seconds"] for r in rows), 1e-9),
             4,
+        ),
+        "segments_missed_pooled": round(
+            sum(r["segments_missed_fa_confusion_s"][0] for r in rows)
+            / max(sum(r["speech_seconds"] for r in rows), 1e-9),
+            4,
+        ),
+        "covered_spans": sum(r.get("covered_spans", 0) for r in rows),
+        "cover_share_of_transcription": round(
+            sum(r.get("cover_seconds", 0.0) for r in rows)
+            / max(sum(r["transcribe_seconds"] for r in rows), 1e-9),
+            3,
         ),
         "der_words_mean": round(float(np.mean([r["der_words"] for r in rows])), 4),
         "der_turns_mean": round(float(np.mean([r["der_turns"] for r in rows])), 4),

@@ -134,3 +134,61 @@ def test_batched_text_that_stops_early_is_decoded_again(server):
     assert ev.wer(utt.reference, covered.text) < ev.wer(utt.reference, whole.text) + 0.1, covered.text
     starts = [s.start for s in covered.segments]
     assert starts == sorted(starts) and [s.id for s in covered.segments] == list(range(len(starts)))
+
+
+def test_sequential_decode_that_skips_speech_is_decoded_again(server):
+    """faster-whisper's sequential loop seeks by the timestamps it decodes, and can jump over
+    a whole VAD region or its start (14 s of one generated three-speaker mix). Here the skip
+    is made by dropping every segment of the first speech region of a real result; the
+    upload path's guard (``cover_speech``) decodes that region again and merges it in time
+    order, and on the clean recording it does nothing. A segment dropped between two others
+    of one region is found too."""
+    from dataclasses import replace
+
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from whisper_live.engine.decoding import FULL_WINDOW, _cover, uncovered_speech
+
+    model = server.server.pool.get().model
+    utt = ev.manifest("longform")[0]
+    audio = decode_audio(str(utt.path))
+    options = DecodeOptions(language="en", beam_size=1, word_timestamps=True)
+    whole = run_decode(model, audio, options)
+    assert uncovered_speech(audio, SAMPLE_RATE, whole.segments) == [], "nothing to redo in a normal result"
+    guarded = run_decode(model, audio, replace(options, cover_speech=True))
+    assert guarded.text == whole.text, "the guard fires only on skipped speech"
+    regions = get_speech_timestamps(audio, VadOptions(max_speech_duration_s=FULL_WINDOW))
+    assert len(regions) >= 2, regions
+    start, end = regions[0]["start"] / SAMPLE_RATE, regions[0]["end"] / SAMPLE_RATE
+    kept = [s for s in whole.segments if not (s.start < end and s.end > start)]
+    assert kept and len(kept) < len(whole.segments)
+    cut = replace(whole, segments=kept)
+    assert ev.wer(utt.reference, cut.text) > ev.wer(utt.reference, whole.text) + 0.1
+    (span,) = uncovered_speech(audio, SAMPLE_RATE, cut.segments)
+    assert span == (start, end)
+    covered = _cover(model, audio, options, cut)
+    assert len(covered.segments) > len(kept)
+    assert ev.wer(utt.reference, covered.text) < ev.wer(utt.reference, whole.text) + 0.1, covered.text
+    starts = [s.start for s in covered.segments]
+    assert starts == sorted(starts) and [s.id for s in covered.segments] == list(range(len(starts)))
+    redone = [s for s in covered.segments if s.start < end]
+    assert redone and all(start <= w.start and w.end <= end + 0.5 for s in redone for w in s.words or [])
+
+    # A jump inside a region: text before and after it, none for the segment between.
+    def region_of(t: float) -> int:  # -1: between regions
+        return next(
+            (i for i, r in enumerate(regions) if r["start"] / SAMPLE_RATE <= t <= r["end"] / SAMPLE_RATE), -1
+        )
+
+    inner = [
+        i
+        for i in range(1, len(whole.segments) - 1)
+        if whole.segments[i + 1].start - whole.segments[i - 1].end > 3
+        and region_of(whole.segments[i - 1].end) == region_of(whole.segments[i + 1].start) != -1
+    ]
+    assert inner, "the sonnet has a segment inside one region to drop"
+    i = inner[0]
+    gap = replace(whole, segments=whole.segments[:i] + whole.segments[i + 1 :])
+    assert uncovered_speech(audio, SAMPLE_RATE, gap.segments) == [
+        (whole.segments[i - 1].end, whole.segments[i + 1].start)
+    ]

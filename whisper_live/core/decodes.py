@@ -84,6 +84,11 @@ class DecodeOptions:
     # Each text token's log probability on its segment (needs word_timestamps: they are read
     # in the word-timing pass, which computes them anyway).
     token_logprobs: bool = False
+    # Decode again, one window at a time, VAD speech the sequential decode left without text
+    # (``decoding.uncovered_speech``): Whisper's timestamp-driven seek can jump over seconds of
+    # speech. Whole-file uploads ask for it; streams re-decode their buffer anyway. The
+    # batched pipeline always does it.
+    cover_speech: bool = False
 
 
 @dataclass

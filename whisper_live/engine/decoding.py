@@ -59,6 +59,8 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
             )
         else:
             result = _result(*model.transcribe(audio, **kwargs))
+            if options.cover_speech:
+                result = _cover(model, audio, options, result)
     return _with_token_logprobs(model, result, aligned) if logprobs else result
 
 
@@ -200,21 +202,24 @@ def _unloop(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResu
     return replace(result, segments=segments)
 
 
-# Speech the batched pipeline's text stops this long before a VAD speech region ends is
-# decoded again: the pipeline decodes each chunk once, with no seek to go on from where its
-# text ended, so a decode that ends early (an end-of-text the sequential loop would have
-# continued after) loses the chunk's rest. Normal results leave the region's padding
-# (0.4 s) and a trailing breath uncovered.
+# Speech whose VAD region's text stops this long before the region ends is decoded again.
+# The batched pipeline decodes each chunk once, with no seek to go on from where its text
+# ended, so a decode that ends early (an end-of-text the sequential loop would have
+# continued after) loses the chunk's rest; the sequential loop's timestamp-driven seek can
+# jump over whole regions or the start of one (14 s of one generated three-speaker mix).
+# Normal results leave the region's padding (0.4 s) and a trailing breath uncovered.
 BATCHED_MAX_UNCOVERED = 2.0
 
 
 def uncovered_speech(
     audio: np.ndarray, rate: int, segments: list[Segment], chunk_length: float | None = None
 ) -> list[tuple[float, float]]:
-    """Spans (seconds) at the ends of VAD speech regions that no segment covers, longer
-    than ``BATCHED_MAX_UNCOVERED``: from where the region's text ends to where it does.
-    The regions are the batched pipeline's own (its VAD options, cut at ``chunk_length``),
-    before it merges them into chunks."""
+    """Spans (seconds) of VAD speech regions that no segment covers, longer than
+    ``BATCHED_MAX_UNCOVERED``: before a region's first text, between two texts, after its
+    last (the whole region when it has none). The regions are the batched pipeline's own
+    (its VAD options, cut at ``chunk_length``), before it merges them into chunks; they
+    hold no silence of 2 s or more, so text missing that long inside one is speech skipped
+    (the region's padding, 0.4 s at each edge, is not counted)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vad = VadOptions(max_speech_duration_s=chunk_length or FULL_WINDOW)
@@ -222,21 +227,32 @@ def uncovered_speech(
     spans = []
     for region in get_speech_timestamps(audio, vad):
         start, end = region["start"] / rate, region["end"] / rate
-        inside = [seg.end for seg in segments if seg.start < end and seg.end > start]
-        covered = max(inside, default=start)
+        inside = sorted((seg.start, seg.end) for seg in segments if seg.start < end and seg.end > start)
+        covered = start  # where the text so far ends
+        for seg_start, seg_end in inside:
+            if seg_start - max(covered, start + pad) > BATCHED_MAX_UNCOVERED:
+                spans.append((covered, seg_start))
+            covered = max(covered, seg_end)
         if (end - pad) - covered > BATCHED_MAX_UNCOVERED:
             spans.append((covered, end))
     return spans
 
 
 def _cover(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:
-    """Decode again, one window at a time, speech the batched pipeline left without text
-    (``uncovered_speech``), and put what it says in its place."""
+    """Decode again, one window at a time, speech a decode left without text
+    (``uncovered_speech``), and put what it says in its place, in time order. The redo
+    itself is not covered again (``cover_speech`` off), so a span that stays silent ends it."""
     rate = model.feature_extractor.sampling_rate
     spans = uncovered_speech(audio, rate, result.segments, options.chunk_length)
     if not spans:
         return result
-    unbatched = replace(options, batch_size=1, vad_filter=True, language=options.language or result.language)
+    unbatched = replace(
+        options,
+        batch_size=1,
+        vad_filter=True,
+        cover_speech=False,
+        language=options.language or result.language,
+    )
     segments = list(result.segments)
     for start, end in spans:
         redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)

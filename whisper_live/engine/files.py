@@ -174,7 +174,7 @@ async def transcribe(
         queue.check()
         if client_gone():
             raise ClientGone("the client closed the connection")
-        piece_options = replace(options, language=language, initial_prompt=prompt)
+        piece_options = replace(options, language=language, initial_prompt=prompt, cover_speech=True)
         job.started = job.started or time.time()
         result = await pool.decode(loaded, audio[first:last], piece_options, Priority.UPLOAD)
         job.pieces_done += 1
