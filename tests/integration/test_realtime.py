@@ -661,6 +661,7 @@ def test_diarize_extension_puts_a_speaker_on_each_completed_item(server):
     _, first_end, first_reader = truth.turns[0]
     first_turn = [e for e in spoken if started[e["item_id"]] + 0.3 <= first_end]
     labels = [(e["speaker"], started[e["item_id"]], e["transcript"]) for e in spoken]
+    print(f"{len(spoken)} items, speakers per item: {[e['speaker'][-2:] for e in spoken]}")
     assert first_turn and len({e["speaker"] for e in first_turn}) == 1, labels
     # most of the first reader's items carry the first turn's label, most of the other's do not
     label = first_turn[0]["speaker"]

@@ -250,10 +250,11 @@ class RealtimeConnection:
     async def _forward(self, runner: StreamRunner, offset: float) -> None:
         while (event := await runner.events.get()) is not None:
             if isinstance(event, SegmentsChanged):
+                upto = len(runner.session.completed)  # more may complete while labelling
                 if self.speakers is not None:
-                    new = runner.session.completed[self.sent_completed :]
+                    new = runner.session.completed[self.sent_completed : upto]
                     await self.speakers.label([_shifted(s, offset - self.speakers_since) for s in new])
-                self._results(runner, event, offset)
+                self._results(runner, event, offset, upto)
                 self.context.stream.delivered(runner, event)
             elif isinstance(event, AudioLost):
                 self.send(
@@ -283,10 +284,11 @@ class RealtimeConnection:
                 )
         return found
 
-    def _results(self, runner: StreamRunner, update: SegmentsChanged, offset: float) -> None:
+    def _results(self, runner: StreamRunner, update: SegmentsChanged, offset: float, upto: int) -> None:
+        """The items' text (and speakers) from the segments completed up to ``upto``."""
         session = runner.session
-        new = session.completed[self.sent_completed :]
-        self.sent_completed = len(session.completed)
+        new = session.completed[self.sent_completed : upto]
+        self.sent_completed = upto
         for segment in new:
             item = self._item_at(offset + segment.end)
             item.text += segment.text
