@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import websockets
 from harness import evaluation as ev
+from harness.diarization_metrics import conversation_truth
 from openai import AsyncOpenAI, OpenAI
 
 from whisper_live.core.pcm import SAMPLE_RATE, g711_table
@@ -598,3 +599,76 @@ def test_server_vad_with_audio_sent_faster_than_real_time(server, conversation):
         assert order[0] == "input_audio_buffer.speech_started" and order[-1] == COMPLETED, order
         assert order.index("input_audio_buffer.committed") < order.index(COMPLETED)
     assert ev.wer(conversation.reference, " ".join(t for _, _, t in done)) <= 0.25
+
+
+def test_diarize_extension_puts_a_speaker_on_each_completed_item(server):
+    """Two readers taking turns (50 s, gaps of 0.6 s), streamed at real time with
+    ``transcription.diarize``: each completed item carries a speaker, both readers are
+    told apart, and the items of the first reader's first turn share one label."""
+    truth = conversation_truth("two_speakers")
+    data = int16(at_rate(decode_audio(str(truth.wav)), 24000))
+    # a short silence and pad, so that the VAD closes an item at each 0.6 s change of reader
+    turn = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 100, "silence_duration_ms": 300}
+    transcription = {"language": "en", "diarize": True, "max_speakers": 4}
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await recv_until(ws, "session.created")
+            audio = {"input": {"transcription": transcription, "turn_detection": turn}}
+            await ws.send(
+                json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": audio}})
+            )
+            updated = (await recv_until(ws, "session.updated"))[-1]
+            assert updated["session"]["audio"]["input"]["transcription"]["diarize"] is True
+            seen: list[dict] = []
+
+            async def receive():
+                async for message in ws:
+                    seen.append(json.loads(message))
+
+            receiver = asyncio.create_task(receive())
+            async for first, end in ev.paced(len(data) // 2 * 2 // 3, ev.FRAME_100MS):
+                await append(ws, data[first * 3 : end * 3])  # 16 kHz frame bounds -> 24 kHz bytes
+            await append(ws, bytes(2 * 24000 * 2))  # 2 s of silence
+            # The silence let the VAD close every item, so this commit is refused; events
+            # come in order, so every item has been opened and committed before the error.
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit", "event_id": "last"}))
+            async with asyncio.timeout(300):
+                while not any(e["type"] == "error" for e in seen) or not _all_completed(seen):
+                    await asyncio.sleep(0.05)
+            receiver.cancel()
+            error = next(e for e in seen if e["type"] == "error")
+            assert error["error"]["code"] == "input_audio_buffer_commit_empty", error
+            return seen
+
+    seen = asyncio.run(run())
+    completed = [e for e in seen if e["type"] == COMPLETED]
+    spoken = [e for e in completed if e["transcript"].strip()]
+    assert len(spoken) >= len(truth.turns) - 2, [e["transcript"] for e in completed]
+    assert all(e.get("speaker", "").startswith("SPEAKER_") for e in spoken), spoken
+    assert len({e["speaker"] for e in spoken}) >= 2, [(e["speaker"], e["transcript"]) for e in spoken]
+    started = {
+        e["item_id"]: e["audio_start_ms"] / 1000
+        for e in seen
+        if e["type"] == "input_audio_buffer.speech_started"
+    }
+
+    def reader(item: dict) -> str | None:
+        """The reader of the RTTM turn where the item's speech begins (after its pad)."""
+        t = started[item["item_id"]] + 0.3
+        return next((who for start, end, who in truth.turns if start <= t <= end), None)
+
+    _, first_end, first_reader = truth.turns[0]
+    first_turn = [e for e in spoken if started[e["item_id"]] + 0.3 <= first_end]
+    labels = [(e["speaker"], started[e["item_id"]], e["transcript"]) for e in spoken]
+    print(f"{len(spoken)} items, speakers per item: {[e['speaker'][-2:] for e in spoken]}")
+    assert first_turn and len({e["speaker"] for e in first_turn}) == 1, labels
+    # most of the first reader's items carry the first turn's label, most of the other's do not
+    label = first_turn[0]["speaker"]
+    by_reader: dict[str, list[str]] = {}
+    for e in spoken:
+        if (who := reader(e)) is not None:
+            by_reader.setdefault(who, []).append(e["speaker"])
+    other = next(who for who in by_reader if who != first_reader)
+    assert sum(s == label for s in by_reader[first_reader]) > len(by_reader[first_reader]) / 2, labels
+    assert sum(s != label for s in by_reader[other]) > len(by_reader[other]) / 2, labels

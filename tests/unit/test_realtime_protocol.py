@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from whisper_live.errors import Unauthorized
+from whisper_live.errors import Unauthorized, Unsupported
 from whisper_live.faces.realtime import protocol
-from whisper_live.faces.realtime.live import _stable
+from whisper_live.faces.realtime.live import Item, _stable
 from whisper_live.faces.realtime.protocol import EventError, SessionConfig
 from whisper_live.gate import secrets
 from whisper_live.gate.credentials import answered_subprotocol, presented_secret
@@ -53,6 +53,44 @@ def test_current_shape_sets_format_transcription_vad_and_logprobs():
     described = config.describe()
     assert described["audio"]["input"]["format"] == {"type": "audio/pcmu"}
     assert described["include"] == [protocol.LOGPROBS]
+
+
+def test_diarize_extension_in_both_shapes_and_off_again():
+    config = update({"audio": {"input": {"transcription": {"diarize": True, "max_speakers": 2}}}})
+    assert (config.diarize, config.max_speakers) == (True, 2)
+    described = config.describe()["audio"]["input"]["transcription"]
+    assert (described["diarize"], described["max_speakers"]) == (True, 2)
+    beta = update({"input_audio_transcription": {"diarize": True}}, kind="transcription_session.update")
+    assert (beta.diarize, beta.max_speakers) == (True, None)
+    off = update({"audio": {"input": {"transcription": {"diarize": False}}}}, config=config)
+    assert not off.diarize and "diarize" not in off.describe()["audio"]["input"]["transcription"]
+    assert not SessionConfig().diarize
+
+
+def test_diarize_without_the_speaker_model_is_an_unsupported_error(monkeypatch):
+    def missing():
+        raise Unsupported("speaker diarization is not available on this server", param="diarize")
+
+    monkeypatch.setattr(protocol, "weights_path", missing)
+    before = SessionConfig()
+    with pytest.raises(EventError) as refused:
+        update({"audio": {"input": {"transcription": {"diarize": True}}}}, config=before)
+    assert refused.value.code == "unsupported"
+    assert refused.value.param == "session.audio.input.transcription.diarize"
+    assert "not available" in refused.value.message and not before.diarize
+    update({"audio": {"input": {"transcription": {"diarize": False}}}})  # asking for none is fine
+
+
+def test_an_item_speaker_is_who_talked_longest_and_completed_carries_it():
+    item = Item("item_1", 0.0)
+    assert item.speaker is None
+    item.speakers = {"SPEAKER_00": 1.0, "SPEAKER_01": 2.5}
+    assert item.speaker == "SPEAKER_01"
+    item.speakers["SPEAKER_00"] += 1.5
+    assert item.speaker == "SPEAKER_00"  # a tie: the first heard
+    event = protocol.completed(item.id, "Hello.", 4.0, None, False, item.speaker)
+    assert event["speaker"] == "SPEAKER_00"
+    assert "speaker" not in protocol.completed(item.id, "Hello.", 4.0, None, False)
 
 
 def test_manual_commits_keep_the_vad_from_closing_items():
@@ -103,8 +141,16 @@ def test_beta_shape_is_read():
         ({"audio": {"input": {"transcription": {"prompt": 3}}}}, "session.audio.input.transcription.prompt"),
         ({"include": "logprobs"}, "session.include"),
         (
-            {"audio": {"input": {"transcription": {"diarize": True}}}},
+            {"audio": {"input": {"transcription": {"diarize": "yes"}}}},
             "session.audio.input.transcription.diarize",
+        ),
+        (
+            {"audio": {"input": {"transcription": {"diarize": True, "max_speakers": 0}}}},
+            "session.audio.input.transcription.max_speakers",
+        ),
+        (
+            {"audio": {"input": {"transcription": {"diarize": True, "max_speakers": 2.5}}}},
+            "session.audio.input.transcription.max_speakers",
         ),
     ],
 )

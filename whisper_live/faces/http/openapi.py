@@ -499,7 +499,10 @@ def _realtime_paths() -> dict:
                 " input_audio_buffer.append/commit/clear. Server events: session.created/updated,"
                 " input_audio_buffer.speech_started/speech_stopped/committed/cleared,"
                 " conversation.item.input_audio_transcription.delta/completed, error. Browsers send a"
-                " client secret as the subprotocols 'realtime, openai-insecure-api-key.<secret>'.",
+                " client secret as the subprotocols 'realtime, openai-insecure-api-key.<secret>'."
+                " Our extension: audio.input.transcription.diarize true (optional max_speakers) puts a"
+                " speaker (SPEAKER_00, ...) on each completed event; without the speaker model it is an"
+                " error with code unsupported.",
                 "parameters": [
                     {
                         "name": "intent",

@@ -22,6 +22,12 @@ the final revises what deltas already said (Whisper's beam search reading a word
 from the greedy partial), no more deltas are sent for that item and ``completed`` carries the
 final text: ``completed`` is always the transcript; deltas are a preview that agrees with it
 whenever the final did not revise the preview.
+
+Diarization (our extension ``transcription.diarize``): the stream's samples also feed the
+engine's ``LiveSpeakers``, as on the WhisperLive face, which labels each completed segment
+(split at a speaker change within it) before it is sent. An item is one utterance and keeps
+one ``speaker`` on ``completed``: the speaker who talked longest in it (total duration of
+its labelled pieces; the first to reach that total on a tie).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import base64
 import binascii
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -41,6 +47,7 @@ from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
 from ...engine import live as ends
+from ...engine.diarization import LiveSpeakers
 from ...engine.live import LiveStream as EngineStream
 from ...engine.pool import LoadedModel, ModelPool
 from ...engine.streams import StreamRunner, new_session
@@ -77,6 +84,20 @@ class Item:
     sent: str = ""  # what deltas have said
     preview: str = ""  # the last provisional text (completed + partial)
     end: float | None = None
+    speakers: dict[str, float] = field(default_factory=dict)  # seconds of speech per speaker
+
+    @property
+    def speaker(self) -> str | None:
+        """The speaker who talked longest in the item (the first of a tie)."""
+        return max(self.speakers, key=self.speakers.__getitem__, default=None)
+
+
+def _shifted(segment: StreamSegment, by: float) -> StreamSegment:
+    """``segment`` with its times (and its words') moved ``by`` seconds."""
+    if not by:
+        return segment
+    words = [replace(w, start=w.start + by, end=w.end + by) for w in segment.words or []]
+    return replace(segment, start=segment.start + by, end=segment.end + by, words=words or segment.words)
 
 
 def _joined(segments: list[StreamSegment]) -> str:
@@ -113,6 +134,9 @@ class RealtimeConnection:
         self.speech_open = False
         self.gone = False
         self.told_not_audio = False
+        self.speakers: LiveSpeakers | None = None
+        self.speakers_since = 0.0  # the stream time of the speakers' first sample
+        self._diarization()
         self.runner = self._new_runner()
         self.forwarder = asyncio.create_task(self._forward(self.runner, self.offset))
 
@@ -122,13 +146,34 @@ class RealtimeConnection:
             SessionOptions(
                 language=self.config.language,
                 initial_prompt=self.config.prompt,
-                word_timestamps=self.config.logprobs,
+                # words let a speaker change inside a segment count for each speaker
+                word_timestamps=self.config.logprobs or self.config.diarize,
                 audio_format="float32",
                 vad=self.config.vad(),
                 fit_window=self.context.settings.fit_window,
             )
         )
         return StreamRunner(session, self.context.pool, self.model)
+
+    def _diarization(self) -> None:
+        """Speaker labels as the configuration asks, from the stream's next sample on (a
+        change of ``diarize`` or ``max_speakers`` comes at a session boundary)."""
+        wanted = (self.config.diarize, self.config.max_speakers)
+        if self.speakers is not None and wanted == (True, self.speakers.diarizer.max_speakers):
+            return
+        self.speakers = (
+            LiveSpeakers(self.context.pool, "float32", self.config.max_speakers)
+            if self.config.diarize
+            else None
+        )
+        self.speakers_since = self.offset
+
+    def _feed(self, samples: np.ndarray) -> np.ndarray:
+        """Samples on their way to the session, also heard by the speaker labels."""
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if self.speakers is not None and len(samples):
+            self.speakers.feed(samples.tobytes())
+        return samples
 
     @property
     def manual(self) -> bool:
@@ -156,7 +201,7 @@ class RealtimeConnection:
             self.send(protocol.error(EventError(self.pcm.not_audio, "audio", code="invalid_audio")))
         if not len(samples):
             return
-        self.runner.feed(np.ascontiguousarray(samples, dtype=np.float32))
+        self.runner.feed(self._feed(samples))
         self.context.stream.audio(len(samples) / SAMPLE_RATE)
         self._vad_events()
 
@@ -205,7 +250,11 @@ class RealtimeConnection:
     async def _forward(self, runner: StreamRunner, offset: float) -> None:
         while (event := await runner.events.get()) is not None:
             if isinstance(event, SegmentsChanged):
-                self._results(runner, event, offset)
+                upto = len(runner.session.completed)  # more may complete while labelling
+                if self.speakers is not None:
+                    new = runner.session.completed[self.sent_completed : upto]
+                    await self.speakers.label([_shifted(s, offset - self.speakers_since) for s in new])
+                self._results(runner, event, offset, upto)
                 self.context.stream.delivered(runner, event)
             elif isinstance(event, AudioLost):
                 self.send(
@@ -235,15 +284,21 @@ class RealtimeConnection:
                 )
         return found
 
-    def _results(self, runner: StreamRunner, update: SegmentsChanged, offset: float) -> None:
+    def _results(self, runner: StreamRunner, update: SegmentsChanged, offset: float, upto: int) -> None:
+        """The items' text (and speakers) from the segments completed up to ``upto``."""
         session = runner.session
-        new = session.completed[self.sent_completed :]
-        self.sent_completed = len(session.completed)
+        new = session.completed[self.sent_completed : upto]
+        self.sent_completed = upto
         for segment in new:
             item = self._item_at(offset + segment.end)
             item.text += segment.text
             item.words += segment.words or []
             item.end = offset + segment.end
+            if self.speakers is not None:
+                for piece in self.speakers.split([_shifted(segment, offset - self.speakers_since)]):
+                    speaker = self.speakers.speaker_of(piece)
+                    if speaker is not None:
+                        item.speakers[speaker] = item.speakers.get(speaker, 0.0) + piece.end - piece.start
         for ended in update.speech_ended:
             self._complete_through(self._item_at(offset + ended))
         partial = session.partial
@@ -271,7 +326,9 @@ class RealtimeConnection:
                 self._delta(item, transcript)
             seconds = (item.end - item.start) if item.end is not None else 0.0
             self.send(
-                protocol.completed(item.id, transcript, max(seconds, 0.0), item.words, self.config.logprobs)
+                protocol.completed(
+                    item.id, transcript, max(seconds, 0.0), item.words, self.config.logprobs, item.speaker
+                )
             )
             if item is last:
                 return
@@ -282,7 +339,7 @@ class RealtimeConnection:
         dropped) and continue the stream in a new one."""
         runner = self.runner
         if final:
-            runner.end(self.pcm.flush())
+            runner.end(self._feed(self.pcm.flush()))
             self.pcm = PcmIntake(*self.config.pcm)  # a flushed intake takes no more audio
             await runner.finished()
         runner.events.put_nowait(None)
@@ -359,6 +416,7 @@ class RealtimeConnection:
             if event["type"].startswith("transcription_session")
             else "session.updated"
         )
+        self._diarization()
         self.send(protocol.server_event(kind, session=self.config.describe()))
 
     # ---------------------------------------------------------------- the socket

@@ -20,6 +20,9 @@ from typing import Any
 
 from ...core.decodes import Word
 from ...core.vad import VadParameters
+from ...engine.diarization import MAX_SPEAKERS
+from ...engine.speaker_encoder import weights_path
+from ...errors import Unsupported
 
 LOGPROBS = "item.input_audio_transcription.logprobs"
 # OpenAI's transcription model names: served by this server's default model.
@@ -64,6 +67,8 @@ class SessionConfig:
     turn_detection: dict | None = field(default_factory=lambda: dict(DEFAULT_TURN_DETECTION))
     noise_reduction: dict | None = None
     include: list[str] = field(default_factory=list)
+    diarize: bool = False  # our extension: a "speaker" on each completed item
+    max_speakers: int | None = None
 
     @property
     def pcm(self) -> tuple[str, int]:
@@ -104,7 +109,12 @@ class SessionConfig:
             "audio": {
                 "input": {
                     "format": dict(self.format),
-                    "transcription": {"model": self.model, "language": self.language, "prompt": self.prompt},
+                    "transcription": {
+                        "model": self.model,
+                        "language": self.language,
+                        "prompt": self.prompt,
+                        **({"diarize": True, "max_speakers": self.max_speakers} if self.diarize else {}),
+                    },
                     "turn_detection": copy.deepcopy(self.turn_detection),
                     "noise_reduction": copy.deepcopy(self.noise_reduction),
                 }
@@ -192,13 +202,28 @@ def _transcription(config: SessionConfig, value: Any, param: str) -> None:
         config.language = _optional_text(value["language"], param + ".language")
     if "prompt" in value:
         config.prompt = _optional_text(value["prompt"], param + ".prompt")
-    if value.get("diarize"):  # our extension, for when live diarization is served here
-        raise EventError(
-            f"'{param}.diarize' is not served on this face yet: use the WhisperLive face's"
-            " enable_diarization or the REST faces' diarize",
-            param + ".diarize",
-            code="unsupported",
-        )
+    # Our extension (OpenAI has none for live speakers): "diarize": true, optional
+    # "max_speakers", as the WhisperLive face's enable_diarization / max_speakers.
+    if "diarize" in value:
+        diarize = value["diarize"]
+        if diarize is not None and not isinstance(diarize, bool):
+            raise EventError(
+                f"Invalid type for '{param}.diarize': expected a boolean, but got {type(diarize).__name__}",
+                param + ".diarize",
+            )
+        if diarize:
+            try:
+                weights_path()  # no speaker model installed: refused before any audio
+            except Unsupported as exc:
+                raise EventError(exc.message, param + ".diarize", code="unsupported") from exc
+        config.diarize = bool(diarize)
+    if "max_speakers" in value:
+        speakers = _number(value["max_speakers"], param + ".max_speakers", 1, MAX_SPEAKERS)
+        if speakers is not None and speakers != int(speakers):
+            raise EventError(
+                f"Invalid type for '{param}.max_speakers': expected an integer", param + ".max_speakers"
+            )
+        config.max_speakers = None if speakers is None else int(speakers)
 
 
 def _include(value: Any, param: str) -> list[str]:
@@ -317,8 +342,14 @@ def logprobs(words: list[Word]) -> list[dict]:
 
 
 def completed(
-    item_id: str, transcript: str, seconds: float, words: list[Word] | None, with_logprobs: bool
+    item_id: str,
+    transcript: str,
+    seconds: float,
+    words: list[Word] | None,
+    with_logprobs: bool,
+    speaker: str | None = None,
 ) -> dict:
+    """An item's ``completed`` event; ``speaker`` (our diarize extension) when labelled."""
     event = server_event(
         "conversation.item.input_audio_transcription.completed",
         item_id=item_id,
@@ -328,6 +359,8 @@ def completed(
     )
     if with_logprobs:
         event["logprobs"] = logprobs(words or [])
+    if speaker is not None:
+        event["speaker"] = speaker
     return event
 
 
