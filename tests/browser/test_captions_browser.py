@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 from harness import evaluation
+from test_browser import browser, completed_text, fake_microphone, open_page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -108,3 +109,43 @@ def test_captions_of_another_clients_stream(secured_server, api_keys, librispeec
     assert words and sum(w in known for w in words) >= 0.9 * len(words), (seen, transcript)
     # and together they cover most of what was said
     assert len(set(words) & known) >= 0.6 * len(known), (seen, transcript)
+
+
+def test_the_page_shares_its_own_streams_captions(
+    secured_server,
+    api_keys,
+    browser,  # noqa: F811
+    fake_microphone,  # noqa: F811
+    artifacts,
+):
+    """Share captions on the main page (with its API key) gives a /captions URL that another
+    page (no key) follows until the stream stops."""
+    _, conv = fake_microphone
+    url = f"{secured_server.http_url}/?server={secured_server.ws_url}"
+    with open_page(browser, url) as (page, errors):
+        assert page.is_disabled("#share-captions")
+        page.fill("#token", api_keys.alice)
+        page.click("#start")
+        page.wait_for_function("document.body.dataset.state === 'streaming'", timeout=60000)
+        page.click("#share-captions")
+        page.wait_for_selector("#share-url", state="visible", timeout=30000)
+        shared = page.input_value("#share-url")
+        uid = page.evaluate("window.whisperLive.stream.uid")
+        assert shared.startswith(f"{secured_server.http_url}/captions?stream={uid}&token=ek_"), shared
+        assert api_keys.alice not in shared
+        with open_page(browser, shared + "&lines=1&size=36") as (view, view_errors):
+            view.wait_for_function(
+                "document.querySelectorAll('#captions p:not(.provisional)').length >= 1", timeout=120000
+            )
+            view.screenshot(path=str(artifacts / "captions-shared.png"))
+            page.click("#stop")
+            page.wait_for_function("document.body.dataset.state === 'done'", timeout=120000)
+            view.wait_for_function("window.whisperLiveCaptions.stream.ended !== null", timeout=60000)
+            assert view.evaluate("window.whisperLiveCaptions.stream.ended") == "end of audio"
+            shown = " ".join(view.locator("#captions p").all_inner_texts())
+        transcript = completed_text(page)
+    assert not view_errors, view_errors
+    assert not [e for e in errors if "401" not in e], errors  # the page's /status needs a key here
+    words = evaluation.normalize(shown).split()
+    known = set(evaluation.normalize(transcript).split())
+    assert words and sum(w in known for w in words) >= 0.8 * len(words), (shown, transcript)
