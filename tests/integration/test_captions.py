@@ -157,3 +157,43 @@ def test_a_viewer_token_views_one_stream_only(secured_server, api_keys, librispe
         await streaming
 
     asyncio.run(run())
+
+
+def test_a_realtime_session_is_viewed_by_its_session_id(server, librispeech):
+    """The Realtime face shares its captions too (the lifecycle feeds viewers, not the face),
+    here on the open server, where anyone may mint a viewer token."""
+    from test_realtime import at_rate, b64, int16
+
+    conv = evaluation.conversation(sorted(librispeech, key=lambda u: u.path.stat().st_size)[4:6], gap=1.5)
+    pcm24 = int16(at_rate(conv.audio, 24000))
+    base = server.http_url
+    url = base.replace("http", "ws", 1) + "/v1/realtime?intent=transcription"
+
+    async def run():
+        async with websockets.connect(url) as ws, aiohttp.ClientSession() as http:
+            created = json.loads(await ws.recv())
+            assert created["type"] == "session.created"
+            stream_id = created["session"]["id"]
+            status, minted = await mint(http, base, stream_id, "no key needed")
+            assert status == 200, minted
+            viewer = asyncio.create_task(
+                read_captions(http, f"{base}/v1/streams/{stream_id}/captions?token={minted['token']}")
+            )
+            completed = 0
+            async for first, end in evaluation.paced(len(pcm24) // 3, evaluation.FRAME_100MS, speed=2):
+                await ws.send(
+                    json.dumps(
+                        {"type": "input_audio_buffer.append", "audio": b64(pcm24[first * 3 : end * 3])}
+                    )
+                )
+            async with asyncio.timeout(120):
+                while completed < 2:
+                    event = json.loads(await ws.recv())
+                    completed += event["type"] == "conversation.item.input_audio_transcription.completed"
+            await ws.close()
+            return await asyncio.wait_for(viewer, 60)  # the session closed: the viewer gets its end
+
+    events = asyncio.run(run())
+    assert events[-1]["type"] == "end"
+    text = completed_text(events)
+    assert evaluation.wer(conv.reference, text) < 0.35, text

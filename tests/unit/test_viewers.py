@@ -56,6 +56,7 @@ def test_caption_events_carry_text_times_and_speakers():
         [StreamSegment(0.0, 1.5, " Hello there.", True), StreamSegment(1.5, 2.0, " and", False)]
     )
     event = live.caption_event(update, lambda s: "A")
+    assert live.caption_event(update, offset=10.0)["segments"][1]["start"] == 11.5  # a later session
     assert event == {
         "type": "captions",
         "segments": [

@@ -64,15 +64,19 @@ VIEWERS_PER_STREAM = 16  # viewers one stream may have at once
 
 
 def caption_event(
-    update: SegmentsChanged, speaker_of: Callable[[StreamSegment], str | None] | None = None
+    update: SegmentsChanged,
+    speaker_of: Callable[[StreamSegment], str | None] | None = None,
+    offset: float = 0.0,
 ) -> dict:
     """What a viewer sees of an update: the completed segments it shows and the partial, as
-    text with stream times (seconds) and, with diarization, the speaker."""
+    text with stream times (seconds; ``offset``: where the update's session began in the
+    stream, for a face that runs one stream as several sessions) and, with diarization,
+    the speaker."""
     lines = []
     for segment in update.segments:
         line: dict = {
-            "start": round(segment.start, 3),
-            "end": round(segment.end, 3),
+            "start": round(segment.start + offset, 3),
+            "end": round(segment.end + offset, 3),
             "text": segment.text.strip(),
             "completed": segment.completed,
         }
@@ -144,10 +148,11 @@ class LiveStream:
         runner: StreamRunner,
         update: SegmentsChanged,
         speaker_of: Callable[[StreamSegment], str | None] | None = None,
+        offset: float = 0.0,
     ) -> None:
         """An update is on the wire: its viewers get its captions; count its finals and how
         long after their speech ended (the audio's arrival, from the runner) they were sent."""
-        self.publish(caption_event(update, speaker_of))
+        self.publish(caption_event(update, speaker_of, offset))
         if not update.speech_ended:
             return
         sent = time.monotonic()

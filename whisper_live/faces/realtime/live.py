@@ -206,7 +206,7 @@ class RealtimeConnection:
         while (event := await runner.events.get()) is not None:
             if isinstance(event, SegmentsChanged):
                 self._results(runner, event, offset)
-                self.context.stream.delivered(runner, event)
+                self.context.stream.delivered(runner, event, offset=offset)
             elif isinstance(event, AudioLost):
                 self.send(
                     protocol.server_event(
