@@ -145,6 +145,7 @@ def test_a_viewer_token_views_one_stream_only(secured_server, api_keys, librispe
             assert (await mint(http, base, stream_id, api_keys.alice, expires_in=10**6))[0] == 400
             # the owner's key may watch directly; the token too (both see the end)
             assert await status(captions, api_keys.alice) == 200
+            assert await status(captions, api_keys.limited) == 401  # another key's stream
             async with http.get(f"{base}{captions}?token={token}") as r:
                 assert r.status == 200
             # a viewer token opens no stream, on either transport

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from whisper_live.core.events import SegmentsChanged
 from whisper_live.core.transcript import StreamSegment
 from whisper_live.engine import live
-from whisper_live.errors import Unauthorized
+from whisper_live.errors import LimitReached, Unauthorized
 from whisper_live.gate import secrets
 from whisper_live.gate.gate import Gate
 from whisper_live.gate.keys import KeyStore
@@ -76,3 +77,39 @@ def test_a_slow_viewer_loses_its_oldest_events_and_never_blocks():
         return [(await viewer.get())["n"] for _ in range(3)]
 
     assert asyncio.run(drain()) == [7, 8, 9]
+
+
+def test_viewers_of_a_stream_get_its_captions_then_its_end_and_the_owners_stream_is_found(tmp_path):
+    from test_live_streams import streams
+
+    lifecycle = streams(tmp_path, max_clients=4)
+    store = lifecycle.gate.keys
+    store.create("alice")
+    store.create("mallory")
+    alice, mallory = (next(k for k in store.entries() if k.name == n) for n in ("alice", "mallory"))
+
+    async def run():
+        mine = lifecycle.open("whisperlive", "peer", alice, "talk")
+        theirs = lifecycle.open("whisperlive", "peer", mallory, "talk")  # the same uid, chosen by a client
+        assert lifecycle.find("talk", alice) is mine and lifecycle.find("talk", mallory) is theirs
+        assert lifecycle.find("nothing", alice) is None
+        update = SegmentsChanged([StreamSegment(0.0, 1.0, " Hi.", True)])
+        with mine.watch() as viewer:
+            mine.publish(live.caption_event(update))
+            theirs.publish(
+                live.caption_event(SegmentsChanged([StreamSegment(0.0, 1.0, " Not yours.", True)]))
+            )
+            mine.end(live.END_OF_AUDIO)
+            mine.close()
+            got = [await viewer.get(), await viewer.get()]
+        theirs.close()
+        with pytest.raises(LimitReached):
+            extra = lifecycle.open("deepgram", "peer", None, "busy")
+            with contextlib.ExitStack() as held:
+                for _ in range(live.VIEWERS_PER_STREAM + 1):
+                    held.enter_context(extra.watch())
+        return got
+
+    got = asyncio.run(run())
+    assert got[0]["segments"][0]["text"] == "Hi."
+    assert got[1] == {"type": "end", "how": "end of audio"}

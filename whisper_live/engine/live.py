@@ -284,10 +284,13 @@ class LiveStreams:
         self.metrics.streams_admitted.labels(face).inc()
         return stream
 
-    def find(self, stream_id: str) -> LiveStream | None:
+    def find(self, stream_id: str, key: ApiKey | None = None) -> LiveStream | None:
         """The running stream of that id (WhisperLive uid, Deepgram request_id, Realtime
-        session id), or None."""
-        return next((s for s in self.streams if s.uid == stream_id), None)
+        session id), or None. Clients choose WhisperLive uids, so two keys' streams may
+        share one: the one ``key`` owns comes first (the caller still checks the owner)."""
+        found = [s for s in self.streams if s.uid == stream_id]
+        owned = [s for s in found if key is not None and s.key is not None and s.key.name == key.name]
+        return (owned or found or [None])[0]
 
     def close(self, stream: LiveStream) -> None:
         if stream not in self.streams:

@@ -48,10 +48,10 @@ async def viewer_tokens(request: web.Request) -> web.Response:
     if secrets.is_client_secret(presented_secret(request.headers, request.query)):
         raise errors.Unauthorized("a client secret or viewer token cannot mint viewer tokens: use an API key")
     stream_id = request.match_info["id"]
-    stream = request.app[LIVE].find(stream_id)
+    key: ApiKey | None = request.get(API_KEY)
+    stream = request.app[LIVE].find(stream_id, key)
     if stream is None:
         return _not_running(stream_id)
-    key: ApiKey | None = request.get(API_KEY)
     if not _owned(stream, key):
         raise errors.Unauthorized("this stream belongs to another API key")
     raw = await read_body(request, MIB)
@@ -90,12 +90,10 @@ async def captions(request: web.Request) -> web.StreamResponse:
         return plain_error(exc, 403)
     except errors.Unauthorized as exc:
         return plain_error(exc, 401)
-    stream = request.app[LIVE].find(stream_id)
+    stream = request.app[LIVE].find(stream_id, key)
     if stream is None:
         return _not_running(stream_id)
-    if not secrets.is_client_secret(presented_secret(request.headers, request.query)) and not _owned(
-        stream, key
-    ):
+    if not _owned(stream, key):  # a viewer token acts for its key: never another key's stream
         return plain_error(errors.Unauthorized("this stream belongs to another API key"), 401)
     with contextlib.ExitStack() as held:
         try:
