@@ -198,3 +198,31 @@ def test_a_realtime_session_is_viewed_by_its_session_id(server, librispeech):
     assert events[-1]["type"] == "end"
     text = completed_text(events)
     assert evaluation.wer(conv.reference, text) < 0.35, text
+
+
+def test_a_deepgram_live_stream_is_viewed_by_its_request_id(server, librispeech):
+    """Deepgram's live face: the id is the request_id of the handshake's dg-request-id."""
+    conv = evaluation.conversation(sorted(librispeech, key=lambda u: u.path.stat().st_size)[4:6], gap=1.5)
+    pcm = evaluation.to_pcm(conv.audio)
+    base = server.http_url
+    url = base.replace("http", "ws", 1) + "/v1/listen?encoding=linear16&sample_rate=16000"
+
+    async def run():
+        async with websockets.connect(url) as ws, aiohttp.ClientSession() as http:
+            stream_id = ws.response.headers["dg-request-id"]
+            token = (await mint_when_running(http, base, stream_id, "open server"))["token"]
+            viewer = asyncio.create_task(
+                read_captions(http, f"{base}/v1/streams/{stream_id}/captions?token={token}")
+            )
+            async for first, end in evaluation.paced(len(conv.audio), evaluation.FRAME_100MS, speed=2):
+                await ws.send(pcm[first * 2 : end * 2])
+            await ws.send(json.dumps({"type": "CloseStream"}))
+            async with asyncio.timeout(120):
+                async for _ in ws:  # its results, until the server closes
+                    pass
+            return await asyncio.wait_for(viewer, 60)
+
+    events = asyncio.run(run())
+    assert events[-1] == {"type": "end", "how": "end of audio"}
+    text = completed_text(events)
+    assert evaluation.wer(conv.reference, text) < 0.35, text
