@@ -220,6 +220,29 @@ function startApp() {
     if (!busy) delete el.detected.dataset.pending;
     if (state === "streaming") startElapsed();
     if (!busy) for (const meter of Object.values(el.levels)) meter.value = 0;
+    $("share-captions").disabled = state !== "streaming";
+  }
+
+  /** Share this stream's captions: a viewer token minted with the page's key (the server's
+   * POST /v1/streams/{uid}/viewer_tokens) and the /captions URL that uses it. */
+  async function shareCaptions() {
+    if (!stream) return;
+    const token = el.token.value.trim();
+    try {
+      const response = await fetch(`${httpRoot()}v1/streams/${encodeURIComponent(stream.uid)}/viewer_tokens`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+        body: "{}",
+      });
+      const body = await response.json().catch(() => null);
+      if (!response.ok) throw new Error(errorText(body, response.status));
+      const url = new URL(body.url, httpRoot());
+      $("share-url").value = url.href;
+      $("share").hidden = false;
+      $("share-url").select();
+    } catch (error) {
+      addMessage(`Could not share the captions: ${error.message}`, "error");
+    }
   }
 
   function addMessage(text, kind) {
@@ -604,6 +627,7 @@ function startApp() {
   captionsLink.href = (servedAtRoot ? "captions" : "captions.html") + (channelName !== "default" ? `?channel=${encodeURIComponent(channelName)}` : "");
   render();
   el.start.addEventListener("click", start);
+  $("share-captions").addEventListener("click", shareCaptions);
   el.stop.addEventListener("click", stop);
   el.clear.addEventListener("click", clear);
   el.fileChoose.addEventListener("click", () => el.fileInput.click());

@@ -5,13 +5,16 @@
  * URL parameters: lines (default 2), size (font size: 48 = 48px, or any CSS length),
  * position (bottom | middle | top), bg (transparent, a colour name or hex like 00ff00 for a
  * chroma key), color (the text), box (the backdrop behind the text; "none" for no box),
- * provisional (0 hides the words still being written), channel (see below).
+ * provisional (0 hides the words still being written), channel, stream, token (see below).
  *
- * Where the text comes from: the Whisper Live page in the same browser (another tab or
- * window of the same origin) publishes its transcript on a BroadcastChannel, which this
- * page reads. It cannot yet show a stream running in another browser or on another machine
- * (e.g. OBS's own browser source): that needs the server to share a stream read-only by its
- * id with a viewer token, which does not exist yet.
+ * Where the text comes from:
+ * - stream=ID&token=T: a stream running anywhere (another browser, another machine, OBS's own
+ *   browser source), read from the server's GET /v1/streams/ID/captions as server-sent
+ *   events with a viewer token (POST /v1/streams/ID/viewer_tokens mints one; the main page's
+ *   "Share captions" does). Before the stream starts this page keeps trying; when it ends the
+ *   last lines stay. server=http://host:8001 when this page is not served by that server.
+ * - otherwise: the Whisper Live page in the same browser (another tab or window of the same
+ *   origin) publishes its transcript on a BroadcastChannel, which this page reads.
  */
 "use strict";
 
@@ -57,12 +60,54 @@ function captionsApp() {
     waiting.hidden = true;
   }
 
+  const stream = query.get("stream");
+  if (stream) {
+    window.whisperLiveCaptions = { lines, stream: follow(stream) };
+    return;
+  }
   const channel = new BroadcastChannel(`${CHANNEL_PREFIX}:${query.get("channel") || "default"}`);
   channel.onmessage = ({ data }) => {
     if (data && data.type === "transcript") show(data);
   };
   channel.postMessage({ type: "hello" }); // a page already running answers with its text
   window.whisperLiveCaptions = { lines, channel };
+
+  // A stream on the server, by id: each event shows the stream's last completed segments
+  // and its partial; completed ones are kept (by start time) so `lines` can reach back.
+  function follow(id) {
+    const base = query.get("server") || location.origin;
+    const url = new URL(`/v1/streams/${encodeURIComponent(id)}/captions`, base);
+    if (query.get("token")) url.searchParams.set("token", query.get("token"));
+    const completed = new Map(); // start (ms) -> segment
+    const state = { events: 0, ended: null, source: null };
+    waiting.textContent = `Waiting for stream ${id}…`;
+    function open() {
+      const source = (state.source = new EventSource(url));
+      source.onmessage = ({ data }) => {
+        const message = JSON.parse(data);
+        state.events += 1;
+        if (message.type === "end") {
+          state.ended = message.how;
+          source.close();
+          return;
+        }
+        let partial = null;
+        for (const segment of message.segments) {
+          if (segment.completed) completed.set(Math.round(segment.start * 1000), segment);
+          else partial = segment;
+        }
+        const ordered = [...completed.keys()].sort((a, b) => a - b);
+        while (ordered.length > 50) completed.delete(ordered.shift()); // only the last lines matter
+        show({ segments: ordered.map((k) => completed.get(k)), partial });
+      };
+      source.onerror = () => {
+        // Refused (not running yet, or a bad token): EventSource gives up; try again later.
+        if (source.readyState === EventSource.CLOSED && state.ended === null) setTimeout(open, 3000);
+      };
+    }
+    open();
+    return state;
+  }
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", captionsApp);

@@ -22,6 +22,7 @@ from .engine.admission import Admission
 from .engine.live import LiveStreams
 from .engine.pool import ModelPool
 from .engine.scheduler import Priority
+from .faces.captions import api as captions_api
 from .faces.deepgram import api as deepgram_api
 from .faces.http import docs
 from .faces.http.app import UPLOADS, create_app, in_flight, in_flight_finished
@@ -47,6 +48,7 @@ HTTP_FACES = (
     transcriber_api.add_routes,
     deepgram_api.add_routes,
     realtime_api.add_routes,
+    captions_api.add_routes,  # live captions of any stream, for broadcasting
     docs.add_routes,
 )
 

@@ -16,6 +16,13 @@ SIGTERM and the one log line that says how a stream ended. A face is an adapter:
         stream.close()                          # the slot frees; the log line, the metric
 
 A stream closed without ``end`` is logged as gone: every stream gets its line and metric.
+
+Viewers (live captions for broadcasting): ``streams.find(id)`` gives a running stream by
+its face's id (WhisperLive's ``uid``, Deepgram's ``request_id``, Realtime's session id) and
+``stream.watch()`` a ``Viewer``: a bounded queue of caption events (``caption_event``) fed
+by ``delivered``, so every face shares them with no code of its own. A viewer that falls
+behind loses its oldest events (the next one carries the current lines again), never slows
+the stream, and gets ``{"type": "end"}`` when the stream ends.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.events import SegmentsChanged
+from ..core.transcript import StreamSegment
+from ..errors import LimitReached
 from ..logs import event
 from .admission import Admission, OpenStream
 
@@ -49,6 +59,54 @@ IDLE = "idle"  # nothing received for the face's idle timeout
 CLIENT_GONE = "client gone"  # the socket closed or broke
 INTERNAL_ERROR = "internal error"
 
+VIEWER_QUEUE = 64  # caption events a viewer may lag behind before its oldest are dropped
+VIEWERS_PER_STREAM = 16  # viewers one stream may have at once
+
+
+def caption_event(
+    update: SegmentsChanged,
+    speaker_of: Callable[[StreamSegment], str | None] | None = None,
+    offset: float = 0.0,
+) -> dict:
+    """What a viewer sees of an update: the completed segments it shows and the partial, as
+    text with stream times (seconds; ``offset``: where the update's session began in the
+    stream, for a face that runs one stream as several sessions) and, with diarization,
+    the speaker."""
+    lines = []
+    for segment in update.segments:
+        line: dict = {
+            "start": round(segment.start + offset, 3),
+            "end": round(segment.end + offset, 3),
+            "text": segment.text.strip(),
+            "completed": segment.completed,
+        }
+        speaker = speaker_of(segment) if speaker_of is not None and segment.completed else None
+        if speaker is not None:
+            line["speaker"] = speaker
+        lines.append(line)
+    return {"type": "captions", "segments": lines}
+
+
+class Viewer:
+    """One viewer's events: bounded, never blocking the stream that fills it."""
+
+    def __init__(self, size: int = VIEWER_QUEUE):
+        self._events: deque[dict] = deque(maxlen=size)  # full: the oldest goes
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def put(self, message: dict) -> None:
+        if len(self._events) == self._events.maxlen:
+            self.dropped += 1
+        self._events.append(message)
+        self._ready.set()
+
+    async def get(self) -> dict:
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._events.popleft()
+
 
 @dataclass(eq=False)
 class LiveStream:
@@ -66,6 +124,8 @@ class LiveStream:
     heard: float = field(default_factory=time.monotonic)  # the client's last frame of any kind
     how: str | None = None  # set by ``end``
     admitted: OpenStream | None = None
+    viewers: set[Viewer] = field(default_factory=set, repr=False)
+    last_caption: dict | None = field(default=None, repr=False)  # what a new viewer sees first
     _held: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @property
@@ -83,9 +143,16 @@ class LiveStream:
             self.audio_seconds += seconds
             self.streams.metrics.audio_seconds.labels(self.face).inc(seconds)
 
-    def delivered(self, runner: StreamRunner, update: SegmentsChanged) -> None:
-        """An update is on the wire: count its finals and how long after their speech
-        ended (the audio's arrival, from the runner) they were sent."""
+    def delivered(
+        self,
+        runner: StreamRunner,
+        update: SegmentsChanged,
+        speaker_of: Callable[[StreamSegment], str | None] | None = None,
+        offset: float = 0.0,
+    ) -> None:
+        """An update is on the wire: its viewers get its captions; count its finals and how
+        long after their speech ended (the audio's arrival, from the runner) they were sent."""
+        self.publish(caption_event(update, speaker_of, offset))
         if not update.speech_ended:
             return
         sent = time.monotonic()
@@ -95,6 +162,30 @@ class LiveStream:
             arrived = runner.arrived_at(point)
             if arrived is not None:
                 latency.observe(sent - arrived)
+
+    def publish(self, message: dict) -> None:
+        """Give every viewer ``message`` (a caption event, or the end)."""
+        if message.get("type") == "captions":
+            self.last_caption = message
+        for viewer in self.viewers:
+            viewer.put(message)
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[Viewer]:
+        """A viewer of this stream for as long as the block runs; it starts with the lines
+        shown now. ``LimitReached`` when the stream has ``VIEWERS_PER_STREAM`` already."""
+        if len(self.viewers) >= VIEWERS_PER_STREAM:
+            raise LimitReached(f"this stream already has {len(self.viewers)} viewers (the limit)")
+        viewer = Viewer()
+        if self.last_caption is not None:
+            viewer.put(self.last_caption)
+        if self.how is not None and self not in self.streams.streams:
+            viewer.put({"type": "end", "how": self.how})
+        self.viewers.add(viewer)
+        try:
+            yield viewer
+        finally:
+            self.viewers.discard(viewer)
 
     def interruption(self, idle_timeout: float | None = None) -> str | None:
         """Why the stream must stop now, if it must: the drain, its time limit, idleness."""
@@ -193,6 +284,14 @@ class LiveStreams:
         self.metrics.streams_admitted.labels(face).inc()
         return stream
 
+    def find(self, stream_id: str, key: ApiKey | None = None) -> LiveStream | None:
+        """The running stream of that id (WhisperLive uid, Deepgram request_id, Realtime
+        session id), or None. Clients choose WhisperLive uids, so two keys' streams may
+        share one: the one ``key`` owns comes first (the caller still checks the owner)."""
+        found = [s for s in self.streams if s.uid == stream_id]
+        owned = [s for s in found if key is not None and s.key is not None and s.key.name == key.name]
+        return (owned or found or [None])[0]
+
     def close(self, stream: LiveStream) -> None:
         if stream not in self.streams:
             return
@@ -200,6 +299,7 @@ class LiveStreams:
         self.streams.discard(stream)
         self.admission.close(stream.admitted)
         stream._held.close()
+        stream.publish({"type": "end", "how": stream.how})
         self._ended(stream)
 
     def _ended(self, stream: LiveStream) -> None:

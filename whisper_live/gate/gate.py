@@ -71,6 +71,8 @@ class Gate:
             return None
         secret = presented_secret(headers, query)
         if secrets.is_client_secret(secret):
+            if secrets.viewed_stream(secret) is not None:
+                raise Unauthorized("a viewer token only views one stream's captions; it opens nothing else")
             key = secrets.verify(secret, self.keys)
             if key is None:
                 raise Unauthorized("the client secret is not valid (expired, forged, or its API key revoked)")
@@ -84,6 +86,27 @@ class Gate:
                 if secret is None
                 else "the API key is not valid (wrong or revoked)"
             )
+        return key
+
+    def admit_viewer(
+        self, headers: Mapping[str, str], query: Mapping[str, str], stream_id: str
+    ) -> ApiKey | None:
+        """A viewer of stream ``stream_id``'s captions: a viewer token of that stream, or any
+        valid API key (None on an open server); Unauthorized otherwise."""
+        if self.open:
+            return None
+        secret = presented_secret(headers, query)
+        if secrets.is_client_secret(secret):
+            key = secrets.verify(secret, self.keys, view=stream_id)
+            if key is None:
+                raise Unauthorized(
+                    "the viewer token is not valid for this stream (another stream's, expired,"
+                    " forged, or its API key revoked)"
+                )
+            return key
+        key = self.keys.authenticate(secret)
+        if key is None:
+            raise Unauthorized("a viewer token (?token=...) or an API key is required to view captions")
         return key
 
     @contextlib.contextmanager

@@ -14,6 +14,14 @@ key is revoked or removed (the key is looked up at every use), and it needs no s
 state. The price: anyone who can read the keys file can mint secrets for its keys, so the
 keys file must stay private (it is written 0600). A secret is checked when a stream
 connects; a stream already open when the secret expires goes on, as OpenAI's do.
+
+A *viewer token* is the same secret with a scope: the claim ``"v": <stream id>`` lets it
+only watch that one stream's captions (``GET /v1/streams/{id}/captions``). The gate refuses
+a scoped secret everywhere else (it opens no stream and calls no REST path), and the
+captions endpoint refuses an unscoped one. A broadcast runs for hours, so a viewer token
+may live up to ``VIEWER_MAX_SECONDS`` (default ``VIEWER_DEFAULT_SECONDS``); like a client
+secret it is checked when a viewer connects, and revoking its API key ends it at the next
+(re)connection.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from .keys import ApiKey, KeyStore
 PREFIX = "ek_"
 DEFAULT_SECONDS = 60  # OpenAI's default is 600 s; ours is shorter: it is only for connecting
 MIN_SECONDS, MAX_SECONDS = 10, 7200  # OpenAI's bounds for expires_after.seconds
+# Viewer tokens: an OBS browser source is set up before a show and reconnects during it.
+VIEWER_DEFAULT_SECONDS, VIEWER_MAX_SECONDS = 4 * 3600, 24 * 3600
 
 
 def _b64(data: bytes) -> str:
@@ -50,30 +60,38 @@ def is_client_secret(secret: str | None) -> bool:
 
 
 def issue(
-    key: ApiKey, seconds: int = DEFAULT_SECONDS, now: float | None = None, session: dict | None = None
+    key: ApiKey,
+    seconds: int = DEFAULT_SECONDS,
+    now: float | None = None,
+    session: dict | None = None,
+    view: str | None = None,
 ) -> tuple[str, int]:
     """A secret bound to ``key`` and its expiry (unix seconds); ``session``: the configuration
-    streams opened with it start from (signed with the rest, so a browser cannot change it)."""
+    streams opened with it start from (signed with the rest, so a browser cannot change it);
+    ``view``: a viewer token, good only for watching the stream of that id."""
     expires = int((time.time() if now is None else now) + seconds)
-    claims = {"k": key.name, "exp": expires, "n": secrets.token_urlsafe(9)}
+    claims: dict = {"k": key.name, "exp": expires, "n": secrets.token_urlsafe(9)}
     if session is not None:
         claims["s"] = session
+    if view is not None:
+        claims["v"] = view
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     signature = _b64(hmac.new(_signing_key(key), payload.encode(), hashlib.sha256).digest())
     return f"{PREFIX}{payload}.{signature}", expires
 
 
-def verify(secret: str, keys: KeyStore, now: float | None = None) -> ApiKey | None:
-    """The parent key of a valid, unexpired secret; None when it is forged, expired, or its
-    key is revoked or gone."""
+def verify(secret: str, keys: KeyStore, now: float | None = None, view: str | None = None) -> ApiKey | None:
+    """The parent key of a valid, unexpired secret of the right scope (``view``: a viewer
+    token of exactly that stream; None: an unscoped client secret); None when it is forged,
+    expired, of another scope, or its key is revoked or gone."""
     try:
         payload, _, signature = secret[len(PREFIX) :].partition(".")
         claims = json.loads(_unb64(payload))
         name, expires = claims["k"], int(claims["exp"])
         presented = _unb64(signature)
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError):
         return None
-    if expires <= (time.time() if now is None else now):
+    if expires <= (time.time() if now is None else now) or claims.get("v") != view:
         return None
     for key in keys.entries():
         if key.name == name and not key.revoked:
@@ -90,3 +108,14 @@ def session_of(secret: str) -> dict | None:
     except (ValueError, AttributeError, binascii.Error):
         return None
     return session if isinstance(session, dict) else None
+
+
+def viewed_stream(secret: str | None) -> str | None:
+    """The stream a viewer token is scoped to (unverified: only to word an error)."""
+    if not is_client_secret(secret):
+        return None
+    try:
+        view = json.loads(_unb64(secret[len(PREFIX) :].partition(".")[0])).get("v")
+    except (ValueError, AttributeError, binascii.Error):
+        return None
+    return view if isinstance(view, str) else None

@@ -335,6 +335,7 @@ _TAGS = {
     "Transcriber": "The Faster-Whisper Transcriber's server: /transcribe, /transcribe/raw, /models.",
     "Deepgram": "Deepgram's /v1/listen, prerecorded (POST) and live (WebSocket), and /ping.",
     "Realtime": "OpenAI's Realtime API in transcription mode (/v1/realtime) and its client secrets.",
+    "Captions": "Live captions of a running stream for viewers (OBS browser sources), with viewer tokens.",
     "Server": "Health, readiness, status, metrics and these docs.",
 }
 
@@ -556,6 +557,80 @@ def _realtime_paths() -> dict:
     }
 
 
+def _captions_paths() -> dict:
+    error = {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "object"}}}}}
+    stream_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": "The stream's id: WhisperLive's uid, Deepgram's request_id, the Realtime session id.",
+        "schema": {"type": "string"},
+    }
+    return {
+        "/v1/streams/{id}/viewer_tokens": {
+            "post": {
+                "tags": ["Captions"],
+                "summary": "A viewer token for one running stream (its owner's API key; anyone on an open server)",
+                "parameters": [stream_id],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "expires_in": {
+                                        "type": "integer",
+                                        "minimum": 10,
+                                        "maximum": 86400,
+                                        "default": 14400,
+                                        "description": "Seconds the token may (re)connect a viewer.",
+                                    }
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": {"description": "{stream, token, expires_at, url} (url: the /captions page)"},
+                    "400": {"description": "A bad field.", "content": error},
+                    "401": {
+                        "description": "No API key, another key's stream, or a client secret / viewer token.",
+                        "content": error,
+                    },
+                    "404": {"description": "No stream of that id is running.", "content": error},
+                },
+            }
+        },
+        "/v1/streams/{id}/captions": {
+            "get": {
+                "tags": ["Captions"],
+                "summary": "The stream's captions as server-sent events (EventSource), until it ends",
+                "description": "Each data line is JSON: {type: 'captions', segments: [{start, end, text,"
+                " completed, speaker?}]} (the last completed segments and the partial), then"
+                " {type: 'end', how}. The token goes in the query (EventSource sends no headers).",
+                "parameters": [
+                    stream_id,
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "description": "A viewer token of this stream (or the owner's API key).",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "Server-sent events.", "content": {"text/event-stream": {}}},
+                    "401": {
+                        "description": "No token, or one of another stream, expired or forged.",
+                        "content": error,
+                    },
+                    "404": {"description": "No stream of that id is running.", "content": error},
+                    "429": {"description": "The stream has its limit of viewers.", "content": error},
+                },
+            }
+        },
+    }
+
+
 def _paths() -> dict:
     return {
         **_openai_paths(OPENAI, with_models=True),
@@ -582,6 +657,7 @@ def _paths() -> dict:
         "/models": {"get": _simple("Transcriber: models by name, with supports_translation", "Transcriber")},
         **_deepgram_paths(),
         **_realtime_paths(),
+        **_captions_paths(),
         "/health": {"get": _simple("Liveness")},
         "/ready": {"get": _simple("Readiness: 200 while another stream is admitted, else 503")},
         "/status": {

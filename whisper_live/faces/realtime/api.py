@@ -70,7 +70,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     except errors.WhisperLiveError as exc:
         return await live.refuse(request, protocol.error(EventError(exc.message, "model", code=exc.code)))
     try:
-        stream = streams.open(live.FACE, peer, key, None, model.name)
+        stream = streams.open(live.FACE, peer, key, config.id, model.name)  # its captions: by session id
     except errors.LimitReached as exc:
         streams.refused(live.FACE, peer, "limit reached", key=key)
         return await live.refuse(request, _refusal(exc.message, "rate_limit_exceeded"))

@@ -255,7 +255,7 @@ class RealtimeConnection:
                     new = runner.session.completed[self.sent_completed : upto]
                     await self.speakers.label([_shifted(s, offset - self.speakers_since) for s in new])
                 self._results(runner, event, offset, upto)
-                self.context.stream.delivered(runner, event)
+                self.context.stream.delivered(runner, event, offset=offset)
             elif isinstance(event, AudioLost):
                 self.send(
                     protocol.server_event(

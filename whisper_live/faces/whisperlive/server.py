@@ -394,7 +394,7 @@ class StreamingServer:
                 update = replace(update, segments=speakers.split(update.segments))
             await ws.send(protocol.dumps(protocol.event_message(client.uid, update, speaker_of)))
             if isinstance(update, SegmentsChanged):
-                client.stream.delivered(runner, update)
+                client.stream.delivered(runner, update, speaker_of)
 
     @staticmethod
     async def _refuse(ws: Connection, message: dict, code: int) -> None:
