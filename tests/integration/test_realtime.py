@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import websockets
 from harness import evaluation as ev
-from harness.diarization_metrics import conversation_truth
+from harness.diarization_metrics import conversation_truth, read_turns
 from openai import AsyncOpenAI, OpenAI
 
 from whisper_live.core.pcm import SAMPLE_RATE, g711_table
@@ -672,3 +672,68 @@ def test_diarize_extension_puts_a_speaker_on_each_completed_item(server):
     other = next(who for who in by_reader if who != first_reader)
     assert sum(s == label for s in by_reader[first_reader]) > len(by_reader[first_reader]) / 2, labels
     assert sum(s != label for s in by_reader[other]) > len(by_reader[other]) / 2, labels
+
+
+def test_server_vad_items_keep_their_own_turns_when_uploaded_faster_than_real_time(server):
+    """Two readers taking turns (gaps of 0.6 s) uploaded as fast as possible in appends of
+    2 s, with server_vad's silence shorter than the gaps: several utterances begin and end
+    inside one append, yet each item is one utterance with its own text. No item of a turn
+    is empty, none holds the words of two turns, and the items together read the recording."""
+    truth = conversation_truth("two_speakers")
+    turns = read_turns(truth.wav.with_suffix(".tsv"))  # (start, end, speaker, transcript)
+    data = int16(at_rate(decode_audio(str(truth.wav)), 24000))
+    turn = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 100, "silence_duration_ms": 300}
+
+    async def run():
+        async with websockets.connect(raw_url(server), max_size=2**24) as ws:
+            await recv_until(ws, "session.created")
+            audio = {"input": {"transcription": {"language": "en"}, "turn_detection": turn}}
+            await ws.send(
+                json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": audio}})
+            )
+            await recv_until(ws, "session.updated")
+            await append(ws, data + bytes(2 * 24000 * 2), chunk=24000 * 2 * 2)  # then 2 s of silence
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit", "event_id": "last"}))
+            seen: list[dict] = []
+            async with asyncio.timeout(300):
+                while not any(e["type"] == "error" for e in seen) or not _all_completed(seen):
+                    seen.append(json.loads(await ws.recv()))
+            return seen
+
+    seen = asyncio.run(run())
+    error = next(e for e in seen if e["type"] == "error")
+    assert error["error"]["code"] == "input_audio_buffer_commit_empty", error  # the VAD closed every item
+    started = {
+        e["item_id"]: e["audio_start_ms"] / 1000
+        for e in seen
+        if e["type"] == "input_audio_buffer.speech_started"
+    }
+    stopped = {
+        e["item_id"]: e["audio_end_ms"] / 1000
+        for e in seen
+        if e["type"] == "input_audio_buffer.speech_stopped"
+    }
+    completed = [e for e in seen if e["type"] == COMPLETED]
+    # (an item the VAD did not stop would span the rest of the audio: it fails below)
+    spans = {e["item_id"]: (started[e["item_id"]], stopped.get(e["item_id"], 1e9)) for e in completed}
+
+    def turns_in(item: dict) -> list[int]:
+        """The reference turns the item's audio overlaps by more than 0.3 s."""
+        start, end = spans[item["item_id"]]
+        return [i for i, (a, b, _, _) in enumerate(turns) if min(b, end) - max(a, start) > 0.3]
+
+    words = [len(ev.normalize(t).split()) for *_, t in turns]
+    report = [(spans[e["item_id"]], turns_in(e), e["transcript"]) for e in completed]
+    empty = [r for r in report if r[1] and not r[2].strip()]
+    text = " ".join(e["transcript"] for e in completed)
+    wer = ev.wer(truth.reference, text)
+    print(f"{len(completed)} items, {len(empty)} empty with speech in them; WER {wer:.3f}")
+    assert not empty, report
+    assert set(started) == {e["item_id"] for e in completed} == set(stopped), report
+    assert all(start < end for start, end in spans.values()), report
+    for _, inside, transcript in report:
+        assert len(inside) <= 1, report  # the 0.6 s gaps are longer than silence_duration_ms
+        if inside:  # an item's words come from its own turn (with margin for Whisper's reading)
+            assert len(ev.normalize(transcript).split()) <= words[inside[0]] + 3, report
+    assert {t for _, inside, _ in report for t in inside} == set(range(len(turns))), report
+    assert wer <= 0.35, text

@@ -46,6 +46,7 @@ from ...core.events import AudioLost, SegmentsChanged
 from ...core.options import SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
+from ...core.vad import CHUNK
 from ...engine import live as ends
 from ...engine.diarization import LiveSpeakers
 from ...engine.live import LiveStream as EngineStream
@@ -201,9 +202,15 @@ class RealtimeConnection:
             self.send(protocol.error(EventError(self.pcm.not_audio, "audio", code="invalid_audio")))
         if not len(samples):
             return
-        self.runner.feed(self._feed(samples))
+        samples = self._feed(samples)
+        # server_vad reads the session's VAD state between pieces of one VAD chunk: an append
+        # of seconds (a client uploading faster than real time) may hold several utterances
+        # that open and close within it, and each must become its own item.
+        step = len(samples) if self.manual else CHUNK
+        for first in range(0, len(samples), step):
+            self.runner.feed(samples[first : first + step])
+            self._vad_events()
         self.context.stream.audio(len(samples) / SAMPLE_RATE)
-        self._vad_events()
 
     def _vad_events(self) -> None:
         """server_vad: the session's VAD opening and closing an utterance."""
@@ -267,8 +274,11 @@ class RealtimeConnection:
                 )
 
     def _item_at(self, t: float) -> Item:
-        """The item whose speech holds stream time ``t``: the last that began before it (an
-        utterance the VAD opened and closed within one append has none yet: made now)."""
+        """The item whose speech holds stream time ``t``: the last that began before it.
+        Callers ask with a point inside the utterance's speech (a segment's start, a final's
+        end of speech), never its padded end: the next item's prefix padding may begin
+        before the previous utterance's padded end. (Every utterance the VAD opens gets its
+        item as the audio is fed; one with none is made now, as a safeguard.)"""
         found = None
         for item in self.items:
             if item.start <= t + 0.05:
@@ -290,7 +300,7 @@ class RealtimeConnection:
         new = session.completed[self.sent_completed : upto]
         self.sent_completed = upto
         for segment in new:
-            item = self._item_at(offset + segment.end)
+            item = self._item_at(offset + segment.start)
             item.text += segment.text
             item.words += segment.words or []
             item.end = offset + segment.end
