@@ -333,7 +333,16 @@ def test_openapi_lists_every_faces_paths_tagged(server):
     ):
         assert path in paths, path
     tags = {tag for ops in paths.values() for op in ops.values() for tag in op["tags"]}
-    assert tags == {"OpenAI", "WhisperKit", "WhisperX", "Transcriber", "Deepgram", "Realtime", "Server"}
+    assert tags == {
+        "OpenAI",
+        "WhisperKit",
+        "WhisperX",
+        "Transcriber",
+        "Deepgram",
+        "Realtime",
+        "Captions",
+        "Server",
+    }
     form = paths["/whisperkit/v1/audio/transcriptions"]["post"]["requestBody"]["content"][
         "multipart/form-data"
     ]
