@@ -26,7 +26,7 @@ from ...gate import secrets
 from ...gate.credentials import presented_secret
 from ...gate.keys import ApiKey, digest
 from ..http.face import API_KEY, GATE, LIVE, add_face_routes, http_status, open_route, plain_error
-from ..http.uploads import MIB, read_body
+from ..http.uploads import MIB, read_json_object
 
 KEEPALIVE_SECONDS = 15.0  # an SSE comment so that proxies and browsers keep the connection
 
@@ -54,13 +54,7 @@ async def viewer_tokens(request: web.Request) -> web.Response:
         return _not_running(stream_id)
     if not _owned(stream, key):
         raise errors.Unauthorized("this stream belongs to another API key")
-    raw = await read_body(request, MIB)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise errors.InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise errors.InvalidRequest("the body must be a JSON object")
+    body = await read_json_object(request, MIB)
     seconds = body.get("expires_in", secrets.VIEWER_DEFAULT_SECONDS)
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         raise errors.InvalidRequest("expires_in must be an integer (seconds)", param="expires_in")

@@ -103,6 +103,18 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return await _read_limited(request.content.readany, limit, _too_large(limit))
 
 
+async def read_json_object(request: web.Request, limit: int) -> dict:
+    """A small JSON request body (settings, not audio) as an object; an empty body is ``{}``."""
+    raw = await read_body(request, limit)
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise errors.InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("the body must be a JSON object")
+    return body
+
+
 async def read_upload(
     request: web.Request, limit: int, file_fields: tuple[str, ...] = ("file", "audio")
 ) -> Upload:

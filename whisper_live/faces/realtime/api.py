@@ -9,8 +9,6 @@ like on every face; browsers present a short-lived client secret as the subproto
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from ... import errors
@@ -19,7 +17,7 @@ from ...gate import secrets
 from ...gate.credentials import presented_secret
 from ...gate.keys import ApiKey, digest
 from ..http.face import API_KEY, LIVE, POOL, SETTINGS, add_face_routes
-from ..http.uploads import MIB, read_body
+from ..http.uploads import MIB, read_json_object
 from ..openai.api import error_response
 from . import live, protocol
 from .protocol import EventError, SessionConfig
@@ -87,13 +85,7 @@ async def client_secrets(request: web.Request) -> web.Response:
     opened with it start from it, as OpenAI's do; the browser may still update it."""
     if secrets.is_client_secret(presented_secret(request.headers, request.query)):
         raise errors.Unauthorized("a client secret cannot create client secrets: use an API key")
-    raw = await read_body(request, MIB)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise errors.InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise errors.InvalidRequest("the body must be a JSON object")
+    body = await read_json_object(request, MIB)
     seconds = secrets.DEFAULT_SECONDS
     expires_after = body.get("expires_after") or {}
     if not isinstance(expires_after, dict):
