@@ -15,6 +15,7 @@ on for GPUs only (``default_max_batch``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -32,6 +33,23 @@ from .decoding import batch_key, run_decodes
 from .scheduler import Priority, Scheduler
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def one_blas_thread() -> None:
+    """Keep numpy's BLAS to one thread, for the whole process, before the first decode.
+
+    Every decode's log-mel features are a matrix product in numpy (faster-whisper's
+    ``FeatureExtractor``), and the speaker encoder's LSTM is numpy too. The OpenBLAS that
+    numpy ships starts a thread per core for each product and lets them spin, waiting for
+    the next one, long after it is done: on 2 cores at 16 streams that spinning was a third
+    of the server's CPU (perf, docs/BENCHMARKS.md "Where a stream's CPU goes"), taken from
+    the decoders. The server's parallelism is the scheduler's workers; one BLAS thread
+    inside each is what the cores can hold.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
 
 
 def default_max_batch(device: str) -> int:
@@ -145,6 +163,7 @@ class ModelPool:
     def _load_whisper(self, info: models.ModelInfo, device: str, compute_type: str) -> Any:
         from faster_whisper import WhisperModel
 
+        one_blas_thread()
         return WhisperModel(
             info.path,
             device=device,

@@ -191,11 +191,11 @@ class SpeakerEncoder:
 def shared_encoder() -> SpeakerEncoder:
     """The process's one encoder (4 MB of weights), loaded on first use.
 
-    It also keeps numpy's BLAS to one thread: the server's parallelism is the scheduler's
-    workers, and BLAS threads on top of them fight over the same cores (62 windows took
-    0.46 s of CPU single-threaded, 1.4-2 s with two BLAS threads on a loaded 2-core machine).
+    It keeps numpy's BLAS to one thread, as every decode does (``pool.one_blas_thread``): 62
+    windows took 0.46 s of CPU single-threaded, 1.4-2 s with two BLAS threads on a loaded
+    2-core machine.
     """
-    from threadpoolctl import threadpool_limits
+    from .pool import one_blas_thread
 
-    threadpool_limits(1, user_api="blas")
+    one_blas_thread()
     return SpeakerEncoder.load()
