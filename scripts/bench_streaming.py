@@ -64,9 +64,22 @@ def report_header() -> dict:
 class ServerProcess:
     """The server as a child process, so its CPU time and memory are its own."""
 
-    def __init__(self, extra_args: list[str], env: dict[str, str] | None = None, log: Path | None = None):
+    def __init__(
+        self,
+        extra_args: list[str],
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        root: Path | None = None,
+    ):
         """``env`` is added to this process's environment (allocator settings, LD_PRELOAD);
-        ``log`` receives the server's stderr (else it shares ours)."""
+        ``log`` receives the server's stderr (else it shares ours); ``root``: run the server
+        of another checkout (its ``whisper_live`` first on the path), e.g. the code before a
+        change, so that before and after are measured in one run."""
+        if root is not None:
+            env = {
+                **(env or {}),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+            }
         self.port = free_port()
         self.http_port = free_port()
         cmd = [
@@ -228,9 +241,9 @@ def offline_baseline(conv: ev.Conversation, model: str, compute_type: str) -> di
     }
 
 
-def measure(args, clients: int, utts: list[ev.Utterance]) -> dict:
+def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = None) -> dict:
     convs = conversations(utts, clients, args.gap, args.lockstep)
-    server = ServerProcess(args.server_arg)
+    server = ServerProcess(args.server_arg, root=root)
     try:
         rss_idle = server.rss_mb()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
@@ -330,6 +343,8 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
     )
     for r in results:
         a = r["aggregate"]
+        if "server" in r:
+            print(f"  {r['server']}")
         print(
             f"{r['clients']:>7} {a['wer_mean']:>7.4f} {a['final_p50']:>9} {a['final_p90']:>9} {a['live_p50']:>8} "
             f"{a['live_p90']:>8} {r['server_cpu_percent_of_one_core']:>6} {r['rss_peak_mb']:>7} {a['ready_p90']:>6}"
@@ -382,6 +397,13 @@ def main() -> None:
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--silence-seconds", type=float, default=20.0, help="0 skips the idle CPU check")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run every row against the server of this checkout (e.g. a git worktree of the "
+        "commit before a change), alternating with this one, so both sides share the run",
+    )
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--plot", help="PNG of latency vs number of streams (with --sweep)")
     parser.add_argument("--replot", nargs="+", metavar="JSON", help="only plot these results to --plot")
@@ -396,9 +418,21 @@ def main() -> None:
     seconds = len(ev.conversation(utts, gap=args.gap).audio) / SAMPLE_RATE
     counts = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.clients]
     results = []
+    sides: list[tuple[str | None, Path | None]] = [("after", None)]
+    if args.before:
+        sides.insert(0, ("before", args.before.resolve()))
     for n in counts:
-        print(f"running {n} stream(s) of {seconds:.0f} s, {args.frame} samples per frame ...", flush=True)
-        results.append(measure(args, n, utts))
+        for side, root in sides:
+            print(
+                f"running {n} stream(s) of {seconds:.0f} s, {args.frame} samples per frame"
+                + (f", {side}" if args.before else "")
+                + " ...",
+                flush=True,
+            )
+            result = measure(args, n, utts, root)
+            if args.before:
+                result["server"] = f"{side}: {root or Path.cwd()}"
+            results.append(result)
     baseline = (
         None
         if args.no_baseline
@@ -421,7 +455,11 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     if args.plot and len(results) > 1:
-        plot(results, args.plot, f"{args.model} {args.compute_type}, {os.cpu_count()} CPU cores")
+        plot(
+            [r for r in results if not r.get("server", "").startswith("before")],
+            args.plot,
+            f"{args.model} {args.compute_type}, {os.cpu_count()} CPU cores",
+        )
 
 
 def plot(results: list[dict], path: str, title: str) -> None:

@@ -39,7 +39,7 @@ def decode_options(
     kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, window: float
 ) -> DecodeOptions:
     """The options of a decode of ``window`` seconds: greedy and quick for a partial, the
-    client's beam for a final. The session carries context in ``prompt`` itself (its
+    client's beam for a final (tried greedy first, unless the options say otherwise). The session carries context in ``prompt`` itself (its
     completed text), so Whisper's own conditioning stays off."""
     long_window = window >= options.commit_after
     decode = DecodeOptions(
@@ -62,6 +62,7 @@ def decode_options(
         decode.fit_window = options.fit_window and not long_window
     else:
         decode.beam_size = options.beam_size
+        decode.greedy_first = options.greedy_first
         decode.word_timestamps = options.word_timestamps or long_window
     return decode
 
