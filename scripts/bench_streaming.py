@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -241,6 +242,50 @@ def offline_baseline(conv: ev.Conversation, model: str, compute_type: str) -> di
     }
 
 
+# Where a server's CPU goes, by the shared object perf finds it in (the first that matches).
+CPU_PARTS = (
+    ("the model (CTranslate2 and its JIT kernels)", ("ctranslate2", "[JIT]", "libgomp")),
+    ("numpy's BLAS (OpenBLAS threads)", ("openblas",)),
+    ("the VAD (onnxruntime)", ("onnxruntime",)),
+    ("features (numpy, FFT)", ("_multiarray", "_pocketfft", "_umath")),
+    ("the Python interpreter (sessions, protocol, JSON, asyncio)", ("libpython", "cpython-3", ".abi3.so")),
+    ("the kernel (sockets, scheduling, page faults)", ("[kernel", "[vdso]")),
+    ("the C library (allocation, copies)", ("libc.so", "libm.so", "libstdc++", "ld-linux", "libz.so")),
+)
+
+
+class CpuProfile:
+    """``perf record`` attached to the server while the clients run, summed by ``CPU_PARTS``:
+    sampling CPU time (not wall time), it sees the native threads that a Python profiler
+    cannot (the decoders, OpenBLAS's, onnxruntime's)."""
+
+    def __init__(self, pid: int, path: Path):
+        self.path = path
+        self.proc = subprocess.Popen(
+            ["perf", "record", "-F", "499", "-p", str(pid), "-o", str(path), "--quiet"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> dict[str, float]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+        report = subprocess.run(
+            ["perf", "report", "-i", str(self.path), "--sort", "dso", "--stdio", "-g", "none"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        shares: dict[str, float] = {}
+        for line in report.splitlines():
+            share, _, dso = line.strip().partition("%")
+            if line.startswith("#") or not dso:
+                continue
+            part = next((name for name, keys in CPU_PARTS if any(k in dso for k in keys)), "other")
+            shares[part] = shares.get(part, 0.0) + float(share)
+        return {part: round(share, 1) for part, share in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+
 def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = None) -> dict:
     convs = conversations(utts, clients, args.gap, args.lockstep)
     server = ServerProcess(args.server_arg, root=root)
@@ -256,7 +301,11 @@ def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = No
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
+        profile = (
+            CpuProfile(server.proc.pid, Path(args.profile) / f"perf-{clients}.data") if args.profile else None
+        )
         traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap, args.frame))
+        cpu_parts = profile.stop() if profile else None
         done.set()
         sampler.join()
         cpu_used, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
@@ -275,6 +324,8 @@ def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = No
             else None,
             "rss_timeline": samples,
         }
+        if cpu_parts:
+            result["cpu_percent_by_part"] = cpu_parts  # of the server's CPU samples
         status = server.status()
         result |= {
             "batch_sizes": status.get("batch_sizes"),  # model calls by how many decodes shared one
@@ -361,6 +412,10 @@ def print_table(results: list[dict], baseline: dict | None) -> None:
                 f"        final p90 first third {a['final_p90_first_third']} s, last third "
                 f"{a['final_p90_last_third']} s, trend {a['drift_s_per_minute']:+} s/min"
             )
+        if r.get("cpu_percent_by_part"):
+            print("        server CPU by part (% of its samples):")
+            for part, share in r["cpu_percent_by_part"].items():
+                print(f"          {share:>5.1f}  {part}")
         if "silence_cpu_percent_of_one_core" in r:
             print(
                 f"        server CPU with one client sending silence: {r['silence_cpu_percent_of_one_core']}% of a core"
@@ -405,6 +460,12 @@ def main() -> None:
         "commit before a change), alternating with this one, so both sides share the run",
     )
     parser.add_argument("--json", help="write results here")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="attach `perf record` to the server during each run (perf data kept in DIR) and "
+        "report where its CPU goes",
+    )
     parser.add_argument("--plot", help="PNG of latency vs number of streams (with --sweep)")
     parser.add_argument("--replot", nargs="+", metavar="JSON", help="only plot these results to --plot")
     parser.add_argument("server_arg", nargs="*", help="extra server flags after --")
