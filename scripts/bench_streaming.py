@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -277,10 +278,7 @@ class CpuProfile:
             check=True,
         ).stdout
         shares: dict[str, float] = {}
-        for line in report.splitlines():
-            share, _, dso = line.strip().partition("%")
-            if line.startswith("#") or not dso:
-                continue
+        for share, dso in re.findall(r"^\s+([\d.]+)%\s+(\S.*)$", report, re.MULTILINE):
             part = next((name for name, keys in CPU_PARTS if any(k in dso for k in keys)), "other")
             shares[part] = shares.get(part, 0.0) + float(share)
         return {part: round(share, 1) for part, share in sorted(shares.items(), key=lambda kv: -kv[1])}
