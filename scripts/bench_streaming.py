@@ -272,7 +272,18 @@ class CpuProfile:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(60)
         report = subprocess.run(
-            ["perf", "report", "-i", str(self.path), "--sort", "dso", "--stdio", "-g", "none"],
+            [
+                "perf",
+                "report",
+                "-i",
+                str(self.path),
+                "--no-children",
+                "--sort",
+                "dso",
+                "--stdio",
+                "-g",
+                "none",
+            ],
             capture_output=True,
             text=True,
             check=True,
