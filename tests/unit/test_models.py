@@ -281,3 +281,28 @@ def test_a_missing_optional_model_says_how_to_get_it(split_small):
         assert stand_ins.resolved == []
     finally:
         pool.close()
+
+
+def test_small_served_from_a_directory_by_alias(tmp_path):
+    """The documented way to serve ``small`` without its wheels: ``--models DIR
+    --model-alias small=DIR``; the built-in aliases of ``small`` follow it there."""
+    from whisper_live.settings import parse_args
+
+    directory = str(tmp_path / "faster-whisper-small")
+    settings = parse_args(["--models", directory, "--model-alias", f"small={directory}"])
+    stand_ins = StandIns({directory: directory})
+    pool = ModelPool(
+        default_model=settings.model,
+        workers=1,
+        max_batch=1,
+        allowed_models=settings.allowed_models(),
+        aliases=settings.model_aliases(),
+        resolver=stand_ins.resolve,
+        loader=stand_ins.load,
+    )
+    try:
+        for name in ("small", "small.en", "openai_whisper-small"):
+            assert pool.resolve(name).path == directory
+        assert settings.model_aliases()["tiny"] == "base"  # the others are unchanged
+    finally:
+        pool.close()
