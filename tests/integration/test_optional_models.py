@@ -8,11 +8,14 @@ has a complete ``small`` (see README, "Choosing a model").
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from harness import evaluation
 from openai import NotFoundError, OpenAI
 
 from whisper_live.engine import models
+from whisper_live.media import decode_audio
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -35,6 +38,21 @@ def test_small_absent_is_a_404_that_says_how_to_get_it(client):
         assert info.value.body["code"] == "model_not_found" and info.value.body["param"] == "model"
         assert "'small' is optional" in info.value.body["message"]
     assert "small" not in {m.id for m in client.models.list()}
+
+
+@pytest.mark.skipif(
+    SMALL_INSTALLED, reason="small is installed here: the missing-model answer cannot be seen"
+)
+def test_small_absent_on_the_websocket_serves_the_default_and_says_why(server):
+    """WhisperLive's clients send ``small`` by default: served with the default model and a
+    WARNING that names the model served and how ``small`` could be."""
+    jfk = evaluation.manifest("jfk")[0]
+    audio = decode_audio(str(jfk.path))
+    trace = asyncio.run(evaluation.stream(server.ws_url, audio, {"model": "small"}, speed=3.0, timeout=300))
+    (warning,) = [m for m in trace.messages if m.get("status") == "WARNING"]
+    assert warning["code"] == "model_not_found" and warning["model"] == "tiny.en"
+    assert "'small' is optional" in warning["message"]
+    assert evaluation.wer(jfk.reference, trace.transcript) < 0.2, trace.transcript
 
 
 @pytest.mark.skipif(
