@@ -5,6 +5,7 @@ one run so they compare (the streams a machine holds per model: ``bench_streamin
 Per model, offline with plain faster-whisper (int8, one CPU thread, beam 5, language
 ``en``, no VAD), each model found through the server's resolver (``models.resolve``):
 
+- the memory one loaded model adds to the process (RSS, after decoding);
 - WER on the 15 LibriSpeech dev-clean utterances, each transcribed alone (corpus WER);
 - WER on long-form audio: the 32 LJ Speech clips joined with 1.5 s pauses (~4.5 min), and
   Sonnet I (53 s, mp3): one ``transcribe`` call each, so Whisper's 30 s windows and its
@@ -34,6 +35,7 @@ from bench_model_calls import measure_window
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from harness import evaluation as ev
+from probe_memory import rss_mb
 
 from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.engine import models
@@ -55,6 +57,7 @@ def transcribe(model: WhisperModel, audio) -> str:
 def accuracy(name: str, sets: dict, compute_type: str) -> tuple[dict, WhisperModel]:
     """The WER columns of one model, and the model (kept for the per-call rounds)."""
     info = models.resolve(name)
+    rss_before = rss_mb()
     model = WhisperModel(info.path, device="cpu", compute_type=compute_type, cpu_threads=1)
     row: dict = {
         "model": name,
@@ -66,6 +69,9 @@ def accuracy(name: str, sets: dict, compute_type: str) -> tuple[dict, WhisperMod
     hyps = [transcribe(model, audio) for audio in sets["dev_clean"]["audio"]]
     row["dev_clean_wer"] = round(corpus_wer(sets["dev_clean"]["references"], hyps), 4)
     row["dev_clean_seconds"] = round(time.perf_counter() - started, 1)
+    # what one loaded replica adds to a process, weights and the buffers of a decode (a
+    # server holds one per worker): roughly, since the allocator keeps what it freed
+    row["rss_added_mb"] = round(rss_mb() - rss_before)
     for key in ("ljspeech_joined", "sonnet"):
         started = time.perf_counter()
         hyp = transcribe(model, sets[key]["audio"])
@@ -113,16 +119,16 @@ def audio_sets() -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | model.bin | dev-clean WER (15) | LJ joined WER | Sonnet WER"
+        "| model | model.bin | RSS added | dev-clean WER (15) | LJ joined WER | Sonnet WER"
         " | encode, fitted 10 s | generate, beam 5 | load avg | streams on 2 cores |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['model']} | not here ({r['skipped'].split(':')[0]}) |||||||")
+            lines.append(f"| {r['model']} | not here ({r['skipped'].split(':')[0]}) ||||||||")
             continue
         lines.append(
-            f"| {r['model']} | {r['model_bin_mb']} MB | {r['dev_clean_wer']:.1%} | {r['ljspeech_joined_wer']:.1%}"
+            f"| {r['model']} | {r['model_bin_mb']} MB | {r['rss_added_mb']} MB | {r['dev_clean_wer']:.1%} | {r['ljspeech_joined_wer']:.1%}"
             f" | {r['sonnet_wer']:.1%} | {r['encode_fitted_10s']:.3f} s | {r['generate_beam5']:.3f} s"
             f" | {r['load_average'][0]}–{r['load_average'][1]} | to be measured |"
         )

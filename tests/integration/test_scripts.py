@@ -83,4 +83,5 @@ def test_bench_models_compares_the_models_here(tmp_path):
     assert tiny["model"] == "tiny.en" and tiny["dev_clean_wer"] < 0.15, tiny
     assert tiny["ljspeech_joined_wer"] < 0.2 and tiny["sonnet_wer"] < 0.3, tiny
     assert 0 < tiny["encode_fitted_10s"] < 5 and 0 < tiny["generate_beam5"] < 5, tiny
+    assert tiny["rss_added_mb"] > 20, tiny
     assert "optional" in small["skipped"] if "skipped" in small else small["dev_clean_wer"] < 0.15, small
