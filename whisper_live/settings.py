@@ -63,7 +63,8 @@ class ServerSettings:
         offered = {self.model, *(m.strip() for m in self.models.split(",") if m.strip())}
         aliases = {name: target for name, target in DEFAULT_ALIASES.items() if name not in offered}
         aliases.update(parse_aliases(self.model_alias))
-        return aliases
+        # A built-in alias follows an --model-alias of its target (small.en -> small -> DIR).
+        return {name: aliases.get(target, target) for name, target in aliases.items()}
 
     def trusted_networks(self) -> list:
         """--trusted-proxies parsed (``ipaddress`` networks); a bare address is a /32 or /128."""

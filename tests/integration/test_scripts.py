@@ -72,3 +72,16 @@ def test_soak_passes_a_short_run(tmp_path):
     assert totals["upload_errors"] == 0, totals
     assert report["server_log_errors"] == 0, report["server_log_tail"]
     assert report["idle_after"]["asyncio_tasks"] <= report["idle_before"]["asyncio_tasks"], report
+
+
+def test_bench_models_compares_the_models_here(tmp_path):
+    """tiny.en measured; ``small`` measured too where its wheels are installed, else a row
+    that says why not (the benchmark must not stop at a missing optional model)."""
+    out = tmp_path / "models.json"
+    _run("bench_models.py", "--models", "tiny.en,small", "--repeat", "1", "--json", str(out))
+    tiny, small = json.loads(out.read_text())["rows"]
+    assert tiny["model"] == "tiny.en" and tiny["dev_clean_wer"] < 0.15, tiny
+    assert tiny["ljspeech_joined_wer"] < 0.2 and tiny["sonnet_wer"] < 0.3, tiny
+    assert 0 < tiny["encode_fitted_10s"] < 5 and 0 < tiny["generate_beam5"] < 5, tiny
+    assert tiny["rss_added_mb"] > 20, tiny
+    assert "optional" in small["skipped"] if "skipped" in small else small["dev_clean_wer"] < 0.15, small

