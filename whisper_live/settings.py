@@ -26,7 +26,7 @@ class ServerSettings:
     # tiny.en int8 holds 16 real-time streams at p90 final latency 1.17 s on 2 cores, and
     # 24 at 1.32 s (docs/BENCHMARKS.md, 2026-11-23); the knee (32-40) moves with the
     # machine's speed, and admission by measured capacity guards it and bigger models.
-    max_clients: int = field(default_factory=lambda: 8 * len(os.sched_getaffinity(0)))
+    max_clients: int = field(default_factory=lambda: 16 * len(os.sched_getaffinity(0)))
     max_connection_time: float = 600.0
     capacity_admission: bool = True
     fit_window: bool = True
@@ -105,7 +105,7 @@ _HELP = {
     "compute_type": "CTranslate2 compute type (int8, int8_float32, float16, float32, ...)",
     "workers": "decodes run in parallel (0: one per CPU core)",
     "cpu_threads": "threads inside one decode (0: cores divided by workers)",
-    "max_clients": "concurrent streams; more get WAIT (default: 8 per CPU core)",
+    "max_clients": "concurrent streams; more get WAIT (default: 16 per CPU core; the measured capacity, when lower, rules)",
     "max_connection_time": "seconds a stream may stay connected before DISCONNECT",
     "capacity_admission": "also answer WAIT when what streams have cost over the last minute (CPU for"
     " VAD, sockets and finals) says another would not keep up",
