@@ -125,6 +125,9 @@ RESEGMENT_STEP = 0.5
 # cosine similarity to a centroid (tune: 0.05 and 0.1 scored alike, 0.25 +0.2 points, 0.5
 # +1.9 points: the short turns are real).
 SWITCH_PENALTY = 0.1
+# The centroids are taken again from the pass's labels and the pass repeated, this many
+# times in all (no new d-vectors: free; tune 8.88 % -> 8.78 % for 3, within noise).
+RESEGMENT_ROUNDS = 3
 
 
 @dataclass
@@ -484,29 +487,32 @@ def resegment(
     takes the label of the nearest clustered window (``spans``, ``labels``), the speakers'
     centroids are taken over the short windows so labelled, and then each region's short
     windows are labelled by a Viterbi pass maximising their cosine similarity to their
-    speaker's centroid less ``SWITCH_PENALTY`` per change of speaker. A speaker keeps at
-    least one window (none disappears here: the count was decided over the whole file)."""
+    speaker's centroid less ``SWITCH_PENALTY`` per change of speaker (``RESEGMENT_ROUNDS``
+    times, the centroids taken again from the last pass). A speaker keeps at least one
+    window (none disappears here: the count was decided over the whole file)."""
     centres = np.array([(s + e) / 2 for s, e in spans])
     short_centres = np.array([(s + e) / 2 for s, e in short])
     labels = np.asarray(labels)
     first = labels[np.argmin(np.abs(short_centres[:, None] - centres[None, :]), axis=1)]
     ids = np.unique(labels)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = []
-    for k in ids:
-        mine = unit[first == k] if (first == k).any() else unit[:0]
-        mean = mine.mean(axis=0) if len(mine) else np.zeros(unit.shape[1])
-        means.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-    similarity = unit @ np.stack(means).T  # (windows, speakers)
-    out = first.copy()
-    for start, end in regions:
-        inside = np.flatnonzero((short_centres >= start - 1e-6) & (short_centres <= end + 1e-6))
-        inside = inside[np.argsort(short_centres[inside], kind="stable")]
-        if len(inside):
-            out[inside] = ids[_viterbi(similarity[inside], SWITCH_PENALTY)]
-    for k in ids:  # a speaker the pass left without a window keeps its first labelling
-        if not (out == k).any():
-            out[first == k] = k
+    out = first
+    for _ in range(max(RESEGMENT_ROUNDS, 1)):
+        means = []
+        for k in ids:
+            mine = unit[out == k] if (out == k).any() else unit[first == k]
+            mean = mine.mean(axis=0) if len(mine) else np.zeros(unit.shape[1])
+            means.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        similarity = unit @ np.stack(means).T  # (windows, speakers)
+        out = first.copy()
+        for start, end in regions:
+            inside = np.flatnonzero((short_centres >= start - 1e-6) & (short_centres <= end + 1e-6))
+            inside = inside[np.argsort(short_centres[inside], kind="stable")]
+            if len(inside):
+                out[inside] = ids[_viterbi(similarity[inside], SWITCH_PENALTY)]
+        for k in ids:  # a speaker the pass left without a window keeps its first labelling
+            if not (out == k).any():
+                out[first == k] = k
     return out
 
 
