@@ -154,12 +154,14 @@ def stream_figures(server: ServerThread, name: str, speed: float) -> dict:
         ev.stream(server.ws_url, audio, {"enable_diarization": True}, speed=speed, timeout=600)
     )
     turns, texts = labelled_spans(trace.completed)
+    bridged, _ = labelled_spans(trace.completed, bridge=0.5)  # as the mixes are scored
     cp, _ = cp_wer(truth.texts, texts)
     return {
         "speakers_found": len({s.get("speaker") for s in trace.completed}),
         "segments": len(trace.completed),
         "der_segments": round(der(truth.turns, turns).der, 4),
         "der_segments_collar_0.25": round(der(truth.turns, turns, collar=0.25).der, 4),
+        "der_segments_bridged_collar_0.25": round(der(truth.turns, bridged, collar=0.25).der, 4),
         "cpwer": round(cp, 4),
         "wer": round(ev.wer(truth.reference, trace.transcript), 4),
     }

@@ -4,6 +4,7 @@ against hand-computed cases."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -577,6 +578,18 @@ def test_live_segment_two_speakers_share_is_split_per_turn():
     asyncio.run(speakers.label([alone_words, bare]))
     assert speakers.split([alone_words, bare]) == [alone_words, bare]
     assert speakers.speaker_of(bare) in ("SPEAKER_00", "SPEAKER_01")
+    # an utterance's last segment (a pause follows) ends LIVE_END_STRETCH later, whole or
+    # split, its label found by its new times; the same copy every time it is sent
+    last = StreamSegment(0.0, 2.0, " last one", True, words(0.0, 2.0), ends_utterance=True)
+    shared_last = dataclasses.replace(segment(4.0, 8.0), text=" shared end", ends_utterance=True)
+    asyncio.run(speakers.label([last, shared_last]))
+    out = speakers.split([last, shared_last])
+    assert [(s.start, s.end, s.ends_utterance, speakers.speaker_of(s)) for s in out] == [
+        (0.0, 2.0 + d.LIVE_END_STRETCH, True, "SPEAKER_00"),
+        (4.0, 5.9, False, "SPEAKER_00"),
+        (6.0, 8.0 + d.LIVE_END_STRETCH, True, "SPEAKER_01"),
+    ]
+    assert speakers.split([last, shared_last]) == out
 
 
 def test_streaming_keeps_only_recent_audio():
