@@ -57,9 +57,37 @@ class Prepared:
 TRANSCRIPT_VERSION = 3
 
 
-def _key(mix: Mix, cover: bool = True) -> str:
+def _key(mix: Mix, cover: bool = True, upload: bool = False) -> str:
     digest = hashlib.sha1(mix.audio.tobytes()).hexdigest()[:12]
+    if upload:
+        return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}-upload"
     return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}" if cover else f"{mix.name}-{digest}"
+
+
+def decode_as_upload(audio: np.ndarray, options: DecodeOptions, model_name: str = "tiny.en"):
+    """``audio`` transcribed the way every REST face transcribes an upload
+    (``engine.files.transcribe``: VAD-cut pieces of at most 30 s, the previous piece's text
+    as the next one's prompt, skipped speech decoded again in each piece), on a pool of one
+    worker; the DecodeResult."""
+    import asyncio
+
+    from whisper_live.engine import files
+    from whisper_live.engine.pool import ModelPool
+
+    global _UPLOAD_POOL
+    if _UPLOAD_POOL is None:
+        _UPLOAD_POOL = ModelPool(default_model=model_name, workers=1)
+    pool = _UPLOAD_POOL
+    loaded = pool.get(model_name)
+    jobs = files.UploadJobs()
+    job = jobs.open(model_name, "transcribe", len(audio) / SAMPLE_RATE)
+    try:
+        return asyncio.run(files.transcribe(pool, loaded, audio, options, job, jobs))
+    finally:
+        jobs.close(job)
+
+
+_UPLOAD_POOL = None
 
 
 def _segments_from_json(items: list[dict]) -> list[Segment]:
@@ -70,15 +98,39 @@ def _segments_from_json(items: list[dict]) -> list[Segment]:
     return out
 
 
-def prepare(mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: bool = True) -> list[Prepared]:
+def prepare(
+    mixes: list[Mix], cache: Path, model_name: str = "tiny.en", cover: bool = True, upload: bool = False
+) -> list[Prepared]:
     """Transcripts and window d-vectors of every mix, from ``cache`` when there. ``cover``:
     skipped speech decoded again, as an upload's pieces are (off: the plain decode, as
-    before it was; its transcripts are cached under the older key)."""
+    before it was; its transcripts are cached under the older key). ``upload``: each mix
+    decoded through ``engine.files.transcribe``, the REST faces' own path (30 s pieces),
+    instead of whole."""
     cache.mkdir(parents=True, exist_ok=True)
     model = None
     out = []
     for mix in mixes:
-        stem = cache / _key(mix, cover)
+        stem = cache / _key(mix, cover, upload)
+        if upload and not stem.with_suffix(".json").is_file():
+            options = DecodeOptions(language="en", word_timestamps=True)
+            started = time.perf_counter()
+            result = decode_as_upload(mix.audio, options, model_name)
+            transcribe = time.perf_counter() - started
+            started = time.perf_counter()
+            regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
+            embed = time.perf_counter() - started
+            np.save(stem.with_suffix(".npy"), embeddings)
+            stem.with_suffix(".json").write_text(
+                json.dumps(
+                    {
+                        "segments": [asdict(s) for s in result.segments],
+                        "regions": regions,
+                        "spans": spans,
+                        "transcribe_seconds": transcribe,
+                        "embed_seconds": embed,
+                    }
+                )
+            )
         if not stem.with_suffix(".json").is_file():
             if model is None:
                 from faster_whisper import WhisperModel
@@ -156,7 +208,9 @@ def score(prepared: Prepared, **settings) -> dict:
         prepared.spans,
         prepared.embeddings,
         prepared.segments,
-        embed=lambda spans: diarization.embed_spans(shared_encoder(), levelled, spans),  # as diarize()
+        embed=lambda spans, length=diarization.WINDOW_SECONDS: diarization.embed_spans(
+            shared_encoder(), levelled, spans, length
+        ),  # as diarize()
         **settings,
     )
     cluster_seconds = time.perf_counter() - started

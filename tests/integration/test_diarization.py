@@ -14,12 +14,15 @@ so the DER bound is 20%; streamed segments span whole utterances and scored unde
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import numpy as np
 import pytest
 from harness import evaluation as ev
 from harness.diarization_metrics import conversation_truth, cp_wer, der, labelled_spans
 from openai import BadRequestError, OpenAI
 
+from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.media import decode_audio
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -287,3 +290,61 @@ def test_stream_with_word_timings_splits_a_segment_at_the_turn(server):
     before = {s["speaker"] for s in joined_part if (s["start"] + s["end"]) / 2 < change}
     after = {s["speaker"] for s in joined_part if (s["start"] + s["end"]) / 2 > change}
     assert before == {completed[0]["speaker"]} and len(after) == 1 and after != before, completed
+
+
+def _trimmed(path: str) -> np.ndarray:
+    """A recording without the silence that begins and ends it (10 ms frames under -40 dB
+    of its peak), so that two of them joined leave no pause between the speakers."""
+    audio = decode_audio(path)
+    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
+    level = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-9)
+    loud = np.flatnonzero(level > level.max() - 40)
+    return audio[loud[0] * 160 : (loud[-1] + 1) * 160]
+
+
+def _quiet_cut(audio: np.ndarray, seconds: float) -> int:
+    """The sample of the quietest 20 ms within 0.3 s of ``seconds`` (between two words)."""
+    step, first = 320, int((seconds - 0.3) * SAMPLE_RATE)
+    frames = audio[first : first + int(0.6 * SAMPLE_RATE) // step * step].reshape(-1, step)
+    return first + int(np.argmin((frames**2).mean(axis=1))) * step
+
+
+def test_stream_splits_a_segment_at_the_speaker_change_without_word_timestamps(server):
+    """Two readers (tests/audio's LibriSpeech) each introduced alone, then one speaking
+    straight after the other without a pause, so that one utterance holds both: the client
+    does not ask for word timestamps, yet no completed segment holds two speakers (the
+    server decodes finals with word timings for the split and does not send them), and a
+    label never changes once sent."""
+    root = Path(__file__).resolve().parents[1] / "audio" / "librispeech_dev_clean"
+    a0, a1 = (_trimmed(str(next(root.glob(f"1988-24833-000{i}.*")))) for i in (0, 1))
+    b0, b1 = (_trimmed(str(next(root.glob(f"2412-153948-000{i}.*")))) for i in (0, 1))
+    pause = np.zeros(SAMPLE_RATE, np.float32)
+    # mid-sentence to mid-sentence, so that Whisper does not end a segment at the change
+    a1, b1 = a1[: _quiet_cut(a1, 4.0)], b1[_quiet_cut(b1, 3.0) :]
+    pieces = [(a0, "A"), (pause, None), (b0, "B"), (pause, None), (a1, "A"), (b1, "B"), (pause, None)]
+    truth, at = [], 0.0
+    for samples, speaker in pieces:
+        if speaker:
+            truth.append((at, at + len(samples) / SAMPLE_RATE, speaker))
+        at += len(samples) / SAMPLE_RATE
+    audio = np.concatenate([p for p, _ in pieces])
+    trace = asyncio.run(ev.stream(server.ws_url, audio, {"enable_diarization": True}, speed=1.0, timeout=300))
+    assert trace.close_code == 1000
+    completed = trace.completed
+    assert completed and all(s.get("speaker", "").startswith("SPEAKER_") for s in completed), completed
+    assert all("words" not in s for m in trace.messages for s in m.get("segments", []))
+    assert len({s["speaker"] for s in completed}) == 2, completed
+    joined = truth[2][1]  # where A's second reading starts: B follows it without a pause
+    for segment in completed:
+        start, end = float(segment["start"]), float(segment["end"])
+        held = {}
+        for first, last, speaker in truth:
+            held[speaker] = held.get(speaker, 0.0) + max(0.0, min(end, last) - max(start, first))
+        # a cut lands within a chunk of words (>= 1.6 s) of the change: up to ~1 s late
+        assert min(held.values()) < 1.2, (segment, held, joined)
+    first_seen = {(round(float(s["start"]), 2), s["text"]): s["speaker"] for s in completed}
+    for message in trace.messages:
+        for segment in message.get("segments", []):
+            key = (round(float(segment["start"]), 2), segment["text"])
+            if segment["completed"] and key in first_seen:
+                assert segment["speaker"] == first_seen[key]

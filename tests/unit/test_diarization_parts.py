@@ -4,6 +4,7 @@ against hand-computed cases."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -476,6 +477,42 @@ def test_turn_edges_are_placed_by_windows_embedded_between_two_speakers(monkeypa
     assert same[0] == spans and len(same[1]) == 5
 
 
+def test_viterbi_pays_for_each_change_of_speaker():
+    scores = np.array([[1.0, 0.0], [0.45, 0.55], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert list(d._viterbi(scores, 0.0)) == [0, 1, 0, 1, 1]  # free changes: the best each time
+    assert list(d._viterbi(scores, 0.2)) == [0, 0, 0, 1, 1]  # a 0.1 gain does not pay two changes
+    assert list(d._viterbi(scores, 5.0)) == [1, 1, 1, 1, 1]  # one speaker: the best sum (2.55)
+
+
+def test_resegmentation_relabels_short_windows_by_their_own_centroids(monkeypatch):
+    """The short windows start from the nearest clustered window's label, each speaker's
+    centroid is taken over its short windows, and a Viterbi pass per region relabels them:
+    a speaker change inside a long window moves to where the short windows put it, one
+    stray short window does not flip the label, and no speaker is lost."""
+    regions = [(0.0, 4.0), (5.0, 6.0)]
+    spans = [(0.0, 1.6), (0.8, 2.4), (1.6, 3.2), (2.4, 4.0), (5.0, 6.0)]
+    labels = np.array([0, 0, 1, 1, 0])
+    short = d.windows(regions, 0.8, 0.4)
+    assert short[0] == (0.0, 0.8) and short[-1] == (5.2, 6.0) and len(short) == 11
+    # the voice of labels 0 until 2.8 s (its windows' centres < 2.8), a stray at 0.8-1.6
+    # nearer the other voice by less than two changes cost
+    vectors = np.array([[1.0, 0.0] if (s + e) / 2 < 2.8 or s >= 5.0 else [0.0, 1.0] for s, e in short])
+    vectors[2] = [0.9, 1.0]
+    monkeypatch.setattr(d, "SWITCH_PENALTY", 0.1)
+    out = d.resegment(regions, spans, labels, short, vectors)
+    assert list(out) == [0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0]
+    monkeypatch.setattr(d, "SWITCH_PENALTY", 0.0)  # free changes: the stray flips
+    assert list(d.resegment(regions, spans, labels, short, vectors))[:4] == [0, 0, 1, 0]
+    turns = d.turns_from_windows(regions, short, out)
+    assert [(t.speaker, t.start, t.end) for t in turns][1:] == [
+        ("SPEAKER_01", 2.6, 4.0),
+        ("SPEAKER_00", 5.0, 6.0),
+    ]
+    # a speaker whose short windows all go elsewhere keeps the ones it started with
+    lost = d.resegment(regions, spans, labels, short, np.array([[1.0, 0.0]] * len(short)))
+    assert set(lost) == {0, 1}
+
+
 class _FixedEncoder:
     """Each 'segment' embeds to the unit vector its audio's constant value names."""
 
@@ -541,6 +578,18 @@ def test_live_segment_two_speakers_share_is_split_per_turn():
     asyncio.run(speakers.label([alone_words, bare]))
     assert speakers.split([alone_words, bare]) == [alone_words, bare]
     assert speakers.speaker_of(bare) in ("SPEAKER_00", "SPEAKER_01")
+    # an utterance's last segment (a pause follows) ends LIVE_END_STRETCH later, whole or
+    # split, its label found by its new times; the same copy every time it is sent
+    last = StreamSegment(0.0, 2.0, " last one", True, words(0.0, 2.0), ends_utterance=True)
+    shared_last = dataclasses.replace(segment(4.0, 8.0), text=" shared end", ends_utterance=True)
+    asyncio.run(speakers.label([last, shared_last]))
+    out = speakers.split([last, shared_last])
+    assert [(s.start, s.end, s.ends_utterance, speakers.speaker_of(s)) for s in out] == [
+        (0.0, 2.0 + d.LIVE_END_STRETCH, True, "SPEAKER_00"),
+        (4.0, 5.9, False, "SPEAKER_00"),
+        (6.0, 8.0 + d.LIVE_END_STRETCH, True, "SPEAKER_01"),
+    ]
+    assert speakers.split([last, shared_last]) == out
 
 
 def test_streaming_keeps_only_recent_audio():

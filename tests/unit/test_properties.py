@@ -120,7 +120,9 @@ def test_valid_configurations_round_trip(config):
     assert opts.no_speech_thresh == config.get("no_speech_thresh", 0.45)
     assert opts.initial_prompt == (config.get("initial_prompt") or None)
     assert opts.hotwords == (config.get("hotwords") or None)
-    assert opts.word_timestamps == config.get("word_timestamps", False)
+    # words are sent as asked; with diarization finals are decoded with them regardless
+    assert parsed.send_words == config.get("word_timestamps", False)
+    assert opts.word_timestamps == parsed.send_words or parsed.diarize
     assert opts.audio_format == config.get("audio_format")
     for key, value in config.get("vad_parameters", {}).items():
         assert getattr(opts.vad, key) == value

@@ -72,6 +72,22 @@ def test_event_messages_have_whisperlives_shape():
     }
 
 
+def test_diarization_decodes_word_timings_but_sends_words_only_when_asked():
+    """Finals need word timings to be split where the speaker changes: with diarization the
+    session decodes them whatever the client asked, and the words go out only if it asked."""
+    plain = protocol.parse_config(json.dumps({"uid": "a"}))
+    assert plain.session.word_timestamps is False and plain.send_words is False
+    diarized = protocol.parse_config(json.dumps({"uid": "b", "enable_diarization": True}))
+    assert diarized.session.word_timestamps is True and diarized.send_words is False
+    asked = protocol.parse_config(json.dumps({"uid": "c", "diarize": True, "word_timestamps": True}))
+    assert asked.session.word_timestamps is True and asked.send_words is True
+    said = StreamSegment(1.0, 2.0, " Hi.", True, [Word(1.0, 2.0, " Hi.", 0.9)])
+    message = protocol.event_message("u", SegmentsChanged([said]), lambda s: "SPEAKER_00", words=False)
+    assert message["segments"] == [
+        {"start": 1.0, "end": 2.0, "text": " Hi.", "completed": True, "speaker": "SPEAKER_00"}
+    ]
+
+
 @pytest.mark.parametrize(("text", "value"), [("yes", True), ("On", True), ("no", False), ("0", False)])
 def test_booleans_read_alike_on_the_websocket_rest_and_the_command_line(text, value):
     from multidict import MultiDict

@@ -49,6 +49,11 @@ class ClientConfig:
     channels: int = 1  # interleaved in each frame; downmixed by the same resampler
     diarize: bool = False  # a "speaker" on completed segments (enable_diarization)
     max_speakers: int | None = None
+    # Whether segments carry ``words`` (the client asked for word_timestamps). With
+    # diarization finals are decoded with word timings anyway, so that a completed segment
+    # two speakers share can be split at the word where the speaker changes
+    # (``LiveSpeakers``); the words are then only sent to a client that asked for them.
+    send_words: bool = False
 
     @property
     def needs_resampling(self) -> bool:
@@ -167,6 +172,9 @@ def parse_config(raw: str | bytes) -> ClientConfig:
     if known:
         warnings.append("known_speakers is not supported: speakers are labelled SPEAKER_00, SPEAKER_01, ...")
     model = _text(data.get("model"), "model")
+    send_words = opts.word_timestamps
+    if diarize:
+        opts.word_timestamps = True
     return ClientConfig(
         uid=uid,
         model=model,
@@ -176,6 +184,7 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         channels=channels,
         diarize=diarize,
         max_speakers=max_speakers,
+        send_words=send_words,
     )
 
 
@@ -194,9 +203,14 @@ def server_ready(uid: str, model: str | None = None) -> dict:
 
 
 def event_message(
-    uid: str, event: Event, speaker_of: Callable[[StreamSegment], str | None] | None = None
+    uid: str,
+    event: Event,
+    speaker_of: Callable[[StreamSegment], str | None] | None = None,
+    words: bool = True,
 ) -> dict:
-    """``speaker_of`` (with diarization) gives completed segments their ``speaker``."""
+    """``speaker_of`` (with diarization) gives completed segments their ``speaker``;
+    ``words`` false leaves out the words a segment carries (decoded for diarization, not
+    asked for)."""
     if isinstance(event, AudioLost):
         return warning(
             uid, event.describe(), code="audio_lost", start=round(event.start, 3), end=round(event.end, 3)
@@ -206,6 +220,8 @@ def event_message(
     segments = []
     for segment in event.segments:
         body = _segment(segment)
+        if not words:
+            body.pop("words", None)
         speaker = speaker_of(segment) if speaker_of is not None and segment.completed else None
         if speaker is not None:
             body["speaker"] = speaker

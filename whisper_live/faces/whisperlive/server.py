@@ -71,6 +71,7 @@ class _Client:
     runner: StreamRunner | None = None
     intake: PcmIntake = field(default_factory=PcmIntake)  # the client's bytes to 16 kHz mono
     speakers: LiveSpeakers | None = None  # with diarization
+    send_words: bool = True  # segments' words go out (protocol.ClientConfig.send_words)
     told_not_audio: bool = False  # the WARNING that the bytes do not read as audio was sent
 
 
@@ -239,6 +240,7 @@ class StreamingServer:
         client.intake = PcmIntake(config.session.audio_format, config.sample_rate, config.channels)
         try:
             model, substitute = await self._model_for(config)
+            client.send_words = config.send_words
             if config.diarize:  # labels the intake's samples, as float32 bytes
                 client.speakers = LiveSpeakers(self.pool, "float32", config.max_speakers)
         except errors.WhisperLiveError as exc:
@@ -392,7 +394,8 @@ class StreamingServer:
                 await speakers.label(update.segments)
                 # a completed segment two speakers share goes out as one segment per turn
                 update = replace(update, segments=speakers.split(update.segments))
-            await ws.send(protocol.dumps(protocol.event_message(client.uid, update, speaker_of)))
+            message = protocol.event_message(client.uid, update, speaker_of, client.send_words)
+            await ws.send(protocol.dumps(message))
             if isinstance(update, SegmentsChanged):
                 client.stream.delivered(runner, update, speaker_of)
 
