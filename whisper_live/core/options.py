@@ -22,7 +22,10 @@ class SessionOptions:
     beam_size: int = 5
     partial_interval: float = 1.0
     speculate_silence_ms: int = 200
-    commit_after: float = 10.0
+    # Long speech (LocalAgreement): committed words stay in the window as context until a
+    # sentence ends, or until the window is ``cut_after`` seconds long; a window that
+    # reaches ``max_window`` with nothing agreed commits its older half regardless.
+    cut_after: float = 12.0
     max_window: float = 24.0
     prompt_chars: int = 200
     condition_on_previous_text: bool = True
