@@ -7,9 +7,10 @@ taken back), so the client gets long speech word by word instead of at the next 
 
 Committed words stay in the window, as context for Whisper, until a sentence ends (the
 session then cuts the audio there); so each hypothesis starts with words already
-committed. Those are recognised by time (they start before the committed ones end) and,
-where word times jitter, by text (a hypothesis that restates the last committed words).
-The same filter takes committed words out of the utterance's final.
+committed. Those are recognised by text (the prefix that best matches the committed words
+still in the window), as word times near a window's edge jitter; after a cut, a
+hypothesis that begins by restating the last committed words loses them. The same filter
+takes committed words out of the utterance's final.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from .decodes import Word
 _SENTENCE_END = re.compile(r"[.!?。！？]['\"»”)]*$")
 _NOT_WORD = re.compile(r"[^\w']+")
 
-# A word of a new hypothesis that starts this much before the committed words end is one of
-# them (word times move a little from one decode to the next).
-_TIME_SLACK = 0.1
 # Longest run of committed words a hypothesis may restate at its start, and how close in
 # time it must begin to the committed end for that to count as a restatement.
 _MAX_RESTATED = 5
@@ -42,27 +40,59 @@ def ends_sentence(word: Word) -> bool:
 
 @dataclass
 class Committed:
-    """Where the words committed so far end: what a hypothesis' new words come after."""
+    """The words committed so far in an utterance: what a hypothesis' new words come after."""
 
+    # Committed words whose audio is still in the window: every hypothesis says them again.
+    words: list[Word] = field(default_factory=list)
     end: float = float("-inf")  # stream seconds; -inf: nothing committed in this utterance
     tail: list[str] = field(default_factory=list)  # keys of the last committed words
 
     def new_words(self, words: list[Word]) -> list[Word]:
         """The words of a hypothesis (stream times) that are not committed yet."""
-        if self.end == float("-inf"):
-            return list(words)
-        new = [w for w in words if w.start > self.end - _TIME_SLACK]
-        if new and abs(new[0].start - self.end) < _RESTATE_WITHIN:
+        if self.words:
+            return words[self._restated(words) :]
+        new = list(words)
+        if self.tail and new and abs(new[0].start - self.end) < _RESTATE_WITHIN:
+            # the window was cut after the committed words: a hypothesis may still begin
+            # by saying the last of them again
             keys = [word_key(w.word) for w in new]
             for n in range(min(_MAX_RESTATED, len(self.tail), len(new)), 0, -1):
                 if keys[:n] == self.tail[-n:]:
                     return new[n:]
         return new
 
+    def _restated(self, words: list[Word]) -> int:
+        """How many leading words of a hypothesis say the committed words in the window
+        again: the prefix closest to them by word edit distance, ties broken by where it
+        ends in time. Text decides, not word times: those of a word near a window's edge
+        can be off by more than a word."""
+        said = [word_key(w.word) for w in self.words]
+        heard = [word_key(w.word) for w in words]
+        row = list(range(len(heard) + 1))  # edit distance of said[:i] and heard[:j], over j
+        for i, key in enumerate(said, 1):
+            prev, row = row, [i] + [0] * len(heard)
+            for j in range(1, len(heard) + 1):
+                row[j] = min(prev[j - 1] + (key != heard[j - 1]), prev[j] + 1, row[j - 1] + 1)
+        best = min(row)
+
+        def distance_in_time(j: int) -> float:
+            return abs((words[j - 1].end if j else words[0].start if words else self.end) - self.end)
+
+        return min((j for j, d in enumerate(row) if d == best), key=distance_in_time)
+
     def add(self, words: list[Word]) -> None:
         if words:
+            self.words = self.words + list(words)
             self.end = max(self.end, words[-1].end)
             self.tail = (self.tail + [word_key(w.word) for w in words])[-_MAX_RESTATED:]
+
+    def cut(self, at: float) -> None:
+        """The window now starts at ``at`` (stream seconds): the committed words before it
+        are no longer in its audio."""
+        self.words = [w for w in self.words if w.end > at + 1e-3]
+
+    def copy(self) -> Committed:
+        return Committed(list(self.words), self.end, list(self.tail))
 
 
 class LocalAgreement:

@@ -48,6 +48,8 @@ from .vad import CHUNK, SpeechChunks
 
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
+# A partial's last word ending this close to the end of its audio may be cut off mid-word.
+_CUT_WORD = 0.25
 
 
 @dataclass
@@ -285,7 +287,7 @@ class StreamingSession:
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
         if kind is DecodeKind.FINAL and holds_committed:
-            self._committed_before[request.id] = dataclasses.replace(committed, tail=list(committed.tail))
+            self._committed_before[request.id] = committed.copy()
         self._requests.append(request)
         return request
 
@@ -330,7 +332,12 @@ class StreamingSession:
                 committed = self._agreement.force(words, horizon)
             if committed:
                 self._commit(committed)
-        self._show_partial(request, segments, self._agreement.pending)
+        pending = self._agreement.pending
+        if pending and pending[-1].end > request.end_sample / SAMPLE_RATE - _CUT_WORD:
+            # the audio may end inside this word: Whisper guessed the rest ("exhibit." for
+            # "exhib-"), and the next hypothesis would take it back; it shows one refresh later
+            pending = pending[:-1]
+        self._show_partial(request, segments, pending)
 
     def _commit(self, words: list[Word]) -> None:
         """Complete ``words`` (one segment per sentence), then cut the window after the last
@@ -365,6 +372,7 @@ class StreamingSession:
         if cut_at is not None:
             new_start = max(self._window_start, int(round(cut_at * SAMPLE_RATE)))
             self._window_start = min(new_start, self._audio.end)
+            self._agreement.committed.cut(cut_at)
         self._speculation = None
         self._emit_segments()
 
