@@ -44,8 +44,8 @@ def decode_options(
 
     Partials always carry word times: LocalAgreement compares them word by word and commits
     what two agree on (the alignment pass reuses the encoder's output: a fraction of the
-    decode). A final gets them when the client asks, or when ``words``: its window holds
-    words already committed, which it must leave out."""
+    decode). A final gets them when the client asks, or when ``words``: its utterance has
+    words committed already, which it must leave out."""
     decode = DecodeOptions(
         language=language,
         task=options.task,

@@ -279,14 +279,16 @@ class StreamingSession:
         and is where a half-spoken word grows into an invented sentence."""
         begin = self._window_start
         committed = self._agreement.committed
-        holds_committed = committed.end * SAMPLE_RATE > begin
-        options = decode_options(kind, self.options, self.language, self._prompt(), holds_committed)
+        # this utterance committed words: the window may say them again (or, just after a
+        # cut, restate the last of them), and word times let the final leave them out
+        after_commits = committed.end != float("-inf")
+        options = decode_options(kind, self.options, self.language, self._prompt(), after_commits)
         if forced:
             options.word_timestamps = True
             options.temperature = 0.0
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
-        if kind is DecodeKind.FINAL and holds_committed:
+        if kind is DecodeKind.FINAL and after_commits:
             self._committed_before[request.id] = committed.copy()
         self._requests.append(request)
         return request
