@@ -145,6 +145,10 @@ def measure(root: Path | None, server_args: list[str], audio: np.ndarray, refere
         "server_cpu_seconds": round(cpu, 1),
         "closed": trace.close_code,
         "transcript": trace.transcript,
+        # every display: [arrival s, characters of completed text shown, the partial]; the
+        # completed text is ``completed_text``'s first characters (what flickered, and when)
+        "completed_text": shown[-1].completed if shown else "",
+        "displays": [[round(d.at, 3), len(d.completed), d.partial] for d in shown],
     }
 
 

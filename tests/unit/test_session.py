@@ -892,3 +892,25 @@ def test_a_restatement_without_word_times_drops_whole_segments():
     assert drop_repeat(restated, [" 1."]) == segments
     assert drop_repeat(segments, [" 1."]) == segments, "nothing restated: nothing dropped"
     assert drop_repeat([Segment(0.0, 0.3, " Yes.")], [" Yes."]) == [Segment(0.0, 0.3, " Yes.")], "said twice"
+
+
+def test_a_final_started_at_a_pause_survives_a_commit_and_leaves_its_words_out():
+    session = make(Budget())
+    session.feed(audio(70))
+    (first,) = session.take_requests()
+    session.decode_done(first, reading(first, UNPUNCTUATED))
+    session.feed(audio(32))
+    (second,) = session.take_requests()
+    session.decode_done(second, reading(second, UNPUNCTUATED))
+    assert session.transcript() == "One two Three four"
+    session.feed(audio(32))
+    (third,) = session.take_requests()  # a partial still decoding when the pause begins
+    session.feed(audio(SPECULATE_CHUNKS, SILENCE))
+    (speculative,) = session.take_requests()
+    assert speculative.kind is DecodeKind.FINAL and speculative.options.word_timestamps
+    session.decode_done(third, reading(third, UNPUNCTUATED))  # commits "Five six" (no sentence end)
+    assert session.transcript() == "One two Three four Five six"
+    session.feed(audio(ENDPOINT_CHUNKS - SPECULATE_CHUNKS, SILENCE))
+    assert session.take_requests() == [], "the final started at the pause is the final"
+    session.decode_done(speculative, reading(speculative, UNPUNCTUATED))
+    assert session.transcript() == "One two Three four Five six Seven eight"

@@ -375,7 +375,14 @@ class StreamingSession:
             new_start = max(self._window_start, int(round(cut_at * SAMPLE_RATE)))
             self._window_start = min(new_start, self._audio.end)
             self._agreement.committed.cut(cut_at)
-        self._speculation = None
+        speculation = self._speculation
+        if speculation is not None:
+            if cut_at is None and speculation.request.options.word_timestamps:
+                # the final started at the pause decodes the same window: it leaves out
+                # these words too, and stays the final (a new one would cost the wait)
+                self._committed_before[speculation.request.id] = self._agreement.committed.copy()
+            else:
+                self._speculation = None
         self._emit_segments()
 
     def _show_partial(
