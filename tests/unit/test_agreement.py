@@ -99,3 +99,14 @@ def test_force_commits_the_new_words_before_the_horizon_but_never_the_last():
     assert said(agreement.force(words("a b c d"), horizon=1.0)) == " a b"
     assert said(agreement.force(words("a b c d"), horizon=10.0)) == " c"
     assert agreement.force(words("x"), horizon=10.0) == []
+
+
+def test_a_doubtful_word_is_held_until_it_is_old_enough():
+    agreement = LocalAgreement()
+    heard = words("the cat sat down")  # ends 0.4, 0.9, 1.4, 1.9
+    heard[1].probability = 0.2  # "cat": the beam final may read it better
+    for w in heard[:1] + heard[2:]:
+        w.probability = 0.9
+    agreement.settled(heard, end=2.0)
+    assert said(agreement.settled(heard, end=2.5)) == " the", "held: it ends within 2 s of the audio's end"
+    assert said(agreement.settled(heard, end=3.0)) == " cat sat down", "old enough: committed all the same"

@@ -26,6 +26,10 @@ _NOT_WORD = re.compile(r"[^\w']+")
 # Longest run of committed words a hypothesis may restate at its start, and how close in
 # time it must begin to the committed end for that to count as a restatement.
 _MAX_RESTATED = 5
+# A word of lower probability is committed only once it ends this many seconds before the
+# audio a hypothesis heard.
+DOUBTFUL = 0.5
+DOUBT_HOLD = 2.0
 _RESTATE_WITHIN = 1.0
 
 
@@ -110,13 +114,20 @@ class LocalAgreement:
         """The latest hypothesis' words past the committed ones: the partial to show."""
         return list(self._previous)
 
-    def settled(self, words: list[Word]) -> list[Word]:
+    def settled(self, words: list[Word], end: float | None = None) -> list[Word]:
         """The words of this hypothesis (stream times) to commit now: the longest prefix of
-        its new words that the previous hypothesis' new words share."""
+        its new words that the previous hypothesis' new words share, up to a doubtful word
+        (probability below ``DOUBTFUL``) that ends within ``DOUBT_HOLD`` seconds of ``end``
+        (the hypothesis' audio end; None: no hold). Greedy partials agree on a rare word
+        the utterance's beam final would read better ("kat" for "cat"); held a little, it
+        is the final's to decide when the speaker stops soon, and committed all the same
+        when they go on."""
         new = self.committed.new_words(words)
         agreed = 0
         for a, b in zip(self._previous, new, strict=False):
             if word_key(a.word) != word_key(b.word):
+                break
+            if end is not None and b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
                 break
             agreed += 1
         return self._commit(new, agreed)

@@ -327,7 +327,7 @@ class StreamingSession:
             # an earlier utterance's final is still out: commit after it, in order
             self._agreement.observe(words)
         else:
-            committed = self._agreement.settled(words)
+            committed = self._agreement.settled(words, request.end_sample / SAMPLE_RATE)
             window = (request.end_sample - self._window_start) / SAMPLE_RATE
             if not committed and window >= self.options.max_window:
                 horizon = (request.end_sample / SAMPLE_RATE) - self.options.max_window / 2
