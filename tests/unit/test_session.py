@@ -914,3 +914,11 @@ def test_a_final_started_at_a_pause_survives_a_commit_and_leaves_its_words_out()
     assert session.take_requests() == [], "the final started at the pause is the final"
     session.decode_done(speculative, reading(speculative, UNPUNCTUATED))
     assert session.transcript() == "One two Three four Five six Seven eight"
+
+
+def test_an_utterance_younger_than_commit_after_commits_nothing():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.5))
+    stream_without_vad(session, 2)
+    assert session.completed == [] and session.partial.text == " One two. Three"
+    stream_without_vad(session, 1)
+    assert session.transcript() == "One two. Three four."

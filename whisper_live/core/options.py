@@ -26,6 +26,10 @@ class SessionOptions:
     # sentence ends, or until the window is ``cut_after`` seconds long; a window that
     # reaches ``max_window`` with nothing agreed commits its older half regardless.
     cut_after: float = 12.0
+    # Seconds an utterance must have lasted before LocalAgreement commits any of it: until
+    # then only its beam final completes text (0: commit from the first agreement; the
+    # trade between the two is measured in docs/BENCHMARKS.md, "Long-form streaming").
+    commit_after: float = 0.0
     max_window: float = 24.0
     prompt_chars: int = 200
     condition_on_previous_text: bool = True

@@ -323,8 +323,10 @@ class StreamingSession:
         if not words:
             self._show_partial(request, segments)
             return
-        if self._finals:
-            # an earlier utterance's final is still out: commit after it, in order
+        young = request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+        if self._finals or young:
+            # an earlier utterance's final is still out (commit after it, in order), or this
+            # utterance is too young to commit from (``commit_after``): agree, do not commit
             self._agreement.observe(words)
         else:
             committed = self._agreement.settled(words, request.end_sample / SAMPLE_RATE)
