@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 
 from .vad import VadParameters
 
+# ``commit_after`` of a diarized stream: a completed segment is labelled with its speaker the
+# moment it is sent, and word-by-word commits (a second or two of one speaker's audio) came
+# before the live speaker model knew the voices (two speakers labelled as one, three as
+# five); an utterance's first seconds wait for its final, as before LocalAgreement-2.
+DIARIZED_COMMIT_AFTER = 10.0
+
 
 @dataclass
 class SessionOptions:
