@@ -498,4 +498,7 @@ def test_a_drain_delivers_what_was_said_then_closes_saying_why(face, librispeech
         assert first["status"] == "WAIT"
     reference = " ".join(u.reference for u in conv.utterances[:2])
     assert out.finals and inserted_words(reference, out.transcript) <= 1, out.finals
-    assert ev.wer(conv.utterances[0].reference, out.finals[0]) < 0.3, out.finals
+    # the first utterance was delivered whole (in one final, or word by word as it was said)
+    first_words = len(ev.normalize(conv.utterances[0].reference).split())
+    said_first = " ".join(ev.normalize(out.transcript).split()[:first_words])
+    assert ev.wer(conv.utterances[0].reference, said_first) < 0.3, out.finals

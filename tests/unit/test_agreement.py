@@ -1,8 +1,8 @@
-"""LocalAgreement on its own: which words of a hypothesis are settled."""
+"""LocalAgreement-2 on its own: which words of a hypothesis are settled."""
 
 from __future__ import annotations
 
-from whisper_live.core.agreement import LocalAgreement
+from whisper_live.core.agreement import Committed, LocalAgreement
 from whisper_live.core.decodes import Word
 
 
@@ -11,71 +11,102 @@ def words(text: str, start: float = 0.0, step: float = 0.5) -> list[Word]:
     return [Word(start + i * step, start + i * step + 0.4, " " + w) for i, w in enumerate(text.split())]
 
 
-def settle(agreement: LocalAgreement, *hypotheses: str, window: float = 5.0) -> int:
-    cut = 0
-    for text in hypotheses:
-        cut = agreement.settled(words(text), window, window)
-    return cut
+def said(committed: list[Word]) -> str:
+    return "".join(w.word for w in committed)
 
 
-def test_commits_up_to_the_last_sentence_end_both_hypotheses_share():
-    agreement = LocalAgreement(max_window=24.0)
-    assert agreement.settled(words("Hello there. How are"), 2.0, 2.0) == 0, "nothing to agree with yet"
-    assert agreement.settled(words("Hello there. How are you? Fine"), 3.0, 3.0) == 2
-
-
-def test_the_last_sentence_end_in_the_agreement_wins():
-    assert settle(LocalAgreement(24.0), "A. B. C! D", "A. B. C! E F") == 3
+def test_commits_the_prefix_two_hypotheses_share():
+    agreement = LocalAgreement()
+    assert agreement.settled(words("Hello there how")) == [], "nothing to agree with yet"
+    assert said(agreement.settled(words("Hello there how are you"))) == " Hello there how"
+    assert said(agreement.pending) == " are you"
 
 
 def test_case_and_punctuation_do_not_break_agreement():
-    assert settle(LocalAgreement(24.0), "hello, there. how", "Hello there. How are") == 2
+    agreement = LocalAgreement()
+    agreement.settled(words("hello, there. how"))
+    assert said(agreement.settled(words("Hello there. How are"))) == " Hello there. How"
 
 
 def test_no_commit_past_a_disagreement():
-    assert settle(LocalAgreement(24.0), "Hello there. How are", "Hallo there. How are you") == 0
-
-
-def test_the_last_word_is_never_committed():
-    """It may be cut off mid-word, even when both hypotheses end in it with a full stop."""
-    assert settle(LocalAgreement(24.0), "Hello there.", "Hello there.") == 0
-    assert settle(LocalAgreement(24.0), "One. Two.", "One. Two.") == 1
+    agreement = LocalAgreement()
+    agreement.settled(words("Hello there how are"))
+    assert agreement.settled(words("Hallo there how are you")) == []
+    # the next hypothesis is compared with the last one, not the first
+    assert said(agreement.settled(words("Hallo there how are you doing"))) == " Hallo there how are you"
 
 
 def test_the_next_hypothesis_is_compared_with_what_was_not_committed():
-    agreement = LocalAgreement(24.0)
-    assert settle(agreement, "One. Two three", "One. Two three four") == 1
-    # the window now starts at "Two": its next hypothesis agrees with "Two three" (compared
-    # with the whole previous hypothesis "One. Two three four" it would agree on nothing)
-    assert agreement.settled(words("Two three. Five", start=1.0), 5.0, 5.0) == 2
+    agreement = LocalAgreement()
+    agreement.settled(words("One two three"))
+    assert said(agreement.settled(words("One two three four"))) == " One two three"
+    # the same window decoded again: the committed words are recognised by their times
+    assert said(agreement.settled(words("One two three four five"))) == " four"
+    assert said(agreement.pending) == " five"
 
 
-def test_reset_forgets_the_previous_hypothesis():
-    agreement = LocalAgreement(24.0)
-    settle(agreement, "Hello there. How")
+def test_committed_words_in_the_window_are_recognised_by_text_not_time():
+    committed = Committed()
+    committed.add(words("One two three"))  # ends at 1.4 s
+    # word times jitter: this decode puts "three" after the committed end, "four" before it
+    restated = [
+        Word(0.0, 0.4, " One"),
+        Word(0.5, 0.9, " two"),
+        Word(1.45, 1.6, " three,"),
+        Word(1.3, 2.0, " four"),
+    ]
+    assert said(committed.new_words(restated)) == " four"
+    # a hypothesis that heard one committed word differently still restates them all
+    assert said(committed.new_words(words("One too three four five"))) == " four five"
+
+
+def test_after_a_cut_a_restatement_of_the_last_committed_words_is_dropped():
+    committed = Committed()
+    committed.add(words("It was. Then"))  # ends at 1.4 s
+    committed.cut(0.9)  # the window starts after "was."
+    assert said(committed.new_words([Word(1.0, 1.4, " Then"), Word(1.5, 1.8, " more")])) == " more"
+    committed.cut(1.4)
+    assert said(committed.new_words([Word(1.5, 1.8, " then"), Word(1.9, 2.2, " more")])) == " more"
+
+
+def test_after_a_cut_words_that_merely_resemble_the_committed_ones_are_new():
+    committed = Committed()
+    committed.add(words("it was"))  # ends at 0.9 s
+    committed.cut(0.9)
+    # "was" again, 3 s later: a new word, not a restatement
+    later = [Word(4.0, 4.3, " was"), Word(4.4, 4.8, " good")]
+    assert said(committed.new_words(later)) == " was good"
+
+
+def test_reset_forgets_the_previous_hypothesis_and_the_commits():
+    agreement = LocalAgreement()
+    agreement.settled(words("Hello there how"))
+    agreement.settled(words("Hello there how are"))
     agreement.reset()
-    assert settle(agreement, "Hello there. How are") == 0
+    assert agreement.settled(words("Hello there how are")) == []
+    assert said(agreement.settled(words("Hello there how are"))) == " Hello there how are"
 
 
-def test_a_window_at_the_max_commits_its_older_half_without_a_sentence_end():
-    agreement = LocalAgreement(max_window=10.0)
-    text = " ".join(f"w{i}" for i in range(20))  # words every 0.5 s, the last ends at 9.9 s
-    assert agreement.settled(words(text), 9.9, 9.9) == 0, "below the max window: wait"
-    agreement.reset()
-    # window end 10.0, horizon 5.0: the words ending by then (w0..w9) go, with no agreement
-    assert agreement.settled(words(text), 10.0, 10.0) == 10
+def test_observe_takes_a_hypothesis_without_committing():
+    agreement = LocalAgreement()
+    agreement.observe(words("One two"))
+    assert said(agreement.settled(words("One two three"))) == " One two"
 
 
-def test_at_the_max_window_agreed_words_go_except_the_last_two():
-    agreement = LocalAgreement(max_window=10.0)
-    text = " ".join(f"w{i}" for i in range(20))
-    agreement.settled(words(text), 9.9, 9.9)
-    # horizon at 5.0 would give 10 words; all 20 agree, and all but the last two go
-    assert agreement.settled(words(text), 10.0, 10.0) == 18
+def test_force_commits_the_new_words_before_the_horizon_but_never_the_last():
+    agreement = LocalAgreement()
+    # words end at 0.4, 0.9, 1.4, 1.9
+    assert said(agreement.force(words("a b c d"), horizon=1.0)) == " a b"
+    assert said(agreement.force(words("a b c d"), horizon=10.0)) == " c"
+    assert agreement.force(words("x"), horizon=10.0) == []
 
 
-def test_a_forced_commit_never_takes_the_only_word():
-    agreement = LocalAgreement(max_window=1.0)
-    assert agreement.settled(words("w0"), 2.0, 2.0) == 0
-    assert agreement.settled(words("w0"), 2.0, 2.0) == 0
-    assert agreement.settled([], 2.0, 2.0) == 0
+def test_a_doubtful_word_is_held_until_it_is_old_enough():
+    agreement = LocalAgreement()
+    heard = words("the cat sat down")  # ends 0.4, 0.9, 1.4, 1.9
+    heard[1].probability = 0.2  # "cat": the beam final may read it better
+    for w in heard[:1] + heard[2:]:
+        w.probability = 0.9
+    agreement.settled(heard, end=2.0)
+    assert said(agreement.settled(heard, end=2.5)) == " the", "held: it ends within 2 s of the audio's end"
+    assert said(agreement.settled(heard, end=3.0)) == " cat sat down", "old enough: committed all the same"

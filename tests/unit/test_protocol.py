@@ -104,3 +104,12 @@ def test_booleans_read_alike_on_the_websocket_rest_and_the_command_line(text, va
 def test_a_word_that_is_no_boolean_is_an_error_everywhere():
     with pytest.raises(protocol.ProtocolError):
         protocol.parse_config(json.dumps({"uid": "u", "use_vad": "maybe"}))
+
+
+def test_a_diarized_stream_commits_only_utterances_long_enough_for_its_speaker_labels():
+    from whisper_live.core.options import DIARIZED_COMMIT_AFTER
+
+    plain = protocol.parse_config(json.dumps({"uid": "a"}))
+    diarized = protocol.parse_config(json.dumps({"uid": "a", "enable_diarization": True}))
+    assert plain.session.commit_after == 0.0
+    assert diarized.session.commit_after == DIARIZED_COMMIT_AFTER > 0

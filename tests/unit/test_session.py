@@ -339,44 +339,140 @@ def stream_without_vad(session: StreamingSession, seconds: int, script=SCRIPT) -
     return requests
 
 
-def test_long_speech_commits_what_two_partials_agree_on_up_to_a_sentence_end():
-    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0))
+def test_long_speech_commits_what_two_partials_agree_on_and_cuts_the_window_at_sentence_ends():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False))
     requests = stream_without_vad(session, 3)
-    assert [r.options.word_timestamps for r in requests] == [False, True, True]
-    assert [(s.text, s.start, s.end) for s in session.completed] == [(" One two. Three four.", 0.1, 1.9)]
-    assert session.partial.text == " Five six." and not session.partial.completed
+    assert all(r.options.word_timestamps for r in requests), "every partial carries word times"
+    # 1 s: " One two." (nothing to agree with); 2 s: agreed, committed; 3 s: " Three four." too
+    assert [(s.text, s.start, s.end) for s in session.completed] == [
+        (" One two.", 0.1, 0.9),
+        (" Three four.", 1.1, 1.9),
+    ]
+    # "six." ends 0.1 s before the audio does: it may be cut off, and shows one refresh later
+    assert session.partial.text == " Five" and not session.partial.completed
+    assert [r.start_sample for r in requests] == [0, 0, round(0.9 * SAMPLE_RATE)]
     (next_partial,) = stream_without_vad(session, 1)
-    assert next_partial.start_sample == round(1.9 * SAMPLE_RATE), "committed audio is cut from the window"
+    assert next_partial.start_sample == round(1.9 * SAMPLE_RATE), (
+        "committed sentences are cut from the window"
+    )
+    assert next_partial.options.initial_prompt == "One two. Three four."
 
 
-def test_a_hypothesis_of_the_window_before_a_commit_is_ignored():
-    session = make(Budget(), commit_after=2.0)
+def test_a_partial_holds_back_a_last_word_the_audio_may_end_inside():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False))
+    session.feed(np.zeros(SAMPLE_RATE, np.float32))
+    (request,) = session.take_requests()
+    cut = [Word(0.1, 0.4, " One", 0.9), Word(0.5, 0.9, " two", 0.9)]  # "two" ends 0.1 s before the audio
+    session.decode_done(request, DecodeResult([Segment(0.1, 0.9, " One two", words=cut)], "en", 1.0, 1.0))
+    assert session.partial.text == " One"
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+    (request,) = session.take_requests()
+    whole = [*cut, Word(1.1, 1.4, " three", 0.9)]  # 0.6 s before the end of the audio
+    session.decode_done(
+        request, DecodeResult([Segment(0.1, 1.4, " One two three", words=whole)], "en", 1.0, 2.0)
+    )
+    assert session.transcript() == "One two"
+    assert session.partial.text == " three"
+
+
+UNPUNCTUATED = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
+
+
+def test_committed_words_stay_in_the_window_until_their_sentence_ends():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False))
+    requests = stream_without_vad(session, 4, UNPUNCTUATED)
+    assert [s.text for s in session.completed] == [" One two", " Three four", " Five six"]
+    assert session.partial.text == " Seven"
+    assert {r.start_sample for r in requests} == {0}, "no sentence end: the window keeps its start"
+    assert all(r.options.initial_prompt is None for r in requests), "the window's own words are no prompt"
+
+
+def test_a_window_cut_after_seconds_is_cut_at_the_last_committed_word():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, cut_after=2.0))
+    requests = stream_without_vad(session, 4, UNPUNCTUATED)
+    assert [r.start_sample for r in requests] == [0, 0, round(0.9 * SAMPLE_RATE), round(1.9 * SAMPLE_RATE)]
+    assert session.transcript() == "One two Three four Five six"
+
+
+def test_a_window_without_agreement_commits_its_older_half_at_the_max_window():
+    def unsteady(request: DecodeRequest) -> DecodeResult:
+        """Every decode hears each word differently: no two hypotheses agree."""
+        result = reading(request, UNPUNCTUATED)
+        for seg in result.segments:
+            for w in seg.words:
+                w.word += str(request.id)
+            seg.text = "".join(w.word for w in seg.words)
+        return result
+
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, max_window=4.0))
+    for _ in range(4):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        for request in session.take_requests():
+            session.decode_done(request, unsteady(request))
+    # at 4 s: the words ending by 4 - 4 / 2 = 2 s go, agreed or not
+    assert session.transcript() == "One4 two4 Three4 four4"
+    assert session.partial.text == " Five4 six4 Seven4"
+
+
+def test_the_final_leaves_out_the_words_committed_from_its_window():
+    session = make(Budget(speculative=False))
+    session.feed(audio(70))  # 2.24 s of speech
+    (first,) = session.take_requests()
+    session.decode_done(first, reading(first, UNPUNCTUATED))  # " One two" (ends 1.9 s)
+    session.feed(audio(32))
+    (second,) = session.take_requests()
+    session.decode_done(second, reading(second, UNPUNCTUATED))
+    assert session.transcript() == "One two Three four"
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
+    (final,) = session.take_requests()
+    assert final.kind is DecodeKind.FINAL and final.start_sample == 0
+    assert final.options.word_timestamps, "it needs word times to leave the committed words out"
+    assert final.options.initial_prompt is None
+    session.decode_done(final, reading(final, UNPUNCTUATED))
+    # "eight" ends after the final's window (speech end + pad)
+    assert session.transcript() == "One two Three four Five six Seven"
+    assert session.completed[-1].ends_utterance and session.partial is None
+
+
+def test_a_final_restating_the_committed_words_with_later_times_does_not_repeat_them():
+    session = make(Budget(speculative=False))
     session.feed(audio(70))
     (first,) = session.take_requests()
-    session.decode_done(first, reading(first))  # One two. Three four.
-    session.feed(audio(40))
+    session.decode_done(first, reading(first, UNPUNCTUATED))
+    session.feed(audio(32))
     (second,) = session.take_requests()
-    session.feed(audio(SPECULATE_CHUNKS, SILENCE))
-    (speculative,) = session.take_requests()  # newer than the partial still decoding
-    session.feed(audio(10))  # the speaker goes on
-    session.decode_done(second, reading(second))
-    assert [s.text for s in session.completed] == [" One two. Three four."]
-    assert texts(shown(session))[-1] == (" Five six. Seven", False)
-    session.decode_done(speculative, reading(speculative))
-    assert shown(session) is None, "it starts before the committed words end"
+    session.decode_done(second, reading(second, UNPUNCTUATED))  # committed " One two Three four"
+    session.feed(audio(ENDPOINT_CHUNKS, SILENCE))
+    (final,) = session.take_requests()
+    late = [(" Three", 1.1, 1.4), (" four", 1.85, 2.0), (" Five", 2.1, 2.4)]  # " four" later
+    words = [Word(a, b, t, 0.9) for t, a, b in late]
+    session.decode_done(
+        final, DecodeResult([Segment(1.1, 2.4, " Three four Five", words=words)], "en", 1.0, 3.0)
+    )
+    assert session.transcript() == "One two Three four Five"
 
 
-def test_without_a_sentence_end_nothing_is_committed_before_the_max_window():
-    script = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
-    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0))
-    stream_without_vad(session, 4, script)
-    assert session.completed == []
-    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.0, max_window=4.0))
-    stream_without_vad(session, 4, script)
-    # the window reached 4 s: what ends before its middle is committed, and then every
-    # agreed word but the last two
-    assert [(s.text, s.end) for s in session.completed] == [(" One two Three four Five six", 2.9)]
-    assert session.partial.text == " Seven eight"
+def test_commits_wait_for_the_final_of_an_earlier_utterance():
+    session = make(Budget(speculative=False))
+    session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
+    (final,) = session.take_requests()
+    session.feed(audio(70))
+    (first,) = session.take_requests()
+    shift = first.start_sample / SAMPLE_RATE
+    script = [(t, a + shift, b + shift) for t, a, b in UNPUNCTUATED]
+    session.decode_done(first, reading(first, script))
+    session.feed(audio(32))
+    (second,) = session.take_requests()
+    session.decode_done(second, reading(second, script))
+    assert session.completed == [], "the first utterance's text comes first"
+    assert session.partial.text == " One two Three four Five six Seven"
+    session.decode_done(final, result(" Before."))
+    assert session.transcript() == "Before."
+    session.feed(audio(32))
+    (third,) = session.take_requests()
+    session.decode_done(third, reading(third, script))
+    assert session.transcript() == "Before. One two Three four Five six Seven"
 
 
 # ---------------------------------------------------------------- ordered finals
@@ -796,3 +892,33 @@ def test_a_restatement_without_word_times_drops_whole_segments():
     assert drop_repeat(restated, [" 1."]) == segments
     assert drop_repeat(segments, [" 1."]) == segments, "nothing restated: nothing dropped"
     assert drop_repeat([Segment(0.0, 0.3, " Yes.")], [" Yes."]) == [Segment(0.0, 0.3, " Yes.")], "said twice"
+
+
+def test_a_final_started_at_a_pause_survives_a_commit_and_leaves_its_words_out():
+    session = make(Budget())
+    session.feed(audio(70))
+    (first,) = session.take_requests()
+    session.decode_done(first, reading(first, UNPUNCTUATED))
+    session.feed(audio(32))
+    (second,) = session.take_requests()
+    session.decode_done(second, reading(second, UNPUNCTUATED))
+    assert session.transcript() == "One two Three four"
+    session.feed(audio(32))
+    (third,) = session.take_requests()  # a partial still decoding when the pause begins
+    session.feed(audio(SPECULATE_CHUNKS, SILENCE))
+    (speculative,) = session.take_requests()
+    assert speculative.kind is DecodeKind.FINAL and speculative.options.word_timestamps
+    session.decode_done(third, reading(third, UNPUNCTUATED))  # commits "Five six" (no sentence end)
+    assert session.transcript() == "One two Three four Five six"
+    session.feed(audio(ENDPOINT_CHUNKS - SPECULATE_CHUNKS, SILENCE))
+    assert session.take_requests() == [], "the final started at the pause is the final"
+    session.decode_done(speculative, reading(speculative, UNPUNCTUATED))
+    assert session.transcript() == "One two Three four Five six Seven eight"
+
+
+def test_an_utterance_younger_than_commit_after_commits_nothing():
+    session = StreamingSession(SessionOptions(language="en", use_vad=False, commit_after=2.5))
+    stream_without_vad(session, 2)
+    assert session.completed == [] and session.partial.text == " One two. Three"
+    stream_without_vad(session, 1)
+    assert session.transcript() == "One two. Three four."

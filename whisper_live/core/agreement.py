@@ -1,21 +1,36 @@
-"""LocalAgreement: which words of a growing window are settled, as in whisper_streaming.
+"""LocalAgreement-2: which words of a growing window are settled, as in whisper_streaming.
 
-In long speech with no pause the window a partial decodes keeps growing, and so does its
-cost. Words that two successive hypotheses of the same window agree on, up to a sentence
-end they share, will not change any more: they are committed as completed text and cut
-from the window. The last word is never committed (it may be cut off mid-word). When no
-shared sentence end comes before the window reaches ``max_window`` seconds, what lies
-more than half that limit in the past is committed regardless, so the window stays bounded.
+In speech without a pause every partial decodes the open utterance's window again, one
+second longer. Words that two successive hypotheses agree on, after what is already
+committed, will not change any more: they are committed at once (completed text, never
+taken back), so the client gets long speech word by word instead of at the next pause.
+
+Committed words stay in the window, as context for Whisper, until a sentence ends (the
+session then cuts the audio there); so each hypothesis starts with words already
+committed. Those are recognised by text (the prefix that best matches the committed words
+still in the window), as word times near a window's edge jitter; after a cut, a
+hypothesis that begins by restating the last committed words loses them. The same filter
+takes committed words out of the utterance's final.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from .decodes import Word
 
 _SENTENCE_END = re.compile(r"[.!?。！？]['\"»”)]*$")
 _NOT_WORD = re.compile(r"[^\w']+")
+
+# Longest run of committed words a hypothesis may restate at its start, and how close in
+# time it must begin to the committed end for that to count as a restatement.
+_MAX_RESTATED = 5
+# A word of lower probability is committed only once it ends this many seconds before the
+# audio a hypothesis heard.
+DOUBTFUL = 0.5
+DOUBT_HOLD = 2.0
+_RESTATE_WITHIN = 1.0
 
 
 def word_key(word: str) -> str:
@@ -23,36 +38,113 @@ def word_key(word: str) -> str:
     return _NOT_WORD.sub("", word.lower())
 
 
+def ends_sentence(word: Word) -> bool:
+    return bool(_SENTENCE_END.search(word.word.strip()))
+
+
+@dataclass
+class Committed:
+    """The words committed so far in an utterance: what a hypothesis' new words come after."""
+
+    # Committed words whose audio is still in the window: every hypothesis says them again.
+    words: list[Word] = field(default_factory=list)
+    end: float = float("-inf")  # stream seconds; -inf: nothing committed in this utterance
+    tail: list[str] = field(default_factory=list)  # keys of the last committed words
+
+    def new_words(self, words: list[Word]) -> list[Word]:
+        """The words of a hypothesis (stream times) that are not committed yet."""
+        if self.words:
+            return words[self._restated(words) :]
+        new = list(words)
+        if self.tail and new and abs(new[0].start - self.end) < _RESTATE_WITHIN:
+            # the window was cut after the committed words: a hypothesis may still begin
+            # by saying the last of them again
+            keys = [word_key(w.word) for w in new]
+            for n in range(min(_MAX_RESTATED, len(self.tail), len(new)), 0, -1):
+                if keys[:n] == self.tail[-n:]:
+                    return new[n:]
+        return new
+
+    def _restated(self, words: list[Word]) -> int:
+        """How many leading words of a hypothesis say the committed words in the window
+        again: the prefix closest to them by word edit distance, ties broken by where it
+        ends in time. Text decides, not word times: those of a word near a window's edge
+        can be off by more than a word."""
+        said = [word_key(w.word) for w in self.words]
+        heard = [word_key(w.word) for w in words]
+        row = list(range(len(heard) + 1))  # edit distance of said[:i] and heard[:j], over j
+        for i, key in enumerate(said, 1):
+            prev, row = row, [i] + [0] * len(heard)
+            for j in range(1, len(heard) + 1):
+                row[j] = min(prev[j - 1] + (key != heard[j - 1]), prev[j] + 1, row[j - 1] + 1)
+        best = min(row)
+
+        def distance_in_time(j: int) -> float:
+            return abs((words[j - 1].end if j else words[0].start if words else self.end) - self.end)
+
+        return min((j for j, d in enumerate(row) if d == best), key=distance_in_time)
+
+    def add(self, words: list[Word]) -> None:
+        if words:
+            self.words = self.words + list(words)
+            self.end = max(self.end, words[-1].end)
+            self.tail = (self.tail + [word_key(w.word) for w in words])[-_MAX_RESTATED:]
+
+    def cut(self, at: float) -> None:
+        """The window now starts at ``at`` (stream seconds): the committed words before it
+        are no longer in its audio."""
+        self.words = [w for w in self.words if w.end > at + 1e-3]
+
+    def copy(self) -> Committed:
+        return Committed(list(self.words), self.end, list(self.tail))
+
+
 class LocalAgreement:
-    def __init__(self, max_window: float):
-        self.max_window = max_window
-        self._previous: list[Word] = []  # the last hypothesis, less what was committed of it
+    def __init__(self) -> None:
+        self.committed = Committed()
+        self._previous: list[Word] = []  # the last hypothesis' words not committed yet
 
     def reset(self) -> None:
-        """A new window (an utterance opened or closed): nothing to agree with yet."""
+        """A new utterance: nothing committed in it, nothing to agree with yet."""
+        self.committed = Committed()
         self._previous = []
 
-    def settled(self, words: list[Word], window: float, window_end: float) -> int:
-        """How many leading ``words`` of this hypothesis to commit (0: none yet).
+    @property
+    def pending(self) -> list[Word]:
+        """The latest hypothesis' words past the committed ones: the partial to show."""
+        return list(self._previous)
 
-        ``window`` is the hypothesis' audio length and ``window_end`` its end in stream
-        time, in seconds (word times are in stream time too). The rest is what the next
-        hypothesis is compared with.
-        """
-        previous, self._previous = self._previous, words
+    def settled(self, words: list[Word], end: float | None = None) -> list[Word]:
+        """The words of this hypothesis (stream times) to commit now: the longest prefix of
+        its new words that the previous hypothesis' new words share, up to a doubtful word
+        (probability below ``DOUBTFUL``) that ends within ``DOUBT_HOLD`` seconds of ``end``
+        (the hypothesis' audio end; None: no hold). Greedy partials agree on a rare word
+        the utterance's beam final would read better ("kat" for "cat"); held a little, it
+        is the final's to decide when the speaker stops soon, and committed all the same
+        when they go on."""
+        new = self.committed.new_words(words)
         agreed = 0
-        for a, b in zip(previous, words, strict=False):
+        for a, b in zip(self._previous, new, strict=False):
             if word_key(a.word) != word_key(b.word):
                 break
+            if end is not None and b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
+                break
             agreed += 1
-        cut = 0
-        for i in range(min(agreed, len(words) - 1)):
-            if _SENTENCE_END.search(words[i].word.strip()):
-                cut = i + 1
-        if cut == 0 and window >= self.max_window:
-            horizon = window_end - self.max_window / 2
-            cut = max((i + 1 for i, w in enumerate(words[:-1]) if w.end <= horizon), default=0)
-            cut = max(cut, min(agreed, len(words) - 2))
-        if cut > 0:
-            self._previous = words[cut:]
-        return cut
+        return self._commit(new, agreed)
+
+    def observe(self, words: list[Word]) -> None:
+        """Take a hypothesis without committing from it (commits wait): the next one is
+        compared with this."""
+        self._previous = self.committed.new_words(words)
+
+    def force(self, words: list[Word], horizon: float) -> list[Word]:
+        """Commit the new words that end by ``horizon`` whether or not they were agreed on
+        (a window that grew too long without agreement), never the last one."""
+        new = self.committed.new_words(words)
+        count = sum(1 for w in new[:-1] if w.end <= horizon)
+        return self._commit(new, count)
+
+    def _commit(self, new: list[Word], count: int) -> list[Word]:
+        commit, self._previous = new[:count], new[count:]
+        self.committed.add(commit)
+        return commit

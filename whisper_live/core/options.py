@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 
 from .vad import VadParameters
 
+# ``commit_after`` of a diarized stream: a completed segment is labelled with its speaker the
+# moment it is sent, and word-by-word commits (a second or two of one speaker's audio) came
+# before the live speaker model knew the voices (two speakers labelled as one, three as
+# five); an utterance's first seconds wait for its final, as before LocalAgreement-2.
+DIARIZED_COMMIT_AFTER = 10.0
+
 
 @dataclass
 class SessionOptions:
@@ -25,7 +31,14 @@ class SessionOptions:
     greedy_first: bool = True
     partial_interval: float = 1.0
     speculate_silence_ms: int = 200
-    commit_after: float = 10.0
+    # Long speech (LocalAgreement): committed words stay in the window as context until a
+    # sentence ends, or until the window is ``cut_after`` seconds long; a window that
+    # reaches ``max_window`` with nothing agreed commits its older half regardless.
+    cut_after: float = 12.0
+    # Seconds an utterance must have lasted before LocalAgreement commits any of it: until
+    # then only its beam final completes text (0: commit from the first agreement; the
+    # trade between the two is measured in docs/BENCHMARKS.md, "Long-form streaming").
+    commit_after: float = 0.0
     max_window: float = 24.0
     prompt_chars: int = 200
     condition_on_previous_text: bool = True

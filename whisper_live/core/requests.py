@@ -36,12 +36,17 @@ class DecodeRequest:
 
 
 def decode_options(
-    kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, window: float
+    kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, words: bool = False
 ) -> DecodeOptions:
-    """The options of a decode of ``window`` seconds: greedy and quick for a partial, the
-    client's beam for a final (tried greedy first, unless the options say otherwise). The session carries context in ``prompt`` itself (its
-    completed text), so Whisper's own conditioning stays off."""
-    long_window = window >= options.commit_after
+    """The options of a decode: greedy and quick for a partial, the client's beam for a
+    final (tried greedy first, unless the options say otherwise). The session carries
+    context in ``prompt`` itself (its completed text), so Whisper's own conditioning stays
+    off.
+
+    Partials always carry word times: LocalAgreement compares them word by word and commits
+    what two agree on (the alignment pass reuses the encoder's output: a fraction of the
+    decode). A final gets them when the client asks, or when ``words``: its utterance has
+    words committed already, which it must leave out."""
     decode = DecodeOptions(
         language=language,
         task=options.task,
@@ -54,16 +59,12 @@ def decode_options(
     if kind is DecodeKind.PARTIAL:
         decode.beam_size = decode.best_of = 1
         decode.temperature = 0.0
-        # Word times let LocalAgreement commit words of a long window.
-        decode.word_timestamps = long_window
-        decode.without_timestamps = not long_window
-        # Long windows, whose agreed words become completed text, keep the padded 30 s
-        # window; fitted windows are tuned for whole utterances.
-        decode.fit_window = options.fit_window and not long_window
+        decode.word_timestamps = True
+        decode.without_timestamps = True
     else:
         decode.beam_size = options.beam_size
         decode.greedy_first = options.greedy_first
-        decode.word_timestamps = options.word_timestamps or long_window
+        decode.word_timestamps = options.word_timestamps or words
     return decode
 
 

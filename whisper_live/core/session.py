@@ -16,8 +16,12 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
   if the budget allows it; if the endpoint follows with no new speech, that result is the
   final and is sent the moment it exists, so a final costs max(endpoint wait, decode)
   instead of the sum. If the speaker goes on, the result just serves as a fresher partial.
-- In long speech with no pause, partials of windows longer than ``commit_after`` carry word
-  times, and the words LocalAgreement settles are committed and cut from the window.
+- In long speech with no pause, every partial carries word times, and the words two
+  successive partials agree on (LocalAgreement-2) are committed at once: completed text,
+  word by word, while the speaker goes on; the partial shows only the words after them.
+  Committed words stay in the window as context until their sentence ends; then the
+  window is cut there (or at the last committed word once it is ``cut_after`` long), and
+  the text before the window is the prompt. The final leaves out the committed words.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agreement import LocalAgreement
+from .agreement import Committed, LocalAgreement, ends_sentence
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
@@ -44,6 +48,8 @@ from .vad import CHUNK, SpeechChunks
 
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
+# A partial's last word ending this close to the end of its audio may be cut off mid-word.
+_CUT_WORD = 0.25
 
 
 @dataclass
@@ -70,7 +76,12 @@ class StreamingSession:
         self._chunks = SpeechChunks(vad)
         self._audio = SampleBuffer()
         self._endpoint = Endpointer(self.options.vad)
-        self._agreement = LocalAgreement(self.options.max_window)
+        self._agreement = LocalAgreement()
+        # Completed segments at the end of the transcript that lie inside the open window
+        # (committed, not yet cut): the audio holds them, so the prompt must not.
+        self._window_committed = 0
+        # Finals whose window holds committed words: where those end, to leave them out.
+        self._committed_before: dict[int, Committed] = {}
         self._transcript = SessionTranscript()
         self._finals = OrderedFinals()
         self._speech_ended: list[float] = []  # of finals delivered since the last update
@@ -198,6 +209,7 @@ class StreamingSession:
             self._window_start = max(self._audio.start, self._endpoint.start)
             self._last_partial_at = self._window_start
             self._agreement.reset()
+            self._window_committed = 0
             self._speculation = None
         elif activity is Activity.SPEECH:
             self._speculation = None  # the speaker went on: that decode is only a partial now
@@ -230,6 +242,7 @@ class StreamingSession:
         endpoint.close()
         self._speculation = None
         self._agreement.reset()
+        self._window_committed = 0
         self._deliver_finals()
         if not endpoint.long_enough:
             self._set_partial(None)
@@ -265,13 +278,18 @@ class StreamingSession:
         Whisper's fallback to sampling costs a decode per step (Finalize waited seconds)
         and is where a half-spoken word grows into an invented sentence."""
         begin = self._window_start
-        window = (end - begin) / SAMPLE_RATE
-        options = decode_options(kind, self.options, self.language, self._prompt(), window)
+        committed = self._agreement.committed
+        # this utterance committed words: the window may say them again (or, just after a
+        # cut, restate the last of them), and word times let the final leave them out
+        after_commits = committed.end != float("-inf")
+        options = decode_options(kind, self.options, self.language, self._prompt(), after_commits)
         if forced:
             options.word_timestamps = True
             options.temperature = 0.0
         audio = self._audio.slice(begin, end)
         request = DecodeRequest(next(self._ids), kind, self._endpoint.utterance, audio, begin, options)
+        if kind is DecodeKind.FINAL and after_commits:
+            self._committed_before[request.id] = committed.copy()
         self._requests.append(request)
         return request
 
@@ -279,8 +297,9 @@ class StreamingSession:
         parts = []
         if self.options.initial_prompt:
             parts.append(self.options.initial_prompt.strip())
-        if self.options.condition_on_previous_text and self.completed:
-            history = self.transcript()[-self.options.prompt_chars :]
+        before = self.completed[: len(self.completed) - self._window_committed]
+        if self.options.condition_on_previous_text and before:
+            history = "".join(s.text for s in before).strip()[-self.options.prompt_chars :]
             parts.append(
                 history[history.find(" ") + 1 :] if len(history) == self.options.prompt_chars else history
             )
@@ -300,52 +319,87 @@ class StreamingSession:
         if not self._is_current(request):
             return
         segments = self._usable(request, result)
-        if request.options.word_timestamps:
-            self._commit_agreed(request, segments)
-            if request.start_sample != self._window_start:
-                # the commit consumed part of this hypothesis; the rest stays a partial
-                segments = [s for s in segments if s.start >= self._window_start / SAMPLE_RATE]
-                words = [
-                    w
-                    for s in segments
-                    for w in (s.words or [])
-                    if w.start * SAMPLE_RATE >= self._window_start
-                ]
-                self._show_partial(request, segments, words)
-                return
-        self._show_partial(request, segments)
-
-    def _commit_agreed(self, request: DecodeRequest, segments: list[Segment]) -> None:
         words = [w for s in segments for w in (s.words or [])]
-        window = (request.end_sample - self._window_start) / SAMPLE_RATE
-        cut = self._agreement.settled(words, window, request.end_sample / SAMPLE_RATE)
-        if cut == 0:
+        if not words:
+            self._show_partial(request, segments)
             return
-        committed = words[:cut]
+        young = request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+        if self._finals or young:
+            # an earlier utterance's final is still out (commit after it, in order), or this
+            # utterance is too young to commit from (``commit_after``): agree, do not commit
+            self._agreement.observe(words)
+        else:
+            committed = self._agreement.settled(words, request.end_sample / SAMPLE_RATE)
+            window = (request.end_sample - self._window_start) / SAMPLE_RATE
+            if not committed and window >= self.options.max_window:
+                horizon = (request.end_sample / SAMPLE_RATE) - self.options.max_window / 2
+                committed = self._agreement.force(words, horizon)
+            if committed:
+                self._commit(committed)
+        pending = self._agreement.pending
+        if pending and pending[-1].end > request.end_sample / SAMPLE_RATE - _CUT_WORD:
+            # the audio may end inside this word: Whisper guessed the rest ("exhibit." for
+            # "exhib-"), and the next hypothesis would take it back; it shows one refresh later
+            pending = pending[:-1]
+        self._show_partial(request, segments, pending)
+
+    def _commit(self, words: list[Word]) -> None:
+        """Complete ``words`` (one segment per sentence), then cut the window after the last
+        sentence they end, or after them all once the window is ``cut_after`` long."""
+        sentences: list[list[Word]] = [[]]
+        for word in words:
+            sentences[-1].append(word)
+            if ends_sentence(word):
+                sentences.append([])
+        sentences = [s for s in sentences if s]
         self._transcript.complete(
             [
                 StreamSegment(
-                    committed[0].start,
-                    committed[-1].end,
-                    "".join(w.word for w in committed),
+                    sentence[0].start,
+                    sentence[-1].end,
+                    "".join(w.word for w in sentence),
                     True,
-                    committed if self.options.word_timestamps else None,
+                    sentence if self.options.word_timestamps else None,
                 )
+                for sentence in sentences
             ]
         )
-        new_start = max(self._window_start, int(round(committed[-1].end * SAMPLE_RATE)))
-        self._window_start = min(new_start, self._audio.end)
-        self._speculation = None
+        self._window_committed += len(sentences)
+        ended = [i for i, sentence in enumerate(sentences) if ends_sentence(sentence[-1])]
+        cut_at = None
+        if ended:
+            cut_at = sentences[ended[-1]][-1].end
+            self._window_committed = len(sentences) - ended[-1] - 1
+        elif self._audio.end - self._window_start >= self.options.cut_after * SAMPLE_RATE:
+            cut_at = words[-1].end
+            self._window_committed = 0
+        if cut_at is not None:
+            new_start = max(self._window_start, int(round(cut_at * SAMPLE_RATE)))
+            self._window_start = min(new_start, self._audio.end)
+            self._agreement.committed.cut(cut_at)
+        speculation = self._speculation
+        if speculation is not None:
+            if cut_at is None and speculation.request.options.word_timestamps:
+                # the final started at the pause decodes the same window: it leaves out
+                # these words too, and stays the final (a new one would cost the wait)
+                self._committed_before[speculation.request.id] = self._agreement.committed.copy()
+            else:
+                self._speculation = None
         self._emit_segments()
 
     def _show_partial(
         self, request: DecodeRequest, segments: list[Segment], words: list[Word] | None = None
     ) -> None:
+        """Show a hypothesis: its ``words`` past the committed ones when it has word times
+        (none left: no partial), else its segments' text."""
         if request.id < self._partial_seq:
             return  # an older hypothesis finished after a newer one
         self._partial_seq = request.id
         self._partial_utt = request.utterance
-        if words:
+        if words is not None:
+            if not words:
+                self._set_partial(None)
+                return
             text, start, end = "".join(w.word for w in words), words[0].start, words[-1].end
         else:
             text = "".join(s.text for s in segments)
@@ -365,9 +419,14 @@ class StreamingSession:
         if request in self._finals:
             self._finals.resolve(request, result)
             self._deliver_finals()
-        elif self._is_current(request):
+            return
+        if self._speculation is None or self._speculation.request is not request:
+            self._committed_before.pop(request.id, None)  # no longer a final
+        if self._is_current(request):
             # a speculative final the speaker talked past: still the freshest partial
-            self._show_partial(request, self._usable(request, result))
+            usable = self._usable(request, result)
+            words = [w for s in usable for w in (s.words or [])]
+            self._show_partial(request, usable, self._agreement.committed.new_words(words) if words else None)
 
     def _in_another_language(self, request: DecodeRequest, result: DecodeResult) -> bool:
         """A final asked for before the stream's language was settled, that came back in
@@ -387,6 +446,8 @@ class StreamingSession:
             next(self._ids), request.kind, request.utterance, request.audio, request.start_sample, options
         )
         self._finals.replace(request, again)
+        if request.id in self._committed_before:
+            self._committed_before[again.id] = self._committed_before.pop(request.id)
         if request.id in self._forced:
             self._forced.discard(request.id)
             self._forced.add(again.id)
@@ -400,6 +461,7 @@ class StreamingSession:
             if self._partial_utt <= request.utterance:
                 self._transcript.partial = None
             if result is None:
+                self._committed_before.pop(request.id, None)
                 reason = self._failures.pop(request.id, "decode failed")
                 self._events.append(
                     AudioLost(request.start_sample / SAMPLE_RATE, speech_end / SAMPLE_RATE, reason)
@@ -407,6 +469,8 @@ class StreamingSession:
             else:
                 self._speech_ended.append(speech_end / SAMPLE_RATE)
                 usable = self._usable(request, result)
+                if request.id in self._committed_before:
+                    usable = self._without_committed(usable, self._committed_before.pop(request.id))
                 if request.id in self._forced:
                     self._forced.discard(request.id)
                     usable = self._truthful_cut(request, usable, speech_end)
@@ -425,6 +489,22 @@ class StreamingSession:
                 )
         if ready:
             self._emit_segments()
+
+    @staticmethod
+    def _without_committed(segments: list[Segment], committed: Committed) -> list[Segment]:
+        """A final's segments less the words its window held that were committed already."""
+        keep = {id(w) for w in committed.new_words([w for s in segments for w in (s.words or [])])}
+        out = []
+        for seg in segments:
+            if seg.words is None:  # no word times after all: whole segments, by time
+                if seg.end > committed.end:
+                    out.append(seg)
+                continue
+            words = [w for w in seg.words if id(w) in keep]
+            if words:
+                text = "".join(w.word for w in words)
+                out.append(dataclasses.replace(seg, start=words[0].start, text=text, words=words))
+        return out
 
     def _truthful_cut(self, request: DecodeRequest, usable: list[Segment], speech_end: int) -> list[Segment]:
         """A forced final passes the guards of every final (``_usable``), then loses what

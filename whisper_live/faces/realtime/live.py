@@ -43,7 +43,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from ...core.events import AudioLost, SegmentsChanged
-from ...core.options import SessionOptions
+from ...core.options import DIARIZED_COMMIT_AFTER, SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
 from ...core.vad import CHUNK
@@ -149,6 +149,7 @@ class RealtimeConnection:
                 initial_prompt=self.config.prompt,
                 # words let a speaker change inside a segment count for each speaker
                 word_timestamps=self.config.logprobs or self.config.diarize,
+                commit_after=DIARIZED_COMMIT_AFTER if self.config.diarize else 0.0,
                 audio_format="float32",
                 vad=self.config.vad(),
                 fit_window=self.context.settings.fit_window,

@@ -20,7 +20,7 @@ from typing import Any
 
 from ...booleans import SPELLINGS, as_bool
 from ...core.events import AudioLost, Event, LanguageDetected
-from ...core.options import SessionOptions
+from ...core.options import DIARIZED_COMMIT_AFTER, SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
@@ -171,6 +171,8 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         raise ProtocolError("known_speakers must be a list")
     if known:
         warnings.append("known_speakers is not supported: speakers are labelled SPEAKER_00, SPEAKER_01, ...")
+    if diarize:
+        opts.commit_after = DIARIZED_COMMIT_AFTER
     model = _text(data.get("model"), "model")
     send_words = opts.word_timestamps
     if diarize:

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Long-form streaming, word by word: continuous speech through the real server.
+
+One client streams a long reading at real-time pace over the WebSocket (each frame leaves
+when its last sample exists: ``harness.evaluation.paced``) and every server message is
+recorded with its arrival time. Cases (``--cases``):
+
+- ``ljspeech``: the 32 LJ Speech clips joined with 0.2 s gaps (~4 min, one reader);
+- ``sonnet``: the LibriVox Sonnet 1 (53 s, one recording);
+- ``devclean``: the 15 LibriSpeech dev-clean utterances joined with 0.2 s gaps (changing
+  readers, nearly no pause).
+
+Reported per case, with plain faster-whisper (``WhisperModel.transcribe``, same model, same
+run) on the same audio as the reference point:
+- WER of the final committed text and of the offline transcript;
+- word emission latency: for each spoken word (its end from the offline pass with word
+  times), seconds until it first appears in the committed text, and in the displayed text
+  (committed + partial), words lined up by a word-level edit alignment; p50 / p90;
+- flicker: normalised erasure, characters the display takes back over the final length;
+- model calls per second of audio (the server's ``/status`` batch counts).
+
+``--server-root`` runs the server from other checkouts (PYTHONPATH), so a before/after
+comparison is one invocation:
+
+    python scripts/bench_longform.py --json /tmp/longform.json
+    python scripts/bench_longform.py --server-root /work/main --server-root . --cases sonnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_streaming import ServerProcess, pct, report_header
+from harness import evaluation as ev
+from harness import longform_metrics as lm
+
+from whisper_live.core.pcm import SAMPLE_RATE
+from whisper_live.media import decode_audio
+
+GAP = 0.2
+
+
+def case_audio(name: str) -> tuple[np.ndarray, str]:
+    """The audio (16 kHz mono) and reference text of a case."""
+    if name == "ljspeech":
+        conv = ev.conversation(ev.manifest("ljspeech")[:32], gap=GAP, lead=0.5)
+    elif name == "devclean":
+        conv = ev.conversation(ev.manifest("librispeech_dev_clean")[:15], gap=GAP, lead=0.5)
+    elif name == "sonnet":
+        utt = next(u for u in ev.manifest("longform") if u.id.startswith("shakespeare"))
+        return decode_audio(str(utt.path)), utt.reference
+    else:
+        raise ValueError(f"unknown case {name!r}")
+    return conv.audio, conv.reference
+
+
+def offline(audio: np.ndarray, model: str, compute_type: str) -> dict:
+    """Plain faster-whisper on the whole recording, with word times: the spoken words' ends."""
+    from faster_whisper import WhisperModel
+
+    from whisper_live.engine.models import resolve
+
+    wm = WhisperModel(resolve(model).path, device="cpu", compute_type=compute_type)
+    started = time.monotonic()
+    segments, _ = wm.transcribe(audio, language="en", word_timestamps=True)
+    segments = list(segments)
+    spoken = [(w, word.end) for s in segments for word in s.words for w in lm.words(word.word)]
+    return {
+        "text": "".join(s.text for s in segments).strip(),
+        "spoken": spoken,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def displays(trace: ev.StreamTrace) -> list[lm.Display]:
+    """What the client showed after each message, completed segments collected the way
+    ``evaluation.stream`` (and WhisperLive's client) collects them."""
+    out = []
+    seen: set[tuple[float, str]] = set()
+    completed = ""
+    for msg, at in zip(trace.messages[1:], trace.arrivals, strict=False):
+        segments = msg.get("segments")
+        if not segments:
+            continue
+        partial = ""
+        for seg in segments:
+            if seg["completed"]:
+                key = (round(float(seg["start"]), 2), seg["text"])
+                if key not in seen:
+                    seen.add(key)
+                    completed += seg["text"]
+            else:
+                partial = seg["text"]
+        out.append(lm.Display(at, completed, partial))
+    return out
+
+
+def model_calls(status: dict) -> dict[str, int]:
+    """Model calls the server made by priority (``/status`` counts them by batch size)."""
+    return {kind: sum(counts.values()) for kind, counts in (status.get("batch_sizes") or {}).items()}
+
+
+def measure(root: Path | None, server_args: list[str], audio: np.ndarray, reference: str, base: dict) -> dict:
+    env = {"PYTHONPATH": str(root)} if root else None
+    with contextlib.chdir(root) if root else contextlib.nullcontext():
+        # ``-m`` puts the working directory first on sys.path: the checkout's package wins
+        server = ServerProcess(server_args, env=env)
+    try:
+        cpu0 = server.cpu_seconds()
+        seconds = len(audio) / SAMPLE_RATE
+        trace = asyncio.run(ev.stream(server.url, audio, {"language": "en"}, timeout=seconds + 120))
+        cpu = server.cpu_seconds() - cpu0
+        status = server.status()
+    finally:
+        server.stop()
+    shown = displays(trace)
+    final = lm.words(trace.transcript)
+    committed_lat, committed_missing = lm.emission_latencies(
+        base["spoken"], final, lm.first_committed(final, shown)
+    )
+    displayed_lat, _ = lm.emission_latencies(base["spoken"], final, lm.first_displayed(final, shown))
+    texts = [d.text for d in shown]
+    calls = model_calls(status)
+    total = sum(calls.values())
+    return {
+        "server_root": str(root) if root else None,
+        "wer": round(ev.wer(reference, trace.transcript), 4),
+        "committed_p50": pct(committed_lat, 50),
+        "committed_p90": pct(committed_lat, 90),
+        "displayed_p50": pct(displayed_lat, 50),
+        "displayed_p90": pct(displayed_lat, 90),
+        "spoken_words_not_in_final": committed_missing,
+        "normalized_erasure": round(lm.normalized_erasure(texts), 4),
+        "display_updates": len(texts),
+        "completed_segments": len(trace.completed),
+        "committed_before_audio_end": sum(1 for at in trace.completed_at if at < seconds),
+        "model_calls": calls,
+        "model_calls_per_audio_second": round(total / seconds, 3),
+        "server_cpu_seconds": round(cpu, 1),
+        "closed": trace.close_code,
+        "transcript": trace.transcript,
+        # every display: [arrival s, characters of completed text shown, the partial]; the
+        # completed text is ``completed_text``'s first characters (what flickered, and when)
+        "completed_text": shown[-1].completed if shown else "",
+        "displays": [[round(d.at, 3), len(d.completed), d.partial] for d in shown],
+    }
+
+
+def main() -> None:
+    ev.use_benchmark_audio()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", default="ljspeech,sonnet,devclean")
+    parser.add_argument(
+        "--server-root",
+        action="append",
+        type=Path,
+        help="run the server from this checkout (repeatable: one run each, same audio)",
+    )
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--json", help="write results here")
+    parser.add_argument("server_arg", nargs="*", help="extra server flags after --")
+    args = parser.parse_args()
+    server_args = [
+        "--model",
+        args.model,
+        "--compute-type",
+        args.compute_type,
+        "--no-capacity-admission",
+        *args.server_arg,
+    ]
+    roots = [r.resolve() for r in args.server_root] if args.server_root else [None]
+    cases = []
+    for name in args.cases.split(","):
+        audio, reference = case_audio(name)
+        seconds = len(audio) / SAMPLE_RATE
+        base = offline(audio, args.model, args.compute_type)
+        case = {
+            "case": name,
+            "audio_seconds": round(seconds, 1),
+            "offline_wer": round(ev.wer(reference, base["text"]), 4),
+            "offline_seconds": base["seconds"],
+            "spoken_words": len(base["spoken"]),
+            "runs": [],
+        }
+        for root in roots:
+            print(f"{name}: {seconds:.0f} s, server from {root or 'this checkout'} ...", flush=True)
+            case["runs"].append(measure(root, server_args, audio, reference, base))
+        cases.append(case)
+    print(
+        f"\n{'case':<9} {'server':<24} {'WER':>6} {'offline':>7} {'commit p50':>10} {'p90':>6} "
+        f"{'shown p50':>9} {'p90':>6} {'erasure':>7} {'calls/s':>7}"
+    )
+    for case in cases:
+        for run in case["runs"]:
+            root = (run["server_root"] or "this checkout")[-24:]
+            print(
+                f"{case['case']:<9} {root:<24} {run['wer']:>6.3f} {case['offline_wer']:>7.3f} "
+                f"{run['committed_p50']!s:>10} {run['committed_p90']!s:>6} {run['displayed_p50']!s:>9} "
+                f"{run['displayed_p90']!s:>6} {run['normalized_erasure']:>7.3f} "
+                f"{run['model_calls_per_audio_second']:>7}"
+            )
+    report = {
+        **report_header(),
+        "model": args.model,
+        "compute_type": args.compute_type,
+        "pacing": "one client, each frame sent when its last sample exists",
+        "cases": cases,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Continuous reading over a real WebSocket with the real model: text is committed word by
+word while the reader goes on, not only at the pauses. How fast is measured by
+scripts/bench_longform.py; here only what must hold on any machine."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from harness import evaluation as ev
+from harness.transcripts import inserted_words, repeated_segments
+
+
+@pytest.mark.slow
+def test_a_continuous_reading_is_committed_while_it_is_read(server):
+    clips = ev.manifest("ljspeech")  # four readings, 28 s, joined with 0.2 s gaps
+    conv = ev.conversation(clips, gap=0.2, lead=0.5)
+    trace = asyncio.run(ev.stream(server.ws_url, conv.audio, {"language": "en"}, speed=1.0, timeout=180))
+    assert trace.close_code == 1000
+
+    # Commits during speech: completed text of a clip that arrived before that clip's
+    # audio ended (a final can only come after its speech: these are LocalAgreement's).
+    # Measured: 17 such segments of the four clips; two long clips alone must give some.
+    early = [
+        seg
+        for seg, at in zip(trace.completed, trace.completed_at, strict=True)
+        if any(start <= float(seg["end"]) <= end and at < end for start, end in zip(conv.starts, conv.ends))
+    ]
+    assert len(early) >= 3, [(s["text"], at) for s, at in zip(trace.completed, trace.completed_at)]
+
+    # Completed segments are in order and never overlap.
+    ends = [(float(s["start"]), float(s["end"])) for s in trace.completed]
+    assert all(b[0] >= a[1] - 1e-6 for a, b in zip(ends, ends[1:])), ends
+
+    # As accurate as the utterance path (measured WER 0.066, 4 words outside the reference:
+    # numbers as digits), nothing said twice.
+    error = ev.wer(conv.reference, trace.transcript)
+    assert error < 0.15, (error, trace.transcript)
+    assert inserted_words(conv.reference, trace.transcript) <= 10, trace.transcript
+    assert repeated_segments([s["text"] for s in trace.completed]) == 0, trace.transcript
+    words = ev.normalize(trace.transcript).split()
+    grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
+    assert len(grams) == len(set(grams)), "a run of four words repeats: a loop or a restatement"
+
+    # Nothing lost: the end of every clip is in the transcript.
+    text = " " + " ".join(words) + " "
+    for clip in clips:
+        last = " ".join(ev.normalize(clip.reference).split()[-2:])
+        assert f" {last} " in text, (last, trace.transcript)
