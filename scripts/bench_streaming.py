@@ -77,7 +77,7 @@ class ServerProcess:
         ``log`` receives the server's stderr (else it shares ours); ``root``: run the server
         of another checkout (its ``whisper_live`` first on the path), e.g. the code before a
         change, so that before and after are measured in one run."""
-        if root is not None:
+        if root is not None:  # and its directory is the server's: `python -m` puts that first
             env = {
                 **(env or {}),
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
@@ -99,7 +99,7 @@ class ServerProcess:
             *extra_args,
         ]
         self._log = open(log, "w") if log else None  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stderr=self._log)
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stderr=self._log, cwd=root)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
@@ -311,7 +311,12 @@ def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = No
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
         profile = (
-            CpuProfile(server.proc.pid, Path(args.profile) / f"perf-{clients}.data") if args.profile else None
+            CpuProfile(
+                server.proc.pid,
+                Path(args.profile).resolve() / f"perf-{clients}-{(root or Path.cwd()).name}.data",
+            )
+            if args.profile
+            else None
         )
         traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap, args.frame))
         cpu_parts = profile.stop() if profile else None
