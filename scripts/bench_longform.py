@@ -106,7 +106,9 @@ def model_calls(status: dict) -> dict[str, int]:
     return {kind: sum(counts.values()) for kind, counts in (status.get("batch_sizes") or {}).items()}
 
 
-def measure(root: Path | None, server_args: list[str], audio: np.ndarray, reference: str, base: dict) -> dict:
+def measure(
+    root: Path | None, server_args: list[str], audio: np.ndarray, reference: str, base: dict, config: dict
+) -> dict:
     env = {"PYTHONPATH": str(root)} if root else None
     with contextlib.chdir(root) if root else contextlib.nullcontext():
         # ``-m`` puts the working directory first on sys.path: the checkout's package wins
@@ -114,7 +116,7 @@ def measure(root: Path | None, server_args: list[str], audio: np.ndarray, refere
     try:
         cpu0 = server.cpu_seconds()
         seconds = len(audio) / SAMPLE_RATE
-        trace = asyncio.run(ev.stream(server.url, audio, {"language": "en"}, timeout=seconds + 120))
+        trace = asyncio.run(ev.stream(server.url, audio, config, timeout=seconds + 120))
         cpu = server.cpu_seconds() - cpu0
         status = server.status()
     finally:
@@ -159,6 +161,12 @@ def main() -> None:
     )
     parser.add_argument("--cases", default="ljspeech,sonnet,devclean")
     parser.add_argument(
+        "--commit-after",
+        type=float,
+        help="the client's commit_after (seconds an utterance lasts before words are committed; "
+        "0: word by word); default: the server's",
+    )
+    parser.add_argument(
         "--server-root",
         action="append",
         type=Path,
@@ -169,6 +177,7 @@ def main() -> None:
     parser.add_argument("--json", help="write results here")
     parser.add_argument("server_arg", nargs="*", help="extra server flags after --")
     args = parser.parse_args()
+    config = {"language": "en"} | ({} if args.commit_after is None else {"commit_after": args.commit_after})
     server_args = [
         "--model",
         args.model,
@@ -193,7 +202,7 @@ def main() -> None:
         }
         for root in roots:
             print(f"{name}: {seconds:.0f} s, server from {root or 'this checkout'} ...", flush=True)
-            case["runs"].append(measure(root, server_args, audio, reference, base))
+            case["runs"].append(measure(root, server_args, audio, reference, base, config))
         cases.append(case)
     print(
         f"\n{'case':<9} {'server':<24} {'WER':>6} {'offline':>7} {'commit p50':>10} {'p90':>6} "

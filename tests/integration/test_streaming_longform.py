@@ -15,7 +15,8 @@ from harness.transcripts import inserted_words, repeated_segments
 def test_a_continuous_reading_is_committed_while_it_is_read(server):
     clips = ev.manifest("ljspeech")  # four readings, 28 s, joined with 0.2 s gaps
     conv = ev.conversation(clips, gap=0.2, lead=0.5)
-    trace = asyncio.run(ev.stream(server.ws_url, conv.audio, {"language": "en"}, speed=1.0, timeout=180))
+    config = {"language": "en", "commit_after": 0}  # word by word, from the first agreement
+    trace = asyncio.run(ev.stream(server.ws_url, conv.audio, config, speed=1.0, timeout=180))
     assert trace.close_code == 1000
 
     # Commits during speech: completed text of a clip that arrived before that clip's

@@ -340,7 +340,7 @@ def stream_without_vad(session: StreamingSession, seconds: int, script=SCRIPT) -
 
 
 def test_long_speech_commits_what_two_partials_agree_on_and_cuts_the_window_at_sentence_ends():
-    session = StreamingSession(SessionOptions(language="en", use_vad=False))
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
     requests = stream_without_vad(session, 3)
     assert all(r.options.word_timestamps for r in requests), "every partial carries word times"
     # 1 s: " One two." (nothing to agree with); 2 s: agreed, committed; 3 s: " Three four." too
@@ -359,7 +359,7 @@ def test_long_speech_commits_what_two_partials_agree_on_and_cuts_the_window_at_s
 
 
 def test_a_partial_holds_back_a_last_word_the_audio_may_end_inside():
-    session = StreamingSession(SessionOptions(language="en", use_vad=False))
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
     session.feed(np.zeros(SAMPLE_RATE, np.float32))
     (request,) = session.take_requests()
     cut = [Word(0.1, 0.4, " One", 0.9), Word(0.5, 0.9, " two", 0.9)]  # "two" ends 0.1 s before the audio
@@ -380,7 +380,7 @@ UNPUNCTUATED = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
 
 
 def test_committed_words_stay_in_the_window_until_their_sentence_ends():
-    session = StreamingSession(SessionOptions(language="en", use_vad=False))
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
     requests = stream_without_vad(session, 4, UNPUNCTUATED)
     assert [s.text for s in session.completed] == [" One two", " Three four", " Five six"]
     assert session.partial.text == " Seven"
@@ -389,7 +389,7 @@ def test_committed_words_stay_in_the_window_until_their_sentence_ends():
 
 
 def test_a_window_cut_after_seconds_is_cut_at_the_last_committed_word():
-    session = StreamingSession(SessionOptions(language="en", use_vad=False, cut_after=2.0))
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False, cut_after=2.0))
     requests = stream_without_vad(session, 4, UNPUNCTUATED)
     assert [r.start_sample for r in requests] == [0, 0, round(0.9 * SAMPLE_RATE), round(1.9 * SAMPLE_RATE)]
     assert session.transcript() == "One two Three four Five six"
@@ -405,7 +405,7 @@ def test_a_window_without_agreement_commits_its_older_half_at_the_max_window():
             seg.text = "".join(w.word for w in seg.words)
         return result
 
-    session = StreamingSession(SessionOptions(language="en", use_vad=False, max_window=4.0))
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False, max_window=4.0))
     for _ in range(4):
         session.feed(np.zeros(SAMPLE_RATE, np.float32))
         for request in session.take_requests():
@@ -416,7 +416,7 @@ def test_a_window_without_agreement_commits_its_older_half_at_the_max_window():
 
 
 def test_the_final_leaves_out_the_words_committed_from_its_window():
-    session = make(Budget(speculative=False))
+    session = make(Budget(speculative=False), commit_after=0)
     session.feed(audio(70))  # 2.24 s of speech
     (first,) = session.take_requests()
     session.decode_done(first, reading(first, UNPUNCTUATED))  # " One two" (ends 1.9 s)
@@ -436,7 +436,7 @@ def test_the_final_leaves_out_the_words_committed_from_its_window():
 
 
 def test_a_final_restating_the_committed_words_with_later_times_does_not_repeat_them():
-    session = make(Budget(speculative=False))
+    session = make(Budget(speculative=False), commit_after=0)
     session.feed(audio(70))
     (first,) = session.take_requests()
     session.decode_done(first, reading(first, UNPUNCTUATED))
@@ -454,7 +454,7 @@ def test_a_final_restating_the_committed_words_with_later_times_does_not_repeat_
 
 
 def test_commits_wait_for_the_final_of_an_earlier_utterance():
-    session = make(Budget(speculative=False))
+    session = make(Budget(speculative=False), commit_after=0)
     session.feed(np.concatenate([audio(20), audio(ENDPOINT_CHUNKS, SILENCE)]))
     (final,) = session.take_requests()
     session.feed(audio(70))
@@ -895,7 +895,7 @@ def test_a_restatement_without_word_times_drops_whole_segments():
 
 
 def test_a_final_started_at_a_pause_survives_a_commit_and_leaves_its_words_out():
-    session = make(Budget())
+    session = make(Budget(), commit_after=0)
     session.feed(audio(70))
     (first,) = session.take_requests()
     session.decode_done(first, reading(first, UNPUNCTUATED))

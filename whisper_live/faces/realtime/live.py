@@ -149,7 +149,7 @@ class RealtimeConnection:
                 initial_prompt=self.config.prompt,
                 # words let a speaker change inside a segment count for each speaker
                 word_timestamps=self.config.logprobs or self.config.diarize,
-                commit_after=DIARIZED_COMMIT_AFTER if self.config.diarize else 0.0,
+                commit_after=DIARIZED_COMMIT_AFTER if self.config.diarize else SessionOptions.commit_after,
                 audio_format="float32",
                 vad=self.config.vad(),
                 fit_window=self.context.settings.fit_window,

@@ -136,6 +136,8 @@ def parse_config(raw: str | bytes) -> ClientConfig:
         opts.word_timestamps = _bool(data["word_timestamps"], "word_timestamps")
     if data.get("redetect_language") is not None:  # our extension: see SessionOptions
         opts.redetect_language = _bool(data["redetect_language"], "redetect_language")
+    if data.get("commit_after") is not None:  # our extension: see SessionOptions
+        opts.commit_after = _number(data["commit_after"], "commit_after", float, 0.0, 3600.0)
     audio_format = data.get("audio_format")
     if audio_format not in (None, "int16", "float32"):
         raise ProtocolError("audio_format must be 'int16' or 'float32'")
@@ -172,7 +174,7 @@ def parse_config(raw: str | bytes) -> ClientConfig:
     if known:
         warnings.append("known_speakers is not supported: speakers are labelled SPEAKER_00, SPEAKER_01, ...")
     if diarize:
-        opts.commit_after = DIARIZED_COMMIT_AFTER
+        opts.commit_after = max(opts.commit_after, DIARIZED_COMMIT_AFTER)
     model = _text(data.get("model"), "model")
     send_words = opts.word_timestamps
     if diarize:
