@@ -95,57 +95,6 @@ def test_a_batch_decodes_each_member_as_well_as_alone(server, clips, beam_size, 
     assert batch_wer <= alone_wer + 0.01, (batch_wer, alone_wer)
 
 
-class _Searches:
-    """The CTranslate2 model with each ``generate`` call's beam size and batch size noted."""
-
-    def __init__(self, model):
-        self._model = model
-        self.calls: list[tuple[int, int]] = []
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def generate(self, features, prompts, beam_size=1, **kwargs):
-        self.calls.append((beam_size, len(prompts)))
-        return self._model.generate(features, prompts, beam_size=beam_size, **kwargs)
-
-
-def test_greedy_first_searches_with_the_beam_only_where_greedy_is_unsure(server, clips, monkeypatch):
-    """Finals' greedy_first: a confident greedy result is kept (no beam search), an unsure
-    one is searched again with the beam on the same encoder output, and gets the beam's text."""
-    from whisper_live.engine import decoding
-
-    model = server.server.pool.get().model
-    audios = [a for _, a in clips[:4]]
-    beam = [DecodeOptions(language="en", beam_size=5, fit_window=True) for _ in audios]
-    greedy_first = [
-        DecodeOptions(language="en", beam_size=5, fit_window=True, greedy_first=True) for _ in audios
-    ]
-    searched = decode_fitted_batch(model, audios, beam)
-    searches = _Searches(model.model)
-    monkeypatch.setattr(model, "model", searches)
-    kept = decode_fitted_batch(model, audios, greedy_first)
-    refs = " ".join(u.reference for u, _ in clips[:4])
-    sure = sum(
-        1 for r in kept if r and all(s.avg_logprob >= decoding.GREEDY_KEEP_LOGPROB for s in r.segments)
-    )
-    assert searches.calls[0] == (1, 4), "greedy first, for the whole batch"
-    assert searches.calls[1:] == ([(5, 4 - sure)] if sure < 4 else [])
-    assert sure >= 2, "clean read speech: greedy is mostly sure"
-    assert (
-        ev.wer(refs, " ".join(r.text for r in kept))
-        <= ev.wer(refs, " ".join(r.text for r in searched)) + 0.02
-    )
-
-    # Nothing is sure at a threshold of 0: every member is searched again, and comes out as
-    # the beam alone decodes it.
-    monkeypatch.setattr(decoding, "GREEDY_KEEP_LOGPROB", 0.0)
-    searches.calls.clear()
-    again = decode_fitted_batch(model, audios, greedy_first)
-    assert searches.calls == [(1, 4), (5, 4)]
-    assert [r.text for r in again] == [r.text for r in searched]
-
-
 def test_run_decodes_mixes_fitted_members_and_ones_that_need_the_padded_window(server, clips):
     model = server.server.pool.get().model
     _, short = clips[0]

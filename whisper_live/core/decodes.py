@@ -89,10 +89,6 @@ class DecodeOptions:
     # speech. Whole-file uploads ask for it; streams re-decode their buffer anyway. The
     # batched pipeline always does it.
     cover_speech: bool = False
-    # A fitted decode with a beam tries greedy first and keeps that when it is sure of it
-    # (``decoding.GREEDY_KEEP_LOGPROB``), searching with the beam only for the rest: streams'
-    # finals, which are most of a loaded server's work (docs/BENCHMARKS.md).
-    greedy_first: bool = False
 
 
 @dataclass

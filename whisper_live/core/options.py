@@ -26,9 +26,6 @@ class SessionOptions:
     vad: VadParameters = field(default_factory=VadParameters)
     audio_format: str | None = None
     beam_size: int = 5
-    # Finals decode greedy first and search with the beam only when greedy is unsure
-    # (``DecodeOptions.greedy_first``).
-    greedy_first: bool = True
     partial_interval: float = 1.0
     speculate_silence_ms: int = 200
     # Long speech (LocalAgreement): committed words stay in the window as context until a

@@ -39,7 +39,7 @@ def decode_options(
     kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, words: bool = False
 ) -> DecodeOptions:
     """The options of a decode: greedy and quick for a partial, the client's beam for a
-    final (tried greedy first, unless the options say otherwise). The session carries
+    final. The session carries
     context in ``prompt`` itself (its completed text), so Whisper's own conditioning stays
     off.
 
@@ -63,7 +63,6 @@ def decode_options(
         decode.without_timestamps = True
     else:
         decode.beam_size = options.beam_size
-        decode.greedy_first = options.greedy_first
         decode.word_timestamps = options.word_timestamps or words
     return decode
 

@@ -303,11 +303,6 @@ FIT_MIN_WINDOW = 10.0
 # truncation 3.4 s).
 FIT_MAX_UNCOVERED = 1.5
 FULL_WINDOW = 30.0
-# A greedy result this sure of itself (mean token log probability) is kept instead of
-# searching with the beam (``DecodeOptions.greedy_first``). On 53 English clips, fitted
-# windows, tiny.en: beam 5 WER 4.99 %, greedy 5.31 %, greedy kept above -0.4 and the beam
-# for the 6 clips below it 5.10 % (2026-12-07; beam-5 ``generate`` costs ~2.5x greedy).
-GREEDY_KEEP_LOGPROB = -0.4
 # Windows are grouped for batching in steps of this many seconds; a batch is encoded at its
 # longest member's window, so a step bounds the padding one member pays for another.
 FIT_BATCH_STEP = 5.0
@@ -393,8 +388,6 @@ def decode_fitted_batch(
     each member is encoded on its own (batched encoding is slower on a CPU) and the
     outputs are stacked for one ``generate``, where batching pays: 8 greedy decodes of 10 s
     windows take 0.30 s together and 0.72 s one by one on one core (bench_model_calls.py).
-    With ``greedy_first`` the members are decoded greedy first and only those greedy is
-    unsure of (or a guard declines) are searched with the beam, on the same encoder output.
     """
     import ctranslate2
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -435,43 +428,21 @@ def decode_fitted_batch(
         begin = tokenizers[0].timestamp_begin
         last = int(np.ceil(max(durations) / model.time_precision))
         suppress = [*suppress, *range(begin + last + 1, begin + int(FULL_WINDOW / model.time_precision) + 1)]
-
-    def generate(ks: list[int], beam_size: int) -> list:
-        """``generate`` for the members at positions ``ks``, on their encoder outputs."""
-        if len(ks) == len(members):
-            output = encoder_output
-        elif model.model.device == "cpu":
-            output = ctranslate2.StorageView.from_array(np.concatenate([np.asarray(encoded[k]) for k in ks]))
-        else:
-            output = model.encode(np.stack([features[k] for k in ks]))
-        return model.model.generate(
-            output,
-            [prompts[k] for k in ks],
-            beam_size=beam_size,
-            max_length=max(caps[k] for k in ks),
-            suppress_blank=True,
-            suppress_tokens=suppress,
-            max_initial_timestamp_index=int(round(1.0 / model.time_precision)),
-            return_scores=True,
-            return_no_speech_prob=True,
+    generated = model.model.generate(
+        encoder_output,
+        list(prompts),
+        beam_size=first.beam_size,
+        max_length=max(caps),
+        suppress_blank=True,
+        suppress_tokens=suppress,
+        max_initial_timestamp_index=int(round(1.0 / model.time_precision)),
+        return_scores=True,
+        return_no_speech_prob=True,
+    )
+    for k, i in enumerate(members):
+        out[i] = _fitted_result(
+            model, options[i], tokenizers[k], prompts[k], caps[k], durations[k], encoded[k], generated[k]
         )
-
-    def judged(k: int, generated) -> DecodeResult | None:
-        i = members[k]
-        return _fitted_result(
-            model, options[i], tokenizers[k], prompts[k], caps[k], durations[k], encoded[k], generated
-        )
-
-    searching = list(range(len(members)))
-    if first.greedy_first and first.beam_size > 1:
-        for k, generated in zip(searching, generate(searching, 1)):
-            result = judged(k, generated)
-            if result is not None and all(s.avg_logprob >= GREEDY_KEEP_LOGPROB for s in result.segments):
-                out[members[k]] = result
-        searching = [k for k in searching if out[members[k]] is None]
-    if searching:
-        for k, generated in zip(searching, generate(searching, first.beam_size)):
-            out[members[k]] = judged(k, generated)
     return out
 
 
