@@ -39,9 +39,8 @@ def decode_options(
     kind: DecodeKind, options: SessionOptions, language: str | None, prompt: str | None, words: bool = False
 ) -> DecodeOptions:
     """The options of a decode: greedy and quick for a partial, the client's beam for a
-    final. The session carries
-    context in ``prompt`` itself (its completed text), so Whisper's own conditioning stays
-    off.
+    final. The session carries context in ``prompt`` itself (its completed text), so
+    Whisper's own conditioning stays off.
 
     Partials always carry word times: LocalAgreement compares them word by word and commits
     what two agree on (the alignment pass reuses the encoder's output: a fraction of the
