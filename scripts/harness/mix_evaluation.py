@@ -111,46 +111,33 @@ def prepare(
     out = []
     for mix in mixes:
         stem = cache / _key(mix, cover, upload)
-        if upload and not stem.with_suffix(".json").is_file():
-            options = DecodeOptions(language="en", word_timestamps=True)
-            started = time.perf_counter()
-            result = decode_as_upload(mix.audio, options, model_name)
-            transcribe = time.perf_counter() - started
-            started = time.perf_counter()
-            regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
-            embed = time.perf_counter() - started
-            np.save(stem.with_suffix(".npy"), embeddings)
-            stem.with_suffix(".json").write_text(
-                json.dumps(
-                    {
-                        "segments": [asdict(s) for s in result.segments],
-                        "regions": regions,
-                        "spans": spans,
-                        "transcribe_seconds": transcribe,
-                        "embed_seconds": embed,
-                    }
-                )
-            )
         if not stem.with_suffix(".json").is_file():
-            if model is None:
-                from faster_whisper import WhisperModel
-
-                from whisper_live.engine.models import resolve
-
-                model = WhisperModel(resolve(model_name).path, device="cpu", compute_type="int8")
-            from whisper_live.engine.decoding import _cover, run_decode, uncovered_speech
-
             options = DecodeOptions(language="en", word_timestamps=True)
-            started = time.perf_counter()
-            result = run_decode(model, mix.audio, options)
-            plain = time.perf_counter() - started
-            covered_spans, cover_seconds = 0, 0.0
-            if cover:  # timed apart from the plain decode, to report what the guard costs
-                covered_spans = len(uncovered_speech(mix.audio, SAMPLE_RATE, result.segments))
+            extra: dict = {}
+            if upload:
                 started = time.perf_counter()
-                result = _cover(model, mix.audio, options, result)
-                cover_seconds = time.perf_counter() - started
-            transcribe = plain + cover_seconds
+                result = decode_as_upload(mix.audio, options, model_name)
+                transcribe = time.perf_counter() - started
+            else:
+                if model is None:
+                    from faster_whisper import WhisperModel
+
+                    from whisper_live.engine.models import resolve
+
+                    model = WhisperModel(resolve(model_name).path, device="cpu", compute_type="int8")
+                from whisper_live.engine.decoding import _cover, run_decode, uncovered_speech
+
+                started = time.perf_counter()
+                result = run_decode(model, mix.audio, options)
+                plain = time.perf_counter() - started
+                covered_spans, cover_seconds = 0, 0.0
+                if cover:  # timed apart from the plain decode, to report what the guard costs
+                    covered_spans = len(uncovered_speech(mix.audio, SAMPLE_RATE, result.segments))
+                    started = time.perf_counter()
+                    result = _cover(model, mix.audio, options, result)
+                    cover_seconds = time.perf_counter() - started
+                transcribe = plain + cover_seconds
+                extra = {"cover_seconds": cover_seconds, "covered_spans": covered_spans}
             started = time.perf_counter()
             regions, spans, embeddings = diarization.window_embeddings(mix.audio, result.segments)
             embed = time.perf_counter() - started
@@ -163,8 +150,7 @@ def prepare(
                         "spans": spans,
                         "transcribe_seconds": transcribe,
                         "embed_seconds": embed,
-                        "cover_seconds": cover_seconds,
-                        "covered_spans": covered_spans,
+                        **extra,
                     }
                 )
             )
