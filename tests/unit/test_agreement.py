@@ -30,10 +30,27 @@ def test_case_and_punctuation_do_not_break_agreement():
 
 def test_no_commit_past_a_disagreement():
     agreement = LocalAgreement()
-    agreement.settled(words("Hello there how are"))
-    assert agreement.settled(words("Hallo there how are you")) == []
+    agreement.settled(words("Hello there how"))
+    assert agreement.settled(words("Hallo there now you")) == [], "two words changed"
     # the next hypothesis is compared with the last one, not the first
-    assert said(agreement.settled(words("Hallo there how are you doing"))) == " Hallo there how are you"
+    assert said(agreement.settled(words("Hallo there now you doing"))) == " Hallo there now you"
+
+
+def test_one_changed_word_does_not_stall_agreement_when_the_words_after_it_agree():
+    agreement = LocalAgreement()
+    agreement.settled(words("the aforesaid Gutenberg Bible is"))
+    committed = agreement.settled(words("the aforementioned Gutenberg Bible is printed"))
+    assert said(committed) == " the aforementioned Gutenberg Bible is", "the newer reading is taken"
+    assert said(agreement.pending) == " printed"
+    # a word dropped or added counts as one change too
+    agreement = LocalAgreement()
+    agreement.settled(words("block books which were the immediate"))
+    assert said(agreement.settled(words("block books were the immediate predecessors"))) == (
+        " block books were the immediate"
+    )
+    agreement = LocalAgreement()
+    agreement.settled(words("a b c d"))
+    assert said(agreement.settled(words("a x c e"))) == " a", "one word agreeing after a change is not enough"
 
 
 def test_the_next_hypothesis_is_compared_with_what_was_not_committed():

@@ -376,6 +376,22 @@ def test_a_partial_holds_back_a_last_word_the_audio_may_end_inside():
     assert session.partial.text == " three"
 
 
+def test_a_partial_shows_nothing_from_the_first_word_whisper_is_unsure_of():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    session.feed(np.zeros(2 * SAMPLE_RATE, np.float32))
+    (request,) = session.take_requests()
+    heard = [
+        Word(0.1, 0.4, " to", 0.9),
+        Word(0.5, 0.7, " eat", 0.2),  # "each", says the next hypothesis
+        Word(0.8, 1.0, " the", 0.9),
+        Word(1.1, 1.4, " world's", 0.8),
+    ]
+    session.decode_done(
+        request, DecodeResult([Segment(0.1, 1.4, " to eat the world's", words=heard)], "en", 1.0, 2.0)
+    )
+    assert session.partial.text == " to"
+
+
 UNPUNCTUATED = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
 
 

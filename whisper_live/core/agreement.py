@@ -31,6 +31,28 @@ _MAX_RESTATED = 5
 DOUBTFUL = 0.5
 DOUBT_HOLD = 2.0
 _RESTATE_WITHIN = 1.0
+# Words two hypotheses must agree on right after one word they do not (see ``_past_one_change``).
+AGREE_AFTER_CHANGE = 2
+
+
+def _past_one_change(before: list[str], now: list[str], start: int) -> int:
+    """How many words of ``now`` two hypotheses agree on when one word at ``start`` may
+    differ: replaced, dropped or added, followed by at least ``AGREE_AFTER_CHANGE`` words
+    both say alike; ``start`` when there is no such run.
+
+    Whisper often changes its mind about one word in the middle of a window ("aforesaid",
+    "aforementioned", "a force said") and agrees on everything around it. Prefix agreement
+    then stalls until the window is forced, and the partial rewrites the whole tail after
+    that word at every refresh. The newer hypothesis' reading is taken: it heard more."""
+    best = start
+    for skip_before, skip_now in ((1, 1), (1, 0), (0, 1)):
+        i, j = start + skip_before, start + skip_now
+        run = 0
+        while i + run < len(before) and j + run < len(now) and before[i + run] == now[j + run]:
+            run += 1
+        if run >= AGREE_AFTER_CHANGE:
+            best = max(best, j + run)
+    return best
 
 
 def word_key(word: str) -> str:
@@ -116,20 +138,27 @@ class LocalAgreement:
 
     def settled(self, words: list[Word], end: float | None = None) -> list[Word]:
         """The words of this hypothesis (stream times) to commit now: the longest prefix of
-        its new words that the previous hypothesis' new words share, up to a doubtful word
+        its new words that the previous hypothesis' new words share (one changed word inside
+        it allowed, ``_past_one_change``), up to a doubtful word
         (probability below ``DOUBTFUL``) that ends within ``DOUBT_HOLD`` seconds of ``end``
         (the hypothesis' audio end; None: no hold). Greedy partials agree on a rare word
         the utterance's beam final would read better ("kat" for "cat"); held a little, it
         is the final's to decide when the speaker stops soon, and committed all the same
         when they go on."""
         new = self.committed.new_words(words)
+        before = [word_key(w.word) for w in self._previous]
+        now = [word_key(w.word) for w in new]
         agreed = 0
-        for a, b in zip(self._previous, new, strict=False):
-            if word_key(a.word) != word_key(b.word):
-                break
-            if end is not None and b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
+        for a, b in zip(before, now, strict=False):
+            if a != b:
                 break
             agreed += 1
+        if agreed < len(now):
+            agreed = _past_one_change(before, now, agreed)
+        for k, b in enumerate(new[:agreed]):
+            if end is not None and b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
+                agreed = k
+                break
         return self._commit(new, agreed)
 
     def observe(self, words: list[Word]) -> None:

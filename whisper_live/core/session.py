@@ -50,6 +50,8 @@ from .vad import CHUNK, SpeechChunks
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
 # A partial's last word ending this close to the end of its audio may be cut off mid-word.
 _CUT_WORD = 0.25
+# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``).
+_SHOW_BELOW = 0.3
 
 
 @dataclass
@@ -336,12 +338,29 @@ class StreamingSession:
                 committed = self._agreement.force(words, horizon)
             if committed:
                 self._commit(committed)
-        pending = self._agreement.pending
-        if pending and pending[-1].end > request.end_sample / SAMPLE_RATE - _CUT_WORD:
-            # the audio may end inside this word: Whisper guessed the rest ("exhibit." for
-            # "exhib-"), and the next hypothesis would take it back; it shows one refresh later
-            pending = pending[:-1]
-        self._show_partial(request, segments, pending)
+        self._show_partial(
+            request, segments, self._showable(self._agreement.pending, request.end_sample / SAMPLE_RATE)
+        )
+
+    @staticmethod
+    def _showable(pending: list[Word], audio_end: float) -> list[Word]:
+        """The words of a partial worth showing: its uncommitted words up to the first one
+        of probability below ``_SHOW_BELOW``, and without a last word the audio (ending at
+        ``audio_end``) may end inside. Those are the words the next hypothesis takes back
+        ("to eat the world's do" then "to each the world's due"); each is shown once a
+        hypothesis is sure of it, or when committed. On the long-form cases this halves
+        the characters the display takes back for ~0.1 s later display
+        (docs/BENCHMARKS.md, "Long-form streaming")."""
+        shown = list(pending)
+        for i, word in enumerate(shown):
+            if word.probability < _SHOW_BELOW:
+                shown = shown[:i]
+                break
+        if shown and shown[-1].end > audio_end - _CUT_WORD:
+            # Whisper guessed the rest of a word the audio ends inside ("exhibit." for
+            # "exhib-"); it shows one refresh later
+            shown = shown[:-1]
+        return shown
 
     def _commit(self, words: list[Word]) -> None:
         """Complete ``words`` (one segment per sentence), then cut the window after the last
@@ -426,7 +445,10 @@ class StreamingSession:
             # a speculative final the speaker talked past: still the freshest partial
             usable = self._usable(request, result)
             words = [w for s in usable for w in (s.words or [])]
-            self._show_partial(request, usable, self._agreement.committed.new_words(words) if words else None)
+            shown = self._showable(
+                self._agreement.committed.new_words(words), request.end_sample / SAMPLE_RATE
+            )
+            self._show_partial(request, usable, shown if words else None)
 
     def _in_another_language(self, request: DecodeRequest, result: DecodeResult) -> bool:
         """A final asked for before the stream's language was settled, that came back in
