@@ -19,6 +19,13 @@ run) on the same audio as the reference point:
 - flicker: normalised erasure, characters the display takes back over the final length;
 - model calls per second of audio (the server's ``/status`` batch counts).
 
+``--simulate COST`` runs no server: a ``StreamingSession`` of the code on ``sys.path``
+(``PYTHONPATH=<checkout>`` picks another) is fed the audio in 100 ms steps of stream time,
+and every decode it asks for runs with the real model at once but counts ``COST`` seconds
+of stream time on one decoder, queued as on an idle server. The same audio and code give
+the same numbers on any machine, however loaded: for tuning and A/B of the policy; the
+real-time server run is what a client gets.
+
 ``--server-root`` runs the server from other checkouts (PYTHONPATH), so a before/after
 comparison is one invocation:
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from pathlib import Path
@@ -101,6 +109,126 @@ def displays(trace: ev.StreamTrace) -> list[lm.Display]:
     return out
 
 
+@functools.cache
+def _whisper(name: str, compute_type: str):
+    """One model for every simulated case, on one thread as a server's decoder."""
+    from faster_whisper import WhisperModel
+
+    from whisper_live.engine.models import resolve
+
+    return WhisperModel(resolve(name).path, device="cpu", compute_type=compute_type, cpu_threads=1)
+
+
+def simulate(
+    audio: np.ndarray,
+    reference: str,
+    base: dict,
+    config: dict,
+    model_name: str,
+    compute_type: str,
+    cost: float,
+) -> dict:
+    """One stream through an in-process ``StreamingSession`` on a simulated decoder (see
+    the module's docstring): the same measures as ``measure``, with stream time for arrival."""
+    import heapq
+    import itertools
+
+    from whisper_live.core.events import SegmentsChanged
+    from whisper_live.core.options import SessionOptions
+    from whisper_live.core.session import StreamingSession
+    from whisper_live.engine.decoding import run_decode
+    from whisper_live.engine.vad import StreamingVad
+
+    model = _whisper(model_name, compute_type)
+    options = SessionOptions(language=config.get("language"))
+    if config.get("commit_after") is not None:
+        options.commit_after = float(config["commit_after"])
+    if config.get("partial_interval") is not None:
+        options.partial_interval = float(config["partial_interval"])
+    session = StreamingSession(options, vad=StreamingVad())
+    queue: list = []  # (done at, order, request, result)
+    order = itertools.count()
+    free_at = 0.0
+    calls = {"final": 0, "partial": 0}
+    shown: list[lm.Display] = []
+
+    def collect(at: float) -> None:
+        if any(isinstance(e, SegmentsChanged) for e in session.take_events()):
+            completed = "".join(s.text for s in session.completed)
+            shown.append(lm.Display(at, completed, session.partial.text if session.partial else ""))
+
+    def submit(at: float) -> None:
+        nonlocal free_at
+        for request in session.take_requests():
+            result = run_decode(model, request.audio, request.options)
+            calls[request.kind.name.lower()] += 1
+            free_at = max(at, free_at) + cost
+            heapq.heappush(queue, (free_at, next(order), request, result))
+
+    def deliver(until: float) -> None:
+        while queue and queue[0][0] <= until:
+            at, _, request, result = heapq.heappop(queue)
+            session.decode_done(request, result)
+            collect(at)
+            submit(at)
+
+    frame = SAMPLE_RATE // 10
+    for pos in range(0, len(audio), frame):
+        now = min(pos + frame, len(audio)) / SAMPLE_RATE
+        deliver(now)
+        session.feed(audio[pos : pos + frame])
+        collect(now)
+        submit(now)
+    now = len(audio) / SAMPLE_RATE
+    deliver(now)
+    session.end_of_audio()
+    collect(now)
+    submit(now)
+    while queue:
+        deliver(queue[0][0])
+    transcript = "".join(s.text for s in session.completed).strip()
+    return _measures(None, audio, reference, base, shown, transcript, calls) | {
+        "simulated_decode_seconds": cost
+    }
+
+
+def _measures(
+    root: Path | None,
+    audio: np.ndarray,
+    reference: str,
+    base: dict,
+    shown: list[lm.Display],
+    transcript: str,
+    calls: dict[str, int],
+) -> dict:
+    """The word-by-word measures of one run from what its client showed."""
+    final = lm.words(transcript)
+    committed_lat, committed_missing = lm.emission_latencies(
+        base["spoken"], final, lm.first_committed(final, shown)
+    )
+    displayed_lat, _ = lm.emission_latencies(base["spoken"], final, lm.first_displayed(final, shown))
+    texts = [d.text for d in shown]
+    seconds = len(audio) / SAMPLE_RATE
+    return {
+        "server_root": str(root) if root else None,
+        "wer": round(ev.wer(reference, transcript), 4),
+        "committed_p50": pct(committed_lat, 50),
+        "committed_p90": pct(committed_lat, 90),
+        "displayed_p50": pct(displayed_lat, 50),
+        "displayed_p90": pct(displayed_lat, 90),
+        "spoken_words_not_in_final": committed_missing,
+        "normalized_erasure": round(lm.normalized_erasure(texts), 4),
+        "display_updates": len(texts),
+        "model_calls": calls,
+        "model_calls_per_audio_second": round(sum(calls.values()) / seconds, 3),
+        "transcript": transcript,
+        # every display: [arrival s, characters of completed text shown, the partial]; the
+        # completed text is ``completed_text``'s first characters (what flickered, and when)
+        "completed_text": shown[-1].completed if shown else "",
+        "displays": [[round(d.at, 3), len(d.completed), d.partial] for d in shown],
+    }
+
+
 def model_calls(status: dict) -> dict[str, int]:
     """Model calls the server made by priority (``/status`` counts them by batch size)."""
     return {kind: sum(counts.values()) for kind, counts in (status.get("batch_sizes") or {}).items()}
@@ -122,35 +250,12 @@ def measure(
     finally:
         server.stop()
     shown = displays(trace)
-    final = lm.words(trace.transcript)
-    committed_lat, committed_missing = lm.emission_latencies(
-        base["spoken"], final, lm.first_committed(final, shown)
-    )
-    displayed_lat, _ = lm.emission_latencies(base["spoken"], final, lm.first_displayed(final, shown))
-    texts = [d.text for d in shown]
-    calls = model_calls(status)
-    total = sum(calls.values())
-    return {
-        "server_root": str(root) if root else None,
-        "wer": round(ev.wer(reference, trace.transcript), 4),
-        "committed_p50": pct(committed_lat, 50),
-        "committed_p90": pct(committed_lat, 90),
-        "displayed_p50": pct(displayed_lat, 50),
-        "displayed_p90": pct(displayed_lat, 90),
-        "spoken_words_not_in_final": committed_missing,
-        "normalized_erasure": round(lm.normalized_erasure(texts), 4),
-        "display_updates": len(texts),
+    seconds = len(audio) / SAMPLE_RATE
+    return _measures(root, audio, reference, base, shown, trace.transcript, model_calls(status)) | {
         "completed_segments": len(trace.completed),
         "committed_before_audio_end": sum(1 for at in trace.completed_at if at < seconds),
-        "model_calls": calls,
-        "model_calls_per_audio_second": round(total / seconds, 3),
         "server_cpu_seconds": round(cpu, 1),
         "closed": trace.close_code,
-        "transcript": trace.transcript,
-        # every display: [arrival s, characters of completed text shown, the partial]; the
-        # completed text is ``completed_text``'s first characters (what flickered, and when)
-        "completed_text": shown[-1].completed if shown else "",
-        "displays": [[round(d.at, 3), len(d.completed), d.partial] for d in shown],
     }
 
 
@@ -171,6 +276,15 @@ def main() -> None:
         action="append",
         type=Path,
         help="run the server from this checkout (repeatable: one run each, same audio)",
+    )
+    parser.add_argument(
+        "--partial-interval", type=float, help="seconds of audio between partials (with --simulate only)"
+    )
+    parser.add_argument(
+        "--simulate",
+        type=float,
+        metavar="COST",
+        help="no server: an in-process session whose every decode takes COST seconds of stream time",
     )
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")
@@ -200,7 +314,14 @@ def main() -> None:
             "spoken_words": len(base["spoken"]),
             "runs": [],
         }
-        for root in roots:
+        if args.simulate is not None:
+            print(f"{name}: {seconds:.0f} s, simulated ({args.simulate} s a decode) ...", flush=True)
+            sim_config = config | (
+                {} if args.partial_interval is None else {"partial_interval": args.partial_interval}
+            )
+            run = simulate(audio, reference, base, sim_config, args.model, args.compute_type, args.simulate)
+            case["runs"].append(run)
+        for root in roots if args.simulate is None else []:
             print(f"{name}: {seconds:.0f} s, server from {root or 'this checkout'} ...", flush=True)
             case["runs"].append(measure(root, server_args, audio, reference, base, config))
         cases.append(case)
