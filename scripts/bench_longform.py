@@ -86,29 +86,6 @@ def offline(audio: np.ndarray, model: str, compute_type: str) -> dict:
     }
 
 
-def displays(trace: ev.StreamTrace) -> list[lm.Display]:
-    """What the client showed after each message, completed segments collected the way
-    ``evaluation.stream`` (and WhisperLive's client) collects them."""
-    out = []
-    seen: set[tuple[float, str]] = set()
-    completed = ""
-    for msg, at in zip(trace.messages[1:], trace.arrivals, strict=False):
-        segments = msg.get("segments")
-        if not segments:
-            continue
-        partial = ""
-        for seg in segments:
-            if seg["completed"]:
-                key = (round(float(seg["start"]), 2), seg["text"])
-                if key not in seen:
-                    seen.add(key)
-                    completed += seg["text"]
-            else:
-                partial = seg["text"]
-        out.append(lm.Display(at, completed, partial))
-    return out
-
-
 @functools.cache
 def _whisper(name: str, compute_type: str):
     """One model for every simulated case, on one thread as a server's decoder."""
@@ -249,7 +226,7 @@ def measure(
         status = server.status()
     finally:
         server.stop()
-    shown = displays(trace)
+    shown = lm.displays(trace.messages[1:], trace.arrivals)
     seconds = len(audio) / SAMPLE_RATE
     return _measures(root, audio, reference, base, shown, trace.transcript, model_calls(status)) | {
         "completed_segments": len(trace.completed),

@@ -64,6 +64,30 @@ class Display:
         return self.completed + self.partial
 
 
+def displays(messages: list[dict], arrivals: list[float]) -> list[Display]:
+    """What a WhisperLive client showed after each server message (``arrivals``: when each
+    came), completed segments collected the way ``evaluation.stream`` (and WhisperLive's
+    own client) collects them: a completed segment once, by its start and text."""
+    out = []
+    seen: set[tuple[float, str]] = set()
+    completed = ""
+    for msg, at in zip(messages, arrivals, strict=False):
+        segments = msg.get("segments")
+        if not segments:
+            continue
+        partial = ""
+        for seg in segments:
+            if seg["completed"]:
+                key = (round(float(seg["start"]), 2), seg["text"])
+                if key not in seen:
+                    seen.add(key)
+                    completed += seg["text"]
+            else:
+                partial = seg["text"]
+        out.append(Display(at, completed, partial))
+    return out
+
+
 def first_committed(final: list[str], displays: list[Display]) -> list[float | None]:
     """For each word of the ``final`` committed text: when the completed text first held it.
     Completed text only grows, so word ``j`` is there once it has more than ``j`` words."""
