@@ -85,3 +85,24 @@ def test_bench_models_compares_the_models_here(tmp_path):
     assert 0 < tiny["encode_fitted_10s"] < 5 and 0 < tiny["generate_beam5"] < 5, tiny
     assert tiny["rss_added_mb"] > 20, tiny
     assert "optional" in small["skipped"] if "skipped" in small else small["dev_clean_wer"] < 0.15, small
+
+
+def test_bench_longform_simulates_a_reading_word_by_word(tmp_path):
+    out = tmp_path / "longform.json"
+    _run(
+        "bench_longform.py",
+        "--simulate",
+        "0.15",
+        "--cases",
+        "sonnet",
+        "--commit-after",
+        "0",
+        "--json",
+        str(out),
+    )
+    (case,) = json.loads(out.read_text())["cases"]
+    (run,) = case["runs"]
+    # measured: WER 0.114 (offline 0.114), committed p50 1.49 s, erasure 0.148
+    assert run["wer"] < case["offline_wer"] + 0.1, run["transcript"]
+    assert run["committed_p50"] < 3.0 and run["normalized_erasure"] < 0.3, run
+    assert run["model_calls"]["partial"] > 20, "partials refresh about once a second of speech"
