@@ -56,8 +56,9 @@ class Prepared:
 # before and between texts inside a VAD region.
 TRANSCRIPT_VERSION = 3
 # The same for the upload path alone (``decode_as_upload``): 2 = each piece carries the
-# previous piece's tokens, timestamps included, instead of its text (``files.carried_prompt``).
-UPLOAD_VERSION = 2
+# previous piece's tokens, timestamps included, instead of its text (``files.carried_prompt``);
+# 3 = a prompted piece that fell back to a higher temperature is decoded again without it.
+UPLOAD_VERSION = 3
 
 
 def _key(mix: Mix, cover: bool = True, upload: bool = False) -> str:

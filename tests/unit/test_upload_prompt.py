@@ -66,3 +66,53 @@ def test_carried_tokens_go_to_faster_whisper_as_its_initial_prompt():
     decoding.run_decode(model, audio, DecodeOptions(language="en", initial_prompt="Hello there."))
     decoding.run_decode(model, audio, DecodeOptions(language="en"))
     assert [c["initial_prompt"] for c in model.calls] == [[TS, 440, TS + 100], "Hello there.", None]
+
+
+class FakePool:
+    """Decodes nothing: each piece's result says which prompt it was given; a piece given
+    carried tokens "needs" ``prompted_temperature``."""
+
+    def __init__(self, prompted_temperature: float, fresh_temperature: float = 0.0):
+        self.prompted, self.fresh = prompted_temperature, fresh_temperature
+        self.asked: list[tuple[int, ...]] = []
+
+        class Scheduler:
+            async def run(self, fn, priority):
+                return fn()
+
+        self.scheduler = Scheduler()
+
+    async def decode(self, loaded, audio, options, priority):
+        self.asked.append(options.previous_tokens)
+        temperature = self.prompted if options.previous_tokens else self.fresh
+        text = " prompted" if options.previous_tokens else " fresh"
+        return result(Segment(0.0, 1.0, text, tokens=[TS, 1, TS + 50], temperature=temperature))
+
+
+def transcribe_three_pieces(pool: FakePool, monkeypatch) -> DecodeResult:
+    import asyncio
+
+    monkeypatch.setattr(
+        files, "plan_pieces", lambda audio, limit: [(0, 16000), (16000, 32000), (32000, 48000)]
+    )
+    jobs = files.UploadJobs()
+    audio = np.zeros(40 * 16000, np.float32)
+    job = jobs.open("tiny.en", "transcribe", 40.0)
+    return asyncio.run(files.transcribe(pool, None, audio, DecodeOptions(language="en"), job, jobs))
+
+
+def test_a_piece_the_prompt_leads_astray_is_decoded_again_without_it(monkeypatch):
+    pool = FakePool(prompted_temperature=0.4)
+    out = transcribe_three_pieces(pool, monkeypatch)
+    # the first piece has no prompt; each later one is tried with it, then without
+    assert pool.asked == [(), (TS, 1, TS + 50), (), (TS, 1, TS + 50), ()]
+    assert [s.text for s in out.segments] == [" fresh"] * 3
+
+
+def test_a_calm_prompted_piece_is_kept_and_a_redo_no_calmer_is_not_used(monkeypatch):
+    pool = FakePool(prompted_temperature=0.0)
+    out = transcribe_three_pieces(pool, monkeypatch)
+    assert len(pool.asked) == 3 and [s.text for s in out.segments] == [" fresh", " prompted", " prompted"]
+    pool = FakePool(prompted_temperature=0.2, fresh_temperature=0.2)
+    out = transcribe_three_pieces(pool, monkeypatch)
+    assert len(pool.asked) == 5 and [s.text for s in out.segments] == [" fresh", " prompted", " prompted"]
