@@ -359,9 +359,10 @@ def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
 
 
 # Longest segment a long upload may return. Whisper's segments on these conversations (turns of
-# 2-4 s, 0.6 s pauses) last at most 4.3 s when each piece carries the previous piece's tokens
-# and 5.0 s from faster-whisper's own loop over the whole file; carrying the previous text
-# instead made a later piece one 20.8 s / 23.0 s segment spanning several turns.
+# 2-4 s, 0.6 s pauses) last at most 5.0 s when each piece carries the previous piece's tokens
+# (tiny.en and base), 5.3-6.0 s from faster-whisper's own loop over the whole file; carrying
+# the previous text instead made a later piece one 21.1 s / 23.4 s segment spanning several
+# turns (docs/BENCHMARKS.md, "Long uploads: each piece prompted ...").
 LONGEST_SEGMENT = 12.0
 
 
