@@ -3,7 +3,7 @@
 text of clean English recordings: WER without and with it, and how often it fires.
 
 Each file is decoded as ``engine.files.transcribe`` decodes an upload (VAD pieces of at most
-30 s, the previous piece's text as the prompt, the OpenAI face's defaults: beam 5,
+30 s, the previous piece's tokens as the prompt, the OpenAI face's defaults: beam 5,
 temperature fallback), in process, once; the guard (``decoding._cover``) is then applied to
 that same result, so "before" and "after" differ only by what it re-decoded. With
 ``--batch-size`` > 1 the batched pipeline decodes (pieces of 120 s), its own guard held
@@ -28,7 +28,7 @@ from whisper_live.core.decodes import DecodeOptions
 from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.engine import decoding
 from whisper_live.engine.decoding import _cover, run_decode, uncovered_speech
-from whisper_live.engine.files import BATCHED_PIECE_SECONDS, CARRIED_PROMPT_CHARS, PIECE_SECONDS, plan_pieces
+from whisper_live.engine.files import BATCHED_PIECE_SECONDS, PIECE_SECONDS, carried_prompt, plan_pieces
 from whisper_live.media import decode_audio
 
 SETS = ("librispeech_dev_clean", "jfk", "ljspeech", "english_misc", "longform", "conversations")
@@ -61,12 +61,16 @@ def main() -> None:
                 continue
             audio = decode_audio(str(utt.path))
             before, after, fired, plain_s, cover_s = [], [], 0, 0.0, 0.0
-            prompt = None
+            prompt, previous = None, ()
             batched = args.batch_size > 1
             for first, last in plan_pieces(audio, BATCHED_PIECE_SECONDS if batched else PIECE_SECONDS):
                 piece = audio[first:last]
                 options = DecodeOptions(
-                    language="en", initial_prompt=prompt, batch_size=args.batch_size, vad_filter=batched
+                    language="en",
+                    initial_prompt=prompt,
+                    previous_tokens=previous,
+                    batch_size=args.batch_size,
+                    vad_filter=batched,
                 )
                 started = time.perf_counter()
                 # the batched pipeline's own guard held back: "before" is the result without it
@@ -83,7 +87,7 @@ def main() -> None:
                     cover_s += time.perf_counter() - started
                 after.append(result.text)
                 if result.text:
-                    prompt = result.text[-CARRIED_PROMPT_CHARS:]
+                    prompt, previous = carried_prompt(result, batched)
             row = {
                 "set": name,
                 "id": utt.id,

@@ -55,18 +55,22 @@ class Prepared:
 # (``decoding._cover``, as ``engine.files`` asks for every upload piece); 3 = also gaps
 # before and between texts inside a VAD region.
 TRANSCRIPT_VERSION = 3
+# The same for the upload path alone (``decode_as_upload``): 2 = each piece carries the
+# previous piece's tokens, timestamps included, instead of its text (``files.carried_prompt``);
+# 3 = a prompted piece that fell back to a higher temperature is decoded again without it.
+UPLOAD_VERSION = 3
 
 
 def _key(mix: Mix, cover: bool = True, upload: bool = False) -> str:
     digest = hashlib.sha1(mix.audio.tobytes()).hexdigest()[:12]
     if upload:
-        return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}-upload"
+        return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}-upload{UPLOAD_VERSION}"
     return f"{mix.name}-{digest}-v{TRANSCRIPT_VERSION}" if cover else f"{mix.name}-{digest}"
 
 
 def decode_as_upload(audio: np.ndarray, options: DecodeOptions, model_name: str = "tiny.en"):
     """``audio`` transcribed the way every REST face transcribes an upload
-    (``engine.files.transcribe``: VAD-cut pieces of at most 30 s, the previous piece's text
+    (``engine.files.transcribe``: VAD-cut pieces of at most 30 s, the previous piece's tokens
     as the next one's prompt, skipped speech decoded again in each piece), on a pool of one
     worker; the DecodeResult."""
     import asyncio

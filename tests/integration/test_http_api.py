@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import io
 import json
 import subprocess
@@ -355,6 +356,45 @@ def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
     assert any(s["uploads"]["jobs"] == 2 for s in statuses)
     busy = [j for s in statuses for j in s["uploads"]["active"] if j["duration"] > 50]
     assert busy and max(j["pieces"] for j in busy) >= 2 and all(j["model"] == "tiny.en" for j in busy)
+
+
+# Longest segment a long upload may return. Whisper's segments on these conversations (turns of
+# 2-4 s, 0.6 s pauses) last at most 5.0 s when each piece carries the previous piece's tokens
+# (tiny.en and base), 5.3-6.0 s from faster-whisper's own loop over the whole file; carrying
+# the previous text instead made a later piece one 21.1 s / 23.4 s segment spanning several
+# turns (docs/BENCHMARKS.md, "Long uploads: each piece prompted ...").
+LONGEST_SEGMENT = 12.0
+
+
+def _conversation(name: str) -> tuple[Path, str]:
+    path = AUDIO / "conversations" / f"{name}.wav"
+    with open(path.with_suffix(".tsv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return path, " ".join(row["reference_transcript"] for row in rows)
+
+
+@pytest.mark.parametrize("name", ["two_speakers", "three_speakers"])
+def test_long_upload_segments_keep_whispers_length(client, name):
+    """A 50 s recording is decoded in two pieces; the second keeps its timestamps, so no
+    segment or subtitle cue spans several sentences and the pauses between them."""
+    path, reference = _conversation(name)
+    duration = len(decode_audio(str(path))) / SAMPLE_RATE
+    assert duration > 45  # more than one 30 s piece
+    with open(path, "rb") as f:
+        verbose = client.audio.transcriptions.create(
+            file=f, model="whisper-1", response_format="verbose_json"
+        )
+    segments = verbose.segments
+    assert evaluation.wer(reference, verbose.text) < 0.15, verbose.text
+    assert len(segments) >= 8 and segments[-1].end > duration - 10
+    lengths = [s.end - s.start for s in segments]
+    assert max(lengths) <= LONGEST_SEGMENT, [(s.start, s.end, s.text) for s in segments]
+    with open(path, "rb") as f:
+        cues = list(
+            srt.parse(client.audio.transcriptions.create(file=f, model="whisper-1", response_format="srt"))
+        )
+    assert evaluation.wer(reference, " ".join(c.content for c in cues)) < 0.15
+    assert max((c.end - c.start).total_seconds() for c in cues) <= LONGEST_SEGMENT
 
 
 def test_rest_while_streaming(server, clips):

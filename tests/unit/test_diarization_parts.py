@@ -356,6 +356,30 @@ def test_words_and_segments_are_fitted_to_the_speech_regions():
     assert [(w.start, w.end) for w in d.fit_to_speech(near_edge, regions)[0].words] == [(0.0, 2.0)]
 
 
+def test_a_gap_between_words_of_one_speech_region_goes_to_the_word_before():
+    """Silero's region has no pause in it, so the 1.5 s Whisper's times leave between two
+    segments there is speech: the earlier segment runs on to the next one's first word.
+    Words in different regions keep the pause between them."""
+    regions = [(0.0, 5.0), (6.0, 8.0)]
+    segments = [
+        Segment(
+            0.5,
+            2.0,
+            " bear his memory.",
+            words=_words((0.5, 1.0, " bear", None), (1.0, 2.0, " memory.", None)),
+        ),
+        Segment(3.5, 4.0, " But now", words=_words((3.5, 3.7, " But", None), (3.7, 4.0, " now", None))),
+        Segment(6.5, 7.5, " Then.", words=_words((6.5, 7.5, " Then.", None))),
+    ]
+    out = d.fit_to_speech(segments, regions)
+    assert [(s.start, s.end) for s in out] == [
+        (0.5 - d.FIT_STRETCH, 3.5),
+        (3.5, 4.0 + d.FIT_STRETCH),
+        (6.5 - d.FIT_STRETCH, 7.5 + d.FIT_STRETCH),
+    ]
+    assert out[0].words[1].end == 3.5 and out[0].words[0].end == 1.0
+
+
 def test_subtitles_carry_speakers_as_whisperx_writes_them():
     from whisper_live.formats import highlighted_cues, to_srt, to_text, to_vtt
 

@@ -63,6 +63,12 @@ class DecodeOptions:
     best_of: int = 5
     temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     initial_prompt: str | None = None
+    # The previous window's own tokens, timestamps included, to condition this one on (taken
+    # before ``initial_prompt``), as faster-whisper's seek loop carries them from window to
+    # window: carried as plain text instead, Whisper (tiny.en and base) often stops emitting
+    # timestamps and returns a 20-30 s window as one segment (docs/BENCHMARKS.md). Sequential
+    # decodes only: the batched pipeline takes a text prompt.
+    previous_tokens: tuple[int, ...] = ()
     hotwords: str | None = None
     word_timestamps: bool = False
     without_timestamps: bool = False

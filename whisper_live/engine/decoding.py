@@ -32,7 +32,7 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
         beam_size=options.beam_size,
         best_of=options.best_of,
         temperature=options.temperature,
-        initial_prompt=options.initial_prompt or None,
+        initial_prompt=list(options.previous_tokens) or options.initial_prompt or None,
         hotwords=options.hotwords or None,
         word_timestamps=options.word_timestamps,
         without_timestamps=options.without_timestamps,
@@ -50,6 +50,7 @@ def _decode_padded(model, audio: np.ndarray, options: DecodeOptions) -> DecodeRe
 
             pipeline = BatchedInferencePipeline(model)
             kwargs.pop("condition_on_previous_text")
+            kwargs["initial_prompt"] = options.initial_prompt or None  # text only
             kwargs["vad_filter"] = True
             segments_iter, info = pipeline.transcribe(
                 audio, batch_size=options.batch_size, chunk_length=options.chunk_length, **kwargs

@@ -585,7 +585,8 @@ def smooth_flips(
 def fit_to_speech(segments: Sequence[Segment], regions: Sequence[tuple[float, float]]) -> list[Segment]:
     """Copies of ``segments`` whose words lie within the speech regions and whose times
     span their words (see ``FIT_STRETCH``): what a user reads then starts and ends where
-    the speech does, and a pause between two speakers belongs to neither. A word that
+    the speech does, and a pause between two speakers belongs to neither; a gap between
+    two words of one region is given to the word before it. A word that
     overlaps no region, and a segment without words, keep their times."""
     if not regions:
         return list(segments)
@@ -609,6 +610,13 @@ def fit_to_speech(segments: Sequence[Segment], regions: Sequence[tuple[float, fl
         if i == len(words) - 1 or region[i + 1] != r:
             end = min(ends[r], end + FIT_STRETCH)
         fitted.append(dataclasses.replace(word, start=round(float(start), 3), end=round(float(end), 3)))
+    # A region holds no pause of 250 ms or more, so a gap between two of its words is speech
+    # Whisper's times left out (a segment's last word ends short of the next segment's
+    # first): the word before runs on to the next one. Tune mixes 8.39 -> 8.07 % DER
+    # (missed 2.63 -> 2.18 %, false alarm unchanged).
+    for i in range(len(fitted) - 1):
+        if region[i] is not None and region[i] == region[i + 1] and fitted[i + 1].start > fitted[i].end:
+            fitted[i] = dataclasses.replace(fitted[i], end=fitted[i + 1].start)
     out, index = [], 0
     for segment in segments:
         if not segment.words:

@@ -29,8 +29,17 @@ PIECE_SECONDS = 30.0
 BATCHED_PIECE_SECONDS = 120.0
 # Whisper's timestamp unit: ``seek`` counts 10 ms mel frames.
 FRAMES_PER_SECOND = 100
-# The prompt carried from one piece to the next (faster-whisper keeps only ~223 tokens).
+# What one piece passes to the next as its prompt. Sequential decodes carry the piece's own
+# tokens, timestamps included, as faster-whisper's seek loop does from window to window (it
+# keeps the last max_length // 2 - 1 = 223): carried as text, the next piece often came
+# back as one 20-30 s segment without a timestamp inside (63 of the 65 diarization mixes'
+# 610 upload segments were over 12 s; a shorter text prompt, 100 characters, did the same).
+# The batched pipeline takes only text, its last CARRIED_PROMPT_CHARS.
+CARRIED_PROMPT_TOKENS = 223
 CARRIED_PROMPT_CHARS = 400
+# A piece decoded only at a temperature above this passes nothing on: its text is a guess
+# (faster-whisper's ``prompt_reset_on_temperature``).
+PROMPT_RESET_TEMPERATURE = 0.5
 
 
 def plan_pieces(audio: np.ndarray, limit: float = PIECE_SECONDS) -> list[tuple[int, int]]:
@@ -153,8 +162,8 @@ async def transcribe(
 
     The language detected in the first piece with speech is kept for the rest, so a file
     is one language throughout (and later pieces skip detection). Unless the caller gave
-    a prompt, each piece is prompted with the previous piece's text, as Whisper conditions
-    one window on the last when ``condition_on_previous_text`` is on. A client that hung
+    a prompt, each piece is prompted with the previous piece's tokens (``carried_prompt``), as
+    Whisper conditions one window on the last when ``condition_on_previous_text`` is on. A client that hung
     up stops the work at the next piece instead of holding a worker for nobody.
     """
     # The batched pipeline merges VAD chunks up to ``chunk_length`` itself; otherwise the
@@ -168,15 +177,25 @@ async def transcribe(
     job.pieces = len(pieces)
     segments: list[Segment] = []
     language, probability = options.language, 1.0 if options.language else 0.0
-    prompt = options.initial_prompt
+    prompt, previous = options.initial_prompt, ()
     word_end = 0.0
     for first, last in pieces:
         queue.check()
         if client_gone():
             raise ClientGone("the client closed the connection")
-        piece_options = replace(options, language=language, initial_prompt=prompt, cover_speech=True)
+        piece_options = replace(
+            options, language=language, initial_prompt=prompt, previous_tokens=previous, cover_speech=True
+        )
         job.started = job.started or time.time()
         result = await pool.decode(loaded, audio[first:last], piece_options, Priority.UPLOAD)
+        if previous and _temperature(result) > 0:
+            # The carried prompt can lead a piece astray (a phrase repeated at temperature
+            # 0.4 in place of 7 s of speech): decoded again without it, the calmer decode kept.
+            fresh = await pool.decode(
+                loaded, audio[first:last], replace(piece_options, previous_tokens=()), Priority.UPLOAD
+            )
+            if _temperature(fresh) < _temperature(result):
+                result = fresh
         job.pieces_done += 1
         queue.processed((last - first) / SAMPLE_RATE)
         for segment in result.segments:
@@ -190,7 +209,29 @@ async def transcribe(
         if language is None and result.text:
             language, probability = result.language, result.language_probability
         if not options.initial_prompt and options.condition_on_previous_text and result.text:
-            prompt = result.text[-CARRIED_PROMPT_CHARS:]
+            prompt, previous = carried_prompt(result, batched=options.batch_size > 1)
         if len(pieces) == 1:
             language, probability = result.language, result.language_probability
     return DecodeResult(segments, language or "en", probability, len(audio) / SAMPLE_RATE)
+
+
+def _temperature(result: DecodeResult) -> float:
+    """The highest temperature a decode's segments needed (0: none fell back)."""
+    return max((s.temperature for s in result.segments), default=0.0)
+
+
+def carried_prompt(result: DecodeResult, batched: bool = False) -> tuple[str | None, tuple[int, ...]]:
+    """What a piece's decode passes to the next piece: ``(initial_prompt, previous_tokens)``.
+
+    Whisper was trained with the previous window's tokens, timestamps and all, before
+    ``<|startoftranscript|>``; given only words there, it tends to answer in words only,
+    and a 26 s piece comes back as one segment spanning every pause in it. So the tokens
+    are carried as they were decoded; the batched pipeline, which takes text only, gets
+    the text. Nothing is carried after a decode that needed a high temperature.
+    """
+    if any(s.temperature > PROMPT_RESET_TEMPERATURE for s in result.segments):
+        return None, ()
+    if batched:
+        return result.text[-CARRIED_PROMPT_CHARS:], ()
+    tokens = [t for segment in result.segments for t in segment.tokens]
+    return None, tuple(tokens[-CARRIED_PROMPT_TOKENS:])
