@@ -406,7 +406,10 @@ def test_words_on_screen_stay_while_hypotheses_still_say_them_sure_or_not():
     (request,) = session.take_requests()
     unsure = [Word(start, end, text, 0.2 if text == " each" else 0.9) for text, start, end in said]
     unsure += [Word(1.5, 1.8, " due", 0.2), Word(1.9, 2.2, " by", 0.9)]
-    session.decode_done(request, DecodeResult([Segment(0.1, 2.2, "...", words=unsure)], "en", 1.0, 3.0))
+    session.decode_done(
+        request,
+        DecodeResult([Segment(0.1, 2.2, " to each the world's due by", words=unsure)], "en", 1.0, 3.0),
+    )
     assert session.partial.text == " to each the world's", "not taken back, and nothing unsure added"
 
 
