@@ -392,6 +392,27 @@ def test_a_partial_shows_nothing_from_the_first_word_whisper_is_unsure_of():
     assert session.partial.text == " to"
 
 
+def test_words_on_screen_stay_while_hypotheses_still_say_them_sure_or_not():
+    session = StreamingSession(SessionOptions(commit_after=100, language="en", use_vad=False))
+    said = [(" to", 0.1, 0.4), (" each", 0.5, 0.7), (" the", 0.8, 1.0), (" world's", 1.1, 1.4)]
+    session.feed(np.zeros(2 * SAMPLE_RATE, np.float32))
+    (request,) = session.take_requests()
+    sure = [Word(start, end, text, 0.9) for text, start, end in said]
+    session.decode_done(
+        request, DecodeResult([Segment(0.1, 1.4, " to each the world's", words=sure)], "en", 1.0, 2.0)
+    )
+    assert session.partial.text == " to each the world's"
+    session.feed(np.zeros(SAMPLE_RATE, np.float32))
+    (request,) = session.take_requests()
+    unsure = [Word(start, end, text, 0.2 if text == " each" else 0.9) for text, start, end in said]
+    unsure += [Word(1.5, 1.8, " due", 0.2), Word(1.9, 2.2, " by", 0.9)]
+    session.decode_done(
+        request,
+        DecodeResult([Segment(0.1, 2.2, " to each the world's due by", words=unsure)], "en", 1.0, 3.0),
+    )
+    assert session.partial.text == " to each the world's", "not taken back, and nothing unsure added"
+
+
 UNPUNCTUATED = [(text.rstrip("."), start, end) for text, start, end in SCRIPT]
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agreement import Committed, LocalAgreement, ends_sentence
+from .agreement import Committed, LocalAgreement, ends_sentence, word_key
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
@@ -104,6 +104,7 @@ class StreamingSession:
         self._partial_inflight: DecodeRequest | None = None
         self._partial_seq = 0  # id of the request behind the partial on screen
         self._partial_utt = 0  # and the utterance it belongs to
+        self._on_screen: list[str] = []  # the partial's words, as ``word_key`` compares them
         self._requests: list[DecodeRequest] = []
         self._events: list[Event] = []
 
@@ -342,15 +343,14 @@ class StreamingSession:
             request, segments, self._showable(self._agreement.pending, request.end_sample / SAMPLE_RATE)
         )
 
-    @staticmethod
-    def _showable(pending: list[Word], audio_end: float) -> list[Word]:
+    def _showable(self, pending: list[Word], audio_end: float) -> list[Word]:
         """The words of a partial worth showing: its uncommitted words up to the first one
         of probability below ``_SHOW_BELOW``, and without a last word the audio (ending at
         ``audio_end``) may end inside. Those are the words the next hypothesis takes back
         ("to eat the world's do" then "to each the world's due"); each is shown once a
-        hypothesis is sure of it, or when committed. On the long-form cases this halves
-        the characters the display takes back for ~0.1 s later display
-        (docs/BENCHMARKS.md, "Long-form streaming")."""
+        hypothesis is sure of it, or when committed. But words already on screen that this
+        hypothesis says again stay, sure or not: hiding them would be flicker too.
+        (docs/BENCHMARKS.md, "Flicker".)"""
         shown = list(pending)
         for i, word in enumerate(shown):
             if word.probability < _SHOW_BELOW:
@@ -360,7 +360,12 @@ class StreamingSession:
             # Whisper guessed the rest of a word the audio ends inside ("exhibit." for
             # "exhib-"); it shows one refresh later
             shown = shown[:-1]
-        return shown
+        kept = 0
+        for on_screen, word in zip(self._on_screen, pending, strict=False):
+            if on_screen != word_key(word.word):
+                break
+            kept += 1
+        return pending[: max(len(shown), kept)]
 
     def _commit(self, words: list[Word]) -> None:
         """Complete ``words`` (one segment per sentence), then cut the window after the last
@@ -371,6 +376,7 @@ class StreamingSession:
             if ends_sentence(word):
                 sentences.append([])
         sentences = [s for s in sentences if s]
+        self._on_screen = self._on_screen[len(words) :]  # the partial's first words, now completed
         self._transcript.complete(
             [
                 StreamSegment(
@@ -482,6 +488,7 @@ class StreamingSession:
         for request, result, speech_end in ready:
             if self._partial_utt <= request.utterance:
                 self._transcript.partial = None
+                self._on_screen = []
             if result is None:
                 self._committed_before.pop(request.id, None)
                 reason = self._failures.pop(request.id, "decode failed")
@@ -552,6 +559,7 @@ class StreamingSession:
         if segment == self._transcript.partial:
             return
         self._transcript.partial = segment
+        self._on_screen = [word_key(w) for w in segment.text.split()] if segment is not None else []
         self._emit_segments()
 
     def _emit_segments(self) -> None:
