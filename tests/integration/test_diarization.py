@@ -116,12 +116,17 @@ def test_stream_labels_completed_segments(server, name):
     assert result.confusion / result.total < CONFUSION_BOUND, (result, turns)
     assert result.der < STREAM_DER_BOUND, (result, turns)
     # a later message repeats earlier segments with the same speaker (stable labels)
-    first = {(round(float(s["start"]), 2), s["text"]): s["speaker"] for s in completed}
+    _assert_labels_stable(trace, completed)
+
+
+def _assert_labels_stable(trace, completed: list[dict]) -> None:
+    """Every message that repeats a completed segment gives it the speaker it first had."""
+    first_seen = {(round(float(s["start"]), 2), s["text"]): s["speaker"] for s in completed}
     for message in trace.messages:
         for segment in message.get("segments", []):
             key = (round(float(segment["start"]), 2), segment["text"])
-            if segment["completed"] and key in first:
-                assert segment["speaker"] == first[key]
+            if segment["completed"] and key in first_seen:
+                assert segment["speaker"] == first_seen[key], (segment, first_seen[key])
 
 
 def test_stream_without_diarization_has_no_speakers(server):
@@ -342,9 +347,4 @@ def test_stream_splits_a_segment_at_the_speaker_change_without_word_timestamps(s
             held[speaker] = held.get(speaker, 0.0) + max(0.0, min(end, last) - max(start, first))
         # a cut lands within a chunk of words (>= 1.6 s) of the change: up to ~1 s late
         assert min(held.values()) < 1.2, (segment, held, joined)
-    first_seen = {(round(float(s["start"]), 2), s["text"]): s["speaker"] for s in completed}
-    for message in trace.messages:
-        for segment in message.get("segments", []):
-            key = (round(float(segment["start"]), 2), segment["text"])
-            if segment["completed"] and key in first_seen:
-                assert segment["speaker"] == first_seen[key]
+    _assert_labels_stable(trace, completed)
