@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -164,6 +165,16 @@ def to_pcm(samples: np.ndarray, sample_format: str = "int16") -> bytes:
     if sample_format == "float32":
         return samples.astype("<f4").tobytes()
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    """Float samples at 16 kHz as a 16-bit mono WAV file, for uploads and players."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(to_pcm(samples))
+    return path
 
 
 # Audio per WebSocket message: our browser page and Python client send 100 ms;

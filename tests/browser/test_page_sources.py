@@ -54,15 +54,6 @@ def open_page(browser, url: str, **context_options):
     return _open_page(browser, url, permissions=["microphone"], **context_options)
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, librispeech):
     """The fake microphone's WAV, and the tab pages' clips (conversations of utterances)."""
@@ -74,14 +65,14 @@ def media(tmp_path_factory, librispeech):
     mixed_tab = evaluation.conversation([by_id[i] for i in MIXED_TAB_UTTERANCES], gap=1.2, lead=0.3)
     return {
         "folder": folder,
-        "mic_wav": write_wav(folder / "mic.wav", mic_audio),
+        "mic_wav": evaluation.write_wav(folder / "mic.wav", mic_audio),
         "mic": mic,
         "tab": tab,
-        "tab_wav": write_wav(
+        "tab_wav": evaluation.write_wav(
             folder / "tab.wav", np.concatenate([tab.audio, np.zeros(SAMPLE_RATE, np.float32)])
         ),
         "mixed_tab": mixed_tab,
-        "mixed_tab_wav": write_wav(folder / "mixed-tab.wav", mixed_tab.audio),
+        "mixed_tab_wav": evaluation.write_wav(folder / "mixed-tab.wav", mixed_tab.audio),
     }
 
 
@@ -730,7 +721,7 @@ def test_stop_cancels_a_file(server, browser, media):
     for name in ("two_speakers", "three_speakers"):
         with wave.open(str(folder / f"{name}.wav")) as w:
             audio.append(np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32767)
-    long_file = write_wav(media["folder"] / "long.wav", np.concatenate(audio))
+    long_file = evaluation.write_wav(media["folder"] / "long.wav", np.concatenate(audio))
     with open_page(browser, f"{server.http_url}/") as (page, errors):
         page.set_input_files("#file", str(long_file))
         page.wait_for_function("document.querySelectorAll('#segments .segment').length > 0", timeout=120000)

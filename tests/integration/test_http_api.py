@@ -320,10 +320,22 @@ async def _upload(session: aiohttp.ClientSession, url: str, path: Path, **fields
         return body, time.monotonic()
 
 
-def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
-    """A 53 s file is cut into pieces; a short upload sent after it finishes first."""
-    reference = evaluation.manifest("longform")[0].reference
-    duration = len(decode_audio(str(SONNET))) / SAMPLE_RATE
+def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server, tmp_path):
+    """A 160 s file is cut into pieces; a short upload sent after it finishes first.
+
+    The short upload goes once the long one is planned, and the long file has about six
+    pieces, so the short one finishes with long pieces still to go whatever the machine's
+    speed (with two pieces it could share the long file's last batch and finish last).
+    """
+    sonnet = decode_audio(str(SONNET))
+    long_file = evaluation.write_wav(tmp_path / "sonnet3.wav", np.tile(sonnet, 3))
+    reference = " ".join([evaluation.manifest("longform")[0].reference] * 3)
+    duration = 3 * len(sonnet) / SAMPLE_RATE
+
+    async def long_job(session: aiohttp.ClientSession) -> tuple[dict | None, dict]:
+        async with session.get(server.http_url + "/status") as response:
+            status = await response.json()
+        return next((j for j in status["uploads"]["active"] if j["duration"] > 150), None), status
 
     async def scenario():
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
@@ -331,30 +343,34 @@ def test_long_file_pieces_map_to_file_time_and_uploads_take_turns(server):
                 _upload(
                     session,
                     server.http_url,
-                    SONNET,
+                    long_file,
                     response_format="verbose_json",
                     **{"timestamp_granularities[]": "word"},
                 )
             )
-            await asyncio.sleep(1.0)
-            short_task = asyncio.create_task(_upload(session, server.http_url, JFK))
             statuses = []
-            while not long_task.done():
-                async with session.get(server.http_url + "/status") as response:
-                    statuses.append(await response.json())
-                await asyncio.sleep(0.3)
-            return await long_task, await short_task, statuses
+            while (job := (await long_job(session))[0]) is None or not job["pieces"]:
+                assert not long_task.done()
+                await asyncio.sleep(0.05)
+            short_task = asyncio.create_task(_upload(session, server.http_url, JFK))
+            while not short_task.done():
+                job, status = await long_job(session)
+                statuses.append(status)
+                await asyncio.sleep(0.1)
+            left_when_short_done, _ = await long_job(session)
+            return await long_task, await short_task, statuses, left_when_short_done
 
-    (long_result, long_done), (short_result, short_done), statuses = asyncio.run(scenario())
+    (long_result, long_done), (short_result, short_done), statuses, left = asyncio.run(scenario())
     assert evaluation.wer(reference, long_result["text"]) < 0.3, long_result["text"]
     assert evaluation.wer(JFK_TEXT, short_result["text"]) < 0.1
     assert short_done < long_done  # it did not wait for the whole long file
+    assert left is not None and left["pieces_done"] < left["pieces"], left
     words = long_result["words"]
     starts = [w["start"] for w in words]
     assert starts == sorted(starts) and all(0 <= w["start"] <= w["end"] <= duration for w in words)
     assert words[-1]["end"] > duration - 10  # later pieces were shifted to file time
     assert any(s["uploads"]["jobs"] == 2 for s in statuses)
-    busy = [j for s in statuses for j in s["uploads"]["active"] if j["duration"] > 50]
+    busy = [j for s in statuses for j in s["uploads"]["active"] if j["duration"] > 150]
     assert busy and max(j["pieces"] for j in busy) >= 2 and all(j["model"] == "tiny.en" for j in busy)
 
 

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -103,23 +102,14 @@ def test_ready_says_starting_until_the_model_has_loaded(make_server):
     assert {(status, body["status"]) for status, body in server.while_starting} == {(503, "starting")}
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 def test_sigterm_mid_stream_delivers_the_text_and_finishes_uploads(
     make_server, api_keys, librispeech, tmp_path
 ):
     server = make_server("--shutdown-timeout", "300")
     key = api_keys.alice
     conv = evaluation.conversation(sorted(librispeech, key=lambda u: u.path.stat().st_size)[6:9], gap=1.5)
-    talk = write_wav(tmp_path / "talk.wav", conv.audio)
-    long_file = write_wav(tmp_path / "long.wav", np.tile(decode_audio(str(SONNET)), 8))
+    talk = evaluation.write_wav(tmp_path / "talk.wav", conv.audio)
+    long_file = evaluation.write_wav(tmp_path / "long.wav", np.tile(decode_audio(str(SONNET)), 8))
     sdk = openai.OpenAI(base_url=server.http_url + "/v1", api_key=key, max_retries=0, timeout=300)
 
     outcome: dict = {}
@@ -212,7 +202,7 @@ def test_sigterm_mid_stream_delivers_the_text_and_finishes_uploads(
 
 def test_second_sigterm_exits_at_once(make_server, api_keys, tmp_path):
     server = make_server("--shutdown-timeout", "120")
-    long_file = write_wav(tmp_path / "long.wav", np.tile(decode_audio(str(SONNET)), 8))
+    long_file = evaluation.write_wav(tmp_path / "long.wav", np.tile(decode_audio(str(SONNET)), 8))
     sdk = openai.OpenAI(base_url=server.http_url + "/v1", api_key=api_keys.alice, max_retries=0, timeout=300)
     outcome: dict = {}
 
