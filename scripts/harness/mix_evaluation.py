@@ -53,8 +53,9 @@ class Prepared:
 # Bumped when the transcription changes, so cached transcripts of an older decode are not
 # scored as this one's: 2 = speech the sequential decode skipped is decoded again
 # (``decoding._cover``, as ``engine.files`` asks for every upload piece); 3 = also gaps
-# before and between texts inside a VAD region.
-TRANSCRIPT_VERSION = 3
+# before and between texts inside a VAD region; 5 = also speech without a word inside a
+# segment (``decoding.unworded_speech``: a gap between words, or a stretched word).
+TRANSCRIPT_VERSION = 5
 # The same for the upload path alone (``decode_as_upload``): 2 = each piece carries the
 # previous piece's tokens, timestamps included, instead of its text (``files.carried_prompt``);
 # 3 = a prompted piece that fell back to a higher temperature is decoded again without it.

@@ -192,3 +192,41 @@ def test_sequential_decode_that_skips_speech_is_decoded_again(server):
     assert uncovered_speech(audio, SAMPLE_RATE, gap.segments) == [
         (whole.segments[i - 1].end, whole.segments[i + 1].start)
     ]
+
+
+def test_speech_skipped_inside_a_segment_is_decoded_again(server):
+    """Four LJ Speech readings joined (26 s, one window): tiny.en's decode with word timings
+    skips "the Gutenberg, or forty-two line Bible of about fourteen fifty-five, has never
+    been" inside its last segment and stretches the word after the skip over it (on this
+    machine: "... movable types, the" with "the" lasting 6 s, WER 20 %). ``unworded_speech``
+    finds the stretch without a word, the upload path's guard decodes it again, drops the
+    stretched word and splits the segment there; on the clean sonnet it finds nothing."""
+    from dataclasses import replace
+
+    from whisper_live.engine.decoding import STRETCHED_WORD_SECONDS, WORD_GAP_SECONDS, unworded_speech
+
+    model = server.server.pool.get().model
+    ids = ("LJ001-0005", "LJ001-0006", "LJ001-0007", "LJ001-0008")
+    readings = sorted((u for u in ev.manifest("ljspeech") if u.id in ids), key=lambda u: u.id)
+    joined = ev.conversation(readings, gap=0.5, lead=0.5)
+    assert len(joined.utterances) == 4
+    audio = joined.audio
+    options = DecodeOptions(language="en", word_timestamps=True)  # as an upload's piece, beam 5
+    plain = run_decode(model, audio, options)
+    (span,) = unworded_speech(audio, SAMPLE_RATE, plain.segments)
+    assert span[1] - span[0] > WORD_GAP_SECONDS
+    assert ev.wer(joined.reference, plain.text) > 0.1, plain.text
+
+    guarded = run_decode(model, audio, replace(options, cover_speech=True))
+    assert ev.wer(joined.reference, guarded.text) < 0.06, guarded.text
+    assert unworded_speech(audio, SAMPLE_RATE, guarded.segments) == []
+    words = [w for s in guarded.segments for w in s.words]
+    assert all(w.end - w.start <= STRETCHED_WORD_SECONDS for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    starts = [s.start for s in guarded.segments]
+    assert starts == sorted(starts) and [s.id for s in guarded.segments] == list(range(len(starts)))
+    assert all(s.text == "".join(w.word for w in s.words) for s in guarded.segments)
+
+    utt = ev.manifest("longform")[0]
+    sonnet = decode_audio(str(utt.path))
+    assert unworded_speech(sonnet, SAMPLE_RATE, run_decode(model, sonnet, options).segments) == []

@@ -14,7 +14,8 @@ from harness.transcripts import inserted_words, repeated_segments
 
 @pytest.mark.slow
 def test_a_continuous_reading_is_committed_while_it_is_read(server):
-    clips = ev.manifest("ljspeech")  # four readings, 28 s, joined with 0.2 s gaps
+    four = ("LJ001-0001", "LJ001-0002", "LJ001-0007", "LJ001-0031")
+    clips = [u for u in ev.manifest("ljspeech") if u.id in four]  # 28 s, joined with 0.2 s gaps
     conv = ev.conversation(clips, gap=0.2, lead=0.5)
     config = {"language": "en", "commit_after": 0}  # word by word, from the first agreement
     trace = asyncio.run(ev.stream(server.ws_url, conv.audio, config, speed=1.0, timeout=180))

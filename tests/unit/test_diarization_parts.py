@@ -247,6 +247,26 @@ def test_one_voice_with_stray_windows_is_one_speaker():
     assert len(set(d.cluster(np.vstack([points, stray]), min_speakers=2))) == 2
 
 
+def test_windows_spread_far_apart_hold_two_voices_at_least(monkeypatch):
+    """Two voices whose clusters the count rule merges (here: SEPARATION_DISTANCE set above
+    their distance, as similar voices in short overlapping turns are merged) are kept apart
+    when the recording's windows lie on average farther apart than SPREAD_DISTANCE; one
+    voice, a short recording and max_speakers=1 stay one."""
+    monkeypatch.setattr(d, "SEPARATION_DISTANCE", 1.5)
+    two, truth = _blobs([15, 15])
+    spread = d.cosine_distances(two)[np.triu_indices(30, 1)].mean()
+    monkeypatch.setattr(d, "SPREAD_DISTANCE", 0.0)
+    assert len(set(d.cluster(two))) == 1
+    monkeypatch.setattr(d, "SPREAD_DISTANCE", float(spread) - 0.05)
+    labels = d.cluster(two)
+    assert len(set(labels)) == 2 and all(len(set(truth[labels == k])) == 1 for k in set(labels))
+    one, _ = _blobs([30])
+    assert len(set(d.cluster(one))) == 1
+    assert len(set(d.cluster(two, max_speakers=1))) == 1
+    few, _ = _blobs([d.SPREAD_MIN_WINDOWS // 2 - 1] * 2)
+    assert len(set(d.cluster(few))) == 1
+
+
 def test_short_flips_are_smoothed_unless_the_voice_is_far():
     a, b = np.eye(4)[0], np.eye(4)[1]
     near_a = (a * 0.9 + b * 0.1) / np.linalg.norm(a * 0.9 + b * 0.1)

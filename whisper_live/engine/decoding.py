@@ -239,13 +239,103 @@ def uncovered_speech(
     return spans
 
 
+# Speech can also be skipped inside a segment: with word timings, a stretch this long without
+# a word (between two words, or under one "word" that lasts longer: Whisper stretches the word
+# after a skip over it), holding at least WORD_GAP_SPEECH seconds of speech (Silero, pauses of
+# 250 ms), is decoded again, the segment around it split there and a stretched word dropped
+# (the redo decodes it again). Whisper's words run across pauses rather than leave gaps, so
+# this is rare: LJ Speech joined (238 s, tiny.en, as an upload) had one, 46.6-53.2 s inside
+# a 14.7 s segment, 5.8 s of speech ("the Gutenberg, or forty-two line Bible ..." missing).
+WORD_GAP_SECONDS = 1.5
+WORD_GAP_SPEECH = 1.0
+# No spoken word lasts this long (read speech's longest are ~1 s): a word that does is a
+# timestamp stretched over speech that has no word.
+STRETCHED_WORD_SECONDS = 2.0
+
+
+def unworded_speech(
+    audio: np.ndarray, rate: int, segments: list[Segment], skip: list[tuple[float, float]] = ()
+) -> list[tuple[float, float]]:
+    """Stretches (seconds) longer than ``WORD_GAP_SECONDS`` that no word covers (a word
+    over ``STRETCHED_WORD_SECONDS`` covers nothing), between the first word's start and the
+    last word's end, holding ``WORD_GAP_SPEECH`` of speech and not overlapping the spans in
+    ``skip`` (those ``uncovered_speech`` found). Segments without words have none."""
+    words = sorted((w for s in segments for w in s.words or []), key=lambda w: w.start)
+    if not words:
+        return []
+    gaps = []
+    covered = words[0].start  # the end of the text so far
+    for word in words:
+        if word.end - word.start > STRETCHED_WORD_SECONDS:
+            continue
+        if word.start - covered > WORD_GAP_SECONDS:
+            gaps.append((covered, word.start))
+        covered = max(covered, word.end)
+    if words[-1].end - covered > WORD_GAP_SECONDS:  # the last words stretched
+        gaps.append((covered, max(w.end for w in words)))
+    gaps = [(a, b) for a, b in gaps if not any(c < b and d > a for c, d in skip)]
+    if not gaps:
+        return []
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(min_silence_duration_ms=250, speech_pad_ms=0)
+    out = []
+    for start, end in gaps:
+        found = get_speech_timestamps(audio[int(start * rate) : int(end * rate)], vad, sampling_rate=rate)
+        if sum(r["end"] - r["start"] for r in found) / rate >= WORD_GAP_SPEECH:
+            out.append((start, end))
+    return out
+
+
+def split_at_gaps(segments: list[Segment], gaps: list[tuple[float, float]]) -> list[Segment]:
+    """``segments`` without the words that lie inside ``gaps`` (``unworded_speech``'s
+    stretched words), each cut where a gap lies between two of its words: the first piece
+    keeps the segment's tokens (a word does not carry its own), each piece its words,
+    their text and their span; a segment left without words is dropped."""
+
+    def inside(word: Word) -> bool:
+        return any(a - 1e-6 <= word.start and word.end <= b + 1e-6 for a, b in gaps)
+
+    out = []
+    for segment in segments:
+        if not segment.words or not gaps:
+            out.append(segment)
+            continue
+        words = [w for w in segment.words if not inside(w)]
+        cuts = [
+            i
+            for i in range(1, len(words))
+            if any(words[i - 1].end <= a and words[i].start >= b for a, b in gaps)
+        ]
+        if words == segment.words and not cuts:
+            out.append(segment)
+            continue
+        for index, (first, last) in enumerate(zip([0, *cuts], [*cuts, len(words)], strict=True)):
+            own = words[first:last]
+            if not own:
+                continue
+            out.append(
+                replace(
+                    segment,
+                    start=segment.start if own[0] is segment.words[0] else own[0].start,
+                    end=segment.end if own[-1] is segment.words[-1] else own[-1].end,
+                    text="".join(w.word for w in own),
+                    tokens=segment.tokens if index == 0 else [],
+                    words=own,
+                )
+            )
+    return out
+
+
 def _cover(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResult) -> DecodeResult:
     """Decode again, one window at a time, speech a decode left without text
-    (``uncovered_speech``), and put what it says in its place, in time order. The redo
-    itself is not covered again (``cover_speech`` off), so a span that stays silent ends it."""
+    (``uncovered_speech``; with word timings also ``unworded_speech``, the segment around it
+    split there), and put what it says in its place, in time order. The redo itself is not
+    covered again (``cover_speech`` off), so a span that stays silent ends it."""
     rate = model.feature_extractor.sampling_rate
     spans = uncovered_speech(audio, rate, result.segments, options.chunk_length)
-    if not spans:
+    gaps = unworded_speech(audio, rate, result.segments, spans)
+    if not spans and not gaps:
         return result
     unbatched = replace(
         options,
@@ -254,8 +344,8 @@ def _cover(model, audio: np.ndarray, options: DecodeOptions, result: DecodeResul
         cover_speech=False,
         language=options.language or result.language,
     )
-    segments = list(result.segments)
-    for start, end in spans:
+    segments = split_at_gaps(list(result.segments), gaps)
+    for start, end in [*spans, *gaps]:
         redone = _decode_padded(model, audio[int(start * rate) : int(end * rate)], unbatched)
         segments += [s.shifted(start) for s in redone.segments if s.text.strip()]
     segments.sort(key=lambda s: s.start)

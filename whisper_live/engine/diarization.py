@@ -6,8 +6,9 @@ partial length; a shorter region is one zero-padded window), each window gets a 
 from ``speaker_encoder``, and the windows are clustered by average-linkage agglomeration on
 cosine distance, cut at ``THRESHOLD``; the speaker count is then decided over the whole
 recording (clusters with little of the speech fold into their nearest, clusters on average
-closer than ``SEPARATION_DISTANCE`` merge) within the caller's ``min_speakers``/
-``max_speakers``, and windows move to their nearest centroid. With two speakers or more,
+closer than ``SEPARATION_DISTANCE`` merge, and a recording whose windows are on average
+farther apart than ``SPREAD_DISTANCE`` keeps two at least) within the caller's
+``min_speakers``/``max_speakers``, and windows move to their nearest centroid. With two speakers or more,
 1.0 s windows every 0.5 s are then embedded over the speech and labelled by a Viterbi
 pass against centroids of their own length (``resegment``): they place turns of a second
 or two that the 1.6 s windows blur. Every 10 ms of speech takes the label of the nearest
@@ -75,6 +76,17 @@ MIN_CLUSTER_CAP = 8
 # in a reverberant hall splits into halves 0.35 apart; the closest pair of different
 # readers in the generated mixes' tune split was 0.37-0.40 apart.
 SEPARATION_DISTANCE = 0.39
+# A recording whose windows lie on average (over all pairs) farther apart than this holds
+# two voices at least, whatever the tree's cut says; one voice's windows lie closer. Why: two
+# similar readers in short overlapping turns are found as one, since their clusters lie no
+# farther apart than the halves of one reader's drifting voice (0.36-0.38 against
+# 0.36-0.39: ``SEPARATION_DISTANCE`` cannot part them), but all their windows' pairs
+# together are farther apart than any one reader's: over the tune mixes' 1.6 s windows the
+# mean distance was 0.22-0.29 for the five one-reader recordings (the Sonnet 0.293) and
+# 0.28-0.32 for the three two-reader ones found as one. Only with at least
+# SPREAD_MIN_WINDOWS windows (~16 s of speech): a short recording's mean is noisy.
+SPREAD_DISTANCE = 0.305
+SPREAD_MIN_WINDOWS = 20
 # Each window then moves to its nearest centroid (a few k-means rounds on the sphere).
 REFINE = True
 # Silero's regions are padded like this (Whisper's own VAD pads 400 ms): a word's onset
@@ -231,8 +243,10 @@ def cluster(
     over the whole recording, by where the bulk of the speech falls, and not by one
     stray window far from the rest (one voice varies along a recording, and the tree
     always has such windows near its top). The speaker bounds, when given, move the cut
-    until the count of big clusters is within them. Each window then goes to the nearest
-    centroid (average linkage chains along a slowly changing voice; this undoes it).
+    until the count of big clusters is within them; so does a recording whose windows lie
+    on average farther apart than ``SPREAD_DISTANCE`` (two voices at least). Each window
+    then goes to the nearest centroid (average linkage chains along a slowly changing
+    voice; this undoes it).
     """
     n = len(embeddings)
     if n == 0:
@@ -241,6 +255,9 @@ def cluster(
     distances = cosine_distances(embeddings)  # n x n: computed once (an hour is ~4500 windows)
     merges = average_linkage(distances) if n > 1 else []
     low, high = min_speakers or 1, max_speakers or MAX_SPEAKERS
+    spread = float(distances[np.triu_indices(n, 1)].mean()) if n >= SPREAD_MIN_WINDOWS else 0.0
+    if low < 2 <= high and SPREAD_DISTANCE and spread > SPREAD_DISTANCE:
+        low = 2  # two voices at least (see SPREAD_DISTANCE)
     count = n - sum(1 for _, _, h in merges if h <= threshold)
     labels = _cut(embeddings, merges, count, low)
     found = len(np.unique(labels))
