@@ -267,6 +267,27 @@ def test_windows_spread_far_apart_hold_two_voices_at_least(monkeypatch):
     assert len(set(d.cluster(few))) == 1
 
 
+def test_a_voice_fragmented_at_the_threshold_is_found_higher_up_the_tree(monkeypatch):
+    """A third voice whose windows lie in four small clusters at the threshold (3 windows
+    each, 6 needed: as a voice in short overlapping turns whose windows hold some of the
+    others) comes together higher up: with FULLEST_CUT it is a speaker, without it its
+    windows went to the other two."""
+    rng = np.random.default_rng(3)
+    two, truth = _blobs([20, 20], spread=0.02)
+    fragments = [
+        np.eye(16)[2] + 0.8 * np.eye(16)[3 + k] + 0.02 * rng.standard_normal((3, 16)) for k in range(4)
+    ]
+    points = np.vstack([two, *fragments])
+    truth = np.concatenate([truth, [2] * 12])
+    monkeypatch.setattr(d, "FULLEST_CUT", False)
+    assert len(set(d.cluster(points))) == 2
+    monkeypatch.setattr(d, "FULLEST_CUT", True)
+    labels = d.cluster(points)
+    assert len(set(labels)) == 3 and all(len(set(truth[labels == k])) == 1 for k in set(labels))
+    one, _ = _blobs([40], spread=0.05)  # one voice stays one
+    assert len(set(d.cluster(one))) == 1
+
+
 def test_short_flips_are_smoothed_unless_the_voice_is_far():
     a, b = np.eye(4)[0], np.eye(4)[1]
     near_a = (a * 0.9 + b * 0.1) / np.linalg.norm(a * 0.9 + b * 0.1)
