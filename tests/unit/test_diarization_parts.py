@@ -293,8 +293,8 @@ def test_short_flips_are_smoothed_unless_the_voice_is_far():
     near_a = (a * 0.9 + b * 0.1) / np.linalg.norm(a * 0.9 + b * 0.1)
     turns = [
         d.SpeakerTurn(0.0, 3.0, "SPEAKER_00"),
-        d.SpeakerTurn(3.0, 3.6, "SPEAKER_01"),  # a 0.6 s flip inside speaker 0's speech
-        d.SpeakerTurn(3.6, 6.0, "SPEAKER_00"),
+        d.SpeakerTurn(3.0, 3.4, "SPEAKER_01"),  # a 0.4 s flip inside speaker 0's speech
+        d.SpeakerTurn(3.4, 6.0, "SPEAKER_00"),
         d.SpeakerTurn(6.2, 9.0, "SPEAKER_01"),  # a real turn: long
     ]
     spans = [(2.5, 4.1)]  # one window centred in the flip
@@ -307,8 +307,15 @@ def test_short_flips_are_smoothed_unless_the_voice_is_far():
     # the same flip sounding like speaker 1 (far from speaker 0) stays a turn
     kept = d.smooth_flips(turns, spans, np.array([b]), centroids)
     assert [t.speaker for t in kept] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_01"]
+    # a 0.6 s turn between two of the other speaker's is a turn (FLIP_SECONDS)
+    longer = [turns[0], d.SpeakerTurn(3.0, 3.6, "SPEAKER_01"), d.SpeakerTurn(3.6, 6.0, "SPEAKER_00")]
+    assert [t.speaker for t in d.smooth_flips(longer, spans, np.array([near_a]), centroids)] == [
+        "SPEAKER_00",
+        "SPEAKER_01",
+        "SPEAKER_00",
+    ]
     # and so does a flip after a pause (an answer, not a flip)
-    paused = [turns[0], d.SpeakerTurn(3.8, 4.4, "SPEAKER_01"), d.SpeakerTurn(5.2, 6.0, "SPEAKER_00")]
+    paused = [turns[0], d.SpeakerTurn(3.8, 4.2, "SPEAKER_01"), d.SpeakerTurn(5.2, 6.0, "SPEAKER_00")]
     assert [t.speaker for t in d.smooth_flips(paused, spans, np.array([near_a]), centroids)] == [
         "SPEAKER_00",
         "SPEAKER_01",
