@@ -22,6 +22,8 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
   Committed words stay in the window as context until their sentence ends; then the
   window is cut there (or at the last committed word once it is ``cut_after`` long), and
   the text before the window is the prompt. The final leaves out the committed words.
+  Agreed words Whisper doubts are decoded once more with the beam before they are
+  committed (``_confirm``), as an optional partial.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ from .vad import CHUNK, SpeechChunks
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
 # A partial's last word ending this close to the end of its audio may be cut off mid-word.
 _CUT_WORD = 0.25
-# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``).
+# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``):
+# 0.5, the confirms' own threshold (``agreement.DOUBTFUL``); at 0.3 the greedy and beam
+# readings of a doubted word took turns on screen (docs/BENCHMARKS.md, "Beam confirms").
 _SHOW_BELOW = 0.5
 
 
