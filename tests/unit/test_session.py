@@ -1025,3 +1025,20 @@ def test_without_a_beam_decode_a_doubted_word_is_held_as_before():
     (request,) = session.take_requests()
     session.decode_done(request, heard(request, GREEDY))
     assert session.transcript() == "Read there for far away", "old enough: committed all the same"
+
+
+def test_where_words_may_be_committed_a_partial_hides_what_a_beam_would_confirm():
+    heard = [
+        Word(0.1, 0.4, " to", 0.8),
+        Word(0.5, 0.7, " each", 0.4),  # doubted: a beam decode would settle it before its commit
+        Word(0.8, 1.0, " the", 0.8),
+        Word(1.1, 1.4, " world's", 0.8),
+    ]
+    for commit_after, partial in ((100, " to each the world's"), (0, " to")):
+        session = StreamingSession(SessionOptions(commit_after=commit_after, language="en", use_vad=False))
+        session.feed(np.zeros(2 * SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        session.decode_done(
+            request, DecodeResult([Segment(0.1, 1.4, " to each the world's", words=heard)], "en", 1.0, 2.0)
+        )
+        assert session.partial.text == partial, commit_after

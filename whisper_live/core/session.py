@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agreement import Committed, LocalAgreement, ends_sentence, word_key
+from .agreement import DOUBTFUL, Committed, LocalAgreement, ends_sentence, word_key
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
@@ -52,10 +52,13 @@ from .vad import CHUNK, SpeechChunks
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
 # A partial's last word ending this close to the end of its audio may be cut off mid-word.
 _CUT_WORD = 0.25
-# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``):
-# 0.5, the confirms' own threshold (``agreement.DOUBTFUL``); at 0.3 the greedy and beam
-# readings of a doubted word took turns on screen (docs/BENCHMARKS.md, "Beam confirms").
-_SHOW_BELOW = 0.5
+# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``);
+# where words may be committed, from the first one a beam decode would confirm before its
+# commit (``agreement.DOUBTFUL``): at 0.3 the greedy and the beam readings of such a word
+# took turns on screen (docs/BENCHMARKS.md, "Beam confirms"). Not in an utterance whose
+# final decides it all (``commit_after``): there 0.5 left short ones without any partial.
+_SHOW_BELOW = 0.3
+_SHOW_BELOW_COMMITTING = DOUBTFUL
 
 
 @dataclass
@@ -334,7 +337,7 @@ class StreamingSession:
         if not words:
             self._show_partial(request, segments)
             return
-        young = request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+        young = self._young(request)
         end = request.end_sample / SAMPLE_RATE
         held: list[Word] = []
         committed: list[Word] = []
@@ -362,7 +365,7 @@ class StreamingSession:
             # what is now committed (docs/BENCHMARKS.md, "Beam confirms")
             self._show_partial(request, segments, self._screen_after(committed))
         else:
-            self._show_partial(request, segments, self._showable(self._agreement.pending, end))
+            self._show_partial(request, segments, self._showable(self._agreement.pending, end, young))
         if held and self.options.confirm_doubtful:
             self._confirm(held)
 
@@ -392,17 +395,23 @@ class StreamingSession:
         self._partial_inflight = self._confirm_request = request
         self._confirm_held = list(held)
 
-    def _showable(self, pending: list[Word], audio_end: float) -> list[Word]:
+    def _young(self, request: DecodeRequest) -> bool:
+        """The request's utterance is too young to commit from (``commit_after``)."""
+        return request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+
+    def _showable(self, pending: list[Word], audio_end: float, young: bool) -> list[Word]:
         """The words of a partial worth showing: its uncommitted words up to the first one
-        of probability below ``_SHOW_BELOW``, and without a last word the audio (ending at
+        of probability below ``_SHOW_BELOW`` (``_SHOW_BELOW_COMMITTING`` when the utterance
+        is not ``young``), and without a last word the audio (ending at
         ``audio_end``) may end inside. Those are the words the next hypothesis takes back
         ("to eat the world's do" then "to each the world's due"); each is shown once a
         hypothesis is sure of it, or when committed. But words already on screen that this
         hypothesis says again stay, sure or not: hiding them would be flicker too.
         (docs/BENCHMARKS.md, "Flicker".)"""
         shown = list(pending)
+        below = _SHOW_BELOW if young else _SHOW_BELOW_COMMITTING
         for i, word in enumerate(shown):
-            if word.probability < _SHOW_BELOW:
+            if word.probability < below:
                 shown = shown[:i]
                 break
         if shown and shown[-1].end > audio_end - _CUT_WORD:
@@ -502,7 +511,9 @@ class StreamingSession:
             usable = self._usable(request, result)
             words = [w for s in usable for w in (s.words or [])]
             shown = self._showable(
-                self._agreement.committed.new_words(words), request.end_sample / SAMPLE_RATE
+                self._agreement.committed.new_words(words),
+                request.end_sample / SAMPLE_RATE,
+                self._young(request),
             )
             self._show_partial(request, usable, shown if words else None)
 
