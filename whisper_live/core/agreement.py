@@ -59,6 +59,12 @@ def _past_one_change(before: list[str], now: list[str], start: int) -> int:
     return best
 
 
+def reading_of(said: list[Word], words: list[Word]) -> int:
+    """How many leading ``words`` read ``said`` (another hypothesis' words for the same
+    audio), whatever their count: the prefix closest by word edit distance."""
+    return Committed(list(said), said[-1].end)._restated(words) if said and words else 0
+
+
 def word_key(word: str) -> str:
     """A word as hypotheses are compared: case, spacing and punctuation do not count."""
     return _NOT_WORD.sub("", word.lower())
@@ -159,8 +165,10 @@ class LocalAgreement:
         sure of (``SURE``) that end ``SURE_BEFORE`` seconds before ``end`` are settled too,
         on this one hypothesis: a word needs no second reading when the first is certain
         and heard whole, and waiting for the next partial is most of a committed word's
-        latency. A word the previous hypothesis read otherwise waits for a second. Nothing is committed from here; the
-        caller does (``settled``, or ``commit``; ``confirmed`` for a held word)."""
+        latency. A word the previous hypothesis read otherwise waits for a second.
+
+        Nothing is committed here: the caller does (``settled``, or ``commit``; or
+        ``confirmed`` for the held words)."""
         new = self.committed.new_words(words)
         before = [word_key(w.word) for w in self._previous]
         now = [word_key(w.word) for w in new]
@@ -190,8 +198,7 @@ class LocalAgreement:
         "therefore", as the utterance's final would; one beam decode of the window settles
         the doubt, instead of holding the word 2 s and committing the greedy reading anyway."""
         new = self.committed.new_words(words)
-        count = Committed(list(held), held[-1].end)._restated(new) if held and new else 0
-        return self._commit(new, count)
+        return self._commit(new, reading_of(held, new))
 
     def observe(self, words: list[Word]) -> None:
         """Take a hypothesis without committing from it (commits wait): the next one is

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agreement import DOUBTFUL, Committed, LocalAgreement, ends_sentence, word_key
+from .agreement import DOUBTFUL, Committed, LocalAgreement, ends_sentence, reading_of, word_key
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
@@ -375,9 +375,7 @@ class StreamingSession:
         partial, screen = self._transcript.partial, self._screen_words
         if partial is None or partial.text != "".join(w.word for w in screen):
             return []
-        if not committed:
-            return list(screen)
-        return screen[Committed(list(committed), committed[-1].end)._restated(screen) :]
+        return screen[reading_of(committed, screen) :]
 
     def _confirm(self, held: list[Word]) -> None:
         """Decode the window again with the client's beam, now, to settle ``held``: words
