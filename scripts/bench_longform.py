@@ -8,7 +8,9 @@ recorded with its arrival time. Cases (``--cases``):
 - ``ljspeech``: the 32 LJ Speech clips joined with 0.2 s gaps (~4 min, one reader);
 - ``sonnet``: the LibriVox Sonnet 1 (53 s, one recording);
 - ``devclean``: the 15 LibriSpeech dev-clean utterances joined with 0.2 s gaps (changing
-  readers, nearly no pause).
+  readers, nearly no pause);
+- ``utterances`` (not run unless asked): the same 15 between 1.5 s pauses, as
+  ``bench_streaming.py --clients 1`` plays them: what ``commit_after`` costs there.
 
 Reported per case, with plain faster-whisper (``WhisperModel.transcribe``, same model, same
 run) on the same audio as the reference point:
@@ -60,6 +62,10 @@ def case_audio(name: str) -> tuple[np.ndarray, str]:
         conv = ev.conversation(ev.manifest("ljspeech")[:32], gap=GAP, lead=0.5)
     elif name == "devclean":
         conv = ev.conversation(ev.manifest("librispeech_dev_clean")[:15], gap=GAP, lead=0.5)
+    elif name == "utterances":
+        # not long-form: bench_streaming's one stream of utterances between 1.5 s pauses, to
+        # see what word-by-word commits (``--commit-after 0``) cost where a final would do
+        conv = ev.conversation(ev.manifest("librispeech_dev_clean")[:15], gap=1.5)
     elif name == "sonnet":
         utt = next(u for u in ev.manifest("longform") if u.id.startswith("shakespeare"))
         return decode_audio(str(utt.path)), utt.reference
@@ -112,6 +118,7 @@ def simulate(
 
     from whisper_live.core.events import SegmentsChanged
     from whisper_live.core.options import SessionOptions
+    from whisper_live.core.requests import DecodeKind
     from whisper_live.core.session import StreamingSession
     from whisper_live.engine.decoding import run_decode
     from whisper_live.engine.vad import StreamingVad
@@ -138,7 +145,10 @@ def simulate(
         nonlocal free_at
         for request in session.take_requests():
             result = run_decode(model, request.audio, request.options)
-            calls[request.kind.name.lower()] += 1
+            # a partial with the beam settles words greedy partials doubted (session._confirm)
+            confirm = request.kind is DecodeKind.PARTIAL and request.options.beam_size > 1
+            kind = "confirm" if confirm else request.kind.name.lower()
+            calls[kind] = calls.get(kind, 0) + 1
             free_at = max(at, free_at) + cost
             heapq.heappush(queue, (free_at, next(order), request, result))
 

@@ -195,14 +195,23 @@ def conversations(
 
 
 async def run_clients(
-    url: str, convs: list[ev.Conversation], language: str | None, arrival_gap: float, frame: int
+    url: str,
+    convs: list[ev.Conversation],
+    language: str | None,
+    arrival_gap: float,
+    frame: int,
+    commit_after: float | None = None,
 ) -> list[ev.StreamTrace]:
+    config: dict = {"language": language}
+    if commit_after is not None:  # our WhisperLive extension (SessionOptions.commit_after)
+        config["commit_after"] = commit_after
+
     async def one(i: int, conv: ev.Conversation):
         await asyncio.sleep(i * arrival_gap)  # clients do not connect at the same instant
         return await ev.stream(
             url,
             conv.audio,
-            {"language": language},
+            config,
             speed=1.0,
             frame=frame,
             timeout=len(conv.audio) / SAMPLE_RATE + 120,
@@ -318,7 +327,9 @@ def measure(args, clients: int, utts: list[ev.Utterance], root: Path | None = No
             if args.profile
             else None
         )
-        traces = asyncio.run(run_clients(server.url, convs, args.language, args.arrival_gap, args.frame))
+        traces = asyncio.run(
+            run_clients(server.url, convs, args.language, args.arrival_gap, args.frame, args.commit_after)
+        )
         cpu_parts = profile.stop() if profile else None
         done.set()
         sampler.join()
@@ -462,6 +473,11 @@ def main() -> None:
         help="audio per message: samples (4096, WhisperLive's client) or milliseconds (100ms, the default)",
     )
     parser.add_argument("--language", default="en")
+    parser.add_argument(
+        "--commit-after",
+        type=float,
+        help="each client's commit_after (0: long speech committed word by word); default: the server's",
+    )
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--silence-seconds", type=float, default=20.0, help="0 skips the idle CPU check")

@@ -123,7 +123,52 @@ def test_a_doubtful_word_is_held_until_it_is_old_enough():
     heard = words("the cat sat down")  # ends 0.4, 0.9, 1.4, 1.9
     heard[1].probability = 0.2  # "cat": the beam final may read it better
     for w in heard[:1] + heard[2:]:
-        w.probability = 0.9
+        w.probability = 0.8
     agreement.settled(heard, end=2.0)
     assert said(agreement.settled(heard, end=2.5)) == " the", "held: it ends within 2 s of the audio's end"
     assert said(agreement.settled(heard, end=3.0)) == " cat sat down", "old enough: committed all the same"
+
+
+def test_a_sure_word_heard_whole_is_settled_by_one_hypothesis():
+    agreement = LocalAgreement()
+    heard = words("It was a dark night")  # ends 0.4, 0.9, 1.4, 1.9, 2.4
+    for w in heard:
+        w.probability = 0.95
+    heard[3].probability = 0.8  # "dark": sure enough to show, not to settle alone
+    new, count, agreed = agreement.agreed(heard, end=2.5)
+    assert (count, agreed) == (3, 3), "up to the first word not sure enough, nothing to agree with"
+    # a sure word that ends within SURE_BEFORE (0.8 s) of the audio's end may be cut off
+    cut = words("It was", step=0.8)  # ends 0.4, 1.2
+    for w in cut:
+        w.probability = 0.95
+    assert agreement.agreed(cut, end=1.9)[1] == 1
+    assert said(agreement.settled(heard, end=2.5)) == " It was a"
+    # only right after the agreed words: a sure word after a disagreement waits
+    later = words("dark night, the wind blew", start=1.5)
+    for w in later:
+        w.probability = 0.95
+    later[0].word = " stark"
+    assert agreement.settled(later, end=10.0) == []
+
+
+def test_a_held_doubtful_word_is_settled_by_a_beam_reading_of_it():
+    agreement = LocalAgreement()
+    greedy = words("and there for far pleasanter")  # ends 0.4, 0.9, 1.4, 1.9, 2.4
+    for w in greedy:
+        w.probability = 0.8
+    greedy[1].probability = 0.3  # "there": the greedy reading of "therefore"
+    agreement.settled(greedy[:4], end=2.0)
+    new, count, agreed = agreement.agreed(greedy, end=2.5)
+    assert (count, agreed) == (1, 4), '"there" is held: it ends within DOUBT_HOLD of the end'
+    assert said(agreement.commit(new, count)) == " and"
+    beam = [
+        Word(0.0, 0.4, " and", 0.9),
+        Word(0.5, 1.4, " therefore", 0.6),
+        Word(1.5, 1.9, " far", 0.9),
+        Word(2.0, 2.4, " pleasanter", 0.9),
+    ]
+    assert said(agreement.confirmed(beam, new[count:agreed])) == " therefore far", (
+        "the beam's reading of the held words, whatever their count"
+    )
+    assert said(agreement.pending) == " pleasanter"
+    assert agreement.confirmed(beam, []) == [], "nothing held: nothing to confirm"

@@ -310,12 +310,17 @@ SCRIPT = [(" One", 0.1, 0.4), (" two.", 0.5, 0.9), (" Three", 1.1, 1.4), (" four
 SCRIPT += [(" Five", 2.1, 2.4), (" six.", 2.5, 2.9), (" Seven", 3.1, 3.4), (" eight", 3.5, 3.9)]
 
 
+# Sure enough to commit and show, not so sure that one hypothesis settles a word (``SURE``):
+# these tests follow the agreement of two.
+READING_PROBABILITY = 0.8
+
+
 def reading(request: DecodeRequest, script=SCRIPT) -> DecodeResult:
     """What a steady reader said within the request's audio, in the request's own time,
     two words to a segment."""
     offset = request.start_sample / SAMPLE_RATE
     words = [
-        Word(start - offset, end - offset, text, 0.9)
+        Word(start - offset, end - offset, text, READING_PROBABILITY)
         for text, start, end in script
         if start >= offset and end <= request.end_sample / SAMPLE_RATE
     ]
@@ -381,7 +386,7 @@ def test_a_partial_shows_nothing_from_the_first_word_whisper_is_unsure_of():
     session.feed(np.zeros(2 * SAMPLE_RATE, np.float32))
     (request,) = session.take_requests()
     heard = [
-        Word(0.1, 0.4, " to", 0.9),
+        Word(0.1, 0.4, " to", 0.8),
         Word(0.5, 0.7, " eat", 0.2),  # "each", says the next hypothesis
         Word(0.8, 1.0, " the", 0.9),
         Word(1.1, 1.4, " world's", 0.8),
@@ -959,3 +964,81 @@ def test_an_utterance_younger_than_commit_after_commits_nothing():
     assert session.completed == [] and session.partial.text == " One two. Three"
     stream_without_vad(session, 1)
     assert session.transcript() == "One two. Three four."
+
+
+# "therefore", heard by greedy partials as "there for", "there" doubted (DOUBTFUL)
+GREEDY = [(" Read", 0.1, 0.4, 0.8), (" there", 1.1, 1.3, 0.3), (" for", 1.35, 1.5, 0.8)]
+GREEDY += [(" far", 1.6, 1.9, 0.8), (" away", 2.1, 2.4, 0.8)]
+BEAM = [(" Read", 0.1, 0.4, 0.8), (" therefore", 1.1, 1.5, 0.6), (" far", 1.6, 1.9, 0.8)]
+BEAM += [(" away", 2.1, 2.4, 0.8)]
+
+
+def heard(request: DecodeRequest, script) -> DecodeResult:
+    end = request.end_sample / SAMPLE_RATE
+    said = [Word(a, b, t, p) for t, a, b, p in script if b <= end]
+    return DecodeResult(
+        [Segment(0.1, said[-1].end, "".join(w.word for w in said), words=said)], "en", 1.0, end
+    )
+
+
+def doubt_in_agreed_words(session: StreamingSession, busy: Budget | None = None) -> list[DecodeRequest]:
+    """Three greedy partials (1, 2, 3 s); the last two agree on "there for far", doubting
+    "there" 1.7 s before the audio's end. Returns what the session asked for next. ``busy``:
+    the session's budget, which says no from the last result on."""
+    for second in range(3):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        assert request.options.beam_size == 1
+        if busy is not None and second == 2:
+            busy.partial = False
+        session.decode_done(request, heard(request, GREEDY))
+    return session.take_requests()
+
+
+def test_words_greedy_partials_agree_on_but_doubt_are_settled_by_one_beam_decode():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (confirm,) = doubt_in_agreed_words(session)
+    assert session.transcript() == "Read", "the doubted words wait for the beam"
+    assert confirm.kind is DecodeKind.PARTIAL and confirm.options.beam_size == 5
+    assert confirm.options.word_timestamps and confirm.start_sample == 0
+    assert confirm.end_sample == 3 * SAMPLE_RATE, "the window up to the latest audio"
+    session.decode_done(confirm, heard(confirm, BEAM))
+    assert session.transcript() == "Read therefore far", "the beam's reading is committed"
+    assert session.partial is None or "there" not in session.partial.text
+    session.feed(np.zeros(SAMPLE_RATE, np.float32))
+    (after,) = session.take_requests()
+    assert after.options.beam_size == 1, "greedy partials again"
+
+
+def test_without_a_beam_decode_a_doubted_word_is_held_as_before():
+    session = StreamingSession(
+        SessionOptions(commit_after=0, language="en", use_vad=False, confirm_doubtful=False)
+    )
+    assert doubt_in_agreed_words(session) == []
+    assert session.transcript() == "Read"
+    busy = Budget()
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False), budget=busy)
+    assert doubt_in_agreed_words(session, busy) == [], "optional like any partial: not when busy"
+    assert session.transcript() == "Read"
+    busy.partial = True
+    session.feed(np.zeros(SAMPLE_RATE, np.float32))
+    (request,) = session.take_requests()
+    session.decode_done(request, heard(request, GREEDY))
+    assert session.transcript() == "Read there for far away", "old enough: committed all the same"
+
+
+def test_where_words_may_be_committed_a_partial_hides_what_a_beam_would_confirm():
+    heard = [
+        Word(0.1, 0.4, " to", 0.8),
+        Word(0.5, 0.7, " each", 0.4),  # doubted: a beam decode would settle it before its commit
+        Word(0.8, 1.0, " the", 0.8),
+        Word(1.1, 1.4, " world's", 0.8),
+    ]
+    for commit_after, partial in ((100, " to each the world's"), (0, " to")):
+        session = StreamingSession(SessionOptions(commit_after=commit_after, language="en", use_vad=False))
+        session.feed(np.zeros(2 * SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        session.decode_done(
+            request, DecodeResult([Segment(0.1, 1.4, " to each the world's", words=heard)], "en", 1.0, 2.0)
+        )
+        assert session.partial.text == partial, commit_after

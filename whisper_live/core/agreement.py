@@ -33,6 +33,10 @@ DOUBT_HOLD = 2.0
 _RESTATE_WITHIN = 1.0
 # Words two hypotheses must agree on right after one word they do not (see ``_past_one_change``).
 AGREE_AFTER_CHANGE = 2
+# A word this sure, ending this many seconds before the audio a hypothesis heard, is
+# settled without a second hypothesis (``LocalAgreement.agreed``).
+SURE = 0.9
+SURE_BEFORE = 0.8
 
 
 def _past_one_change(before: list[str], now: list[str], start: int) -> int:
@@ -53,6 +57,12 @@ def _past_one_change(before: list[str], now: list[str], start: int) -> int:
         if run >= AGREE_AFTER_CHANGE:
             best = max(best, j + run)
     return best
+
+
+def reading_of(said: list[Word], words: list[Word]) -> int:
+    """How many leading ``words`` read ``said`` (another hypothesis' words for the same
+    audio), whatever their count: the prefix closest by word edit distance."""
+    return Committed(list(said), said[-1].end)._restated(words) if said and words else 0
 
 
 def word_key(word: str) -> str:
@@ -137,14 +147,28 @@ class LocalAgreement:
         return list(self._previous)
 
     def settled(self, words: list[Word], end: float | None = None) -> list[Word]:
-        """The words of this hypothesis (stream times) to commit now: the longest prefix of
-        its new words that the previous hypothesis' new words share (one changed word inside
-        it allowed, ``_past_one_change``), up to a doubtful word
-        (probability below ``DOUBTFUL``) that ends within ``DOUBT_HOLD`` seconds of ``end``
-        (the hypothesis' audio end; None: no hold). Greedy partials agree on a rare word
-        the utterance's beam final would read better ("kat" for "cat"); held a little, it
-        is the final's to decide when the speaker stops soon, and committed all the same
-        when they go on."""
+        """The words of this hypothesis (stream times) to commit now (``agreed``), committed."""
+        new, count, _ = self.agreed(words, end)
+        return self._commit(new, count)
+
+    def agreed(self, words: list[Word], end: float | None = None) -> tuple[list[Word], int, int]:
+        """The new words of this hypothesis (stream times), how many of them are settled, and
+        how many two hypotheses agree on (more than settled when a doubtful word is held):
+        the longest prefix that the previous hypothesis' new words share (one changed word
+        inside it allowed, ``_past_one_change``), up to a doubtful word (probability below
+        ``DOUBTFUL``) that ends within ``DOUBT_HOLD`` seconds of ``end`` (the hypothesis'
+        audio end; None: no hold). Greedy partials agree on a rare word the utterance's
+        beam final would read better ("kat" for "cat"); held a little, it is the final's to
+        decide when the speaker stops soon, and committed all the same when they go on.
+
+        Past the agreement, when the previous hypothesis said no more, words Whisper is
+        sure of (``SURE``) that end ``SURE_BEFORE`` seconds before ``end`` are settled too,
+        on this one hypothesis: a word needs no second reading when the first is certain
+        and heard whole, and waiting for the next partial is most of a committed word's
+        latency. A word the previous hypothesis read otherwise waits for a second.
+
+        Nothing is committed here: the caller does (``settled``, or ``commit``; or
+        ``confirmed`` for the held words)."""
         new = self.committed.new_words(words)
         before = [word_key(w.word) for w in self._previous]
         now = [word_key(w.word) for w in new]
@@ -155,11 +179,26 @@ class LocalAgreement:
             agreed += 1
         if agreed < len(now):
             agreed = _past_one_change(before, now, agreed)
+        if end is None:
+            return new, agreed, agreed
         for k, b in enumerate(new[:agreed]):
-            if end is not None and b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
-                agreed = k
-                break
-        return self._commit(new, agreed)
+            if b.probability < DOUBTFUL and b.end > end - DOUBT_HOLD:
+                return new, k, agreed
+        if agreed >= len(before):  # past what the previous hypothesis said: heard once
+            horizon = end - SURE_BEFORE
+            while agreed < len(new) and new[agreed].probability >= SURE and new[agreed].end <= horizon:
+                agreed += 1
+        return new, agreed, agreed
+
+    def confirmed(self, words: list[Word], held: list[Word]) -> list[Word]:
+        """Commit a beam decode's reading of ``held``: words greedy hypotheses agreed on
+        but that were not committed, as a doubtful word was among them. Committed: the
+        prefix of the beam's new words that best matches them (``Committed._restated``),
+        whatever it reads there. Greedy partials agree on "there for" where the beam reads
+        "therefore", as the utterance's final would; one beam decode of the window settles
+        the doubt, instead of holding the word 2 s and committing the greedy reading anyway."""
+        new = self.committed.new_words(words)
+        return self._commit(new, reading_of(held, new))
 
     def observe(self, words: list[Word]) -> None:
         """Take a hypothesis without committing from it (commits wait): the next one is
@@ -171,6 +210,11 @@ class LocalAgreement:
         (a window that grew too long without agreement), never the last one."""
         new = self.committed.new_words(words)
         count = sum(1 for w in new[:-1] if w.end <= horizon)
+        return self._commit(new, count)
+
+    def commit(self, new: list[Word], count: int) -> list[Word]:
+        """Commit the first ``count`` of ``new`` (the new words of a hypothesis, as
+        ``agreed`` returned them); the rest are what the next hypothesis is compared with."""
         return self._commit(new, count)
 
     def _commit(self, new: list[Word], count: int) -> list[Word]:

@@ -41,6 +41,10 @@ class SessionOptions:
     # that wants word-by-word captions asks for 0 (WhisperLive config ``commit_after``).
     commit_after: float = 8.0
     max_window: float = 24.0
+    # Words greedy partials agree on but Whisper doubts are settled by one beam decode of
+    # the window (``StreamingSession._confirm``) instead of waiting and committing the
+    # greedy reading.
+    confirm_doubtful: bool = True
     prompt_chars: int = 200
     condition_on_previous_text: bool = True
     # Seconds of finals whose detections settle the stream's one language (language=None).

@@ -22,6 +22,8 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
   Committed words stay in the window as context until their sentence ends; then the
   window is cut there (or at the last committed word once it is ``cut_after`` long), and
   the text before the window is the prompt. The final leaves out the committed words.
+  Agreed words Whisper doubts are decoded once more with the beam before they are
+  committed (``_confirm``), as an optional partial.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agreement import Committed, LocalAgreement, ends_sentence, word_key
+from .agreement import DOUBTFUL, Committed, LocalAgreement, ends_sentence, reading_of, word_key
 from .buffer import SampleBuffer
 from .decodes import DecodeResult, Segment, Word
 from .endpointing import Activity, Endpointer, samples
@@ -50,8 +52,13 @@ from .vad import CHUNK, SpeechChunks
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
 # A partial's last word ending this close to the end of its audio may be cut off mid-word.
 _CUT_WORD = 0.25
-# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``).
+# A partial shows no word from the first one Whisper is this unsure of (see ``_showable``);
+# where words may be committed, from the first one a beam decode would confirm before its
+# commit (``agreement.DOUBTFUL``): at 0.3 the greedy and the beam readings of such a word
+# took turns on screen (docs/BENCHMARKS.md, "Beam confirms"). Not in an utterance whose
+# final decides it all (``commit_after``): there 0.5 left short ones without any partial.
 _SHOW_BELOW = 0.3
+_SHOW_BELOW_COMMITTING = DOUBTFUL
 
 
 @dataclass
@@ -102,9 +109,13 @@ class StreamingSession:
         self._last_partial_at = 0
         self._speculation: _Speculation | None = None
         self._partial_inflight: DecodeRequest | None = None
+        # A beam decode settling words greedy partials agreed on but one doubted (``_confirm``).
+        self._confirm_request: DecodeRequest | None = None
+        self._confirm_held: list[Word] = []
         self._partial_seq = 0  # id of the request behind the partial on screen
         self._partial_utt = 0  # and the utterance it belongs to
         self._on_screen: list[str] = []  # the partial's words, as ``word_key`` compares them
+        self._screen_words: list[Word] = []  # and as they were shown, when from word times
         self._requests: list[DecodeRequest] = []
         self._events: list[Event] = []
 
@@ -326,34 +337,79 @@ class StreamingSession:
         if not words:
             self._show_partial(request, segments)
             return
-        young = request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+        young = self._young(request)
+        end = request.end_sample / SAMPLE_RATE
+        held: list[Word] = []
+        committed: list[Word] = []
         if self._finals or young:
             # an earlier utterance's final is still out (commit after it, in order), or this
             # utterance is too young to commit from (``commit_after``): agree, do not commit
             self._agreement.observe(words)
         else:
-            committed = self._agreement.settled(words, request.end_sample / SAMPLE_RATE)
+            if request is self._confirm_request:
+                committed = self._agreement.confirmed(words, self._confirm_held)
+            else:
+                new, count, agreed = self._agreement.agreed(words, end)
+                committed = self._agreement.commit(new, count)
+                held = new[count:agreed]
             window = (request.end_sample - self._window_start) / SAMPLE_RATE
             if not committed and window >= self.options.max_window:
-                horizon = (request.end_sample / SAMPLE_RATE) - self.options.max_window / 2
-                committed = self._agreement.force(words, horizon)
+                committed = self._agreement.force(words, end - self.options.max_window / 2)
+                held = []
             if committed:
                 self._commit(committed)
-        self._show_partial(
-            request, segments, self._showable(self._agreement.pending, request.end_sample / SAMPLE_RATE)
-        )
+        if request is self._confirm_request:
+            self._confirm_request = None
+            # the beam's reading of the rest differs from the greedy one on screen as often
+            # as not, and the next greedy partial would take it back: the screen only loses
+            # what is now committed (docs/BENCHMARKS.md, "Beam confirms")
+            self._show_partial(request, segments, self._screen_after(committed))
+        else:
+            self._show_partial(request, segments, self._showable(self._agreement.pending, end, young))
+        if held and self.options.confirm_doubtful:
+            self._confirm(held)
 
-    def _showable(self, pending: list[Word], audio_end: float) -> list[Word]:
+    def _screen_after(self, committed: list[Word]) -> list[Word]:
+        """The partial's words on screen less its first ones, which ``committed`` (a beam
+        reading of them) has just completed."""
+        partial, screen = self._transcript.partial, self._screen_words
+        if partial is None or partial.text != "".join(w.word for w in screen):
+            return []
+        return screen[reading_of(committed, screen) :]
+
+    def _confirm(self, held: list[Word]) -> None:
+        """Decode the window again with the client's beam, now, to settle ``held``: words
+        two greedy partials agreed on, among them one Whisper doubts (``DOUBTFUL``), which
+        would otherwise wait ``DOUBT_HOLD`` seconds and be committed in the greedy reading
+        (``LocalAgreement.confirmed``). It takes the partial's turn (one decode in flight),
+        and is optional like any partial: with a busy decoder the word is held as before."""
+        if self._partial_inflight is not None or self._speculation is not None or self.ended:
+            return
+        if not self._endpoint.is_open or not self.budget.allows_partial():
+            return
+        self._last_partial_at = self._audio.end
+        request = self._request(DecodeKind.PARTIAL, self._audio.end)
+        request.options.beam_size = request.options.best_of = self.options.beam_size
+        self._partial_inflight = self._confirm_request = request
+        self._confirm_held = list(held)
+
+    def _young(self, request: DecodeRequest) -> bool:
+        """The request's utterance is too young to commit from (``commit_after``)."""
+        return request.end_sample - self._endpoint.start < self.options.commit_after * SAMPLE_RATE
+
+    def _showable(self, pending: list[Word], audio_end: float, young: bool) -> list[Word]:
         """The words of a partial worth showing: its uncommitted words up to the first one
-        of probability below ``_SHOW_BELOW``, and without a last word the audio (ending at
+        of probability below ``_SHOW_BELOW`` (``_SHOW_BELOW_COMMITTING`` when the utterance
+        is not ``young``), and without a last word the audio (ending at
         ``audio_end``) may end inside. Those are the words the next hypothesis takes back
         ("to eat the world's do" then "to each the world's due"); each is shown once a
         hypothesis is sure of it, or when committed. But words already on screen that this
         hypothesis says again stay, sure or not: hiding them would be flicker too.
         (docs/BENCHMARKS.md, "Flicker".)"""
         shown = list(pending)
+        below = _SHOW_BELOW if young else _SHOW_BELOW_COMMITTING
         for i, word in enumerate(shown):
-            if word.probability < _SHOW_BELOW:
+            if word.probability < below:
                 shown = shown[:i]
                 break
         if shown and shown[-1].end > audio_end - _CUT_WORD:
@@ -421,6 +477,7 @@ class StreamingSession:
             return  # an older hypothesis finished after a newer one
         self._partial_seq = request.id
         self._partial_utt = request.utterance
+        self._screen_words = list(words) if words else []
         if words is not None:
             if not words:
                 self._set_partial(None)
@@ -452,7 +509,9 @@ class StreamingSession:
             usable = self._usable(request, result)
             words = [w for s in usable for w in (s.words or [])]
             shown = self._showable(
-                self._agreement.committed.new_words(words), request.end_sample / SAMPLE_RATE
+                self._agreement.committed.new_words(words),
+                request.end_sample / SAMPLE_RATE,
+                self._young(request),
             )
             self._show_partial(request, usable, shown if words else None)
 
