@@ -46,8 +46,8 @@ def test_a_continuous_reading_is_committed_while_it_is_read(server):
     assert len(grams) == len(set(grams)), "a run of four words repeats: a loop or a restatement"
 
     # Little flicker: what the display takes back (characters, over the final text's length).
-    # Measured here 0.16, and 0.30 in process (bench_longform.simulate, 0.05-0.3 s a decode);
-    # 0.50 and 0.64 before, when one changed word stalled agreement and unsure words showed.
+    # Measured here 0.16 before the beam confirms, and 0.30 in process (bench_longform.simulate,
+    # 0.05-0.3 s a decode); 0.50 and 0.64 before, when one changed word stalled agreement.
     shown = [d.text for d in lm.displays(trace.messages[1:], trace.arrivals)]
     assert lm.normalized_erasure(shown) < 0.4, shown
 
