@@ -25,7 +25,6 @@ import platform
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +32,7 @@ import numpy as np
 from harness import evaluation as ev
 from harness.server_thread import ServerThread, free_port
 
-from whisper_live.core.pcm import SAMPLE_RATE, to_int16_bytes
+from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.media import decode_audio
 from whisper_live.settings import ServerSettings
 
@@ -109,13 +108,7 @@ def compare(args, url: str, model) -> list[dict]:
 def long_upload(folder: Path) -> Path:
     """The longform recordings back to back (~3 min), as one 16 kHz wav."""
     audio = np.concatenate([decode_audio(str(u.path)) for u in ev.manifest("longform")])
-    path = folder / "longform_concatenated.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(to_int16_bytes(audio))
-    return path
+    return ev.write_wav(folder / "longform_concatenated.wav", audio)
 
 
 def pct(values: list[float], q: float) -> float | None:
