@@ -434,10 +434,8 @@ def test_the_cli_rides_out_a_balancer_reload_and_a_replica_kill(cluster, librisp
     """whisper-live-client on a ~25 s file through the balancer's /ws: HAProxy reloads its
     config mid-stream (master-worker, USR2) and the stream does not notice; then its replica
     is killed, and the CLI says it reconnects, resumes and prints the whole text."""
-    from test_shutdown import write_wav
-
     talk = conversations(librispeech, 1)[0]
-    wav = write_wav(tmp_path / "talk.wav", talk.audio)
+    wav = evaluation.write_wav(tmp_path / "talk.wav", talk.audio)
     cli = subprocess.Popen(
         [sys.executable, "-m", "whisper_live.client", "--server", cluster.urls[0], "--lang", "en", str(wav)],
         cwd=ROOT,
