@@ -59,10 +59,28 @@ def _past_one_change(before: list[str], now: list[str], start: int) -> int:
     return best
 
 
-def reading_of(said: list[Word], words: list[Word]) -> int:
+def reading_of(said: list[Word], words: list[Word], end: float | None = None) -> int:
     """How many leading ``words`` read ``said`` (another hypothesis' words for the same
-    audio), whatever their count: the prefix closest by word edit distance."""
-    return Committed(list(said), said[-1].end)._restated(words) if said and words else 0
+    audio, ending at ``end``; by default its last word's end), whatever their count: the
+    prefix closest to them by word edit distance, ties broken by where it ends in time.
+    Text decides, not word times: those of a word near a window's edge can be off by more
+    than a word."""
+    if not said or not words:
+        return 0
+    end = said[-1].end if end is None else end
+    keys = [word_key(w.word) for w in said]
+    heard = [word_key(w.word) for w in words]
+    row = list(range(len(heard) + 1))  # edit distance of keys[:i] and heard[:j], over j
+    for i, key in enumerate(keys, 1):
+        prev, row = row, [i] + [0] * len(heard)
+        for j in range(1, len(heard) + 1):
+            row[j] = min(prev[j - 1] + (key != heard[j - 1]), prev[j] + 1, row[j - 1] + 1)
+    best = min(row)
+
+    def distance_in_time(j: int) -> float:
+        return abs((words[j - 1].end if j else words[0].start) - end)
+
+    return min((j for j, d in enumerate(row) if d == best), key=distance_in_time)
 
 
 def word_key(word: str) -> str:
@@ -99,22 +117,8 @@ class Committed:
 
     def _restated(self, words: list[Word]) -> int:
         """How many leading words of a hypothesis say the committed words in the window
-        again: the prefix closest to them by word edit distance, ties broken by where it
-        ends in time. Text decides, not word times: those of a word near a window's edge
-        can be off by more than a word."""
-        said = [word_key(w.word) for w in self.words]
-        heard = [word_key(w.word) for w in words]
-        row = list(range(len(heard) + 1))  # edit distance of said[:i] and heard[:j], over j
-        for i, key in enumerate(said, 1):
-            prev, row = row, [i] + [0] * len(heard)
-            for j in range(1, len(heard) + 1):
-                row[j] = min(prev[j - 1] + (key != heard[j - 1]), prev[j] + 1, row[j - 1] + 1)
-        best = min(row)
-
-        def distance_in_time(j: int) -> float:
-            return abs((words[j - 1].end if j else words[0].start if words else self.end) - self.end)
-
-        return min((j for j, d in enumerate(row) if d == best), key=distance_in_time)
+        again (``reading_of``)."""
+        return reading_of(self.words, words, self.end) if words else 0
 
     def add(self, words: list[Word]) -> None:
         if words:

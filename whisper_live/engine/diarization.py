@@ -292,6 +292,28 @@ def cluster(
     return np.array([numbering.setdefault(int(label), len(numbering)) for label in labels])
 
 
+class _Forest:
+    """The tree's clusters as its merges join them: each window's cluster is named by its
+    root window (union-find), and each root knows its cluster's size."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self.size = [1] * n
+
+    def root(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        """Put the cluster of ``a`` into the cluster of ``b`` (named by ``b``'s root)."""
+        ra, rb = self.root(a), self.root(b)
+        self.parent[ra] = rb
+        self.size[rb] += self.size[ra]
+
+
 def _least_windows(n: int) -> int:
     """The fewest windows (of ``n``) a cluster must hold to be a speaker of its own."""
     return max(MIN_CLUSTER_WINDOWS, min(int(np.ceil(MIN_CLUSTER_SHARE * n)), MIN_CLUSTER_CAP))
@@ -302,26 +324,18 @@ def _fullest_cut(n: int, merges: Sequence[tuple[int, int, float]], count: int) -
     tree holds the most clusters of ``_least_windows`` or more; of equals, the finest.
     See ``FULLEST_CUT``."""
     least = _least_windows(n)
-    parent = list(range(n))
-    size = [1] * n
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    forest = _Forest(n)
 
     def join(a: int, b: int) -> int:
         """Merge the clusters of ``a`` and ``b``; the change in the count of big ones."""
-        ra, rb = root(a), root(b)
-        before = (size[ra] >= least) + (size[rb] >= least)
-        parent[ra] = rb
-        size[rb] += size[ra]
-        return int(size[rb] >= least) - before
+        ra, rb = forest.root(a), forest.root(b)
+        before = (forest.size[ra] >= least) + (forest.size[rb] >= least)
+        forest.join(ra, rb)
+        return int(forest.size[rb] >= least) - before
 
     for a, b, _ in merges[: n - count]:
         join(a, b)
-    big = sum(1 for i in range(n) if parent[i] == i and size[i] >= least)
+    big = sum(1 for i in range(n) if forest.parent[i] == i and forest.size[i] >= least)
     best, best_count = big, count
     for a, b, _ in merges[n - count :]:
         big += join(a, b)
@@ -374,17 +388,10 @@ def _cut(
     """The tree cut into ``count`` clusters, small clusters then folded in."""
     n = len(embeddings)
     count = min(max(count, 1), n)
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    forest = _Forest(n)
     for a, b, _ in merges[: n - count]:
-        parent[root(a)] = root(b)
-    labels = np.array([root(i) for i in range(n)])
+        forest.join(a, b)
+    labels = np.array([forest.root(i) for i in range(n)])
     return _absorb_small(embeddings, labels, keep_at_least)
 
 
