@@ -197,7 +197,7 @@ class LocalAgreement:
     def confirmed(self, words: list[Word], held: list[Word]) -> list[Word]:
         """Commit a beam decode's reading of ``held``: words greedy hypotheses agreed on
         but that were not committed, as a doubtful word was among them. Committed: the
-        prefix of the beam's new words that best matches them (``Committed._restated``),
+        prefix of the beam's new words that best matches them (``reading_of``),
         whatever it reads there. Greedy partials agree on "there for" where the beam reads
         "therefore", as the utterance's final would; one beam decode of the window settles
         the doubt, instead of holding the word 2 s and committing the greedy reading anyway."""
