@@ -11,6 +11,7 @@ recorded with its arrival time. Cases (``--cases``):
   readers, nearly no pause);
 - ``utterances`` (not run unless asked): the same 15 between 1.5 s pauses, as
   ``bench_streaming.py --clients 1`` plays them: what ``commit_after`` costs there.
+- ``ljutterances`` (not run unless asked): the 32 LJ Speech clips between 1.5 s pauses.
 
 Reported per case, with plain faster-whisper (``WhisperModel.transcribe``, same model, same
 run) on the same audio as the reference point:
@@ -66,6 +67,10 @@ def case_audio(name: str) -> tuple[np.ndarray, str]:
         # not long-form: bench_streaming's one stream of utterances between 1.5 s pauses, to
         # see what word-by-word commits (``--commit-after 0``) cost where a final would do
         conv = ev.conversation(ev.manifest("librispeech_dev_clean")[:15], gap=1.5)
+    elif name == "ljutterances":
+        # the same with one reader's 32 sentences (1.3-10 s each): more words to tell one
+        # setting of ``commit_after`` from another than the 15 clips' 232
+        conv = ev.conversation(ev.manifest("ljspeech")[:32], gap=1.5)
     elif name == "sonnet":
         utt = next(u for u in ev.manifest("longform") if u.id.startswith("shakespeare"))
         return decode_audio(str(utt.path)), utt.reference
