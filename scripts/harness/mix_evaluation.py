@@ -222,7 +222,9 @@ def score(prepared: Prepared, **settings) -> dict:
     # holds one): what is left is speech Whisper skipped and its words' timings.
     oracle = split_at_turns(
         diarization.label_segments(
-            diarization.fit_to_speech(prepared.segments, prepared.regions),
+            diarization.split_at_pauses(
+                diarization.fit_to_speech(prepared.segments, prepared.regions), prepared.regions
+            ),
             [diarization.SpeakerTurn(*t) for t in one_at_a_time(truth)],
         )
     )
