@@ -66,8 +66,12 @@ FRAME_SECONDS = 0.01
 # farther than 0.37; the cut may split one voice where it drifts (that is undone below).
 THRESHOLD = 0.35
 # A cluster of fewer windows than this is never a speaker of its own: its windows join the
-# nearest cluster, unless min_speakers asks for more clusters.
-MIN_CLUSTER_WINDOWS = 2
+# nearest cluster, unless min_speakers asks for more clusters. Not 2: a region just over
+# 1.6 s is two windows 0.1 s apart, i.e. one observation, and in a short recording (where
+# the share below asks for 2) such a pair was a second speaker: the one voice of
+# ``multilingual/deepspeech_ru_sample`` (5.7 s, 5 windows) came back as two. Binds only
+# recordings of 20 windows or fewer (~16 s of speech); a speaker there needs ~2.4 s.
+MIN_CLUSTER_WINDOWS = 3
 # Nor is a cluster holding less than this share of the windows (capped at MIN_CLUSTER_CAP
 # windows, ~7 s of speech, so that a long recording's quiet speaker is still found): one
 # voice drifts along a recording and the tree always has a few windows near its top.
