@@ -117,9 +117,7 @@ class _Reader:
         lo, hi = max(centre - reach, 0), min(centre + reach + 1, len(self.energy))
         return (lo + int(np.argmin(self.energy[lo:hi]))) * self.frame
 
-    def take(
-        self, seconds: float
-    ) -> tuple[np.ndarray, list[tuple[float, float]], list[tuple[float, float]]]:
+    def take(self, seconds: float) -> tuple[np.ndarray, list[tuple[float, float]], list[tuple[float, float]]]:
         """A slice of about ``seconds`` and its speech within it: spans of frames above
         the floor, split at quiet stretches of ``PAUSE`` seconds or more; and the same
         above the noise-aware floor."""
