@@ -9,12 +9,13 @@ recording (clusters with little of the speech fold into their nearest, clusters 
 closer than ``SEPARATION_DISTANCE`` merge, and a recording whose windows are on average
 farther apart than ``SPREAD_DISTANCE`` keeps two at least) within the caller's
 ``min_speakers``/``max_speakers``, and windows move to their nearest centroid. With two speakers or more,
-1.0 s windows every 0.5 s are then embedded over the speech and labelled by a Viterbi
+1.0 s windows every 0.25 s are then embedded over the speech and labelled by a Viterbi
 pass against centroids of their own length (``resegment``): they place turns of a second
 or two that the 1.6 s windows blur. Every 10 ms of speech takes the label of the nearest
 such window centre; runs of one label are the speaker turns, short flips inside another
 speaker's speech are smoothed. Words are fitted into the speech regions and
-segments span their words (``fit_to_speech``: Whisper runs words across pauses), then
+segments span their words (``fit_to_speech``: Whisper runs words across pauses) and are
+cut where a pause lies between two words (``split_at_pauses``), then
 words take the speaker they overlap most (the nearest turn if they overlap none). Segments
 are then split at the word where the speaker changes (``split_at_turns``; ``speaker_runs``
 is the same cut for any face that groups words itself), so nothing a user reads holds two speakers.
