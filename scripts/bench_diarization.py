@@ -29,7 +29,8 @@ in ``--cache`` (each mix transcribed as the REST faces transcribe an upload,
 before); ``--split`` picks the split reported (tune settings on ``tune``, report
 ``test``; ``--set NAME=VALUE`` overrides a constant of ``engine/diarization.py``, e.g. to
 score the clustering as it was before the speaker-count rule, ``--unsplit`` without the
-split at turns):
+split at turns; ``--reference noise`` scores against the noise-aware reference,
+``harness.mixes.NOISE_MARGIN``):
 
     python scripts/bench_diarization.py --mixes --split test --json docs/bench_diarization_mixes.json
     python scripts/bench_diarization.py --mixes --split test --unsplit --set MIN_CLUSTER_SHARE=0 \
