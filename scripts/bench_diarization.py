@@ -29,7 +29,8 @@ in ``--cache`` (each mix transcribed as the REST faces transcribe an upload,
 before); ``--split`` picks the split reported (tune settings on ``tune``, report
 ``test``; ``--set NAME=VALUE`` overrides a constant of ``engine/diarization.py``, e.g. to
 score the clustering as it was before the speaker-count rule, ``--unsplit`` without the
-split at turns):
+split at turns; ``--reference noise`` scores against the noise-aware reference,
+``harness.mixes.NOISE_MARGIN``):
 
     python scripts/bench_diarization.py --mixes --split test --json docs/bench_diarization_mixes.json
     python scripts/bench_diarization.py --mixes --split test --unsplit --set MIN_CLUSTER_SHARE=0 \
@@ -181,6 +182,9 @@ def mixes_report(args) -> dict:
     if args.unsplit:  # segments as they were before splitting at turns
         diarization.split_at_turns = list
     mixes = [m for m in build_mixes(args.seed, args.mix_repeats) if args.split in ("all", m.split)]
+    if args.reference == "noise":  # the noise-aware reference (``harness.mixes.NOISE_MARGIN``)
+        for mix in mixes:
+            mix.turns = mix.quiet_turns
     prepared = mix_evaluation.prepare(mixes, Path(args.cache), cover=not args.no_cover, upload=not args.whole)
     rows = [mix_evaluation.score(p) for p in prepared]
     for row in rows:
@@ -190,6 +194,7 @@ def mixes_report(args) -> dict:
         )
     report = {
         "split": args.split,
+        "reference": args.reference,
         "seed": args.seed,
         "settings": args.set,
         "unsplit": args.unsplit,
@@ -222,6 +227,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a diarization constant")
     parser.add_argument(
         "--no-cover", action="store_true", help="transcripts without re-decoding skipped speech (as before)"
+    )
+    parser.add_argument(
+        "--reference",
+        choices=("level", "noise"),
+        default="level",
+        help="the mixes' reference: -40 dB of the reader's peak (level), or also 6 dB over its noise (noise)",
     )
     parser.add_argument("--unsplit", action="store_true", help="score segments without the split at turns")
     parser.add_argument(

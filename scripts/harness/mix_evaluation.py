@@ -222,7 +222,9 @@ def score(prepared: Prepared, **settings) -> dict:
     # holds one): what is left is speech Whisper skipped and its words' timings.
     oracle = split_at_turns(
         diarization.label_segments(
-            diarization.fit_to_speech(prepared.segments, prepared.regions),
+            diarization.split_at_pauses(
+                diarization.fit_to_speech(prepared.segments, prepared.regions), prepared.regions
+            ),
             [diarization.SpeakerTurn(*t) for t in one_at_a_time(truth)],
         )
     )
@@ -258,6 +260,8 @@ def score(prepared: Prepared, **settings) -> dict:
             round(floor.confusion, 2),
         ],
         "der_one_label_reference": der(truth, one_at_a_time(truth), collar=COLLAR).der,
+        "segments": len(result.segments),
+        "segments_over_12s": sum(1 for s in result.segments if s.end - s.start > 12.0),
         "mixed_segments": sum(1 for s in result.segments if len({w.speaker for w in s.words or []}) > 1),
         "transcribe_seconds": prepared.transcribe_seconds,
         "cover_seconds": prepared.cover_seconds,
@@ -314,6 +318,8 @@ def summary(rows: list[dict]) -> dict:
         "der_segments_worst": round(float(max(r["der_segments"] for r in rows)), 4),
         "single_speaker_split": f"{sum(r['labels_found'] > 1 for r in single)} of {len(single)}",
         "segments_with_two_speakers": sum(r["mixed_segments"] for r in rows),
+        "segments": sum(r.get("segments", 0) for r in rows),
+        "segments_over_12s": sum(r.get("segments_over_12s", 0) for r in rows),
         "diarization_share_of_transcription": round(
             sum(r["diarize_seconds"] for r in rows) / max(sum(r["transcribe_seconds"] for r in rows), 1e-9), 3
         ),

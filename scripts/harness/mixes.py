@@ -12,7 +12,12 @@ A speaker's turns are consecutive slices of its recordings (joined with 0.3 s ga
 at the quietest 20 ms within 0.3 s of the planned cut, and reused from the start when a
 reader runs out); a turn's reference is where its energy exceeds -40 dB of the speaker's peak,
 joined across pauses shorter than 0.5 s, so the silence that begins and ends each
-recording is not "speech".
+recording is not "speech". A second reference (``Mix.quiet_turns``) also asks for
+``NOISE_MARGIN`` dB over the reader's noise floor: in JFK's, the Sonnet's and the Sense and
+Sensibility recordings the room noise (-39, -43, -48 dBFS) is above -40 dB of the peak, so
+the first reference marks their pauses (JFK's 1 s between "Americans" and "ask not", 30 dB
+below his speech) as speech; the other readers' references are the same under both. The
+mixes themselves (audio, turn placement) are the same under both.
 
 Everything is seeded: the same ``build_mixes(count, seed)`` gives the same mixes on any
 machine. Mixes alternate between the ``tune`` and ``test`` splits within each kind, so
@@ -41,6 +46,9 @@ OVERLAP = 0.3
 # A quiet stretch this long inside a turn is a pause, not speech, in the reference (the
 # readers' recordings begin and end with silence, and a turn may span two of them).
 PAUSE = 0.5
+# The noise-aware reference: speech is also this far above the reader's noise floor (the
+# 5th percentile of its 20 ms frames' energy, digital silence left out).
+NOISE_MARGIN = 6.0
 
 
 @dataclass
@@ -51,6 +59,7 @@ class Mix:
     speakers: list[str]  # those who speak in it (every one asked for, unless it is too short)
     audio: np.ndarray
     turns: list[Turn] = field(default_factory=list)  # the reference
+    quiet_turns: list[Turn] = field(default_factory=list)  # the noise-aware reference
 
     @property
     def seconds(self) -> float:
@@ -97,6 +106,9 @@ class _Reader:
         usable = len(audio) // frame * frame
         self.energy = 10 * np.log10(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1) + 1e-10)
         self.floor = self.energy.max() - 40.0
+        sound = self.energy[self.energy > -90.0]  # not the zeros joining two recordings
+        noise = float(np.percentile(sound, 5)) if len(sound) else -100.0
+        self.quiet_floor = max(self.floor, noise + NOISE_MARGIN)
         self.frame = frame
 
     def _quiet(self, sample: int) -> int:
@@ -105,9 +117,10 @@ class _Reader:
         lo, hi = max(centre - reach, 0), min(centre + reach + 1, len(self.energy))
         return (lo + int(np.argmin(self.energy[lo:hi]))) * self.frame
 
-    def take(self, seconds: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    def take(self, seconds: float) -> tuple[np.ndarray, list[tuple[float, float]], list[tuple[float, float]]]:
         """A slice of about ``seconds`` and its speech within it: spans of frames above
-        the floor, split at quiet stretches of ``PAUSE`` seconds or more."""
+        the floor, split at quiet stretches of ``PAUSE`` seconds or more; and the same
+        above the noise-aware floor."""
         want = int(seconds * SAMPLE_RATE)
         if self.position + want > len(self.audio):
             self.position = 0
@@ -120,15 +133,17 @@ class _Reader:
         energy = 10 * np.log10(
             np.mean(piece[: frames * self.frame].reshape(-1, self.frame) ** 2, axis=1) + 1e-10
         )
-        loud = np.flatnonzero(energy > self.floor)
+        return piece, self._spans(energy, self.floor), self._spans(energy, self.quiet_floor)
+
+    def _spans(self, energy: np.ndarray, floor: float) -> list[tuple[float, float]]:
         spans: list[tuple[float, float]] = []
         step = self.frame / SAMPLE_RATE
-        for index in loud:
+        for index in np.flatnonzero(energy > floor):
             if spans and index * step - spans[-1][1] < PAUSE:
                 spans[-1] = (spans[-1][0], (index + 1) * step)
             else:
                 spans.append((index * step, (index + 1) * step))
-        return piece, spans
+        return spans
 
 
 def _compose(
@@ -146,9 +161,10 @@ def _compose(
     cursor = 0.0
     placed: list[tuple[float, np.ndarray]] = []
     turns: list[Turn] = []
+    quiet_turns: list[Turn] = []
     speaker = order[0]
     while cursor < total:
-        piece, spans = sources[speaker].take(rng.uniform(*turn_range))
+        piece, spans, quiet = sources[speaker].take(rng.uniform(*turn_range))
         if not spans:
             continue  # a silent slice: the same speaker takes the next one
         speech_start = spans[0][0]
@@ -159,6 +175,7 @@ def _compose(
         start = max(start, 0.0)
         placed.append((start, piece))
         turns += [(start + a, start + b, speaker) for a, b in spans]
+        quiet_turns += [(start + a, start + b, speaker) for a, b in quiet]
         cursor = start + len(piece) / SAMPLE_RATE
         others = [s for s in order if s != speaker]
         unheard = [s for s in others if s not in {t[2] for t in turns}]
@@ -171,7 +188,7 @@ def _compose(
     peak = float(np.abs(audio).max())
     if peak > 0.99:
         audio *= 0.99 / peak
-    return Mix(name, split, kind, sorted({t[2] for t in turns}), audio, turns)
+    return Mix(name, split, kind, sorted({t[2] for t in turns}), audio, turns, quiet_turns)
 
 
 def voice_distances(readers: dict[str, np.ndarray]) -> dict[tuple[str, str], float]:

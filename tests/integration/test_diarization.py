@@ -223,6 +223,39 @@ def test_rest_one_voice_stays_one_speaker(client, name):
     assert len({s["speaker"] for s in body["segments"]}) == 1
 
 
+def test_rest_short_recording_of_one_voice_stays_one_speaker(client):
+    """``deepspeech_ru_sample`` (5.7 s, one voice, five windows) came back as two speakers:
+    two nearly identical windows of one region, far from the other three, were a cluster."""
+    path = ev.audio_root() / "multilingual" / "deepspeech_ru_sample.wav"
+    with open(path, "rb") as f:
+        body = client.audio.transcriptions.create(
+            model="base",
+            file=f,
+            language="ru",
+            response_format="verbose_json",
+            timestamp_granularities=["word", "segment"],
+            extra_body={"diarize": "true"},
+        ).model_dump()
+    assert body["segments"] and body["words"], body
+    assert len({s["speaker"] for s in body["segments"]} | {w["speaker"] for w in body["words"]}) == 1, body
+
+
+def test_rest_diarized_segments_do_not_span_a_pause(client):
+    """JFK pauses ~1 s after "Americans," and after "ask not" (30 dB below his speech;
+    Silero finds no speech there): no diarized segment runs across either pause, so a
+    subtitle is never on screen through it, and no word is lost to the cut."""
+    body = _verbose(client, ev.audio_root() / "jfk" / "jfk.flac")
+    segments = body["segments"]
+    for start, end in ((2.55, 3.05), (4.65, 5.15)):  # inside the two pauses
+        assert not any(s["start"] < start and s["end"] > end for s in segments), segments
+    assert len(segments) >= 3, segments
+    assert [w["word"] for s in segments for w in s["words"]] == [w["word"] for w in body["words"]]
+    assert "".join(s["text"] for s in segments).strip() == body["text"].strip()
+    with open(ev.audio_root() / "jfk" / "jfk.flac", "rb") as f:
+        plain = client.audio.transcriptions.create(model="whisper-1", file=f, language="en")
+    assert ev.wer(plain.text, body["text"]) < 0.05, (plain.text, body["text"])
+
+
 def test_rest_subtitles_carry_speakers_as_whisperx_writes_them(client):
     truth = conversation_truth("two_speakers")
     with open(truth.wav, "rb") as f:

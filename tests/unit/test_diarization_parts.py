@@ -428,6 +428,60 @@ def test_a_gap_between_words_of_one_speech_region_goes_to_the_word_before():
     assert out[0].words[1].end == 3.5 and out[0].words[0].end == 1.0
 
 
+def test_segments_are_cut_where_a_pause_lies_between_two_words():
+    """A segment running across a pause of PAUSE_SPLIT_SECONDS or more outside every
+    speech region is cut there (each piece spans its words and takes their text); a gap
+    inside a region, or a shorter pause, is not a cut, and no word is split or lost."""
+    regions = [(0.0, 2.0), (2.2, 3.0), (4.0, 6.0)]
+    words = _words(
+        (0.5, 1.0, " One.", None),
+        (1.0, 1.9, " From", None),  # 0.3 s to the next word, 0.2 s of it outside the regions
+        (2.2, 2.9, " fairest", None),  # 1.1 s to the next, 1.0 s outside: a pause
+        (4.0, 4.5, " creatures", None),
+        (4.9, 5.5, " we", None),  # 0.4 s gap inside one region: speech
+    )
+    segment = Segment(0.5, 5.5, "".join(w.word for w in words), words=words, tokens=[1, 2, 3])
+    assert d.silent_gaps([segment], regions) == [(2.9, 4.0)]
+    out = d.split_at_pauses([segment], regions)
+    assert [(s.start, s.end, s.text) for s in out] == [
+        (0.5, 2.9, " One. From fairest"),
+        (4.0, 5.5, " creatures we"),
+    ]
+    assert [w for s in out for w in s.words] == words
+    assert out[0].tokens == [1, 2, 3] and out[1].tokens == []
+    # a longer threshold, or no regions, leaves it whole
+    assert d.split_at_pauses([segment], []) == [segment]
+    assert d.silent_gaps([segment], regions, seconds=1.5) == []
+
+
+def test_diarized_segments_do_not_span_a_pause(monkeypatch):
+    """Through ``diarize_windows``: a one-speaker recording whose single Whisper segment
+    spans a 1.5 s silence between two regions comes back as two segments, one each side."""
+    regions = [(0.0, 3.0), (4.5, 7.0)]
+    spans = d.windows(regions)
+    embeddings, _ = _blobs([len(spans)])
+    words = _words((0.2, 1.5, " Ask", None), (1.5, 2.8, " not.", None), (3.0, 6.8, " What", None))
+    segment = Segment(0.2, 6.8, " Ask not. What", words=words)
+    out = d.diarize_windows(regions, spans, embeddings, [segment]).segments
+    assert [s.text for s in out] == [" Ask not.", " What"]
+    assert out[0].end <= 3.0 and out[1].start >= 4.5 and [s.id for s in out] == [0, 1]
+    monkeypatch.setattr(d, "PAUSE_SPLIT_SECONDS", 0)  # off: one segment across the pause
+    assert len(d.diarize_windows(regions, spans, embeddings, [segment]).segments) == 1
+
+
+def test_a_short_recording_needs_three_windows_for_a_second_speaker():
+    """Five windows of one voice, two of them nearly the same window (a region just over
+    1.6 s) and far from the rest: one observation, not a second speaker (as the 5.7 s
+    ``deepspeech_ru_sample`` was); three such windows are one; min_speakers still splits."""
+    points, _ = _blobs([3], spread=0.05)
+    other = np.roll(points[:1], 1, axis=1)
+    pair = np.vstack([other, other + 0.01])
+    assert len(set(d.cluster(np.vstack([points, pair])))) == 1
+    assert len(set(d.cluster(np.vstack([points, pair]), min_speakers=2))) == 2
+    three = np.vstack([other, other + 0.01, other - 0.01])
+    assert len(set(d.cluster(np.vstack([points, three])))) == 2
+
+
 def test_subtitles_carry_speakers_as_whisperx_writes_them():
     from whisper_live.formats import highlighted_cues, to_srt, to_text, to_vtt
 
@@ -775,6 +829,14 @@ def test_generated_mixes_have_true_references(tmp_path):
             inside[int(start * 16000) : int(end * 16000)] = True
         if (~inside).sum() > 16000:
             assert np.sqrt(np.mean(mix.audio[inside] ** 2)) > 5 * np.sqrt(np.mean(mix.audio[~inside] ** 2))
+        # the noise-aware reference is the same speech less what lies near the reader's noise
+        quiet = np.zeros(len(mix.audio), bool)
+        for start, end, _ in mix.quiet_turns:
+            quiet[int(start * 16000) : int(end * 16000)] = True
+        assert not (quiet & ~inside).any(), mix.name
+        if "jfk" in mix.speakers:  # JFK's pauses (his hall's noise is above -40 dB of his peak)
+            jfk = sum(e - s for s, e, k in mix.turns if k == "jfk")
+            assert sum(e - s for s, e, k in mix.quiet_turns if k == "jfk") < 0.9 * jfk, mix.name
         overlaps = sum(1 for a, b in zip(mix.turns, mix.turns[1:]) if a[2] != b[2] and b[0] < a[1] - 0.1)
         assert (overlaps > 0) == ("overlap" in mix.kind), mix.name
         rttm = mix.rttm()
