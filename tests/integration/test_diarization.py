@@ -176,12 +176,12 @@ FALSE_ALARM_BOUND = 0.05
 ONE_VOICE = {"jfk": ("jfk", "jfk.flac"), "sonnet": ("longform", "shakespeare_sonnet001_librivox.mp3")}
 
 
-def _verbose(client, path, **extra) -> dict:
+def _verbose(client, path, model: str = "whisper-1", language: str = "en", **extra) -> dict:
     with open(path, "rb") as f:
         return client.audio.transcriptions.create(
-            model="whisper-1",
+            model=model,
             file=f,
-            language="en",
+            language=language,
             response_format="verbose_json",
             timestamp_granularities=["word", "segment"],
             extra_body={"diarize": "true", "word_timestamps": "true", **extra},
@@ -226,16 +226,7 @@ def test_rest_one_voice_stays_one_speaker(client, name):
 def test_rest_short_recording_of_one_voice_stays_one_speaker(client):
     """``deepspeech_ru_sample`` (5.7 s, one voice, five windows) came back as two speakers:
     two nearly identical windows of one region, far from the other three, were a cluster."""
-    path = ev.audio_root() / "multilingual" / "deepspeech_ru_sample.wav"
-    with open(path, "rb") as f:
-        body = client.audio.transcriptions.create(
-            model="base",
-            file=f,
-            language="ru",
-            response_format="verbose_json",
-            timestamp_granularities=["word", "segment"],
-            extra_body={"diarize": "true"},
-        ).model_dump()
+    body = _verbose(client, ev.audio_root() / "multilingual" / "deepspeech_ru_sample.wav", "base", "ru")
     assert body["segments"] and body["words"], body
     assert len({s["speaker"] for s in body["segments"]} | {w["speaker"] for w in body["words"]}) == 1, body
 
