@@ -424,10 +424,16 @@ def failing_finals(server: ServerThread, fails):
         del pool.decode
 
 
+# Finals are what these tests break, so each utterance is left to its final whole: with
+# word-by-word commits (the default) a final decodes only the words no partial committed,
+# and a retry after a commit is another array.
+WHOLE = {"commit_after": 10}
+
+
 def two_lengths(librispeech) -> tuple[float, ev.Utterance, ev.Conversation]:
-    """The shortest utterance, then one at least 4 s longer but under the 10 s after which
-    long speech is committed in pieces (every final of it is then longer than the first's);
-    returns a length (samples) between the two utterances' finals."""
+    """The shortest utterance, then one at least 4 s longer but under the 10 s of ``WHOLE``
+    (every final of it is then longer than the first's); returns a length (samples) between
+    the two utterances' finals."""
     from whisper_live.media import decode_audio
 
     lengths = {u.id: len(decode_audio(str(u.path))) / SAMPLE_RATE for u in librispeech}
@@ -448,7 +454,7 @@ def test_a_final_that_fails_once_is_retried_and_nothing_is_lost(fragile, librisp
 
     _, _, conv = two_lengths(librispeech)
     with failing_finals(fragile, first_attempt):
-        trace = _run(ev.stream(fragile.ws_url, conv.audio, speed=2.0, timeout=180))
+        trace = _run(ev.stream(fragile.ws_url, conv.audio, WHOLE, speed=2.0, timeout=180))
     assert seen, "no final was decoded"
     assert trace.status("WARNING") is None, trace.status("WARNING")
     assert trace.close_code == 1000
@@ -458,7 +464,7 @@ def test_a_final_that_fails_once_is_retried_and_nothing_is_lost(fragile, librisp
 def test_a_final_that_fails_twice_is_a_warning_naming_the_lost_span(fragile, librispeech):
     cutoff, long_, conv = two_lengths(librispeech)
     with failing_finals(fragile, lambda audio: len(audio) < cutoff):  # every final of the short one
-        trace = _run(ev.stream(fragile.ws_url, conv.audio, speed=2.0, timeout=180))
+        trace = _run(ev.stream(fragile.ws_url, conv.audio, WHOLE, speed=2.0, timeout=180))
     assert trace.close_code == 1000
     lost = [m for m in trace.messages if m.get("status") == "WARNING"]
     assert len(lost) == 1, lost

@@ -32,15 +32,18 @@ class SessionOptions:
     # sentence ends, or until the window is ``cut_after`` seconds long; a window that
     # reaches ``max_window`` with nothing agreed commits its older half regardless.
     cut_after: float = 12.0
-    # Seconds an utterance must have lasted before LocalAgreement commits any of it (0: word
-    # by word, from the first agreement; more: until then only its beam final completes
-    # text). Word by word is the default since beam confirms of doubted words: on utterances
-    # between pauses it reads as the final-only policy does (simulated on 47 utterances and
-    # measured at 1-32 streams, docs/BENCHMARKS.md "Word by word by default"), and on
-    # continuous speech it completes words 1.4 s after they are spoken instead of at the
-    # next pause, with a tenth of the rewriting. A client that wants whole utterances
-    # decoded by the beam asks for e.g. 8 (WhisperLive config ``commit_after``).
-    commit_after: float = 0.0
+    # Seconds an utterance must have lasted before LocalAgreement commits any of it: until
+    # then only its beam final completes text (0: commit from the first agreement, word by
+    # word). Committing greedy partials' words cost 1.1-1.7 WER points on utterances between
+    # pauses (one stream and 16-32 streams, docs/BENCHMARKS.md "Long-form streaming" and
+    # "Twice the streams per core"); at 8 s they are decoded whole by the beam final as
+    # before, and only long speech without a pause is committed while it goes on. A client
+    # that wants word-by-word captions asks for 0 (WhisperLive config ``commit_after``).
+    # With beam confirms, 0 reads as 8 s does on short utterances too (docs/BENCHMARKS.md
+    # "Word by word as the default: measured, not yet"), but over WhisperLive's protocol
+    # every commit is a completed segment of its own, and the page, the captions view and
+    # subtitle downloads show a segment per line: word by word waits for lines made of them.
+    commit_after: float = 8.0
     max_window: float = 24.0
     # Words greedy partials agree on but Whisper doubts are settled by one beam decode of
     # the window (``StreamingSession._confirm``) instead of waiting and committing the

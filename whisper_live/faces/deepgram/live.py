@@ -50,6 +50,12 @@ IDLE_TIMEOUT = 10.0  # Deepgram closes a connection that sent nothing for 10 s (
 
 
 FACE = "deepgram"  # the metrics' label for this face
+# Deepgram's live results: interim results grow with the speech and an ``is_final`` result
+# closes a stretch of it, at an endpoint or after several seconds (its "Using Interim Results"
+# example: interims from 1.1 s to 8.1 s, then a final), and its clients show the interim
+# first. The engine's word-by-word default would make nearly every word an ``is_final`` of
+# its own before any interim: a Deepgram stream commits only in utterances past 8 s.
+COMMIT_AFTER = 8.0
 
 
 @dataclass
@@ -131,6 +137,7 @@ class LiveStream:
                 initial_prompt=opts.prompt,
                 hotwords=opts.hotwords,
                 word_timestamps=True,
+                commit_after=COMMIT_AFTER,
                 audio_format="float32",
                 vad=vad,
                 fit_window=self.context.settings.fit_window,
