@@ -48,7 +48,7 @@ function captionsApp() {
     // that line's sentence, else a line of its own.
     const items = Transcript.group(state.segments);
     const partial = showProvisional && state.partial && state.partial.text ? state.partial : null;
-    if (partial && Transcript.continues(items[items.length - 1], partial, true)) items[items.length - 1].tail = partial.text;
+    if (partial && Transcript.continues(items[items.length - 1], partial, true)) items[items.length - 1].tail = String(partial.text).trim();
     else if (partial) items.push({ ...partial, provisional: true });
     const last = items.slice(-lines);
     box.replaceChildren(

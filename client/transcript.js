@@ -152,7 +152,9 @@ class Transcript {
    */
   static group(segments) {
     const lines = [];
-    for (const seg of segments) {
+    for (const raw of segments) {
+      const seg = { ...raw, text: String(raw.text || "").trim() };
+      if (!seg.text) continue;
       const last = lines[lines.length - 1];
       if (Transcript.continues(last, seg)) {
         last.text = `${last.text} ${seg.text}`;
@@ -172,13 +174,14 @@ class Transcript {
   }
 
   /** Whether `seg` (a completed segment, or with `partial` the partial) continues `line`
-   * (see group). A partial carries no speaker (the server labels completed segments only):
-   * it continues the line of whoever spoke last. */
+   * (see group). A partial carries no speaker (the server labels completed segments only), so
+   * it never continues a speaker's line: its words may be the next speaker's. */
   static continues(line, seg, partial = false) {
-    if (!line || !line.open || !seg.text) return false;
-    if (!partial && (line.speaker || "") !== (seg.speaker || "")) return false;
-    if (seg.start - line.end >= LINE_PAUSE) return false;
-    return line.text.length + 1 + seg.text.length <= LINE_CHARS;
+    const text = String(seg.text || "").trim();
+    if (!line || !line.open || !text) return false;
+    if ((line.speaker || "") !== ((!partial && seg.speaker) || "")) return false;
+    if (Number(seg.start) - line.end >= LINE_PAUSE) return false;
+    return line.text.length + 1 + text.length <= LINE_CHARS;
   }
 
   get isEmpty() {
