@@ -140,7 +140,9 @@ class Transcript {
   /** Whether the partial continues the last line (no sentence end yet): the page then shows
    * it on that line's row, so a sentence being spoken is not split across two rows. */
   get partialContinues() {
-    return !!this.partial && Transcript.continues(this.lines[this.lines.length - 1], this.partial, true);
+    if (!this.partial) return false;
+    const lines = this.lines;
+    return Transcript.continues(lines[lines.length - 1], this.partial, true);
   }
 
   /**
