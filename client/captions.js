@@ -9,7 +9,9 @@
  *
  * Lines are sentences (Transcript.group, from transcript.js): word by word, the server
  * completes a segment every few words, and showing the last two segments would show three
- * words. Provisional words that continue the last line's sentence are shown at its end.
+ * words. Provisional words that continue the last line's sentence are shown at its end, and
+ * that line, until its sentence ends, is marked provisional as a whole (class "provisional
+ * open": completed words in the completed style) — a line is final once it is finished.
  *
  * Where the text comes from:
  * - stream=ID&token=T: a stream running anywhere (another browser, another machine, OBS's own
@@ -47,14 +49,20 @@ function captionsApp() {
     // then the provisional text (if shown): at the end of the last line while it continues
     // that line's sentence, else a line of its own.
     const items = Transcript.group(state.segments);
+    // The last line, while its sentence is open, is still being written: its words are final
+    // but the line is not (it grows), so it is marked provisional as a line (class "open":
+    // its own words keep the completed style; only the tail looks provisional).
+    const current = items[items.length - 1];
+    if (current && current.open) current.growing = true;
     const partial = showProvisional && state.partial && state.partial.text ? state.partial : null;
-    if (partial && Transcript.continues(items[items.length - 1], partial, true)) items[items.length - 1].tail = String(partial.text).trim();
+    if (partial && Transcript.continues(current, partial, true)) current.tail = String(partial.text).trim();
     else if (partial) items.push({ ...partial, provisional: true });
     const last = items.slice(-lines);
     box.replaceChildren(
       ...last.map((item) => {
         const p = document.createElement("p");
         if (item.provisional) p.className = "provisional";
+        else if (item.growing) p.className = "provisional open";
         if (item.speaker) {
           const who = document.createElement("span");
           who.className = "who";

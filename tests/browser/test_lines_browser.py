@@ -236,10 +236,11 @@ def test_word_by_word_pieces_read_as_sentences(server, browser, artifacts):  # n
         captions.wait_for_function(
             "JSON.stringify(window.__captionLines().map((l) => l[1])) === JSON.stringify(['and then', 'we left.'])"
         )
-        shown = captions.evaluate("window.__captions")
-        assert ["", "The two stray kittens gradually", "make themselves", False] in [
-            line for s in shown for line in s
-        ]
+        shown = [line for s in captions.evaluate("window.__captions") for line in s]
+        # The line being written is provisional as a line (its sentence is open); finished
+        # lines are not.
+        assert ["", "The two stray kittens gradually", "make themselves", True] in shown
+        assert ["", ROWS[0][1], "", False] in shown
         assert captions.evaluate("window.__captionLines()") == [
             ["Speaker 2:", "and then", "", False],
             ["Speaker 2:", "we left.", "", False],
@@ -290,7 +291,7 @@ def test_captions_stream_events_read_as_sentences(server, browser, artifacts):  
         # The last update: "that he's" is still provisional, at the end of its sentence's line.
         assert page.evaluate("window.__captionLines()") == [
             ["", "The two stray kittens gradually make themselves at home.", "", False],
-            ["", "Somehow or other cat has taught them", "that he's", False],
+            ["", "Somehow or other cat has taught them", "that he's", True],
         ]
         page.screenshot(path=str(artifacts / "captions-lines-stream.png"))
         assert not errors, errors
