@@ -277,7 +277,11 @@ function startApp() {
     // Follow the text while the user is at the bottom; leave them alone if they scrolled up.
     const atBottom = el.box.scrollHeight - el.box.scrollTop - el.box.clientHeight < 40;
     const items = el.segments.children;
-    transcript.segments.forEach((seg, i) => {
+    // A row per line (a sentence, or a caption-sized piece of one), not per segment: word by
+    // word, the server completes a segment every few words.
+    const lines = transcript.lines;
+    const continues = transcript.partialContinues;
+    lines.forEach((line, i) => {
       let li = items[i];
       if (!li) {
         li = document.createElement("li");
@@ -285,22 +289,36 @@ function startApp() {
         li.innerHTML = '<span class="time"></span> <span class="line"><span class="who"></span><span class="text"></span></span>';
         el.segments.append(li);
       }
-      const time = `${Transcript.short(seg.start)} – ${Transcript.short(seg.end)}`;
+      const open = continues && i === lines.length - 1; // the sentence is still being spoken
+      const time = `${Transcript.short(line.start)} – ${open ? "…" : Transcript.short(line.end)}`;
       const timeEl = li.querySelector(".time");
       const whoEl = li.querySelector(".who");
       const textEl = li.querySelector(".text");
       if (timeEl.textContent !== time) timeEl.textContent = time;
-      if (textEl.textContent !== seg.text) textEl.textContent = seg.text;
-      const who = seg.speaker ? transcript.speakerName(seg.speaker) : "";
+      if (textEl.textContent !== line.text) textEl.textContent = line.text;
+      const who = line.speaker ? transcript.speakerName(line.speaker) : "";
       if (whoEl.textContent !== who) whoEl.textContent = who;
       whoEl.hidden = !who;
-      if (seg.speaker) li.dataset.speaker = String(speakerIndex(seg.speaker));
+      if (line.speaker) li.dataset.speaker = String(speakerIndex(line.speaker));
       else delete li.dataset.speaker;
-      li.dataset.start = seg.start;
-      li.dataset.end = seg.end;
+      li.dataset.start = line.start;
+      li.dataset.end = line.end;
     });
     renderSpeakers();
-    while (items.length > transcript.segments.length) el.segments.lastElementChild.remove();
+    // The partial: on the last row when it continues that row's sentence, else on a row of its
+    // own under the list. It is one element either way, moved (before rows are removed, so it
+    // is never removed with one).
+    const host = continues ? items[lines.length - 1].querySelector(".line") : el.box;
+    if (el.partial.parentElement !== host) {
+      if (continues) host.append(el.partial);
+      else el.segments.after(el.partial);
+    }
+    el.partial.classList.toggle("inline", continues);
+    // Inside the list (a live region) it would be announced at every change: hidden from
+    // screen readers there, as it is from the live region below the list.
+    if (continues) el.partial.setAttribute("aria-hidden", "true");
+    else el.partial.removeAttribute("aria-hidden");
+    while (items.length > lines.length) el.segments.lastElementChild.remove();
     el.partial.hidden = !transcript.partial;
     el.partialText.textContent = transcript.partial ? transcript.partial.text : "";
     // The end of a partial keeps moving; its start is what helps to place it.
@@ -309,7 +327,7 @@ function startApp() {
     for (const button of el.downloads) button.disabled = transcript.isEmpty;
     el.clear.disabled = transcript.isEmpty && !transcript.partial;
     if (atBottom) el.box.scrollTop = el.box.scrollHeight;
-    publish();
+    publish(lines);
   }
 
   // ---- the captions view (captions.html) ------------------------------------------------------
@@ -319,7 +337,7 @@ function startApp() {
   const channelName = new URLSearchParams(location.search).get("channel") || "default";
   const captions = typeof BroadcastChannel === "function" ? new BroadcastChannel(`whisper-live-transcript:${channelName}`) : null;
 
-  function publish() {
+  function publish(lines = transcript.lines) {
     if (!captions) return;
     const named = (s) => ({
       start: s.start,
@@ -328,9 +346,11 @@ function startApp() {
       ...(s.speaker ? { speaker: transcript.speakerName(s.speaker) } : {}),
     });
     // The last few lines are all a caption shows; the whole transcript would be wasted work.
+    // Lines, not segments: ten lines reach back further than ten word-by-word segments (the
+    // view groups what it gets again, which leaves lines as they are).
     captions.postMessage({
       type: "transcript",
-      segments: transcript.segments.slice(-10).map(named),
+      segments: lines.slice(-10).map(named),
       partial: transcript.partial ? named(transcript.partial) : null,
     });
   }

@@ -7,6 +7,12 @@
  * chroma key), color (the text), box (the backdrop behind the text; "none" for no box),
  * provisional (0 hides the words still being written), channel, stream, token (see below).
  *
+ * Lines are sentences (Transcript.group, from transcript.js): word by word, the server
+ * completes a segment every few words, and showing the last two segments would show three
+ * words. Provisional words that continue the last line's sentence are shown at its end, and
+ * that line, until its sentence ends, is marked provisional as a whole (class "provisional
+ * open": completed words in the completed style) — a line is final once it is finished.
+ *
  * Where the text comes from:
  * - stream=ID&token=T: a stream running anywhere (another browser, another machine, OBS's own
  *   browser source), read from the server's GET /v1/streams/ID/captions as server-sent
@@ -39,14 +45,24 @@ function captionsApp() {
   if (["top", "middle", "bottom"].includes(position)) body.dataset.position = position;
 
   function show(state) {
-    // The last `lines` lines: completed ones, then the provisional one (if shown) last.
-    const items = state.segments.map((s) => ({ ...s, provisional: false }));
-    if (showProvisional && state.partial) items.push({ ...state.partial, provisional: true });
+    // The last `lines` lines: completed ones (grouped into sentences, see Transcript.group),
+    // then the provisional text (if shown): at the end of the last line while it continues
+    // that line's sentence, else a line of its own.
+    const items = Transcript.group(state.segments);
+    // The last line, while its sentence is open, is still being written: its words are final
+    // but the line is not (it grows), so it is marked provisional as a line (class "open":
+    // its own words keep the completed style; only the tail looks provisional).
+    const current = items[items.length - 1];
+    if (current && current.open) current.growing = true;
+    const partial = showProvisional && state.partial && state.partial.text ? state.partial : null;
+    if (partial && Transcript.continues(current, partial, true)) current.tail = String(partial.text).trim();
+    else if (partial) items.push({ ...partial, provisional: true });
     const last = items.slice(-lines);
     box.replaceChildren(
       ...last.map((item) => {
         const p = document.createElement("p");
         if (item.provisional) p.className = "provisional";
+        else if (item.growing) p.className = "provisional open";
         if (item.speaker) {
           const who = document.createElement("span");
           who.className = "who";
@@ -54,6 +70,12 @@ function captionsApp() {
           p.append(who);
         }
         p.append(item.text);
+        if (item.tail) {
+          const tail = document.createElement("span");
+          tail.className = "provisional";
+          tail.textContent = item.tail;
+          p.append(" ", tail);
+        }
         return p;
       }),
     );
@@ -73,7 +95,8 @@ function captionsApp() {
   window.whisperLiveCaptions = { lines, channel };
 
   // A stream on the server, by id: each event shows the stream's last completed segments
-  // and its partial; completed ones are kept (by start time) so `lines` can reach back.
+  // and its partial; completed ones are kept (by start time) so `lines` can reach back (word
+  // by word a line is several segments: 200 of them cover the 10 lines at most).
   function follow(id) {
     const base = query.get("server") || location.origin;
     const url = new URL(`/v1/streams/${encodeURIComponent(id)}/captions`, base);
@@ -97,7 +120,7 @@ function captionsApp() {
           else partial = segment;
         }
         const ordered = [...completed.keys()].sort((a, b) => a - b);
-        while (ordered.length > 50) completed.delete(ordered.shift()); // only the last lines matter
+        while (ordered.length > 200) completed.delete(ordered.shift()); // only the last lines matter
         show({ segments: ordered.map((k) => completed.get(k)), partial });
       };
       source.onerror = () => {

@@ -244,6 +244,10 @@ class LiveStream {
           model: this.options.model || null,
           use_vad: true,
           audio_format: "int16", // announce it: WhisperLive's default would be float32
+          // Word by word: words are completed as soon as the model agrees on them (our
+          // extension; the server's default waits 8 s into an utterance). Each commit is a
+          // segment of its own, which the page joins into lines (Transcript.group).
+          commit_after: 0,
           ...(this.options.diarize ? { enable_diarization: true } : {}), // WhisperLive's name
         }),
       );

@@ -1,15 +1,34 @@
 /*
- * Transcript: merges the server's segment messages and writes SRT / WebVTT / plain text.
+ * Transcript: merges the server's segment messages, groups them into lines, and writes
+ * SRT / WebVTT / plain text / JSON.
  *
  * The server re-sends the last N completed segments on every update, followed by at most
  * one partial (completed: false) that may still change. Completed segments are therefore
  * de-duplicated by their start time (and text), and the partial is simply replaced.
+ *
+ * Lines: the page streams word by word (commit_after 0), and over WhisperLive's protocol
+ * every commit is a completed segment of its own ("The two", "stray kittens gradually",
+ * "make themselves at home."). What a person reads (the page's rows, the captions view, the
+ * downloads) is lines: consecutive segments join one line until one ends a sentence, the
+ * speaker changes, the next starts after a pause, or the line would outgrow a caption (see
+ * Transcript.group). The raw segments stay as they are for merging.
  *
  * With diarization, completed segments carry the server's speaker id ("SPEAKER_00"); the
  * page shows a name for each ("Speaker 1" until the user renames it), and every download
  * carries the names.
  */
 "use strict";
+
+/** A line's most characters: a caption of two subtitle lines of 42 characters (the usual
+ * broadcast limit, as in the BBC's and Netflix's subtitle guidelines), so a line of the
+ * transcript fits one caption and a long sentence is cut into caption-sized lines. */
+const LINE_CHARS = 84;
+/** A pause (seconds between a line's end and the next segment's start) that ends a line: a
+ * sentence the model left without a full stop still breaks where the speaker paused. A new
+ * session (Start again) begins at least this long after the old text (see beginSession). */
+const LINE_PAUSE = 1.0;
+/** A sentence's end: . ? ! or …, possibly followed by closing quotes or brackets. */
+const SENTENCE_END = /[.?!\u2026]["'\u201d\u2019\u00bb)\]]*$/;
 
 class Transcript {
   constructor() {
@@ -97,9 +116,12 @@ class Transcript {
       if (seg.speaker) same.speaker = seg.speaker;
       return true;
     }
-    // A repeat with a shifted start but the same words (seen from some servers): skip it.
+    // A repeat with a shifted start but the same words (seen from some servers): skip it. It
+    // overlaps the segment it repeats; word by word, a short piece ("and", "the") that merely
+    // says the same as an earlier one elsewhere is new text and is kept.
     const last = this.segments[this.segments.length - 1];
-    if (last && seg.start < last.end && this.segments.some((s) => s.text === seg.text)) return false;
+    const overlaps = (s) => s.start < seg.end && seg.start < s.end;
+    if (last && seg.start < last.end && this.segments.some((s) => s.text === seg.text && overlaps(s))) return false;
     this.segments.push(seg);
     if (last && seg.start < last.start) this.segments.sort((a, b) => a.start - b.start);
     return true;
@@ -107,6 +129,61 @@ class Transcript {
 
   get text() {
     return this.segments.map((s) => s.text).join(" ");
+  }
+
+  /** The completed segments as lines (see group): what the page, the captions view and the
+   * downloads show. Each line: {start, end, text, speaker?, open}. */
+  get lines() {
+    return Transcript.group(this.segments);
+  }
+
+  /** Whether the partial continues the last line (no sentence end yet): the page then shows
+   * it on that line's row, so a sentence being spoken is not split across two rows. */
+  get partialContinues() {
+    if (!this.partial) return false;
+    const lines = this.lines;
+    return Transcript.continues(lines[lines.length - 1], this.partial, true);
+  }
+
+  /**
+   * Completed segments (in time order) grouped into lines: a segment joins the line before
+   * it unless that line ended a sentence, the speaker changed, the segment starts LINE_PAUSE
+   * or more after the line's end, or the line would pass LINE_CHARS. A segment longer than
+   * that stays one line (segments are never cut). Grouping lines again gives the same lines,
+   * so the captions view may group what the page already grouped.
+   */
+  static group(segments) {
+    const lines = [];
+    for (const raw of segments) {
+      const seg = { ...raw, text: String(raw.text || "").trim() };
+      if (!seg.text) continue;
+      const last = lines[lines.length - 1];
+      if (Transcript.continues(last, seg)) {
+        last.text = `${last.text} ${seg.text}`;
+        last.end = Math.max(last.end, seg.end);
+        last.open = !SENTENCE_END.test(seg.text);
+      } else {
+        lines.push({
+          start: seg.start,
+          end: seg.end,
+          text: seg.text,
+          ...(seg.speaker ? { speaker: seg.speaker } : {}),
+          open: !SENTENCE_END.test(seg.text),
+        });
+      }
+    }
+    return lines;
+  }
+
+  /** Whether `seg` (a completed segment, or with `partial` the partial) continues `line`
+   * (see group). A partial carries no speaker (the server labels completed segments only), so
+   * it never continues a speaker's line: its words may be the next speaker's. */
+  static continues(line, seg, partial = false) {
+    const text = String(seg.text || "").trim();
+    if (!line || !line.open || !text) return false;
+    if ((line.speaker || "") !== ((!partial && seg.speaker) || "")) return false;
+    if (Number(seg.start) - line.end >= LINE_PAUSE) return false;
+    return line.text.length + 1 + text.length <= LINE_CHARS;
   }
 
   get isEmpty() {
@@ -131,9 +208,12 @@ class Transcript {
     return s.speaker ? `${this.speakerName(s.speaker)}: ${s.text}` : s.text;
   }
 
+  // The downloads are made of lines: a cue per sentence (or caption-sized piece), not per
+  // word-by-word commit.
+
   /** SubRip: numbered cues, "HH:MM:SS,mmm --> HH:MM:SS,mmm". */
   toSRT() {
-    return this.segments
+    return this.lines
       .map(
         (s, i) =>
           `${i + 1}\n${Transcript.clock(s.start, ",")} --> ${Transcript.clock(s.end, ",")}\n${this._labelled(s)}\n`,
@@ -145,7 +225,7 @@ class Transcript {
    * spans (<v Name>), which players show as the speaker and hide when they cannot. */
   toVTT() {
     const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-    const cues = this.segments.map((s) => {
+    const cues = this.lines.map((s) => {
       const voice = s.speaker ? `<v ${escape(this.speakerName(s.speaker))}>` : "";
       return `${Transcript.clock(s.start, ".")} --> ${Transcript.clock(s.end, ".")}\n${voice}${escape(s.text)}\n`;
     });
@@ -153,14 +233,14 @@ class Transcript {
   }
 
   toText() {
-    return this.segments.map((s) => this._labelled(s)).join("\n") + (this.segments.length ? "\n" : "");
+    return this.lines.map((s) => this._labelled(s)).join("\n") + (this.segments.length ? "\n" : "");
   }
 
-  /** JSON: the segments with their speaker's id and name, and the speakers' names. */
+  /** JSON: the lines (as "segments") with their speaker's id and name, and the speakers' names. */
   toJSON() {
     return {
       text: this.text,
-      segments: this.segments.map((s) => ({
+      segments: this.lines.map((s) => ({
         start: s.start,
         end: s.end,
         text: s.text,

@@ -626,7 +626,7 @@ def test_page_loads_only_its_own_files(server, browser):
 
 
 def test_captions_view_loads_only_its_own_files(server, browser):
-    """The captions view (/captions) is offline too: its own script and nothing else."""
+    """The captions view (/captions) is offline too: its own scripts and nothing else."""
     requests: list[str] = []
     context = browser.new_context()
     try:
@@ -637,5 +637,6 @@ def test_captions_view_loads_only_its_own_files(server, browser):
     finally:
         context.close()
     files = {u.removeprefix(server.http_url) for u in requests if u.startswith(server.http_url)}
-    assert files == {"/captions?lines=3", "/client/captions.js"}, requests
+    # transcript.js: the view groups segments into lines as the page does.
+    assert files == {"/captions?lines=3", "/client/transcript.js", "/client/captions.js"}, requests
     assert all(u.startswith((server.http_url + "/", "data:")) for u in requests), requests
