@@ -27,8 +27,12 @@ const LINE_CHARS = 84;
  * sentence the model left without a full stop still breaks where the speaker paused. A new
  * session (Start again) begins at least this long after the old text (see beginSession). */
 const LINE_PAUSE = 1.0;
-/** A sentence's end: . ? ! or …, possibly followed by closing quotes or brackets. */
-const SENTENCE_END = /[.?!\u2026]["'\u201d\u2019\u00bb)\]]*$/;
+/** A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by
+ * closing quotes or brackets. */
+const SENTENCE_END = /[.?!\u2026\u3002\uff01\uff1f]["'\u201d\u2019\u00bb)\]\u300d\u300f]*$/;
+/** Scripts written without spaces between words (Thai, Japanese kana, CJK ideographs and
+ * punctuation, full-width forms): two pieces of a line that meet in them join without one. */
+const UNSPACED = /[\u0e00-\u0e7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]/;
 
 class Transcript {
   constructor() {
@@ -159,7 +163,8 @@ class Transcript {
       if (!seg.text) continue;
       const last = lines[lines.length - 1];
       if (Transcript.continues(last, seg)) {
-        last.text = `${last.text} ${seg.text}`;
+        const tight = UNSPACED.test(last.text.slice(-1)) && UNSPACED.test(seg.text[0]);
+        last.text = tight ? last.text + seg.text : `${last.text} ${seg.text}`;
         last.end = Math.max(last.end, seg.end);
         last.open = !SENTENCE_END.test(seg.text);
       } else {

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 LINE_CHARS = 84  # client/transcript.js
 LINE_PAUSE = 1.0
-SENTENCE_END = re.compile(r"[.?!\u2026][\"'\u201d\u2019\u00bb)\]]*$")
+SENTENCE_END = re.compile(r"[.?!\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\]\u300d\u300f]*$")
 
 # Transcript.group and the partial's place, on their own (the page from disk, no server).
 GROUP_JS = """
@@ -49,6 +49,9 @@ GROUP_JS = """
   const pieces = Array.from({ length: 12 }, (_, i) => seg(i * 0.5, i * 0.5 + 0.5, `abcdefghi${i % 10}`));
   out.capped = texts(Transcript.group(pieces)).map((t) => t.length);
   out.long = texts(Transcript.group([seg(0, 9, 'x'.repeat(100)), seg(9, 10, 'y')])).map((t) => t.length);
+  // Chinese and Japanese pieces join without a space, and their full stop ends a sentence.
+  out.unspaced = texts(Transcript.group([seg(0, 1, '\u6211\u4eec'), seg(1, 2, '\u8d70\u5427\u3002'),
+                                         seg(2, 3, '\u306f\u3044'), seg(3, 4, 'OK'), seg(4, 5, 'then.')]));
   const all = [...mixed, ...pieces.map((s) => ({ ...s, start: s.start + 20, end: s.end + 20 }))];
   out.idempotent = JSON.stringify(Transcript.group(Transcript.group(all))) === JSON.stringify(Transcript.group(all));
 
@@ -94,6 +97,7 @@ def test_segments_group_into_lines(browser):  # noqa: F811
     assert out["pause"] == ["one two", "three"]  # 0.9 s joins, 1.0 s splits
     assert out["capped"] == [76, 54]  # 7 pieces of 10 characters fit 84, the 8th would not
     assert out["long"] == [100, 1]  # a segment is never cut
+    assert out["unspaced"] == ["\u6211\u4eec\u8d70\u5427\u3002", "\u306f\u3044 OK then."]
     assert out["idempotent"]
     assert out["continues"] == [True, False, False]
     assert out["lines"] == ["The two stray kittens gradually make themselves at home.", "Somehow"]
