@@ -41,8 +41,8 @@ class SessionOptions:
     # that wants word-by-word captions asks for 0 (WhisperLive config ``commit_after``).
     # With beam confirms, 0 reads as 8 s does on short utterances too (docs/BENCHMARKS.md
     # "Word by word as the default: measured, not yet"), but over WhisperLive's protocol
-    # every commit is a completed segment of its own, and the page, the captions view and
-    # subtitle downloads show a segment per line: word by word waits for lines made of them.
+    # every commit is a completed segment of its own, and upstream's clients show a segment
+    # per line. Our page asks for 0 and joins the pieces into lines (client/transcript.js).
     commit_after: float = 8.0
     max_window: float = 24.0
     # Words greedy partials agree on but Whisper doubts are settled by one beam decode of
