@@ -740,6 +740,8 @@ def silent_gaps(
     seconds = PAUSE_SPLIT_SECONDS if seconds is None else seconds
     if not seconds or not regions:
         return []
+    starts = np.array([r[0] for r in regions])
+    ends = np.array([r[1] for r in regions])
     gaps = []
     for segment in segments:
         words = segment.words or []
@@ -747,7 +749,7 @@ def silent_gaps(
             start, end = before.end, after.start
             if end - start < seconds:
                 continue
-            speech = sum(max(0.0, min(end, b) - max(start, a)) for a, b in regions)
+            speech = float(np.clip(np.minimum(ends, end) - np.maximum(starts, start), 0.0, None).sum())
             if end - start - speech >= seconds:
                 gaps.append((start, end))
     return gaps
