@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="end with an error when the connection drops, instead of resuming the stream on a new one",
     )
+    parser.add_argument(
+        "--commit-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how old an utterance must be before the server commits any of it (default 0: word by"
+        " word, printed as lines; 8: whole utterances, completed at their pause)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no partial text, progress or summary")
     upstream = parser.add_argument_group("WhisperLive run_client.py flags")
     upstream.add_argument("--files", "-f", nargs="+", default=[], dest="more_files", metavar="FILE",
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         strict_model=args.model is not None,  # asked for by name: another model is not an answer
         reconnect=not args.no_reconnect,
         on_reconnect=_reconnecting,
+        commit_after=args.commit_after,
     )
     save_audio = args.save_audio
     if args.mic:
@@ -253,9 +262,7 @@ def _main_rest(args: argparse.Namespace, ws_url: str) -> int:
             _failed(name, exc)
             status = 1
             continue
-        console = Console(timestamps=args.enable_timestamps)
-        for segment in transcript.segments:
-            console.completed(segment)
+        Console(timestamps=args.enable_timestamps).finish(transcript)
         for option, suffix, render in (
             (args.srt, ".srt", transcript.to_srt),
             (args.vtt, ".vtt", transcript.to_vtt),
