@@ -227,7 +227,8 @@ class AsyncStreamingClient:
     """One transcription stream over a WebSocket, for asyncio programs.
 
     Callbacks (plain or async): ``on_partial(text)`` when the unfinished text changes,
-    ``on_completed(segment)`` once per completed segment, ``on_segments(transcript)`` after
+    ``on_completed(segment)`` once per completed segment (word by word, the default: a piece
+    of a few words; ``transcript.lines`` joins them), ``on_segments(transcript)`` after
     every update, ``on_language(code, probability)``, ``on_wait(attempt, delay_seconds)``
     before each retry, ``on_warning(message)``, ``on_status(message)`` with every control
     message (``WAIT``, ``WARNING``, ``ERROR``, ``DISCONNECT``) as the server sent it,
