@@ -319,6 +319,8 @@ def test_the_client_asks_for_word_by_word_unless_told_otherwise():
     assert TranscriptionClient(commit_after=8).options.config()["commit_after"] == 8
     assert build_parser().parse_args(["a.wav"]).commit_after == 0
     assert build_parser().parse_args(["a.wav", "--commit-after", "8"]).commit_after == 8
+    with pytest.raises(SystemExit):  # a usage error, before any connection
+        build_parser().parse_args(["a.wav", "--commit-after", "-1"])
     # the server takes it (WhisperLive's protocol, our extension), and its default is 8 s
     config = protocol.parse_config(json.dumps({"uid": "u", **StreamOptions().config()}))
     assert config.session.commit_after == 0

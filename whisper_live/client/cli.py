@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--commit-after",
-        type=float,
+        type=_seconds,
         default=0.0,
         metavar="SECONDS",
         help="how old an utterance must be before the server commits any of it (default 0: word by"
@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     upstream.add_argument("--n_display_segments", "--display-segments", type=int, metavar="N",
                           help="on a terminal: a window of the last N lines, redrawn in place")  # fmt: skip
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds from 0 to 3600 (what the server accepts), else a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"seconds from 0 to 3600, not {text!r}")
+    return value
 
 
 def _output(option: str | None, source: str, suffix: str, several: bool) -> str | None:
