@@ -345,7 +345,10 @@ class TranscriptionClient:
                 console.finish(stream.transcript)
         self.reconnects = stream.reconnects
         if calls.transcription_callback is not None:
-            self._segments(transcript)  # once more, the stream over: the open line closes
+            try:  # once more, the stream over: the open line closes
+                self._segments(transcript)
+            except Exception:  # as during the stream: a failing callback does not lose the transcript
+                log.exception("transcription_callback failed")
         if transcript.disconnected:
             # DISCONNECT comes at the time limit (close 1000) or when the server shuts down (1001)
             reason = stream.disconnect_reason or ("shutdown" if stream.close_code == 1001 else "time limit")
