@@ -33,6 +33,7 @@ from whisper_live.client import (
     StreamOptions,
     TranscriptionClient,
 )
+from whisper_live.client.transcript import LINE_CHARS, LINE_PAUSE, SENTENCE_END
 from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.media import decode_audio
 
@@ -50,7 +51,8 @@ LIBRI = functools.partial(utterance, "librispeech_dev_clean")
 def make_client(server, **kwargs) -> TranscriptionClient:
     kwargs.setdefault("speed", None)  # as fast as the server takes it, unless pacing is tested
     kwargs.setdefault("lang", "en")
-    return TranscriptionClient(url=server.ws_url, log_transcription=False, progress=False, **kwargs)
+    kwargs.setdefault("log_transcription", False)
+    return TranscriptionClient(url=server.ws_url, progress=False, **kwargs)
 
 
 def check_subtitles(srt_path: Path, vtt_path: Path, duration: float, reference: str, max_wer: float):
@@ -217,6 +219,49 @@ def test_async_client_float32_in_a_running_loop(server):
     assert languages and languages[0][0] == "en" and transcript.language == "en"
 
 
+def test_word_by_word_pieces_are_printed_and_written_as_lines(server, tmp_path, capsys):
+    """The real model, in real time, on five LJ Speech clips (three sentences, one of them
+    longer than a caption): the client asks for word by word, the server completes more
+    segments than the transcript has lines, and the console, the SRT and the text are the
+    lines, each break between them with a reason (a sentence's end, a pause, a caption's length)."""
+    clips = ("LJ001-0001", "LJ001-0002", "LJ001-0005", "LJ001-0006", "LJ001-0008")
+    conv = evaluation.conversation([utterance("ljspeech", uid) for uid in clips], gap=0.4, lead=0.5)
+    wav = evaluation.write_wav(tmp_path / "talk.wav", conv.audio)
+    completed = []
+    client = make_client(
+        server,
+        speed=1.0,
+        log_transcription=True,
+        srt_path=str(tmp_path / "talk.srt"),
+        on_completed=completed.append,
+    )
+    assert client.options.config()["commit_after"] == 0
+    transcript = client(str(wav))
+    assert transcript.final and completed == transcript.segments
+    lines = transcript.lines
+    assert len(completed) > len(lines) >= 3, [s.text for s in completed]  # word by word happened
+    assert evaluation.wer(conv.reference, transcript.text) <= 0.2, transcript.text
+    assert transcript.text == " ".join(line.text for line in lines)
+    for line in lines:
+        assert len(line.text) <= LINE_CHARS or len(line.segments) == 1, line
+    for line, following in zip(lines, lines[1:], strict=False):
+        reason = (
+            SENTENCE_END.search(line.text)
+            or following.start - line.end >= LINE_PAUSE
+            or len(line.text) + 1 + len(following.text) > LINE_CHARS
+            or following.speaker != line.speaker
+        )
+        assert reason, (line.text, following.text)
+    assert any(SENTENCE_END.search(line.text) for line in lines), [line.text for line in lines]
+    # printed once each, as lines, not pieces
+    assert capsys.readouterr().out.splitlines() == [line.text for line in lines]
+    cues = list(srt.parse((tmp_path / "talk.srt").read_text(encoding="utf-8")))
+    assert [c.content for c in cues] == [line.text for line in lines]
+    assert [(c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [
+        (pytest.approx(line.start, abs=0.002), pytest.approx(line.end, abs=0.002)) for line in lines
+    ]
+
+
 def test_transcript_counts_resent_segments_once():
     """WhisperLive's server re-sends completed segments, with times as strings."""
     from whisper_live.client import Transcript
@@ -231,7 +276,8 @@ def test_transcript_counts_resent_segments_once():
     assert transcript.partial is None
     assert transcript.update([first, second, partial]) == []
     assert transcript.text == "Hello there" and transcript.text_with_partial == "Hello there gen"
-    assert transcript.to_srt().startswith("1\n00:00:00,000 --> 00:00:01,500\nHello\n")
+    # the subtitles are lines: the two pieces read as one (no sentence end, no pause between)
+    assert transcript.to_srt() == "1\n00:00:00,000 --> 00:00:02,000\nHello there\n"
 
 
 def test_server_error_is_raised(server):
@@ -466,7 +512,8 @@ def test_cli_several_files_to_srt_and_vtt(server, tmp_path):
     utts = [LIBRI("1988-24833-0000"), utterance("ljspeech", "LJ001-0002")]
     result = subprocess.run(
         [sys.executable, "-m", "whisper_live.client", *(str(u.path) for u in utts), "--fast", "--lang", "en",
-         "--server", server.ws_url, "--srt", str(tmp_path / "srt"), "--vtt", str(tmp_path / "vtt")],
+         "--server", server.ws_url, "--srt", str(tmp_path / "srt"), "--vtt", str(tmp_path / "vtt"),
+         "--commit-after", "8"],  # whole utterances, as the server's default gives them
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -109,10 +109,11 @@ def test_run_client_style_construction_on_real_speech(server, tmp_path, capsys, 
     for segment in transcript.segments:
         assert segment.words, segment
         assert segment.start - 0.5 <= segment.words[0].start <= segment.words[-1].end <= segment.end + 0.5
-    # the console: completed lines with [start -> end], each once
+    # the console: the transcript's lines (its segments grouped) with [start -> end], each once
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
-    assert len(printed) == len(transcript.segments)
-    assert printed[0].startswith(f"[{transcript.segments[0].start:.3f} -> {transcript.segments[0].end:.3f}]")
+    lines = transcript.lines
+    assert len(printed) == len(lines) and printed[-1].endswith(lines[-1].text)
+    assert printed[0].startswith(f"[{lines[0].start:.3f} -> {lines[0].end:.3f}]")
     # WhisperLive's transcription_callback(text, segments): segments as dicts, the last call has it all
     text, segments = callbacks[-1]
     assert evaluation.wer(utt.reference, text) <= 0.2 and all("start" in s and "text" in s for s in segments)

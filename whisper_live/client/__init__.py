@@ -2,6 +2,8 @@
 
 - ``TranscriptionClient``: WhisperLive's API: files, microphone, RTSP, HLS; SRT/VTT output.
 - ``StreamingClient`` / ``AsyncStreamingClient``: send your own bytes or NumPy arrays.
+- ``Transcript``: what a stream said; word by word (``StreamOptions.commit_after`` 0, the
+  default) its ``segments`` are pieces of a few words, its ``lines`` what a person reads.
 - ``main``: the ``whisper-live-client`` command.
 """
 
@@ -16,13 +18,14 @@ from .stream import (
     StreamingClient,
     StreamOptions,
 )
-from .transcript import Segment, Transcript
+from .transcript import Line, Segment, Transcript, group_lines
 from .transcription import Callbacks, OutputOptions, RunOptions, TranscriptionClient
 
 __all__ = [
     "AsyncStreamingClient",
     "Callbacks",
     "ClientError",
+    "Line",
     "ModelNotServed",
     "OutputOptions",
     "RetryPolicy",
@@ -34,5 +37,6 @@ __all__ = [
     "StreamingClient",
     "Transcript",
     "TranscriptionClient",
+    "group_lines",
     "main",
 ]

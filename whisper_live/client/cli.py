@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="end with an error when the connection drops, instead of resuming the stream on a new one",
     )
+    parser.add_argument(
+        "--commit-after",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="how old an utterance must be before the server commits any of it (default 0: word by"
+        " word, printed as lines; 8: whole utterances, completed at their pause)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no partial text, progress or summary")
     upstream = parser.add_argument_group("WhisperLive run_client.py flags")
     upstream.add_argument("--files", "-f", nargs="+", default=[], dest="more_files", metavar="FILE",
@@ -82,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     upstream.add_argument("--n_display_segments", "--display-segments", type=int, metavar="N",
                           help="on a terminal: a window of the last N lines, redrawn in place")  # fmt: skip
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds from 0 to 3600 (what the server accepts), else a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"seconds from 0 to 3600, not {text!r}")
+    return value
 
 
 def _output(option: str | None, source: str, suffix: str, several: bool) -> str | None:
@@ -187,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         strict_model=args.model is not None,  # asked for by name: another model is not an answer
         reconnect=not args.no_reconnect,
         on_reconnect=_reconnecting,
+        commit_after=args.commit_after,
     )
     save_audio = args.save_audio
     if args.mic:
@@ -253,9 +273,7 @@ def _main_rest(args: argparse.Namespace, ws_url: str) -> int:
             _failed(name, exc)
             status = 1
             continue
-        console = Console(timestamps=args.enable_timestamps)
-        for segment in transcript.segments:
-            console.completed(segment)
+        Console(timestamps=args.enable_timestamps).finish(transcript)
         for option, suffix, render in (
             (args.srt, ".srt", transcript.to_srt),
             (args.vtt, ".vtt", transcript.to_vtt),

@@ -1,10 +1,14 @@
-"""What a person sees while a stream runs: the text on the console.
+"""What a person sees while a stream runs: the text on the console, in lines.
 
-Two shapes. The log (the default, and always when stdout is not a terminal): each completed
-segment once, on its own line, so the output can be piped or kept; the unfinished text on one
-rewritten stderr line. The window (WhisperLive's ``display_segments``, on a terminal): the
-last N lines, partial included, redrawn in place like subtitles; unlike WhisperLive it does
-not clear the screen, so what was on the terminal before stays.
+The stream comes word by word (a completed segment every few words); the console shows lines
+(``Transcript.lines``: sentences, or speech up to a pause, at most a caption long), never
+the pieces. Two shapes. The log (the default, and always when stdout is not a terminal):
+each line once, when it closes (its sentence ended, or the next piece started a new line, or
+the stream ended), so the output can be piped or kept; with ``show_partial`` the line still
+open, the partial on it, on one rewritten stderr line. The window (WhisperLive's
+``display_segments``, on a terminal): the last N lines, the open one and the partial
+included, redrawn in place like subtitles; unlike WhisperLive it does not clear the screen,
+so what was on the terminal before stays.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import sys
 import textwrap
 from typing import TextIO
 
-from .transcript import Segment, Transcript
+from .transcript import Line, Segment, Transcript
 
 
-def segment_line(segment: Segment, timestamps: bool = False) -> str:
-    """One segment as printed: ``[12.340 -> 14.020] SPEAKER_00: text`` (the parts asked for)."""
+def segment_line(segment: Line | Segment, timestamps: bool = False) -> str:
+    """One line as printed: ``[12.340 -> 14.020] SPEAKER_00: text`` (the parts asked for)."""
     text = segment.text.strip()
     if segment.speaker:
         text = f"{segment.speaker}: {text}"
@@ -30,19 +34,20 @@ def segment_line(segment: Segment, timestamps: bool = False) -> str:
 def window_lines(transcript: Transcript, size: int, timestamps: bool = False, width: int = 80) -> list[str]:
     """The last ``size`` lines of the transcript, partial included, wrapped at ``width``
     (WhisperLive's display: ``display_segments`` segments, at most that many lines)."""
-    shown = transcript.segments[-size:] if size > 0 else []
-    if transcript.partial is not None and transcript.partial.text.strip():
-        shown = [*shown, transcript.partial]
-    lines: list[str] = []
-    for segment in shown:
-        line = segment_line(segment, timestamps)
-        indent = " " * (line.index("] ") + 2) if timestamps else ""
-        lines.extend(textwrap.wrap(line, max(10, width), subsequent_indent=indent) or [""])
-    return lines[-size:] if size > 0 else []
+    shown = transcript.lines_with_partial[-size:] if size > 0 else []
+    rows: list[str] = []
+    for line in shown:
+        text = segment_line(line, timestamps)
+        indent = " " * (text.index("] ") + 2) if timestamps else ""
+        rows.extend(textwrap.wrap(text, max(10, width), subsequent_indent=indent) or [""])
+    return rows[-size:] if size > 0 else []
 
 
 class Console:
-    """Prints a stream's text as it arrives (see the module's docstring for the two shapes)."""
+    """Prints a stream's lines as they close (see the module's docstring for the two shapes).
+
+    ``update(transcript)`` after every message, ``finish()`` at the end (the open line then
+    closes and is printed)."""
 
     def __init__(
         self,
@@ -55,40 +60,54 @@ class Console:
         self.out = out or sys.stdout
         self.window = display_segments if display_segments and self.out.isatty() else None
         self.show_partial = show_partial and self.window is None
-        self._partial_shown = False
+        self._transcript: Transcript | None = None
+        self._printed = 0  # lines printed (closed lines never change, so a count will do)
+        self._tail = ""  # what the rewritten stderr line shows
         self._window_height = 0
 
-    def completed(self, segment: Segment) -> None:
+    def update(self, transcript: Transcript) -> None:
+        """After every message: print the lines that closed (and redraw the open one), or
+        redraw the window."""
+        self._transcript = transcript
         if self.window is not None:
-            return  # the window is redrawn from the transcript in update()
-        if self._partial_shown:
-            sys.stderr.write("\r\033[K")
-            self._partial_shown = False
+            self._draw_window(transcript)
+            return
+        self._print(transcript.closed_lines)
+        if self.show_partial:
+            tail = " ".join(line.text for line in transcript.lines_with_partial[self._printed :])
+            self._show_tail(tail)
+
+    def finish(self, transcript: Transcript | None = None) -> None:
+        """The stream is over: the open line closes (the window keeps what it shows)."""
+        transcript = transcript or self._transcript
+        self._show_tail("")
+        if transcript is not None and self.window is None:
+            self._print(transcript.lines)
+
+    def _print(self, lines: list[Line]) -> None:
+        if len(lines) <= self._printed:
+            return
+        self._show_tail("")
         from tqdm import tqdm
 
-        tqdm.write(segment_line(segment, self.timestamps), file=self.out)  # keeps a progress bar intact
+        for line in lines[self._printed :]:
+            tqdm.write(segment_line(line, self.timestamps), file=self.out)  # keeps a progress bar intact
+        self._printed = len(lines)
         self.out.flush()
 
-    def partial(self, text: str) -> None:
-        if self.show_partial:
-            sys.stderr.write("\r\033[K" + text[-200:])
-            sys.stderr.flush()
-            self._partial_shown = bool(text)
-
-    def update(self, transcript: Transcript) -> None:
-        """After every message: redraw the window (nothing to do for the log)."""
-        if self.window is None:
+    def _show_tail(self, text: str) -> None:
+        if text == self._tail:
             return
         width = shutil.get_terminal_size((80, 20)).columns - 1
-        lines = window_lines(transcript, self.window, self.timestamps, width)
+        sys.stderr.write("\r\033[K" + text[-width:])  # one row: \r can only go back to its start
+        sys.stderr.flush()
+        self._tail = text
+
+    def _draw_window(self, transcript: Transcript) -> None:
+        width = shutil.get_terminal_size((80, 20)).columns - 1
+        rows = window_lines(transcript, self.window, self.timestamps, width)
         # Back to the window's first line, clear to the end of the screen, draw it again.
         up = f"\033[{self._window_height}F" if self._window_height else "\r"
-        self.out.write(up + "\033[J" + "".join(line + "\n" for line in lines))
+        self.out.write(up + "\033[J" + "".join(row + "\n" for row in rows))
         self.out.flush()
-        self._window_height = len(lines)
-
-    def finish(self) -> None:
-        if self._partial_shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            self._partial_shown = False
+        self._window_height = len(rows)

@@ -1,20 +1,45 @@
-"""What a client keeps of a stream: the completed segments once each, the partial, the language.
+"""What a client keeps of a stream: the completed segments once each, the partial, the language,
+and the lines a person reads.
 
 The server re-sends the last N completed segments with every update (as WhisperLive does),
 so the client has to recognise the ones it already holds; it does it the way WhisperLive's
 client does (a completed segment counts only if it starts at or after the last one's end),
 plus an exact-duplicate check for zero-length segments.
+
+Lines: the client streams word by word (``commit_after`` 0), and over WhisperLive's protocol
+every commit is a completed segment of its own ("The two", "stray kittens gradually", "make
+themselves at home."). What a person reads (the console, SRT/VTT, ``Transcript.text``) is
+lines, grouped by the browser page's rules (``client/transcript.js``, ``Transcript.group``;
+``group_lines`` here): consecutive segments join one line until one ends a sentence, the
+speaker changes, the next starts after a pause, or the line would outgrow a caption. The raw
+segments stay as they came (``Transcript.segments``, ``on_completed``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import formats
 
 _EPSILON = 1e-3
+
+# The page's constants (client/transcript.js); tests/unit/test_client_lines.py runs both.
+# A line's most characters: a caption of two subtitle lines of 42 characters (the usual
+# broadcast limit), so a line fits one caption and a long sentence is cut into caption-sized lines.
+LINE_CHARS = 84
+# A pause (seconds between a line's end and the next segment's start) that ends a line: a
+# sentence the model left without a full stop still breaks where the speaker paused.
+LINE_PAUSE = 1.0
+# A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by closing
+# quotes or brackets.
+SENTENCE_END = re.compile("[.?!\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\\]\u300d\u300f]*$")
+# Scripts written without spaces between words (Thai, kana, CJK ideographs and punctuation,
+# full-width forms): two pieces of a line that meet in them join without one.
+UNSPACED = re.compile("[\u0e00-\u0e7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,96 @@ class Segment:
         )
 
 
+@dataclass(frozen=True)
+class Line:
+    """Consecutive completed segments read as one line (see ``group_lines``): a sentence, or
+    what a speaker said up to a pause, at most a caption long."""
+
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    words: tuple[Word, ...] | None = None  # its segments' words, in order (with word_timestamps)
+    open: bool = True  # no sentence end yet: the next segment may join it
+    segments: tuple[Segment, ...] = ()  # the pieces, as the server completed them
+
+    def as_dict(self, completed: bool = True) -> dict[str, Any]:
+        """A WhisperLive-shaped segment (``transcription_callback``): start, end, text, completed,
+        words, speaker."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "completed": completed,
+            "words": None if self.words is None else [dataclasses.asdict(w) for w in self.words],
+            "speaker": self.speaker,
+        }
+
+
+def _continues(line: Line | None, seg: Segment | Line, partial: bool = False) -> bool:
+    """Whether ``seg`` (a completed segment, or with ``partial`` the partial) joins ``line``: the
+    line has no sentence end yet, the speaker is the same, no pause between them and the line
+    stays a caption long. A partial carries no speaker (the server labels completed segments
+    only), so it never continues a speaker's line: its words may be the next speaker's."""
+    text = seg.text.strip()
+    if line is None or not line.open or not text:
+        return False
+    if (line.speaker or "") != ((not partial and seg.speaker) or ""):
+        return False
+    if seg.start - line.end >= LINE_PAUSE:
+        return False
+    return len(line.text) + 1 + len(text) <= LINE_CHARS
+
+
+def _joined(line: Line, seg: Segment | Line) -> Line:
+    text = seg.text.strip()
+    tight = bool(UNSPACED.match(line.text[-1])) and bool(UNSPACED.match(text[0]))
+    words = line.words if seg.words is None else (line.words or ()) + seg.words
+    return dataclasses.replace(
+        line,
+        end=max(line.end, seg.end),
+        text=line.text + text if tight else f"{line.text} {text}",
+        words=words,
+        open=not SENTENCE_END.search(text),
+        segments=line.segments + _pieces(seg),
+    )
+
+
+def _pieces(seg: Segment | Line) -> tuple[Segment, ...]:
+    return seg.segments if isinstance(seg, Line) else (seg,)
+
+
+def _line_of(seg: Segment | Line) -> Line:
+    text = seg.text.strip()
+    return Line(
+        seg.start, seg.end, text, seg.speaker or None, seg.words, not SENTENCE_END.search(text), _pieces(seg)
+    )
+
+
+def _add(lines: list[Line], seg: Segment | Line) -> None:
+    """Group one more segment (in time order) onto ``lines``."""
+    if not seg.text.strip():
+        return
+    last = lines[-1] if lines else None
+    if last is not None and _continues(last, seg):
+        lines[-1] = _joined(last, seg)
+    else:
+        lines.append(_line_of(seg))
+
+
+def group_lines(segments: Iterable[Segment | Line]) -> list[Line]:
+    """Completed segments (in time order) grouped into lines, by the page's rules
+    (``client/transcript.js``, ``Transcript.group``): a segment joins the line before it unless
+    that line ended a sentence (``SENTENCE_END``), the speaker changed, the segment starts
+    ``LINE_PAUSE`` or more after the line's end, or the line would pass ``LINE_CHARS``. A
+    segment longer than that stays one line (segments are never cut); pieces in scripts
+    without spaces (``UNSPACED``) join without one. Grouping lines again gives the same lines."""
+    lines: list[Line] = []
+    for seg in segments:
+        _add(lines, seg)
+    return lines
+
+
 @dataclass
 class Transcript:
     segments: list[Segment] = field(default_factory=list)  # completed, in order
@@ -75,6 +190,9 @@ class Transcript:
     language_probability: float | None = None
     disconnected: bool = False  # the server ended the stream (time limit) before the audio did
     final: bool = False  # the server closed normally after END_OF_AUDIO: nothing more will come
+    # ``lines`` grouped so far: segments are only appended, so only new ones are grouped.
+    _lines: list[Line] = field(default_factory=list, init=False, repr=False, compare=False)
+    _grouped: tuple[int, Segment | None] = field(default=(0, None), init=False, repr=False, compare=False)
 
     def update(self, raw_segments: list[dict[str, Any]], offset: float = 0.0) -> list[Segment]:
         """Take one ``segments`` message; returns the completed segments that are new.
@@ -93,20 +211,54 @@ class Transcript:
         return new
 
     @property
+    def lines(self) -> list[Line]:
+        """The completed segments grouped into lines (``group_lines``): what the console, the
+        subtitles and ``text`` are made of."""
+        count, last = self._grouped
+        if count > len(self.segments) or (count and self.segments[count - 1] is not last):
+            count, self._lines = 0, []  # the segments were replaced, not appended to
+        for seg in self.segments[count:]:
+            _add(self._lines, seg)
+        self._grouped = (len(self.segments), self.segments[-1] if self.segments else None)
+        return list(self._lines)
+
+    @property
+    def closed_lines(self) -> list[Line]:
+        """The lines nothing more can join: all but an open last one, and all of them once the
+        stream is over (``final`` or ``disconnected``). A closed line never changes."""
+        lines = self.lines
+        if lines and lines[-1].open and not (self.final or self.disconnected):
+            return lines[:-1]
+        return lines
+
+    @property
+    def lines_with_partial(self) -> list[Line]:
+        """The lines and the partial as a person sees them live: the partial on the open last
+        line when it continues it (as the page shows it), else on a line of its own."""
+        lines = self.lines
+        partial = self.partial
+        if partial is None or not partial.text.strip():
+            return lines
+        if lines and _continues(lines[-1], partial, partial=True):
+            return [*lines[:-1], _joined(lines[-1], partial)]
+        return [*lines, _line_of(partial)]
+
+    @property
     def text(self) -> str:
-        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+        return " ".join(line.text for line in self.lines)
 
     @property
     def text_with_partial(self) -> str:
         """What has been said so far, including words the server may still revise."""
-        tail = self.partial.text.strip() if self.partial else ""
-        return f"{self.text} {tail}".strip()
+        return " ".join(line.text for line in self.lines_with_partial)
 
     def to_srt(self) -> str:
-        return formats.to_srt(self.segments)
+        """SubRip, a cue per line (not per word-by-word piece)."""
+        return formats.to_srt(self.lines)
 
     def to_vtt(self) -> str:
-        return formats.to_vtt(self.segments)
+        """WebVTT, a cue per line."""
+        return formats.to_vtt(self.lines)
 
     def __str__(self) -> str:
         return self.text

@@ -2,13 +2,13 @@
 
 ``client("talk.mp3")``, ``client()`` (microphone), ``client(rtsp_url=...)`` and
 ``client(hls_url=...)`` each run one stream to the end and return the ``Transcript``;
-SRT/VTT files are written from its completed segments.
+SRT/VTT files are written from its lines (``Transcript.lines``: the word-by-word segments
+joined into sentences, or speech up to a pause, at most a caption long).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
 import sys
@@ -87,7 +87,8 @@ class TranscriptionClient:
     default model (the server's) and no default ``output_transcription_path`` (no file unless
     asked; a ``.vtt`` path writes WebVTT); files are never played aloud
     (``mute_audio_playback`` changes nothing); ``clip_audio`` and ``same_output_threshold``
-    tune WhisperLive's server and have no counterpart here (segments complete at pauses);
+    tune WhisperLive's server and have no counterpart here (text completes when two decodes
+    agree, or at a pause);
     ``enable_translation`` (any-to-any translation) needs a translation model this project
     does not have: a warning, and ``target_language``, ``translation_callback`` and
     ``translation_srt_file_path`` go unused. ``display_segments`` shows a window of that many
@@ -102,7 +103,11 @@ class TranscriptionClient:
     ``reconnect`` (default on, for every source: a stream whose connection drops, or whose
     server drains, continues on a new connection from the audio not yet in completed
     segments, so at most the utterance in flight is decoded again; behind a load balancer
-    the new connection goes to a live replica) and ``on_reconnect(count, resume_seconds, reason)``.
+    the new connection goes to a live replica), ``on_reconnect(count, resume_seconds, reason)``
+    and ``commit_after`` (default 0: the server commits words as soon as two decodes agree, a
+    completed segment every few words, and the console, the subtitles and ``text`` join them
+    into lines, ``Transcript.lines``; 8 asks for whole utterances, completed at their pause,
+    as WhisperLive's clients get them; None leaves the server's default).
 
     What it holds: ``url``, ``options`` (the stream's configuration, sent to the server),
     ``output``, ``run`` and ``callbacks``.
@@ -159,6 +164,7 @@ class TranscriptionClient:
         url: str | None = None,
         reconnect: bool = True,
         on_reconnect: Callable[[int, float, str], Any] | None = None,
+        commit_after: float | None = 0.0,
         **server_side: Any,
     ):
         unknown = set(server_side) - _SERVER_SIDE
@@ -179,6 +185,7 @@ class TranscriptionClient:
             word_timestamps=word_timestamps,
             enable_diarization=enable_diarization,
             max_speakers=max_speakers,
+            commit_after=commit_after,
         )
         if output_transcription_path:
             if output_transcription_path.lower().endswith(".vtt"):
@@ -299,8 +306,8 @@ class TranscriptionClient:
             self.url,
             self.options,
             retry=self.run.retry,
-            on_partial=_both(console and console.partial, calls.on_partial),
-            on_completed=_both(console and console.completed, calls.on_completed),
+            on_partial=calls.on_partial,
+            on_completed=calls.on_completed,
             on_segments=_both(console and console.update, calls.transcription_callback and self._segments),
             on_wait=calls.on_wait,
             on_status=calls.on_status,
@@ -335,8 +342,13 @@ class TranscriptionClient:
             raise
         finally:
             if console is not None:
-                console.finish()
+                console.finish(stream.transcript)
         self.reconnects = stream.reconnects
+        if calls.transcription_callback is not None:
+            try:  # once more, the stream over: the open line closes
+                self._segments(transcript)
+            except Exception:  # as during the stream: a failing callback does not lose the transcript
+                log.exception("transcription_callback failed")
         if transcript.disconnected:
             # DISCONNECT comes at the time limit (close 1000) or when the server shuts down (1001)
             reason = stream.disconnect_reason or ("shutdown" if stream.close_code == 1001 else "time limit")
@@ -419,10 +431,16 @@ class TranscriptionClient:
         )
 
     def _segments(self, transcript: Transcript) -> None:
-        """WhisperLive's ``transcription_callback(text, segments)``: segments as dicts."""
-        segments = [dataclasses.asdict(s) for s in transcript.segments]
-        if transcript.partial is not None:
-            segments.append(dataclasses.asdict(transcript.partial))
+        """WhisperLive's ``transcription_callback(text, segments)``, segments as dicts of its
+        shape (start, end, text, completed; words, speaker). They are lines, not the word-by-word
+        pieces: upstream's callback users show a segment per line, as upstream's server
+        completes a segment per utterance. The closed lines come ``completed``; the open line,
+        with the partial on it (or the partial on a line of its own), comes ``completed:
+        False`` like upstream's partial, since it may still change. After the stream a last
+        call has every line completed."""
+        lines = transcript.lines_with_partial
+        closed = len(transcript.closed_lines)
+        segments = [line.as_dict(completed=i < closed) for i, line in enumerate(lines)]
         self.callbacks.transcription_callback(transcript.text_with_partial, segments)
 
     def write_outputs(self, transcript: Transcript) -> None:
@@ -461,4 +479,7 @@ def _unsupported(
     if clip_audio:
         yield "clip_audio has no effect on whisper-live (its VAD already skips audio without speech)"
     if same_output_threshold != 10:
-        yield "same_output_threshold has no effect on whisper-live (segments complete at pauses)"
+        yield (
+            "same_output_threshold has no effect on whisper-live (text completes when two decodes agree;"
+            " commit_after sets how soon)"
+        )

@@ -1,0 +1,329 @@
+"""The Python client's lines: word-by-word pieces grouped by the browser page's rules
+(``client/transcript.js``, ``Transcript.group``), the console that prints them as they close,
+the subtitles and the WhisperLive callback made of them, and the ``commit_after`` it asks for.
+
+The page's own cases (tests/browser/test_lines_browser.py) run here on the Python side, and
+the same pieces go through the page's script in Node to show both sides draw the same lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import srt
+
+from whisper_live.client import StreamOptions, Transcript, TranscriptionClient
+from whisper_live.client.cli import build_parser
+from whisper_live.client.console import Console, window_lines
+from whisper_live.client.transcript import LINE_CHARS, Line, Segment, Word, group_lines
+from whisper_live.faces.whisperlive import protocol
+
+PAGE_SCRIPT = Path(__file__).resolve().parents[2] / "client" / "transcript.js"
+
+
+def seg(start, end, text, speaker=None, words=None) -> Segment:
+    return Segment(start, end, text, True, words, speaker)
+
+
+def texts(lines: list[Line]) -> list[str]:
+    return [line.text for line in lines]
+
+
+# ----------------------------------------------------------------------------- the page's cases
+
+
+def test_a_line_ends_at_a_sentence_end_with_closing_quotes_or_brackets():
+    mixed = [seg(0, 1, "He said"), seg(1, 2, '"stop."'), seg(2, 3, "Then (quietly"), seg(3, 4, "it ended.)"),
+             seg(4, 5, "Wait\u2026"), seg(5, 6, "Really?"), seg(6, 7, "Yes!"), seg(7, 8, "No")]  # fmt: skip
+    lines = group_lines(mixed)
+    assert texts(lines) == [
+        'He said "stop."',
+        "Then (quietly it ended.)",
+        "Wait\u2026",
+        "Really?",
+        "Yes!",
+        "No",
+    ]
+    assert [line.open for line in lines] == [False] * 5 + [True]
+    assert [(line.start, line.end) for line in lines[:2]] == [(0, 2), (2, 4)]
+    assert group_lines(group_lines(mixed)) == lines  # grouping lines again changes nothing
+
+
+def test_a_line_ends_where_the_speaker_changes():
+    lines = group_lines([seg(0, 1, "Good morning", "A"), seg(1.1, 2, "to you", "A"),
+                         seg(2.1, 3, "Hi", "B"), seg(3.1, 4, "there", "B")])  # fmt: skip
+    assert [(line.speaker, line.text) for line in lines] == [("A", "Good morning to you"), ("B", "Hi there")]
+
+
+def test_a_line_ends_at_a_pause_of_a_second():
+    assert texts(group_lines([seg(0, 1, "one"), seg(1.9, 2.5, "two"), seg(3.5, 4, "three")])) == [
+        "one two",  # 0.9 s joins
+        "three",  # 1.0 s splits
+    ]
+
+
+def test_a_line_is_at_most_a_caption_long_and_a_segment_is_never_cut():
+    pieces = [seg(i * 0.5, i * 0.5 + 0.5, f"abcdefghi{i % 10}") for i in range(12)]
+    assert [len(t) for t in texts(group_lines(pieces))] == [76, 54]  # the 8th piece would pass 84
+    assert all(len(t) <= LINE_CHARS for t in texts(group_lines(pieces)))
+    assert [len(t) for t in texts(group_lines([seg(0, 9, "x" * 100), seg(9, 10, "y")]))] == [100, 1]
+
+
+def test_unspaced_scripts_join_without_a_space_and_their_full_stop_ends_a_sentence():
+    lines = group_lines([seg(0, 1, "\u6211\u4eec"), seg(1, 2, "\u8d70\u5427\u3002"), seg(2, 3, "\u306f\u3044"),
+                         seg(3, 4, "OK"), seg(4, 5, "then.")])  # fmt: skip
+    assert texts(lines) == ["\u6211\u4eec\u8d70\u5427\u3002", "\u306f\u3044 OK then."]
+    thai = group_lines([seg(0, 1, "\u0e2a\u0e27\u0e31\u0e2a"), seg(1, 2, "\u0e14\u0e35")])
+    assert texts(thai) == ["\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35"]
+
+
+def test_a_lines_words_and_speaker_are_its_pieces():
+    a = seg(0.9, 1.3, " The two", "SPEAKER_00", (Word(0.9, 1.1, " The", 0.9), Word(1.1, 1.3, " two", 0.8)))
+    b = seg(
+        1.3, 2.4, " stray kittens.", "SPEAKER_00", (Word(1.3, 1.8, " stray"), Word(1.8, 2.4, " kittens."))
+    )
+    (line,) = group_lines([a, b])
+    assert line.text == "The two stray kittens." and line.speaker == "SPEAKER_00"
+    assert line.words == a.words + b.words and line.segments == (a, b)
+    assert not line.open and (line.start, line.end) == (0.9, 2.4)
+    assert group_lines([seg(0, 1, "no"), seg(1, 2, "words")])[0].words is None
+
+
+def test_the_partial_continues_the_open_line_only():
+    t = Transcript()
+    t.update([{"start": 0.9, "end": 1.3, "text": " The two", "completed": True},
+              {"start": 1.3, "end": 2.0, "text": " stray kittens", "completed": False}])  # fmt: skip
+    assert texts(t.lines_with_partial) == ["The two stray kittens"] and t.closed_lines == []
+    assert t.text == "The two" and t.text_with_partial == "The two stray kittens"
+    t.update([{"start": 0.9, "end": 1.3, "text": " The two", "completed": True},
+              {"start": 1.3, "end": 3.9, "text": " stray kittens gradually make themselves at home.", "completed": True},
+              {"start": 4.0, "end": 4.5, "text": " Somehow", "completed": False}])  # fmt: skip
+    assert texts(t.lines_with_partial) == [
+        "The two stray kittens gradually make themselves at home.",
+        "Somehow",
+    ]
+    assert len(t.closed_lines) == 1  # a sentence's end closes its line at once
+    t.update([{"start": 4.0, "end": 4.5, "text": " Somehow", "completed": True},
+              {"start": 6.0, "end": 6.5, "text": " or other", "completed": False}])  # fmt: skip
+    assert texts(t.lines_with_partial)[1:] == ["Somehow", "or other"]  # after a pause: a line of its own
+    assert texts(t.closed_lines) == texts(t.lines)[:1]  # "Somehow" may still go on
+    t.final = True  # the stream is over: the open line closes
+    assert t.closed_lines == t.lines and len(t.lines) == 2
+    spoken = Transcript()
+    spoken.update([{"start": 0, "end": 1, "text": " Hello", "completed": True, "speaker": "SPEAKER_00"},
+                   {"start": 1, "end": 2, "text": " there", "completed": False}])  # fmt: skip
+    assert texts(spoken.lines_with_partial) == ["Hello", "there"]  # the partial has no speaker yet
+
+
+def test_lines_are_grouped_as_segments_arrive_and_again_when_they_are_replaced():
+    rng = random.Random(7)
+    pieces = random_pieces(rng, 300)
+    t = Transcript()
+    for i in range(0, len(pieces), 3):  # every update re-sends some, as the server does
+        window = pieces[max(0, i - 4) : i + 3]
+        t.update([{"start": s.start, "end": s.end, "text": s.text, "completed": True, "speaker": s.speaker}
+                  for s in window])  # fmt: skip
+        assert t.lines == group_lines(t.segments)
+    assert t.segments == pieces
+    t.segments = pieces[:50]
+    assert t.lines == group_lines(pieces[:50])
+    t.segments = [*pieces[:49], pieces[60]]
+    assert t.lines == group_lines(t.segments)
+
+
+# ----------------------------------------------------------------------------- the page itself
+
+WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "mat",
+    "\u6211\u4eec",
+    "\u8d70\u5427",
+    "\u0e14\u0e35",
+    "OK",
+    "x" * 30,
+]
+ENDS = ["", "", "", ".", "?", "!", "\u2026", '."', ".)", "\u3002", "\uff1f", ".\u300d", ","]
+
+
+def random_pieces(rng: random.Random, n: int) -> list[Segment]:
+    pieces, at = [], 0.0
+    for _ in range(n):
+        at += rng.choice([0.0, 0.0, 0.05, 0.5, 0.99, 1.0, 1.01, 2.0])
+        end = at + rng.uniform(0.1, 2.0)
+        text = " " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 5))) + rng.choice(ENDS)
+        pieces.append(
+            seg(round(at, 3), round(end, 3), text, rng.choice([None, None, "SPEAKER_00", "SPEAKER_01"]))
+        )
+        at = end
+    return pieces
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's script")
+def test_the_page_draws_the_same_lines():
+    """Random pieces (sentence ends of every kind, pauses either side of a second, speakers,
+    CJK and Thai, long words) through client/transcript.js in Node and through group_lines."""
+    rng = random.Random(2026)
+    pieces = random_pieces(rng, 2000)
+    script = PAGE_SCRIPT.read_text(encoding="utf-8") + (
+        "\nlet input = ''; process.stdin.on('data', (d) => (input += d));"
+        "\nprocess.stdin.on('end', () => process.stdout.write(JSON.stringify(Transcript.group(JSON.parse(input)))));"
+    )
+    raw = [{"start": s.start, "end": s.end, "text": s.text, **({"speaker": s.speaker} if s.speaker else {})}
+           for s in pieces]  # fmt: skip
+    out = subprocess.run(
+        ["node", "-e", script], input=json.dumps(raw), capture_output=True, text=True, check=True
+    )
+    page = json.loads(out.stdout)
+    ours = group_lines(pieces)
+    assert len(page) > 200 and len(ours) < len(pieces)  # the case mixes joins and breaks
+    assert [(p["start"], p["end"], p["text"], p.get("speaker"), p["open"]) for p in page] == [
+        (line.start, line.end, line.text, line.speaker, line.open) for line in ours
+    ]
+
+
+# ----------------------------------------------------------------------------- what is shown
+
+UPDATES = [
+    [(0.9, 1.3, "The two", False)],
+    [(0.9, 1.3, "The two", True), (1.3, 2.0, "stray kittens", False)],
+    [(0.9, 1.3, "The two", True), (1.3, 2.4, "stray kittens gradually", True), (2.4, 3.0, "make", False)],
+    [(1.3, 2.4, "stray kittens gradually", True), (2.4, 3.9, "make themselves at home.", True)],
+    [
+        (2.4, 3.9, "make themselves at home.", True),
+        (5.0, 5.6, "Somehow or other", True),
+        (5.6, 6.0, "cat", False),
+    ],
+    [(5.0, 5.6, "Somehow or other", True), (7.0, 7.4, "Hello", False)],
+    [(5.0, 5.6, "Somehow or other", True), (7.0, 7.4, "Hello", True)],
+]
+LINES = ["The two stray kittens gradually make themselves at home.", "Somehow or other", "Hello"]
+
+
+def play(console: Console | None = None, callback=None) -> Transcript:
+    t = Transcript()
+    for update in UPDATES:
+        t.update([{"start": a, "end": b, "text": f" {x}", "completed": c} for a, b, x, c in update])
+        if console is not None:
+            console.update(t)
+        if callback is not None:
+            callback(t)
+    t.final = True
+    return t
+
+
+def test_the_console_prints_each_line_once_when_it_closes(capsys):
+    out = io.StringIO()
+    console = Console(out=out)
+    printed = []
+    t = Transcript()
+    for update in UPDATES:
+        t.update([{"start": a, "end": b, "text": f" {x}", "completed": c} for a, b, x, c in update])
+        console.update(t)
+        printed.append(out.getvalue().splitlines())
+    assert printed[2] == []  # "The two", "stray kittens gradually": pieces of an open line
+    assert printed[3] == LINES[:1]  # the sentence ended
+    assert printed[5] == LINES[:1]  # a partial does not close a line: its words may still change
+    assert printed[6] == LINES[:2]  # "Somehow or other" closed by the pause before "Hello"
+    t.final = True
+    console.finish(t)
+    assert out.getvalue().splitlines() == LINES  # the open line closes at the end
+    assert capsys.readouterr().err == ""  # no partial asked for
+
+
+def test_the_console_shows_the_open_line_with_the_partial(capsys):
+    out = io.StringIO()
+    console = Console(timestamps=True, show_partial=True, out=out)
+    t = play(console)
+    console.finish(t)
+    err = capsys.readouterr().err
+    shown = [part for part in err.split("\r\033[K") if part]
+    assert shown[:4] == ["The two", "The two stray kittens", "The two stray kittens gradually make",
+                         "Somehow or other cat"]  # fmt: skip
+    assert out.getvalue().splitlines() == [
+        "[0.900 -> 3.900] The two stray kittens gradually make themselves at home.",
+        "[5.000 -> 5.600] Somehow or other",
+        "[7.000 -> 7.400] Hello",
+    ]
+    assert err.endswith("\r\033[K")  # the rewritten line is cleared at the end
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_window_shows_the_last_lines_with_the_partial_on_the_open_one():
+    t = Transcript()
+    for update in UPDATES[:3]:
+        t.update([{"start": a, "end": b, "text": f" {x}", "completed": c} for a, b, x, c in update])
+    assert window_lines(t, 2) == ["The two stray kittens gradually make"]
+    t = play()
+    assert window_lines(t, 2) == LINES[1:]
+    assert window_lines(t, 1, timestamps=True) == ["[7.000 -> 7.400] Hello"]
+    screen = Terminal()
+    console = Console(display_segments=2, out=screen)
+    play(console)
+    console.finish()
+    assert screen.getvalue().rsplit("\033[J", 1)[1].splitlines() == LINES[1:]
+
+
+def test_subtitles_and_text_are_lines():
+    t = play()
+    cues = list(srt.parse(t.to_srt()))
+    assert [c.content for c in cues] == LINES
+    assert [(c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [
+        (0.9, 3.9),
+        (5.0, 5.6),
+        (7.0, 7.4),
+    ]
+    assert t.to_vtt().count(" --> ") == 3 and "WEBVTT" in t.to_vtt()
+    assert t.text == " ".join(LINES) and len(t.segments) == 5
+
+
+def test_whisperlive_callback_gets_lines_the_open_one_not_completed():
+    calls = []
+    client = TranscriptionClient(transcription_callback=lambda text, segments: calls.append((text, segments)))
+    t = play(callback=client._segments)
+    client._segments(t)  # the run's last call, the stream over
+    text, segments = calls[2]
+    assert text == "The two stray kittens gradually make"
+    assert [(s["text"], s["completed"]) for s in segments] == [
+        ("The two stray kittens gradually make", False)
+    ]
+    assert set(segments[0]) == {"start", "end", "text", "completed", "words", "speaker"}
+    assert [(s["text"], s["completed"]) for s in calls[3][1]] == [(LINES[0], True)]
+    assert [(s["text"], s["completed"]) for s in calls[5][1]] == [
+        (LINES[0], True),
+        (LINES[1], False),
+        ("Hello", False),
+    ]
+    assert [(s["text"], s["completed"]) for s in calls[-1][1]] == [(line, True) for line in LINES]
+
+
+# ----------------------------------------------------------------------------- asking for it
+
+
+def test_the_client_asks_for_word_by_word_unless_told_otherwise():
+    assert StreamOptions().config()["commit_after"] == 0
+    assert "commit_after" not in StreamOptions(commit_after=None).config()
+    assert TranscriptionClient().options.config()["commit_after"] == 0
+    assert TranscriptionClient(commit_after=8).options.config()["commit_after"] == 8
+    assert build_parser().parse_args(["a.wav"]).commit_after == 0
+    assert build_parser().parse_args(["a.wav", "--commit-after", "8"]).commit_after == 8
+    with pytest.raises(SystemExit):  # a usage error, before any connection
+        build_parser().parse_args(["a.wav", "--commit-after", "-1"])
+    # the server takes it (WhisperLive's protocol, our extension), and its default is 8 s
+    config = protocol.parse_config(json.dumps({"uid": "u", **StreamOptions().config()}))
+    assert config.session.commit_after == 0
+    assert protocol.parse_config(json.dumps({"uid": "u"})).session.commit_after == 8
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_config(json.dumps({"uid": "u", "commit_after": -1}))
