@@ -13,6 +13,11 @@
  * speaker changes, the next starts after a pause, or the line would outgrow a caption (see
  * Transcript.group). The raw segments stay as they are for merging.
  *
+ * The last line is still being written ("open") while its sentence is; it is also finished
+ * when its utterance is over, though the model left it without a full stop (tiny.en often
+ * does on a short phrase): see Transcript.close, the one rule the rows, the captions view
+ * and the downloads share.
+ *
  * With diarization, completed segments carry the server's speaker id ("SPEAKER_00"); the
  * page shows a name for each ("Speaker 1" until the user renames it), and every download
  * carries the names.
@@ -24,8 +29,9 @@
  * transcript fits one caption and a long sentence is cut into caption-sized lines. */
 const LINE_CHARS = 84;
 /** A pause (seconds between a line's end and the next segment's start) that ends a line: a
- * sentence the model left without a full stop still breaks where the speaker paused. A new
- * session (Start again) begins at least this long after the old text (see beginSession). */
+ * sentence the model left without a full stop still breaks where the speaker paused, and a
+ * line the stream has moved this far past with nothing pending is finished (Transcript.close).
+ * A new session (Start again) begins at least this long after the old text (see beginSession). */
 const LINE_PAUSE = 1.0;
 /** A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by
  * closing quotes or brackets. */
@@ -33,6 +39,35 @@ const SENTENCE_END = /[.?!\u2026\u3002\uff01\uff1f]["'\u201d\u2019\u00bb)\]\u300
 /** Scripts written without spaces between words (Thai, Japanese kana, CJK ideographs and
  * punctuation, full-width forms): two pieces of a line that meet in them join without one. */
 const UNSPACED = /[\u0e00-\u0e7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]/;
+
+/**
+ * How far a live stream has surely moved (seconds, in the transcript's time): what the server
+ * said least far behind. When a message arrives, the stream is at least at the furthest end
+ * it shows, and a live stream moves on at least as fast as the clock; so the furthest
+ * (end - arrival time) plus the time now. The server sends nothing in silence (it decodes
+ * speech only), which is why the clock, not a message, has to tell that a line is over.
+ * `cap`: the audio the page has sent (its own audio clock), when it knows it: the stream can
+ * be no further (after Stop no audio follows; a suspended capture sends none).
+ */
+class StreamPosition {
+  constructor() {
+    this.lead = -Infinity;
+    this.cap = Infinity;
+  }
+
+  /** A server message showing `segments` (times in the transcript's time) arrived `now`. */
+  heard(segments, now = performance.now()) {
+    for (const s of segments) {
+      const end = Number(s.end);
+      if (Number.isFinite(end)) this.lead = Math.max(this.lead, end - now / 1000);
+    }
+  }
+
+  /** Seconds: -Infinity before anything was heard. */
+  at(now = performance.now()) {
+    return Math.min(this.cap, now / 1000 + this.lead);
+  }
+}
 
 class Transcript {
   constructor() {
@@ -49,6 +84,8 @@ class Transcript {
     this.partial = null;
     this.floor = 0; // completed segments starting before this are ignored (see discard)
     this.offset = 0; // added to the server's times (see beginSession)
+    this.position = new StreamPosition(); // how far the stream has moved (see close)
+    this.ended = false; // the session is over: no more text will come (see close)
   }
 
   /**
@@ -60,6 +97,8 @@ class Transcript {
     const last = this.segments[this.segments.length - 1];
     this.offset = last ? Math.ceil(last.end) + 1 : 0;
     this.partial = null;
+    this.position = new StreamPosition();
+    this.ended = false;
   }
 
   /**
@@ -79,12 +118,14 @@ class Transcript {
   merge(messageSegments) {
     let changed = false;
     let partial = null;
+    const heard = [];
     for (const raw of messageSegments || []) {
       const seg = {
         start: (Number.parseFloat(raw.start) || 0) + this.offset,
         end: (Number.parseFloat(raw.end) || 0) + this.offset,
         text: String(raw.text || "").trim(),
       };
+      heard.push(seg);
       if (raw.speaker != null && raw.speaker !== "") seg.speaker = String(raw.speaker);
       if (raw.completed === false) {
         partial = seg; // only the last one counts; the server sends at most one
@@ -93,6 +134,7 @@ class Transcript {
       if (!seg.text || seg.start < this.floor - 0.01) continue;
       changed = this._addCompleted(seg) || changed;
     }
+    this.position.heard(heard);
     const before = this.partial;
     // A message without a partial means there is no provisional text any more.
     this.partial = partial && partial.text ? partial : null;
@@ -135,17 +177,23 @@ class Transcript {
     return this.segments.map((s) => s.text).join(" ");
   }
 
-  /** The completed segments as lines (see group): what the page, the captions view and the
-   * downloads show. Each line: {start, end, text, speaker?, open}. */
+  /** The completed segments as lines (see group), the last one closed once its utterance is
+   * over (see close): what the page, the captions view and the downloads show. Each line:
+   * {start, end, text, speaker?, open}. Grouping costs a pass over every segment: a render
+   * computes them once and passes them on. */
   get lines() {
-    return Transcript.group(this.segments);
+    return Transcript.close(Transcript.group(this.segments), this.state);
   }
 
-  /** Whether the partial continues the last line (no sentence end yet): the page then shows
-   * it on that line's row, so a sentence being spoken is not split across two rows. */
-  get partialContinues() {
+  /** What close needs to know: the partial, how far the stream has moved, whether it ended. */
+  get state() {
+    return { partial: this.partial, position: this.position.at(), ended: this.ended };
+  }
+
+  /** Whether the partial continues the last of `lines` (this.lines): the page then shows it on
+   * that line's row, so a sentence being spoken is not split across two rows. */
+  partialContinues(lines = this.lines) {
     if (!this.partial) return false;
-    const lines = this.lines;
     return Transcript.continues(lines[lines.length - 1], this.partial, true);
   }
 
@@ -177,6 +225,35 @@ class Transcript {
         });
       }
     }
+    return lines;
+  }
+
+  /**
+   * Whether the utterance `line` (the last line, open: its sentence has not ended) belongs to
+   * is over, so that the line can grow no more and is finished: the stream has ended (no more
+   * text will come), or no partial is pending and the stream has moved LINE_PAUSE or more past
+   * the line's end (a piece starting there would begin a line of its own anyway, see
+   * continues). `state`: {partial, position (seconds, see StreamPosition), ended}.
+   *
+   * Mid-utterance the server may complete words with nothing left pending, and it commits
+   * them a second or so after they were spoken; so the stream's position is the one the
+   * server's own messages prove (StreamPosition), not the audio sent alone, or lines would
+   * close between two words. Closing never changes how segments group: a piece that does
+   * continue the line (it started within LINE_PAUSE) opens it again.
+   */
+  static utteranceEnded(line, state = {}) {
+    if (state.ended) return true;
+    if (state.partial && String(state.partial.text || "").trim()) return false;
+    const position = Number(state.position);
+    return Number.isFinite(position) && position - line.end >= LINE_PAUSE;
+  }
+
+  /** `lines` (from group), the last one closed (open: false) if its utterance is over (see
+   * utteranceEnded): the one rule for the rows, the captions view (both modes) and the
+   * downloads. Returns `lines`. */
+  static close(lines, state = {}) {
+    const last = lines[lines.length - 1];
+    if (last && last.open && Transcript.utteranceEnded(last, state)) last.open = false;
     return lines;
   }
 
@@ -278,3 +355,4 @@ class Transcript {
 }
 
 globalThis.Transcript = Transcript;
+globalThis.StreamPosition = StreamPosition;
