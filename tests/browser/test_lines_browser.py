@@ -421,7 +421,9 @@ def test_line_without_full_stop_closes_when_the_utterance_is_over(server, browse
             page.click("#download-srt")
         cues = list(srt.parse(Path(download.value.path()).read_text(encoding="utf-8")))
         assert not errors, errors
-    assert [(c.content, c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [(OPEN_LINE, 0.5, 1.6)]
+    assert [(c.content, c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [
+        (OPEN_LINE, 0.5, 1.6)
+    ]
 
 
 def test_captions_stream_line_closes_after_silence(server, browser):  # noqa: F811
