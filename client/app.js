@@ -280,7 +280,7 @@ function startApp() {
 
   /** The stream can be no further than the audio sent (the page's own audio clock). */
   function hearAudio() {
-    if (stream) transcript.position.cap = transcript.offset + stream.secondsSent;
+    if (stream) transcript.clock.cap = transcript.offset + stream.secondsSent;
   }
 
   // ---- transcript -----------------------------------------------------------------------
@@ -360,7 +360,7 @@ function startApp() {
 
   function publish(lines = transcript.lines) {
     if (!captions) return;
-    const { position, ended } = transcript.state;
+    const { position, quiet, ended } = transcript.state;
     const named = (s) => ({
       start: s.start,
       end: s.end,
@@ -375,7 +375,8 @@ function startApp() {
       segments: lines.slice(-10).map(named),
       partial: transcript.partial ? named(transcript.partial) : null,
       // For Transcript.close: the view finishes the line being written as this page does.
-      position: Number.isFinite(position) ? position : null,
+      position,
+      quiet,
       ended,
     });
   }

@@ -46,7 +46,7 @@ function captionsApp() {
   const position = query.get("position");
   if (["top", "middle", "bottom"].includes(position)) body.dataset.position = position;
 
-  /** Shows `state` ({segments, partial, position, ended}: see Transcript.close); returns the
+  /** Shows `state` ({segments, partial, ended, position, quiet}: see Transcript.close); returns the
    * line being written, if any, which the clock may finish later (see follow). */
   function show(state) {
     // The last `lines` lines: completed ones (grouped into sentences, see Transcript.group),
@@ -104,23 +104,23 @@ function captionsApp() {
   // A stream on the server, by id: each event shows the stream's last completed segments
   // and its partial; completed ones are kept (by start time) so `lines` can reach back (word
   // by word a line is several segments: 200 of them cover the 10 lines at most). The events
-  // carry no clock and none come in silence: how far the stream has moved is what the last
-  // ones proved plus the time since (StreamPosition), checked a few times a second while a
-  // line is being written.
+  // carry no clock and none come in silence: how far the stream has moved is what they
+  // proved plus the time since (StreamClock), checked a few times a second while a line is
+  // being written.
   function follow(id) {
     const base = query.get("server") || location.origin;
     const url = new URL(`/v1/streams/${encodeURIComponent(id)}/captions`, base);
     if (query.get("token")) url.searchParams.set("token", query.get("token"));
     const completed = new Map(); // start (ms) -> segment
     const state = { events: 0, ended: null, source: null };
-    const position = new StreamPosition();
+    const clock = new StreamClock();
     let shown = null; // {segments, partial}: the last event's
     let writing = null; // the line being written, from the last show
     const refresh = () => {
-      if (shown) writing = show({ ...shown, position: position.at(), ended: state.ended !== null });
+      if (shown) writing = show({ ...shown, ended: state.ended !== null, ...clock.read() });
     };
     setInterval(() => {
-      const now = { partial: shown && shown.partial, position: position.at(), ended: state.ended !== null };
+      const now = { partial: shown && shown.partial, ended: state.ended !== null, ...clock.read() };
       if (writing && Transcript.utteranceEnded(writing, now)) refresh();
     }, 250);
     waiting.textContent = `Waiting for stream ${id}…`;
@@ -142,7 +142,7 @@ function captionsApp() {
         }
         const ordered = [...completed.keys()].sort((a, b) => a - b);
         while (ordered.length > 200) completed.delete(ordered.shift()); // only the last lines matter
-        position.heard(message.segments);
+        clock.heard(message.segments);
         shown = { segments: ordered.map((k) => completed.get(k)), partial };
         refresh();
       };

@@ -40,32 +40,46 @@ const SENTENCE_END = /[.?!\u2026\u3002\uff01\uff1f]["'\u201d\u2019\u00bb)\]\u300
  * punctuation, full-width forms): two pieces of a line that meet in them join without one. */
 const UNSPACED = /[\u0e00-\u0e7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]/;
 
+/** Seconds without a message from the server after which it has stopped hearing speech. While
+ * an utterance is open the server sends an update about every second of speech (a partial
+ * per second of new audio: SessionOptions.partial_interval), and some of them complete words
+ * with nothing left pending (it hides words it is unsure of, and commits words a second or
+ * so after they were spoken); after an utterance's final it sends nothing until the next
+ * one. Measured (tiny.en, 50 s of conversation, word by word, a loaded 2-core machine): 0.2
+ * to 1.0 s between updates inside utterances, 0.9 to 2.7 s after a final. Twice the cadence:
+ * a late partial does not finish a line, an utterance's end does within two seconds. */
+const SERVER_QUIET = 2.0;
+
 /**
- * How far a live stream has surely moved (seconds, in the transcript's time): what the server
- * said least far behind. When a message arrives, the stream is at least at the furthest end
- * it shows, and a live stream moves on at least as fast as the clock; so the furthest
- * (end - arrival time) plus the time now. The server sends nothing in silence (it decodes
- * speech only), which is why the clock, not a message, has to tell that a line is over.
- * `cap`: the audio the page has sent (its own audio clock), when it knows it: the stream can
- * be no further (after Stop no audio follows; a suspended capture sends none).
+ * What the page knows of a live stream's progress from the server's messages, for
+ * Transcript.close. `position`: how far the stream has surely moved (seconds, the
+ * transcript's time): when a message arrives, the stream is at least at the furthest end it
+ * shows, and a live stream moves on at least as fast as the clock, so the furthest
+ * (end - arrival) plus the time now; at most `cap`, the audio the page has sent (its own
+ * audio clock) when it knows it (after Stop no audio follows). `quiet`: seconds since the
+ * last message. The server sends nothing in silence (it decodes speech only), which is why
+ * the clock, not a message, has to tell that a line is over.
  */
-class StreamPosition {
+class StreamClock {
   constructor() {
     this.lead = -Infinity;
     this.cap = Infinity;
+    this.last = null; // performance.now() of the last message
   }
 
   /** A server message showing `segments` (times in the transcript's time) arrived `now`. */
   heard(segments, now = performance.now()) {
+    this.last = now;
     for (const s of segments) {
       const end = Number(s.end);
       if (Number.isFinite(end)) this.lead = Math.max(this.lead, end - now / 1000);
     }
   }
 
-  /** Seconds: -Infinity before anything was heard. */
-  at(now = performance.now()) {
-    return Math.min(this.cap, now / 1000 + this.lead);
+  /** {position, quiet} in seconds; null each before anything was heard. */
+  read(now = performance.now()) {
+    if (this.last === null) return { position: null, quiet: null };
+    return { position: Math.min(this.cap, now / 1000 + this.lead), quiet: (now - this.last) / 1000 };
   }
 }
 
@@ -84,7 +98,7 @@ class Transcript {
     this.partial = null;
     this.floor = 0; // completed segments starting before this are ignored (see discard)
     this.offset = 0; // added to the server's times (see beginSession)
-    this.position = new StreamPosition(); // how far the stream has moved (see close)
+    this.clock = new StreamClock(); // how far the stream has moved (see close)
     this.ended = false; // the session is over: no more text will come (see close)
   }
 
@@ -97,7 +111,7 @@ class Transcript {
     const last = this.segments[this.segments.length - 1];
     this.offset = last ? Math.ceil(last.end) + 1 : 0;
     this.partial = null;
-    this.position = new StreamPosition();
+    this.clock = new StreamClock();
     this.ended = false;
   }
 
@@ -134,7 +148,7 @@ class Transcript {
       if (!seg.text || seg.start < this.floor - 0.01) continue;
       changed = this._addCompleted(seg) || changed;
     }
-    this.position.heard(heard);
+    this.clock.heard(heard);
     const before = this.partial;
     // A message without a partial means there is no provisional text any more.
     this.partial = partial && partial.text ? partial : null;
@@ -185,9 +199,10 @@ class Transcript {
     return Transcript.close(Transcript.group(this.segments), this.state);
   }
 
-  /** What close needs to know: the partial, how far the stream has moved, whether it ended. */
+  /** What close needs to know: the partial, how far the stream has moved and how long the
+   * server has been quiet (StreamClock), whether the session ended. */
   get state() {
-    return { partial: this.partial, position: this.position.at(), ended: this.ended };
+    return { partial: this.partial, ended: this.ended, ...this.clock.read() };
   }
 
   /** Whether the partial continues the last of `lines` (this.lines): the page then shows it on
@@ -231,21 +246,24 @@ class Transcript {
   /**
    * Whether the utterance `line` (the last line, open: its sentence has not ended) belongs to
    * is over, so that the line can grow no more and is finished: the stream has ended (no more
-   * text will come), or no partial is pending and the stream has moved LINE_PAUSE or more past
+   * text will come); or no partial is pending, the stream has moved LINE_PAUSE or more past
    * the line's end (a piece starting there would begin a line of its own anyway, see
-   * continues). `state`: {partial, position (seconds, see StreamPosition), ended}.
+   * continues) and the server has been quiet for SERVER_QUIET; or the partial pending starts
+   * LINE_PAUSE or more after the line's end (the speaker went on after a pause: those words
+   * stand apart, and so will they once completed). `state`: {partial, ended, position, quiet}
+   * (seconds, see StreamClock; null: not known).
    *
-   * Mid-utterance the server may complete words with nothing left pending, and it commits
-   * them a second or so after they were spoken; so the stream's position is the one the
-   * server's own messages prove (StreamPosition), not the audio sent alone, or lines would
-   * close between two words. Closing never changes how segments group: a piece that does
-   * continue the line (it started within LINE_PAUSE) opens it again.
+   * The quiet is needed because mid-utterance the server may complete words with nothing
+   * left pending, a second or so after they were spoken: by position alone, lines would close
+   * between two words (see SERVER_QUIET). Closing never changes how segments group: a piece
+   * that does continue the line (it started within LINE_PAUSE) opens it again.
    */
   static utteranceEnded(line, state = {}) {
     if (state.ended) return true;
-    if (state.partial && String(state.partial.text || "").trim()) return false;
-    const position = Number(state.position);
-    return Number.isFinite(position) && position - line.end >= LINE_PAUSE;
+    const partial = state.partial;
+    if (partial && String(partial.text || "").trim()) return Number(partial.start) - line.end >= LINE_PAUSE;
+    if (state.position == null || state.quiet == null) return false;
+    return state.position - line.end >= LINE_PAUSE && state.quiet >= SERVER_QUIET;
   }
 
   /** `lines` (from group), the last one closed (open: false) if its utterance is over (see
@@ -355,4 +373,4 @@ class Transcript {
 }
 
 globalThis.Transcript = Transcript;
-globalThis.StreamPosition = StreamPosition;
+globalThis.StreamClock = StreamClock;

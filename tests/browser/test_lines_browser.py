@@ -78,30 +78,40 @@ GROUP_JS = """
   out.repeats = r.segments.map((s) => s.text);
 
   // The line being written is finished once its utterance is over (Transcript.close): nothing
-  // pending and the stream a second past its end, or the stream ended. Only the last line.
+  // pending, the stream a second past its end and the server quiet for two, or the stream
+  // ended. Only the last line.
   const open = () => Transcript.group([seg(0, 1, 'Good'), seg(1, 2, 'morning')]);
   const last = (lines) => lines[lines.length - 1].open;
   const pending = { start: 2.1, end: 2.5, text: 'everyone' };
   out.close = {
     fresh: last(Transcript.close(open(), {})),
-    soon: last(Transcript.close(open(), { partial: null, position: 2.9 })),
-    moved: last(Transcript.close(open(), { partial: null, position: 3.0 })),
-    pending: last(Transcript.close(open(), { partial: pending, position: 9 })),
+    soon: last(Transcript.close(open(), { partial: null, position: 2.9, quiet: 5 })),
+    talking: last(Transcript.close(open(), { partial: null, position: 9, quiet: 1.9 })),
+    moved: last(Transcript.close(open(), { partial: null, position: 3.0, quiet: 2 })),
+    pending: last(Transcript.close(open(), { partial: pending, position: 9, quiet: 9 })),
+    resumed: last(Transcript.close(open(), { partial: { ...pending, start: 3.0 } })),
     ended: last(Transcript.close(open(), { partial: pending, ended: true })),
     sentence: last(Transcript.close(Transcript.group([seg(0, 1, 'Good morning.')]), {})),
   };
   // Closing never changes the grouping: a piece that continues the line joins it again.
-  const closed = Transcript.close(open(), { position: 5 });
-  out.reopened = Transcript.group([...closed, seg(2.5, 3, 'everyone')]).map((l) => [l.text, l.open]);
+  const closed = Transcript.close(open(), { position: 5, quiet: 5 });
+  out.reopened = [last(closed), Transcript.group([...closed, seg(2.5, 3, 'everyone')]).map((l) => [l.text, l.open])];
   // A transcript's clock: what the server's messages proved plus the time since, at most the
-  // audio sent (cap); downloads carry the same lines.
+  // audio sent (cap); and how long the server has been quiet.
   const c = new Transcript();
+  out.unknown = c.clock.read();
   c.merge([{ start: 0, end: 1, text: 'Good', completed: true }, { start: 1, end: 2, text: 'morning', completed: true }]);
-  const now = c.state.position;
-  c.position.cap = 10;
-  const later = c.position.at(performance.now() + 1500);
-  c.position.cap = 2.5;
-  out.clock = { now: now >= 2 && now < 2.9, later: later >= 3.5 && later < 10, capped: c.position.at(performance.now() + 5000) };
+  const at = performance.now();
+  const now = c.clock.read(at);
+  c.clock.cap = 10;
+  const later = c.clock.read(at + 2500);
+  c.clock.cap = 2.5;
+  out.clock = {
+    now: now.position >= 2 && now.position < 2.9 && now.quiet < 0.9,
+    later: later.position >= 4.5 && later.position < 10 && later.quiet >= 2.5,
+    capped: c.clock.read(at + 5000).position,
+    openNow: last(c.lines),
+  };
   c.ended = true;
   out.endedLines = c.lines.map((l) => l.open);
   return out;
@@ -133,13 +143,16 @@ def test_segments_group_into_lines(browser):  # noqa: F811
     assert out["close"] == {
         "fresh": True,  # nothing known yet
         "soon": True,  # 0.9 s past its end
-        "moved": False,  # LINE_PAUSE past it, nothing pending
+        "talking": True,  # the server spoke 1.9 s ago: it may still be in the utterance
+        "moved": False,  # LINE_PAUSE past it, the server quiet for 2 s, nothing pending
         "pending": True,  # a partial may still continue it
+        "resumed": False,  # the partial pending comes after a pause: its own line
         "ended": False,
         "sentence": False,
     }
-    assert out["reopened"] == [["Good morning everyone", True]]
-    assert out["clock"] == {"now": True, "later": True, "capped": 2.5}
+    assert out["reopened"] == [False, [["Good morning everyone", True]]]
+    assert out["unknown"] == {"position": None, "quiet": None}
+    assert out["clock"] == {"now": True, "later": True, "capped": 2.5, "openNow": True}
     assert out["endedLines"] == [False]
     assert not errors, errors
 
