@@ -13,7 +13,8 @@
  * that line, until its sentence ends, is marked provisional as a whole (class "provisional
  * open": completed words in the completed style) — a line is final once it is finished: its
  * sentence ended, or its utterance is over though the model left it without a full stop
- * (Transcript.close: nothing pending and the stream a second past it, or the stream ended).
+ * (Transcript.close: the stream ended; or nothing pending, the stream a second past the line
+ * and the server quiet for two; or the words pending come after a pause).
  *
  * Where the text comes from:
  * - stream=ID&token=T: a stream running anywhere (another browser, another machine, OBS's own
