@@ -30,7 +30,8 @@
 const LINE_CHARS = 84;
 /** A pause (seconds between a line's end and the next segment's start) that ends a line: a
  * sentence the model left without a full stop still breaks where the speaker paused, and a
- * line the stream has moved this far past with nothing pending is finished (Transcript.close).
+ * line the stream has moved this far past with nothing pending (the server quiet meanwhile)
+ * is finished (Transcript.close).
  * A new session (Start again) begins at least this long after the old text (see beginSession). */
 const LINE_PAUSE = 1.0;
 /** A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by
