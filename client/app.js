@@ -58,6 +58,7 @@ function startApp() {
   let stream = null;
   let fileJob = null; // {controller, name} while a file is being transcribed
   let elapsedTimer = null;
+  let openLine = null; // the last line, while it is being written (see render)
 
   // ---- settings ------------------------------------------------------------------------
 
@@ -207,6 +208,12 @@ function startApp() {
     else delete el.status.dataset.waitMinutes;
     el.statusText.textContent = (STATUS[state] || (() => state))(detail);
     const busy = ["microphone", "connecting", "streaming", "finishing", "file"].includes(state);
+    // Over (stopped, closed by the server, refused, failed): no more text will come, so the
+    // line being written is finished (Transcript.close).
+    if (transcript.ended !== !busy) {
+      transcript.ended = !busy;
+      render();
+    }
     el.start.disabled = busy;
     el.fileChoose.disabled = busy;
     el.stop.disabled = !["microphone", "connecting", "streaming", "file"].includes(state);
@@ -257,13 +264,23 @@ function startApp() {
   function startElapsed() {
     stopElapsed();
     elapsedTimer = setInterval(() => {
-      if (stream) el.elapsed.textContent = Transcript.short(stream.secondsSent);
+      if (!stream) return;
+      el.elapsed.textContent = Transcript.short(stream.secondsSent);
+      // The server sends nothing in silence: the clock tells when the line being written is
+      // over (Transcript.close), and this tick shows it.
+      hearAudio();
+      if (openLine && Transcript.utteranceEnded(openLine, transcript.state)) render();
     }, 200);
   }
 
   function stopElapsed() {
     clearInterval(elapsedTimer);
     elapsedTimer = null;
+  }
+
+  /** The stream can be no further than the audio sent (the page's own audio clock). */
+  function hearAudio() {
+    if (stream) transcript.clock.cap = transcript.offset + stream.secondsSent;
   }
 
   // ---- transcript -----------------------------------------------------------------------
@@ -278,9 +295,11 @@ function startApp() {
     const atBottom = el.box.scrollHeight - el.box.scrollTop - el.box.clientHeight < 40;
     const items = el.segments.children;
     // A row per line (a sentence, or a caption-sized piece of one), not per segment: word by
-    // word, the server completes a segment every few words.
+    // word, the server completes a segment every few words. Grouped once per render.
     const lines = transcript.lines;
-    const continues = transcript.partialContinues;
+    const continues = transcript.partialContinues(lines);
+    const last = lines[lines.length - 1];
+    openLine = last && last.open ? last : null; // the clock may finish it (startElapsed)
     lines.forEach((line, i) => {
       let li = items[i];
       if (!li) {
@@ -289,8 +308,10 @@ function startApp() {
         li.innerHTML = '<span class="time"></span> <span class="line"><span class="who"></span><span class="text"></span></span>';
         el.segments.append(li);
       }
-      const open = continues && i === lines.length - 1; // the sentence is still being spoken
+      // The line being written: its sentence is open and its utterance not over (Transcript.close).
+      const open = line.open && i === lines.length - 1;
       const time = `${Transcript.short(line.start)} – ${open ? "…" : Transcript.short(line.end)}`;
+      li.classList.toggle("open", open);
       const timeEl = li.querySelector(".time");
       const whoEl = li.querySelector(".who");
       const textEl = li.querySelector(".text");
@@ -339,6 +360,7 @@ function startApp() {
 
   function publish(lines = transcript.lines) {
     if (!captions) return;
+    const { position, quiet, ended } = transcript.state;
     const named = (s) => ({
       start: s.start,
       end: s.end,
@@ -352,6 +374,10 @@ function startApp() {
       type: "transcript",
       segments: lines.slice(-10).map(named),
       partial: transcript.partial ? named(transcript.partial) : null,
+      // For Transcript.close: the view finishes the line being written as this page does.
+      position,
+      quiet,
+      ended,
     });
   }
 
@@ -443,6 +469,7 @@ function startApp() {
       {
         onState: showState,
         onSegments: (segments) => {
+          hearAudio();
           if (transcript.merge(segments)) render();
         },
         onLanguage: (language, probability) => {

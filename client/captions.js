@@ -11,7 +11,10 @@
  * completes a segment every few words, and showing the last two segments would show three
  * words. Provisional words that continue the last line's sentence are shown at its end, and
  * that line, until its sentence ends, is marked provisional as a whole (class "provisional
- * open": completed words in the completed style) — a line is final once it is finished.
+ * open": completed words in the completed style) — a line is final once it is finished: its
+ * sentence ended, or its utterance is over though the model left it without a full stop
+ * (Transcript.close: the stream ended; or nothing pending, the stream a second past the line
+ * and the server quiet for two; or the words pending come after a pause).
  *
  * Where the text comes from:
  * - stream=ID&token=T: a stream running anywhere (another browser, another machine, OBS's own
@@ -44,16 +47,20 @@ function captionsApp() {
   const position = query.get("position");
   if (["top", "middle", "bottom"].includes(position)) body.dataset.position = position;
 
+  /** Shows `state` ({segments, partial, ended, position, quiet}: see Transcript.close); returns the
+   * line being written, if any, which the clock may finish later (see follow). */
   function show(state) {
     // The last `lines` lines: completed ones (grouped into sentences, see Transcript.group),
     // then the provisional text (if shown): at the end of the last line while it continues
     // that line's sentence, else a line of its own.
-    const items = Transcript.group(state.segments);
-    // The last line, while its sentence is open, is still being written: its words are final
-    // but the line is not (it grows), so it is marked provisional as a line (class "open":
-    // its own words keep the completed style; only the tail looks provisional).
+    const items = Transcript.close(Transcript.group(state.segments), state);
+    // The last line, while its sentence is open and its utterance not over, is still being
+    // written: its words are final but the line is not (it grows), so it is marked
+    // provisional as a line (class "open": its own words keep the completed style; only the
+    // tail looks provisional).
     const current = items[items.length - 1];
-    if (current && current.open) current.growing = true;
+    const open = current && current.open ? { ...current } : null;
+    if (open) current.growing = true;
     const partial = showProvisional && state.partial && state.partial.text ? state.partial : null;
     if (partial && Transcript.continues(current, partial, true)) current.tail = String(partial.text).trim();
     else if (partial) items.push({ ...partial, provisional: true });
@@ -80,6 +87,7 @@ function captionsApp() {
       }),
     );
     waiting.hidden = true;
+    return open;
   }
 
   const stream = query.get("stream");
@@ -96,13 +104,26 @@ function captionsApp() {
 
   // A stream on the server, by id: each event shows the stream's last completed segments
   // and its partial; completed ones are kept (by start time) so `lines` can reach back (word
-  // by word a line is several segments: 200 of them cover the 10 lines at most).
+  // by word a line is several segments: 200 of them cover the 10 lines at most). The events
+  // carry no clock and none come in silence: how far the stream has moved is what they
+  // proved plus the time since (StreamClock), checked a few times a second while a line is
+  // being written.
   function follow(id) {
     const base = query.get("server") || location.origin;
     const url = new URL(`/v1/streams/${encodeURIComponent(id)}/captions`, base);
     if (query.get("token")) url.searchParams.set("token", query.get("token"));
     const completed = new Map(); // start (ms) -> segment
     const state = { events: 0, ended: null, source: null };
+    const clock = new StreamClock();
+    let shown = null; // {segments, partial}: the last event's
+    let writing = null; // the line being written, from the last show
+    const refresh = () => {
+      if (shown) writing = show({ ...shown, ended: state.ended !== null, ...clock.read() });
+    };
+    setInterval(() => {
+      const now = { partial: shown && shown.partial, ended: state.ended !== null, ...clock.read() };
+      if (writing && Transcript.utteranceEnded(writing, now)) refresh();
+    }, 250);
     waiting.textContent = `Waiting for stream ${id}…`;
     function open() {
       const source = (state.source = new EventSource(url));
@@ -112,6 +133,7 @@ function captionsApp() {
         if (message.type === "end") {
           state.ended = message.how;
           source.close();
+          refresh(); // no more text: the line being written is finished
           return;
         }
         let partial = null;
@@ -121,7 +143,9 @@ function captionsApp() {
         }
         const ordered = [...completed.keys()].sort((a, b) => a - b);
         while (ordered.length > 200) completed.delete(ordered.shift()); // only the last lines matter
-        show({ segments: ordered.map((k) => completed.get(k)), partial });
+        clock.heard(message.segments);
+        shown = { segments: ordered.map((k) => completed.get(k)), partial };
+        refresh();
       };
       source.onerror = () => {
         // Refused (not running yet, or a bad token): EventSource gives up; try again later.

@@ -13,6 +13,11 @@
  * speaker changes, the next starts after a pause, or the line would outgrow a caption (see
  * Transcript.group). The raw segments stay as they are for merging.
  *
+ * The last line is still being written ("open") while its sentence is; it is also finished
+ * when its utterance is over, though the model left it without a full stop (tiny.en often
+ * does on a short phrase): see Transcript.close, the one rule the rows, the captions view
+ * and the downloads share.
+ *
  * With diarization, completed segments carry the server's speaker id ("SPEAKER_00"); the
  * page shows a name for each ("Speaker 1" until the user renames it), and every download
  * carries the names.
@@ -24,8 +29,10 @@
  * transcript fits one caption and a long sentence is cut into caption-sized lines. */
 const LINE_CHARS = 84;
 /** A pause (seconds between a line's end and the next segment's start) that ends a line: a
- * sentence the model left without a full stop still breaks where the speaker paused. A new
- * session (Start again) begins at least this long after the old text (see beginSession). */
+ * sentence the model left without a full stop still breaks where the speaker paused, and a
+ * line the stream has moved this far past with nothing pending (the server quiet meanwhile)
+ * is finished (Transcript.close).
+ * A new session (Start again) begins at least this long after the old text (see beginSession). */
 const LINE_PAUSE = 1.0;
 /** A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by
  * closing quotes or brackets. */
@@ -33,6 +40,49 @@ const SENTENCE_END = /[.?!\u2026\u3002\uff01\uff1f]["'\u201d\u2019\u00bb)\]\u300
 /** Scripts written without spaces between words (Thai, Japanese kana, CJK ideographs and
  * punctuation, full-width forms): two pieces of a line that meet in them join without one. */
 const UNSPACED = /[\u0e00-\u0e7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]/;
+
+/** Seconds without a message from the server after which it has stopped hearing speech. While
+ * an utterance is open the server sends an update about every second of speech (a partial
+ * per second of new audio: SessionOptions.partial_interval), and some of them complete words
+ * with nothing left pending (it hides words it is unsure of, and commits words a second or
+ * so after they were spoken); after an utterance's final it sends nothing until the next
+ * one. Measured (tiny.en, 50 s of conversation, word by word, a loaded 2-core machine): 0.2
+ * to 1.0 s between updates inside utterances, 0.9 to 2.7 s after a final. Twice the cadence:
+ * a late partial does not finish a line, an utterance's end does within two seconds. */
+const SERVER_QUIET = 2.0;
+
+/**
+ * What the page knows of a live stream's progress from the server's messages, for
+ * Transcript.close. `position`: how far the stream has surely moved (seconds, the
+ * transcript's time): when a message arrives, the stream is at least at the furthest end it
+ * shows, and a live stream moves on at least as fast as the clock, so the furthest
+ * (end - arrival) plus the time now; at most `cap`, the audio the page has sent (its own
+ * audio clock) when it knows it (after Stop no audio follows). `quiet`: seconds since the
+ * last message. The server sends nothing in silence (it decodes speech only), which is why
+ * the clock, not a message, has to tell that a line is over.
+ */
+class StreamClock {
+  constructor() {
+    this.lead = -Infinity;
+    this.cap = Infinity;
+    this.last = null; // performance.now() of the last message
+  }
+
+  /** A server message showing `segments` (times in the transcript's time) arrived `now`. */
+  heard(segments, now = performance.now()) {
+    this.last = now;
+    for (const s of segments) {
+      const end = Number(s.end);
+      if (Number.isFinite(end)) this.lead = Math.max(this.lead, end - now / 1000);
+    }
+  }
+
+  /** {position, quiet} in seconds; null each before anything was heard. */
+  read(now = performance.now()) {
+    if (this.last === null) return { position: null, quiet: null };
+    return { position: Math.min(this.cap, now / 1000 + this.lead), quiet: (now - this.last) / 1000 };
+  }
+}
 
 class Transcript {
   constructor() {
@@ -49,6 +99,8 @@ class Transcript {
     this.partial = null;
     this.floor = 0; // completed segments starting before this are ignored (see discard)
     this.offset = 0; // added to the server's times (see beginSession)
+    this.clock = new StreamClock(); // how far the stream has moved (see close)
+    this.ended = false; // the session is over: no more text will come (see close)
   }
 
   /**
@@ -60,6 +112,8 @@ class Transcript {
     const last = this.segments[this.segments.length - 1];
     this.offset = last ? Math.ceil(last.end) + 1 : 0;
     this.partial = null;
+    this.clock = new StreamClock();
+    this.ended = false;
   }
 
   /**
@@ -79,12 +133,14 @@ class Transcript {
   merge(messageSegments) {
     let changed = false;
     let partial = null;
+    const heard = [];
     for (const raw of messageSegments || []) {
       const seg = {
         start: (Number.parseFloat(raw.start) || 0) + this.offset,
         end: (Number.parseFloat(raw.end) || 0) + this.offset,
         text: String(raw.text || "").trim(),
       };
+      heard.push(seg);
       if (raw.speaker != null && raw.speaker !== "") seg.speaker = String(raw.speaker);
       if (raw.completed === false) {
         partial = seg; // only the last one counts; the server sends at most one
@@ -93,6 +149,7 @@ class Transcript {
       if (!seg.text || seg.start < this.floor - 0.01) continue;
       changed = this._addCompleted(seg) || changed;
     }
+    this.clock.heard(heard);
     const before = this.partial;
     // A message without a partial means there is no provisional text any more.
     this.partial = partial && partial.text ? partial : null;
@@ -135,17 +192,24 @@ class Transcript {
     return this.segments.map((s) => s.text).join(" ");
   }
 
-  /** The completed segments as lines (see group): what the page, the captions view and the
-   * downloads show. Each line: {start, end, text, speaker?, open}. */
+  /** The completed segments as lines (see group), the last one closed once its utterance is
+   * over (see close): what the page, the captions view and the downloads show. Each line:
+   * {start, end, text, speaker?, open}. Grouping costs a pass over every segment: a render
+   * computes them once and passes them on. */
   get lines() {
-    return Transcript.group(this.segments);
+    return Transcript.close(Transcript.group(this.segments), this.state);
   }
 
-  /** Whether the partial continues the last line (no sentence end yet): the page then shows
-   * it on that line's row, so a sentence being spoken is not split across two rows. */
-  get partialContinues() {
+  /** What close needs to know: the partial, how far the stream has moved and how long the
+   * server has been quiet (StreamClock), whether the session ended. */
+  get state() {
+    return { partial: this.partial, ended: this.ended, ...this.clock.read() };
+  }
+
+  /** Whether the partial continues the last of `lines` (this.lines): the page then shows it on
+   * that line's row, so a sentence being spoken is not split across two rows. */
+  partialContinues(lines = this.lines) {
     if (!this.partial) return false;
-    const lines = this.lines;
     return Transcript.continues(lines[lines.length - 1], this.partial, true);
   }
 
@@ -177,6 +241,38 @@ class Transcript {
         });
       }
     }
+    return lines;
+  }
+
+  /**
+   * Whether the utterance `line` (the last line, open: its sentence has not ended) belongs to
+   * is over, so that the line can grow no more and is finished: the stream has ended (no more
+   * text will come); or no partial is pending, the stream has moved LINE_PAUSE or more past
+   * the line's end (a piece starting there would begin a line of its own anyway, see
+   * continues) and the server has been quiet for SERVER_QUIET; or the partial pending starts
+   * LINE_PAUSE or more after the line's end (the speaker went on after a pause: those words
+   * stand apart, and so will they once completed). `state`: {partial, ended, position, quiet}
+   * (seconds, see StreamClock; null: not known).
+   *
+   * The quiet is needed because mid-utterance the server may complete words with nothing
+   * left pending, a second or so after they were spoken: by position alone, lines would close
+   * between two words (see SERVER_QUIET). Closing never changes how segments group: a piece
+   * that does continue the line (it started within LINE_PAUSE) opens it again.
+   */
+  static utteranceEnded(line, state = {}) {
+    if (state.ended) return true;
+    const partial = state.partial;
+    if (partial && String(partial.text || "").trim()) return Number(partial.start) - line.end >= LINE_PAUSE;
+    if (state.position == null || state.quiet == null) return false;
+    return state.position - line.end >= LINE_PAUSE && state.quiet >= SERVER_QUIET;
+  }
+
+  /** `lines` (from group), the last one closed (open: false) if its utterance is over (see
+   * utteranceEnded): the one rule for the rows, the captions view (both modes) and the
+   * downloads. Returns `lines`. */
+  static close(lines, state = {}) {
+    const last = lines[lines.length - 1];
+    if (last && last.open && Transcript.utteranceEnded(last, state)) last.open = false;
     return lines;
   }
 
@@ -278,3 +374,4 @@ class Transcript {
 }
 
 globalThis.Transcript = Transcript;
+globalThis.StreamClock = StreamClock;

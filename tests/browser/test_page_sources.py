@@ -461,7 +461,9 @@ def test_captions_view_shows_the_last_lines(server, browser, artifacts):
 
 def test_captions_follow_a_live_stream(server, browser, media, artifacts):
     """The captions view, open before the stream starts, shows the live transcript of the page
-    (the fake microphone) as it comes, on a transparent background."""
+    (the fake microphone) as it comes, on a transparent background. The microphone says one
+    sentence, then is silent: every line is then finished (none provisional), whether or not
+    the model ended the sentence with a full stop (Transcript.close)."""
     mic_conv = media["mic"]
     with open_page(browser, f"{server.http_url}/?source=microphone") as (page, errors):
         captions = page.context.new_page()
@@ -473,11 +475,17 @@ def test_captions_follow_a_live_stream(server, browser, media, artifacts):
         page.bring_to_front()
         page.click("#start")
         wait_state(page, "streaming", 60000)
+        # The sentence has been said (the text may still be on its way).
+        page.wait_for_function(
+            f"window.whisperLive.stream.secondsSent >= {mic_conv.ends[-1] + 1.5}", timeout=90000
+        )
         captions.wait_for_function(
-            "[...document.querySelectorAll('#captions p:not(.provisional)')].some((p) => /kitten/i.test(p.textContent))",
+            "[...document.querySelectorAll('#captions p')].some((p) => /kitten/i.test(p.textContent))"
+            " && !document.querySelector('#captions p.provisional')",
             timeout=90000,
         )
-        shown = " ".join(captions.locator("#captions p:not(.provisional)").all_inner_texts())
+        assert page.evaluate("document.body.dataset.state") == "streaming"  # finished by silence
+        shown = " ".join(captions.locator("#captions p").all_inner_texts())
         assert evaluation.wer(mic_conv.reference, shown) <= 0.35, shown
         box = captions.locator("#captions").bounding_box()
         assert box["y"] + box["height"] > 720 * 0.75  # at the bottom by default
