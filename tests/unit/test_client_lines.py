@@ -111,9 +111,13 @@ def test_the_partial_continues_the_open_line_only():
     t.update([{"start": 4.0, "end": 4.5, "text": " Somehow", "completed": True},
               {"start": 6.0, "end": 6.5, "text": " or other", "completed": False}])  # fmt: skip
     assert texts(t.lines_with_partial)[1:] == ["Somehow", "or other"]  # after a pause: a line of its own
-    assert texts(t.closed_lines) == texts(t.lines)[:1]  # "Somehow" may still go on
+    # the partial pending comes after a pause: "Somehow" can grow no more (close_lines)
+    assert texts(t.closed_lines) == texts(t.lines) and not t.closed_lines[-1].open
+    t.update([{"start": 4.0, "end": 4.5, "text": " Somehow", "completed": True},
+              {"start": 4.6, "end": 5.0, "text": " or other", "completed": False}])  # fmt: skip
+    assert texts(t.closed_lines) == texts(t.lines)[:1]  # a partial that continues it: still open
     t.final = True  # the stream is over: the open line closes
-    assert t.closed_lines == t.lines and len(t.lines) == 2
+    assert texts(t.closed_lines) == texts(t.lines) and len(t.lines) == 2 and not t.closed_lines[-1].open
     spoken = Transcript()
     spoken.update([{"start": 0, "end": 1, "text": " Hello", "completed": True, "speaker": "SPEAKER_00"},
                    {"start": 1, "end": 2, "text": " there", "completed": False}])  # fmt: skip
@@ -231,8 +235,9 @@ def test_the_console_prints_each_line_once_when_it_closes(capsys):
         printed.append(out.getvalue().splitlines())
     assert printed[2] == []  # "The two", "stray kittens gradually": pieces of an open line
     assert printed[3] == LINES[:1]  # the sentence ended
-    assert printed[5] == LINES[:1]  # a partial does not close a line: its words may still change
-    assert printed[6] == LINES[:2]  # "Somehow or other" closed by the pause before "Hello"
+    assert printed[4] == LINES[:1]  # a partial continuing the line: its words may still join it
+    assert printed[5] == LINES[:2]  # "Somehow or other" closed: the partial "Hello" comes after a pause
+    assert printed[6] == LINES[:2]
     t.final = True
     console.finish(t)
     assert out.getvalue().splitlines() == LINES  # the open line closes at the end
@@ -301,9 +306,13 @@ def test_whisperlive_callback_gets_lines_the_open_one_not_completed():
     ]
     assert set(segments[0]) == {"start", "end", "text", "completed", "words", "speaker"}
     assert [(s["text"], s["completed"]) for s in calls[3][1]] == [(LINES[0], True)]
+    assert [(s["text"], s["completed"]) for s in calls[4][1]] == [
+        (LINES[0], True),
+        ("Somehow or other cat", False),  # the partial continues the open line
+    ]
     assert [(s["text"], s["completed"]) for s in calls[5][1]] == [
         (LINES[0], True),
-        (LINES[1], False),
+        (LINES[1], True),  # the partial pending comes after a pause: the line is over
         ("Hello", False),
     ]
     assert [(s["text"], s["completed"]) for s in calls[-1][1]] == [(line, True) for line in LINES]

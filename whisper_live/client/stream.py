@@ -291,6 +291,8 @@ class AsyncStreamingClient:
         channels = self.options.channels or 1
         rate = self.options.sample_rate or 16000
         self._replay = _Replay(rate * channels * width, channels * width) if reconnect else None
+        self._bytes_per_second = rate * channels * width
+        self._sent_bytes = 0  # audio taken by send(), for the transcript's clock (its cap)
         self._offset = 0.0  # stream seconds before this connection's audio (after a resume)
         self._resume_failed: str | None = None  # why the last resume gave up (then no more)
 
@@ -445,6 +447,10 @@ class AsyncStreamingClient:
         data = pcm_bytes(audio, self.options.audio_format, self.options.channels or 1)
         if not data:
             return not self.closed or self._resumable()
+        # The stream can be no further than the audio sent (see StreamClock): what was sent,
+        # in the whole stream's time (a resume re-sends audio, but not through here).
+        self._sent_bytes += len(data)
+        self.transcript.clock.cap = self._sent_bytes / self._bytes_per_second
         if self._replay is not None:
             self._replay.add(data)
         if self.closed:

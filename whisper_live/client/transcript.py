@@ -13,12 +13,20 @@ lines, grouped by the browser page's rules (``client/transcript.js``, ``Transcri
 ``group_lines`` here): consecutive segments join one line until one ends a sentence, the
 speaker changes, the next starts after a pause, or the line would outgrow a caption. The raw
 segments stay as they came (``Transcript.segments``, ``on_completed``).
+
+The last line is still being written ("open") while its sentence is; it is also finished when
+its utterance is over, though the model left it without a full stop (tiny.en often does on a
+short phrase): ``close_lines``, the page's ``Transcript.close``, with the stream's progress
+from ``StreamClock``. The server sends nothing in silence, so a clock, not a message, tells
+that a line is over.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +40,18 @@ _EPSILON = 1e-3
 # broadcast limit), so a line fits one caption and a long sentence is cut into caption-sized lines.
 LINE_CHARS = 84
 # A pause (seconds between a line's end and the next segment's start) that ends a line: a
-# sentence the model left without a full stop still breaks where the speaker paused.
+# sentence the model left without a full stop still breaks where the speaker paused, and a
+# line the stream has moved this far past with nothing pending (the server quiet meanwhile)
+# is finished (``close_lines``).
 LINE_PAUSE = 1.0
+# Seconds without a message from the server after which it has stopped hearing speech. While
+# an utterance is open the server sends an update about every second of speech, and some of
+# them complete words with nothing left pending (it commits words a second or so after they
+# were spoken); after an utterance's final it sends nothing until the next one. Measured for
+# the page (tiny.en, word by word, a loaded 2-core machine): 0.2 to 1.0 s between updates
+# inside utterances, 0.9 to 2.7 s after a final. Twice the cadence: a late partial does not
+# finish a line, an utterance's end does within two seconds.
+SERVER_QUIET = 2.0
 # A sentence's end: . ? ! or … (or their CJK full-width forms), possibly followed by closing
 # quotes or brackets.
 SENTENCE_END = re.compile("[.?!\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\\]\u300d\u300f]*$")
@@ -182,6 +200,81 @@ def group_lines(segments: Iterable[Segment | Line]) -> list[Line]:
     return lines
 
 
+class StreamClock:
+    """What the client knows of a live stream's progress from the server's messages, for
+    ``close_lines`` (the page's ``StreamClock``). ``position``: how far the stream has surely
+    moved (seconds, the transcript's time): when a message arrives, the stream is at least at
+    the furthest end it shows, and a live stream moves on at least as fast as the clock, so
+    the furthest (end - arrival) plus the time now; at most ``cap``, the audio the client has
+    sent (after the last audio nothing follows). ``quiet``: seconds since the last message.
+    Times are ``time.monotonic()`` unless given."""
+
+    def __init__(self) -> None:
+        self.lead = -math.inf
+        self.cap = math.inf
+        self.last: float | None = None  # when the last message arrived
+
+    def heard(self, segments: Iterable[Segment], now: float | None = None) -> None:
+        """A server message showing ``segments`` (times in the transcript's time) arrived ``now``."""
+        now = time.monotonic() if now is None else now
+        self.last = now
+        for seg in segments:
+            if math.isfinite(seg.end):
+                self.lead = max(self.lead, seg.end - now)
+
+    def read(self, now: float | None = None) -> tuple[float | None, float | None]:
+        """(position, quiet) in seconds; None each before anything was heard."""
+        if self.last is None:
+            return None, None
+        now = time.monotonic() if now is None else now
+        return min(self.cap, now + self.lead), now - self.last
+
+
+def utterance_ended(
+    line: Line,
+    partial: Segment | None = None,
+    position: float | None = None,
+    quiet: float | None = None,
+    ended: bool = False,
+) -> bool:
+    """Whether the utterance ``line`` (the last line, open: its sentence has not ended) belongs
+    to is over, so that the line can grow no more and is finished: the stream has ended (no
+    more text will come); or no partial is pending, the stream has moved ``LINE_PAUSE`` or
+    more past the line's end (a piece starting there would begin a line of its own anyway)
+    and the server has been quiet for ``SERVER_QUIET``; or the partial pending starts
+    ``LINE_PAUSE`` or more after the line's end (the speaker went on after a pause: those
+    words stand apart, and so will they once completed). ``position`` and ``quiet`` come from
+    ``StreamClock`` (None: not known). The page's ``Transcript.utteranceEnded``.
+
+    The quiet is needed because mid-utterance the server may complete words with nothing
+    left pending, a second or so after they were spoken: by position alone, lines would close
+    between two words."""
+    if ended:
+        return True
+    if partial is not None and partial.text.strip():
+        return partial.start - line.end >= LINE_PAUSE
+    if position is None or quiet is None:
+        return False
+    return position - line.end >= LINE_PAUSE and quiet >= SERVER_QUIET
+
+
+def close_lines(
+    lines: list[Line],
+    partial: Segment | None = None,
+    position: float | None = None,
+    quiet: float | None = None,
+    ended: bool = False,
+) -> list[Line]:
+    """``lines`` (from ``group_lines``), the last one closed (``open`` False) if its utterance
+    is over (``utterance_ended``): the one rule for the console, ``closed_lines`` and
+    ``transcription_callback`` (the page's ``Transcript.close``). Returns a new list; closing
+    never changes how segments group: a late piece that continues the line (it started
+    within ``LINE_PAUSE``) opens it again."""
+    if lines and lines[-1].open and utterance_ended(lines[-1], partial, position, quiet, ended):
+        return [*lines[:-1], dataclasses.replace(lines[-1], open=False)]
+    return list(lines)
+
+
 @dataclass
 class Transcript:
     segments: list[Segment] = field(default_factory=list)  # completed, in order
@@ -190,6 +283,8 @@ class Transcript:
     language_probability: float | None = None
     disconnected: bool = False  # the server ended the stream (time limit) before the audio did
     final: bool = False  # the server closed normally after END_OF_AUDIO: nothing more will come
+    # How far the stream has moved and how long the server has been quiet (see close_lines).
+    clock: StreamClock = field(default_factory=StreamClock, repr=False, compare=False)
     # ``lines`` grouped so far: segments are only appended, so only new ones are grouped.
     _lines: list[Line] = field(default_factory=list, init=False, repr=False, compare=False)
     _grouped: tuple[int, Segment | None] = field(default=(0, None), init=False, repr=False, compare=False)
@@ -199,7 +294,9 @@ class Transcript:
         ``offset``: where the connection's stream time 0 is in the whole stream (after a resume)."""
         new: list[Segment] = []
         partial = None
-        for seg in (Segment.from_message(raw).shifted(offset) for raw in raw_segments):
+        heard = [Segment.from_message(raw).shifted(offset) for raw in raw_segments]
+        self.clock.heard(heard)
+        for seg in heard:
             if not seg.completed:
                 partial = seg
                 continue
@@ -223,13 +320,24 @@ class Transcript:
         return list(self._lines)
 
     @property
+    def ended(self) -> bool:
+        """The stream is over (``final`` or ``disconnected``): no more text will come."""
+        return self.final or self.disconnected
+
+    def closed_lines_at(self, now: float | None = None) -> list[Line]:
+        """``closed_lines`` at the time ``now`` (``time.monotonic()``; a test gives its own)."""
+        position, quiet = self.clock.read(now)
+        lines = close_lines(self.lines, self.partial, position, quiet, self.ended)
+        return lines[:-1] if lines and lines[-1].open else lines
+
+    @property
     def closed_lines(self) -> list[Line]:
-        """The lines nothing more can join: all but an open last one, and all of them once the
-        stream is over (``final`` or ``disconnected``). A closed line never changes."""
-        lines = self.lines
-        if lines and lines[-1].open and not (self.final or self.disconnected):
-            return lines[:-1]
-        return lines
+        """The lines that are finished: all but an open last one, and that one too once its
+        utterance is over (``close_lines``: the stream ended, or it paused with the server
+        quiet, or the pending partial comes after a pause). A line before the last never
+        changes; the last, closed by a pause, opens again in the rare case a late piece
+        continues it (the console prints that piece as a continuation)."""
+        return self.closed_lines_at()
 
     @property
     def lines_with_partial(self) -> list[Line]:

@@ -302,13 +302,16 @@ class TranscriptionClient:
         console = (
             Console(out.timestamps, out.display_segments, out.show_partial) if out.log_transcription else None
         )
+        closer = LineCloser(
+            _both(console and console.update, calls.transcription_callback and self._segments)
+        )
         stream = AsyncStreamingClient(
             self.url,
             self.options,
             retry=self.run.retry,
             on_partial=calls.on_partial,
             on_completed=calls.on_completed,
-            on_segments=_both(console and console.update, calls.transcription_callback and self._segments),
+            on_segments=closer.updated if closer.notify else None,
             on_wait=calls.on_wait,
             on_status=calls.on_status,
             on_warning=calls.on_warning,
@@ -322,6 +325,7 @@ class TranscriptionClient:
         finally:
             self.waits = stream.waits
         recorder = WavRecorder(record_to) if record_to else None
+        ticker = asyncio.create_task(closer.run(stream.transcript)) if closer.notify else None
         try:
             await self._send(
                 stream, source, recorder, window=console is not None and console.window is not None
@@ -341,6 +345,8 @@ class TranscriptionClient:
             self.write_outputs(stream.transcript)
             raise
         finally:
+            if ticker is not None:
+                ticker.cancel()
             if console is not None:
                 console.finish(stream.transcript)
         self.reconnects = stream.reconnects
@@ -434,10 +440,12 @@ class TranscriptionClient:
         """WhisperLive's ``transcription_callback(text, segments)``, segments as dicts of its
         shape (start, end, text, completed; words, speaker). They are lines, not the word-by-word
         pieces: upstream's callback users show a segment per line, as upstream's server
-        completes a segment per utterance. The closed lines come ``completed``; the open line,
-        with the partial on it (or the partial on a line of its own), comes ``completed:
-        False`` like upstream's partial, since it may still change. After the stream a last
-        call has every line completed."""
+        completes a segment per utterance. The closed lines come ``completed``
+        (``Transcript.closed_lines``: the last one too once its utterance is over, on a call
+        of its own from ``LineCloser`` if the server has gone quiet); the open line, with the
+        partial on it (or the partial on a line of its own), comes ``completed: False`` like
+        upstream's partial, since it may still change. After the stream a last call has every
+        line completed."""
         lines = transcript.lines_with_partial
         closed = len(transcript.closed_lines)
         segments = [line.as_dict(completed=i < closed) for i, line in enumerate(lines)]
@@ -451,6 +459,37 @@ class TranscriptionClient:
             if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 Path(path).write_text(text(), encoding="utf-8")
+
+
+class LineCloser:
+    """Tells the console and ``transcription_callback`` (``notify(transcript)``) when the last
+    line closes because its utterance is over (``close_lines``) although no message came: the
+    server sends nothing in silence, so without a timer the last words of an utterance left
+    without a full stop would show only when the speaker talks again. ``updated`` goes to the
+    stream as ``on_segments`` (every message notifies); ``run`` re-checks every ``INTERVAL``
+    seconds and notifies when more lines are closed than at the last notification (time only
+    closes lines: a message is what opens one again)."""
+
+    INTERVAL = 0.2  # seconds: a line shows within SERVER_QUIET plus this of its utterance's end
+
+    def __init__(self, notify: Callable[[Transcript], Any] | None):
+        self.notify = notify
+        self._closed = 0  # closed lines at the last notification
+
+    def updated(self, transcript: Transcript) -> None:
+        self._closed = len(transcript.closed_lines)
+        if self.notify is not None:
+            self.notify(transcript)
+
+    async def run(self, transcript: Transcript) -> None:
+        while True:
+            await asyncio.sleep(self.INTERVAL)
+            if transcript.ended or len(transcript.closed_lines) <= self._closed:
+                continue
+            try:
+                self.updated(transcript)
+            except Exception:  # a failing callback must not stop the re-checks or the stream
+                log.exception("transcription_callback failed")
 
 
 def _both(first: Callable | None, second: Callable | None) -> Callable | None:
