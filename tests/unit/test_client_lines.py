@@ -7,8 +7,10 @@ the same pieces go through the page's script in Node to show both sides draw the
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -20,8 +22,22 @@ import srt
 from whisper_live.client import StreamOptions, Transcript, TranscriptionClient
 from whisper_live.client.cli import build_parser
 from whisper_live.client.console import Console, window_lines
-from whisper_live.client.transcript import LINE_CHARS, Line, Segment, Word, group_lines
+from whisper_live.client.transcript import (
+    LINE_CHARS,
+    LINE_PAUSE,
+    SERVER_QUIET,
+    Line,
+    Segment,
+    StreamClock,
+    Word,
+    close_lines,
+    group_lines,
+)
+from whisper_live.client.transcription import LineCloser
 from whisper_live.faces.whisperlive import protocol
+
+# The constants are the page's (the Node test below runs the page's rule itself).
+assert (LINE_PAUSE, SERVER_QUIET) == (1.0, 2.0)
 
 PAGE_SCRIPT = Path(__file__).resolve().parents[2] / "client" / "transcript.js"
 
@@ -140,6 +156,67 @@ def test_lines_are_grouped_as_segments_arrive_and_again_when_they_are_replaced()
     assert t.lines == group_lines(t.segments)
 
 
+def test_the_last_line_closes_once_its_utterance_is_over():
+    """The page's cases (tests/browser/test_lines_browser.py, ``close``): nothing pending, the
+    stream a second past the line's end and the server quiet for two; or the partial pending
+    after a pause; or the stream ended. Only the last line, only an open one."""
+    lines = group_lines([seg(0, 1, "Good"), seg(1, 2, "morning")])
+    pending = Segment(2.1, 2.5, "everyone", False)
+
+    def last_open(**state) -> bool:
+        return close_lines(lines, **state)[-1].open
+
+    assert last_open()  # nothing known yet
+    assert last_open(position=2.9, quiet=5)  # 0.9 s past its end
+    assert last_open(position=9, quiet=1.9)  # the server spoke 1.9 s ago: maybe mid-utterance
+    assert not last_open(position=3.0, quiet=2)  # LINE_PAUSE past it, quiet SERVER_QUIET, nothing pending
+    assert last_open(partial=pending, position=9, quiet=9)  # a partial may still continue it
+    assert not last_open(partial=Segment(3.0, 3.5, "everyone", False))  # it comes after a pause
+    assert not last_open(position=3.0, quiet=2, partial=Segment(2.5, 3, " ", False))  # an empty one is none
+    assert not last_open(partial=pending, ended=True)  # the stream ended: nothing more comes
+    assert not close_lines(group_lines([seg(0, 1, "Good morning.")]))[-1].open  # a sentence's end
+    assert close_lines([]) == []
+    # only the last line; the lines given are not changed (they are the transcript's cache)
+    two = group_lines([seg(0, 1, "one"), seg(3, 4, "two")])
+    closed = close_lines(two, position=9, quiet=9)
+    assert [line.open for line in closed] == [True, False] and two[-1].open
+    # closing never changes the grouping: a piece that continues the line joins it again
+    again = group_lines([*closed, seg(4.5, 5, "three")])
+    assert [(line.text, line.open) for line in again] == [("one", True), ("two three", True)]
+    assert again == group_lines([*two, seg(4.5, 5, "three")])
+
+
+def test_the_stream_clock_is_what_the_server_showed_plus_the_time_since_at_most_the_audio_sent():
+    clock = StreamClock()
+    assert clock.read(100.0) == (None, None)  # nothing heard yet
+    clock.heard([seg(0, 1, "Good"), Segment(1, 2, "morning", False)], now=100.0)
+    assert clock.read(100.5) == (2.5, 0.5)  # the furthest end shown, and on as fast as the clock
+    clock.heard([seg(0, 1, "Good")], now=101.0)  # an older end proves nothing new
+    assert clock.read(103.0) == (5.0, 2.0)
+    clock.cap = 4.2  # the client sent 4.2 s of audio: the stream can be no further
+    assert clock.read(110.0) == (4.2, 9.0)
+    clock.heard([Segment(0, math.inf, "bad", False)], now=111.0)  # a nonsense time is ignored
+    assert clock.read(111.0)[0] == 4.2
+    real = StreamClock()
+    real.heard([seg(0, 2, "x")])  # time.monotonic() by default
+    position, quiet = real.read()
+    assert 2.0 <= position < 3.0 and 0 <= quiet < 1.0
+
+
+def test_a_transcript_closes_its_last_line_by_its_clock():
+    t = Transcript()
+    t.update([{"start": 0, "end": 1, "text": " Good", "completed": True},
+              {"start": 1, "end": 2, "text": " morning", "completed": True}])  # fmt: skip
+    heard = t.clock.last
+    assert t.closed_lines_at(heard + 0.5) == []  # just heard
+    assert t.closed_lines_at(heard + SERVER_QUIET - 0.01) == []  # not quiet long enough
+    assert texts(t.closed_lines_at(heard + SERVER_QUIET)) == ["Good morning"]  # the utterance is over
+    t.clock.cap = 2.5  # only 2.5 s of audio went out: the stream cannot be a second past the line
+    assert t.closed_lines_at(heard + 60) == []
+    t.final = True
+    assert texts(t.closed_lines_at(heard)) == ["Good morning"]
+
+
 # ----------------------------------------------------------------------------- the page itself
 
 WORDS = [
@@ -194,6 +271,50 @@ def test_the_page_draws_the_same_lines():
     ]
 
 
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's script")
+def test_the_page_closes_the_same_lines():
+    """Random last lines and states (partials either side of a pause, positions and quiet
+    either side of the limits, ended) through the page's Transcript.close and close_lines."""
+    rng = random.Random(7)
+    cases = []
+    for _ in range(2000):
+        lines = group_lines(random_pieces(rng, rng.randint(1, 4)))
+        end = lines[-1].end
+        partial = rng.choice(
+            [None, None, (end + rng.choice([0.0, 0.5, 0.99, 1.0, 1.5]), " more"), (end, " ")]
+        )
+        state = {
+            "partial": None
+            if partial is None
+            else {"start": partial[0], "end": partial[0] + 1, "text": partial[1]},
+            "position": rng.choice([None, end + rng.choice([0.0, 0.5, 0.99, 1.0, 3.0])]),
+            "quiet": rng.choice([None, 0.5, 1.99, 2.0, 5.0]),
+            "ended": rng.random() < 0.1,
+        }
+        cases.append((lines, state))
+    script = PAGE_SCRIPT.read_text(encoding="utf-8") + (
+        "\nlet input = ''; process.stdin.on('data', (d) => (input += d));"
+        "\nprocess.stdin.on('end', () => process.stdout.write(JSON.stringify(JSON.parse(input).map("
+        "([lines, state]) => Transcript.close(lines, state).map((l) => l.open)))));"
+    )
+    raw = [([{"start": x.start, "end": x.end, "text": x.text, "open": x.open} for x in lines], state)
+           for lines, state in cases]  # fmt: skip
+    out = subprocess.run(
+        ["node", "-e", script], input=json.dumps(raw), capture_output=True, text=True, check=True
+    )
+    ours = []
+    for lines, state in cases:
+        p = state["partial"]
+        partial = None if p is None else Segment(p["start"], p["end"], p["text"], False)
+        closed = close_lines(lines, partial, state["position"], state["quiet"], state["ended"])
+        ours.append([line.open for line in closed])
+    page = json.loads(out.stdout)
+    assert page == ours
+    closes = sum(lines[-1].open and not o[-1] for (lines, _), o in zip(cases, ours, strict=True))
+    stays = sum(lines[-1].open and o[-1] for (lines, _), o in zip(cases, ours, strict=True))
+    assert closes > 100 and stays > 100, (closes, stays)  # the cases exercise both outcomes
+
+
 # ----------------------------------------------------------------------------- what is shown
 
 UPDATES = [
@@ -242,6 +363,81 @@ def test_the_console_prints_each_line_once_when_it_closes(capsys):
     console.finish(t)
     assert out.getvalue().splitlines() == LINES  # the open line closes at the end
     assert capsys.readouterr().err == ""  # no partial asked for
+
+
+def message(*pieces) -> list[dict]:
+    return [{"start": a, "end": b, "text": f" {x}", "completed": c} for a, b, x, c in pieces]
+
+
+def test_the_console_prints_a_line_without_a_full_stop_once_the_server_is_quiet(capsys):
+    """The defect this fixes: "Good morning" (no full stop) printed only when the speaker talks
+    again. Now once the stream is a second past it and the server quiet for two."""
+    out = io.StringIO()
+    console = Console(timestamps=True, out=out)
+    t = Transcript()
+    t.update(message((0, 1, "Good", True), (1, 2, "morning", True)))
+    heard = t.clock.last
+    console.update(t, now=heard)
+    console.update(t, now=heard + 1.5)  # a second past its end, but the server may still be in it
+    assert out.getvalue() == ""
+    console.update(t, now=heard + SERVER_QUIET)
+    assert out.getvalue().splitlines() == ["[0.000 -> 2.000] Good morning"]
+    console.update(t, now=heard + 10)  # printed once
+    # The rare late piece that continues it (within LINE_PAUSE of its end): printed as a
+    # continuation, since a terminal cannot take back the line; the next line as usual.
+    t.update(message((2.5, 3, "everyone", True), (5, 5.5, "Next", False)))
+    console.update(t, now=t.clock.last)
+    t.update(message((5, 5.5, "Next.", True)))
+    console.update(t, now=t.clock.last)
+    t.final = True
+    console.finish(t)
+    assert out.getvalue().splitlines() == [
+        "[0.000 -> 2.000] Good morning",
+        "[2.500 -> 3.000] ... everyone",
+        "[5.000 -> 5.500] Next.",
+    ]
+    assert capsys.readouterr().err == ""
+
+
+def test_the_partial_line_shows_a_continuation_and_clears_when_the_line_is_printed(capsys):
+    console = Console(show_partial=True, out=io.StringIO())
+    t = Transcript()
+    t.update(message((0, 1, "Good", True), (1, 2, "morning", False)))
+    console.update(t, now=t.clock.last)
+    t.update(message((0, 1, "Good", True), (1, 2, "morning", True)))
+    console.update(t, now=t.clock.last)
+    console.update(t, now=t.clock.last + 5)  # closed by the quiet: printed, the rewritten line cleared
+    t.update(message((2.5, 3, "every", False)))
+    console.update(t, now=t.clock.last)
+    shown = [part for part in capsys.readouterr().err.split("\r\033[K")]
+    assert shown[1:] == ["Good morning", "", "... every"]
+    assert console.out.getvalue().splitlines() == ["Good morning"]
+
+
+def test_the_line_closer_notifies_when_the_quiet_closes_a_line():
+    """The timer ``TranscriptionClient`` runs beside the stream: a notification when the last
+    line closes with no message, once; none while nothing changes."""
+    calls = []
+    closer = LineCloser(lambda t: calls.append(len(t.closed_lines)))
+    closer.INTERVAL = 0.01
+    t = Transcript()
+
+    async def run() -> None:
+        task = asyncio.create_task(closer.run(t))
+        t.update(message((0, 1, "Good", True), (1, 2, "morning", True)))
+        closer.updated(t)  # the message, as the stream calls it
+        await asyncio.sleep(0.1)
+        assert calls == [0]  # the server spoke just now
+        t.clock.heard(t.segments, now=t.clock.last - SERVER_QUIET)  # as if that was 2 s ago
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(run())
+    assert calls == [0, 1]
+    client = TranscriptionClient(transcription_callback=lambda text, segments: calls.append(segments))
+    closer = LineCloser(client._segments)
+    closer.updated(t)  # the callback's lines: the last one completed, the utterance over
+    assert [(s["text"], s["completed"]) for s in calls[-1]] == [("Good morning", True)]
 
 
 def test_the_console_shows_the_open_line_with_the_partial(capsys):
