@@ -11,10 +11,11 @@ again; with ``show_partial`` the line still open, the partial on it, on one rewr
 line. Silence brings no message, so the client re-checks on a timer (``TranscriptionClient``).
 In the rare case a late piece continues a line already printed (it started within
 ``LINE_PAUSE`` of its end), the piece is printed as a line of its own that starts with
-``...``: a terminal cannot take back a printed line, and the words are not lost. The window (WhisperLive's
-``display_segments``, on a terminal): the last N lines, the open one and the partial
-included, redrawn in place like subtitles; unlike WhisperLive it does not clear the screen,
-so what was on the terminal before stays.
+``...``: a terminal cannot take back a printed line, and the words are not lost.
+
+The window (WhisperLive's ``display_segments``, on a terminal): the last N lines, the open
+one and the partial included, redrawn in place like subtitles; unlike WhisperLive it does not
+clear the screen, so what was on the terminal before stays.
 """
 
 from __future__ import annotations
