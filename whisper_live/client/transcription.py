@@ -331,6 +331,8 @@ class TranscriptionClient:
                 stream, source, recorder, window=console is not None and console.window is not None
             )
         except BaseException:
+            if ticker is not None:
+                ticker.cancel()
             await stream.close()
             raise
         finally:
