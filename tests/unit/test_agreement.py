@@ -189,3 +189,15 @@ def test_a_beam_reading_unlike_every_earlier_one_is_not_committed():
     agreement = LocalAgreement()
     agreement.commit(greedy[:4], 1)
     assert said(agreement.confirmed(beam, held)[0]) == " thousands of", "no readings: the beam's, whatever"
+
+
+def test_agreement_past_one_changed_word_says_where_and_how_the_previous_hypothesis_read_it():
+    agreement = LocalAgreement()
+    agreement.settled(words("with the thousands of"))
+    new, count, agreed = agreement.agreed(words("with thousands of spectators"))
+    assert (count, agreed) == (3, 3), "one word dropped, two agree after it"
+    assert agreement.change == (1, ["the", "thousands", "of"])
+    agreement = LocalAgreement()
+    agreement.settled(words("with the thousands"))
+    agreement.agreed(words("with the thousands of"))
+    assert agreement.change is None, "word for word"

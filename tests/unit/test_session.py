@@ -1106,3 +1106,44 @@ def test_where_words_may_be_committed_a_partial_hides_what_a_beam_would_confirm(
             request, DecodeResult([Segment(0.1, 1.4, " to each the world's", words=heard)], "en", 1.0, 2.0)
         )
         assert session.partial.text == partial, commit_after
+
+
+# Greedy partials: one whose audio ends right after "thousands of" reads "the", the next,
+# with "spectators" heard, drops it (tiny.en on LibriSpeech 1272-141231-0002)
+EARLY = [(" with", 0.1, 0.4, 0.9), (" the", 1.1, 1.3, 0.8), (" thousands", 1.35, 1.5, 0.9)]
+EARLY += [(" of", 1.6, 1.9, 0.9)]
+LATE = [(" with", 0.1, 0.4, 0.9), (" thousands", 1.1, 1.5, 0.9), (" of", 1.6, 1.9, 0.9)]
+LATE += [(" spectators", 2.1, 2.4, 0.9)]
+
+
+def two_readings(session: StreamingSession) -> list[DecodeRequest]:
+    """Partials at 1, 2 and 3 s: "with" committed, then "the thousands of" against
+    "thousands of spectators". Returns what the session asked for next."""
+    for script in (EARLY, EARLY, LATE):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        assert request.options.beam_size == 1
+        session.decode_done(request, heard(request, script))
+    return session.take_requests()
+
+
+def test_a_word_two_greedy_partials_read_differently_is_settled_by_a_beam_decode():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (confirm,) = two_readings(session)
+    assert session.transcript() == "with", "not the newer reading at once"
+    assert confirm.options.beam_size == 5
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+    session.decode_done(confirm, heard(confirm, EARLY + LATE[-1:]))
+    assert session.transcript() == "with the thousands of", "the beam reads as the older one: two agree"
+
+
+def test_without_a_beam_decode_the_newer_reading_of_a_changed_word_is_committed():
+    busy = Budget()
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False), budget=busy)
+    for n, script in enumerate((EARLY, EARLY, LATE)):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        busy.partial = n < 2  # busy from the last result on
+        session.decode_done(request, heard(request, script))
+    assert session.take_requests() == []
+    assert session.transcript() == "with thousands of", "as before: it heard more"

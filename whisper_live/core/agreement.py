@@ -39,24 +39,26 @@ SURE = 0.9
 SURE_BEFORE = 0.8
 
 
-def _past_one_change(before: list[str], now: list[str], start: int) -> int:
+def _past_one_change(before: list[str], now: list[str], start: int) -> tuple[int, int]:
     """How many words of ``now`` two hypotheses agree on when one word at ``start`` may
     differ: replaced, dropped or added, followed by at least ``AGREE_AFTER_CHANGE`` words
-    both say alike; ``start`` when there is no such run.
+    both say alike; ``start`` when there is no such run. Second: the words of ``before``
+    that agreement covers.
 
     Whisper often changes its mind about one word in the middle of a window ("aforesaid",
     "aforementioned", "a force said") and agrees on everything around it. Prefix agreement
     then stalls until the window is forced, and the partial rewrites the whole tail after
-    that word at every refresh. The newer hypothesis' reading is taken: it heard more."""
-    best = start
+    that word at every refresh. The newer hypothesis' reading is taken: it heard more
+    (unless a beam decode settles it: ``LocalAgreement.change``)."""
+    best = best_before = start
     for skip_before, skip_now in ((1, 1), (1, 0), (0, 1)):
         i, j = start + skip_before, start + skip_now
         run = 0
         while i + run < len(before) and j + run < len(now) and before[i + run] == now[j + run]:
             run += 1
-        if run >= AGREE_AFTER_CHANGE:
-            best = max(best, j + run)
-    return best
+        if run >= AGREE_AFTER_CHANGE and j + run > best:
+            best, best_before = j + run, i + run
+    return best, best_before
 
 
 def reading_of(said: list[Word], words: list[Word], end: float | None = None) -> int:
@@ -139,6 +141,10 @@ class LocalAgreement:
     def __init__(self) -> None:
         self.committed = Committed()
         self._previous: list[Word] = []  # the last hypothesis' words not committed yet
+        # Where ``agreed`` passed one word the two hypotheses read differently: its index
+        # in the new words, and the previous hypothesis' reading (word keys) from there to
+        # the end of the agreement; None when they agreed word for word.
+        self.change: tuple[int, list[str]] | None = None
 
     def reset(self) -> None:
         """A new utterance: nothing committed in it, nothing to agree with yet."""
@@ -181,8 +187,12 @@ class LocalAgreement:
             if a != b:
                 break
             agreed += 1
+        self.change = None
         if agreed < len(now):
-            agreed = _past_one_change(before, now, agreed)
+            past, past_before = _past_one_change(before, now, agreed)
+            if past > agreed:
+                self.change = (agreed, before[agreed:past_before])
+            agreed = past
         if end is None:
             return new, agreed, agreed
         for k, b in enumerate(new[:agreed]):

@@ -368,9 +368,17 @@ class StreamingSession:
                     held = disputed
             else:
                 new, count, agreed = self._agreement.agreed(words, end)
+                change = self._agreement.change
+                if change is not None and change[0] < count and self._may_confirm():
+                    count = change[0]  # two readings of one word: a beam decode's to settle
                 committed = self._agreement.commit(new, count)
                 held = new[count:agreed]
                 self._confirm_readings = [[word_key(w.word) for w in held]]
+                if change is not None and change[0] >= count and held:
+                    # the previous hypothesis' reading of the held words
+                    self._confirm_readings.append(
+                        [word_key(w.word) for w in new[count : change[0]]] + change[1]
+                    )
             window = (request.end_sample - self._window_start) / SAMPLE_RATE
             if not committed and window >= self.options.max_window:
                 committed = self._agreement.force(words, end - self.options.max_window / 2)
@@ -417,15 +425,24 @@ class StreamingSession:
         A beam decode that reads ``held`` otherwise than the greedy agreement (and any beam
         before it) asks for one more, up to ``CONFIRM_READINGS`` readings: its reading is
         committed once two readings agree."""
-        if self._partial_inflight is not None or self._speculation is not None or self.ended:
-            return
-        if not self._endpoint.is_open or not self.budget.allows_partial():
+        if not self._may_confirm():
             return
         self._last_partial_at = self._audio.end
         request = self._request(DecodeKind.PARTIAL, self._audio.end)
         request.options.beam_size = request.options.best_of = self.options.beam_size
         self._partial_inflight = self._confirm_request = request
         self._confirm_held = list(held)
+
+    def _may_confirm(self) -> bool:
+        """A beam decode of the window may start now (``_confirm``)."""
+        return (
+            self.options.confirm_doubtful
+            and self._partial_inflight is None
+            and self._speculation is None
+            and not self.ended
+            and self._endpoint.is_open
+            and self.budget.allows_partial()
+        )
 
     def _young(self, request: DecodeRequest) -> bool:
         """The request's utterance is too young to commit from (``commit_after``)."""
