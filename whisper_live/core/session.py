@@ -22,8 +22,9 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
   Committed words stay in the window as context until their sentence ends; then the
   window is cut there (or at the last committed word once it is ``cut_after`` long), and
   the text before the window is the prompt. The final leaves out the committed words.
-  Agreed words Whisper doubts are decoded once more with the beam before they are
-  committed (``_confirm``), as an optional partial.
+  Agreed words Whisper doubts, or one word two partials read differently, are decoded
+  once more with the beam before they are committed (``_confirm``), as an optional partial,
+  and committed once two readings agree.
 """
 
 from __future__ import annotations
