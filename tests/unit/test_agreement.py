@@ -167,8 +167,37 @@ def test_a_held_doubtful_word_is_settled_by_a_beam_reading_of_it():
         Word(1.5, 1.9, " far", 0.9),
         Word(2.0, 2.4, " pleasanter", 0.9),
     ]
-    assert said(agreement.confirmed(beam, new[count:agreed])) == " therefore far", (
-        "the beam's reading of the held words, whatever their count"
-    )
+    committed, disputed = agreement.confirmed(beam, new[count:agreed])
+    assert said(committed) == " therefore far", "the beam's reading of the held words, whatever their count"
+    assert disputed == []
     assert said(agreement.pending) == " pleasanter"
-    assert agreement.confirmed(beam, []) == [], "nothing held: nothing to confirm"
+    assert agreement.confirmed(beam, []) == ([], []), "nothing held: nothing to confirm"
+
+
+def test_a_beam_reading_unlike_every_earlier_one_is_not_committed():
+    greedy = words("with the thousands of spectators")  # ends 0.4, 0.9, 1.4, 1.9, 2.4
+    held = greedy[1:4]
+    beam = words("with thousands of spectators")
+    readings = [["the", "thousands", "of"]]
+    agreement = LocalAgreement()
+    agreement.commit(greedy[:4], 1)
+    committed, disputed = agreement.confirmed(beam, held, readings)
+    assert committed == [] and said(disputed) == " thousands of", "one reading against another"
+    assert said(agreement.pending) == " thousands of spectators", "the next is compared with the beam's"
+    committed, disputed = agreement.confirmed(greedy, disputed, [*readings, ["thousands", "of"]])
+    assert (said(committed), disputed) == (" the thousands of", []), "as the greedy agreement read it"
+    agreement = LocalAgreement()
+    agreement.commit(greedy[:4], 1)
+    assert said(agreement.confirmed(beam, held)[0]) == " thousands of", "no readings: the beam's, whatever"
+
+
+def test_agreement_past_one_changed_word_says_where_and_how_the_previous_hypothesis_read_it():
+    agreement = LocalAgreement()
+    agreement.settled(words("with the thousands of"))
+    new, count, agreed = agreement.agreed(words("with thousands of spectators"))
+    assert (count, agreed) == (3, 3), "one word dropped, two agree after it"
+    assert agreement.change == (1, ["the", "thousands", "of"])
+    agreement = LocalAgreement()
+    agreement.settled(words("with the thousands"))
+    agreement.agreed(words("with the thousands of"))
+    assert agreement.change is None, "word for word"

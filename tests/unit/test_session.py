@@ -16,7 +16,7 @@ from whisper_live.core.events import AudioLost, LanguageDetected, SegmentsChange
 from whisper_live.core.options import SessionOptions
 from whisper_live.core.pcm import SAMPLE_RATE
 from whisper_live.core.requests import DecodeKind, DecodeRequest
-from whisper_live.core.session import StreamingSession
+from whisper_live.core.session import CONFIRM_READINGS, StreamingSession
 from whisper_live.core.transcript import StreamSegment
 from whisper_live.core.vad import CHUNK, VadParameters
 
@@ -985,26 +985,90 @@ def doubt_in_agreed_words(session: StreamingSession, busy: Budget | None = None)
     """Three greedy partials (1, 2, 3 s); the last two agree on "there for far", doubting
     "there" 1.7 s before the audio's end. Returns what the session asked for next. ``busy``:
     the session's budget, which says no from the last result on."""
+    return doubt_in_agreed_words_of(session, GREEDY, busy)
+
+
+def doubt_in_agreed_words_of(
+    session: StreamingSession, script, busy: Budget | None = None
+) -> list[DecodeRequest]:
     for second in range(3):
         session.feed(np.zeros(SAMPLE_RATE, np.float32))
         (request,) = session.take_requests()
         assert request.options.beam_size == 1
         if busy is not None and second == 2:
             busy.partial = False
-        session.decode_done(request, heard(request, GREEDY))
+        session.decode_done(request, heard(request, script))
     return session.take_requests()
 
 
-def test_words_greedy_partials_agree_on_but_doubt_are_settled_by_one_beam_decode():
+def test_words_greedy_partials_agree_on_but_doubt_are_settled_by_beam_decodes():
     session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
     (confirm,) = doubt_in_agreed_words(session)
     assert session.transcript() == "Read", "the doubted words wait for the beam"
     assert confirm.kind is DecodeKind.PARTIAL and confirm.options.beam_size == 5
     assert confirm.options.word_timestamps and confirm.start_sample == 0
     assert confirm.end_sample == 3 * SAMPLE_RATE, "the window up to the latest audio"
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))  # audio goes on while it decodes
     session.decode_done(confirm, heard(confirm, BEAM))
-    assert session.transcript() == "Read therefore far", "the beam's reading is committed"
+    assert session.transcript() == "Read", "one beam reading against the greedy agreement's"
+    (again,) = session.take_requests()
+    assert again.options.beam_size == 5 and again.end_sample > confirm.end_sample, "another, with more audio"
+    session.decode_done(again, heard(again, BEAM))
+    assert session.transcript() == "Read therefore far", "two beam readings agree: committed"
     assert session.partial is None or "there" not in session.partial.text
+    session.feed(np.zeros(SAMPLE_RATE, np.float32))
+    (after,) = session.take_requests()
+    assert after.options.beam_size == 1, "greedy partials again"
+
+
+def test_a_beam_reading_as_the_greedy_agreement_is_committed_at_once():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (confirm,) = doubt_in_agreed_words(session)
+    session.decode_done(confirm, heard(confirm, GREEDY))
+    assert session.transcript() == "Read there for far"
+
+
+# "with the thousands of spectators": greedy partials agree on it, doubting "the"; a beam
+# decode whose audio ends right after "spectators" drops "the", one with more audio keeps it
+THOUSANDS = [(" with", 0.1, 0.4, 0.9), (" the", 1.1, 1.3, 0.4), (" thousands", 1.35, 1.5, 0.9)]
+THOUSANDS += [(" of", 1.6, 1.9, 0.9), (" spectators", 2.1, 2.4, 0.9)]
+
+
+def test_a_beam_decode_that_drops_a_doubted_word_is_checked_by_another():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (confirm,) = doubt_in_agreed_words_of(session, THOUSANDS)
+    assert session.transcript() == "with"
+    dropped = [w for w in THOUSANDS if w[0] != " the"]
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+    session.decode_done(confirm, heard(confirm, dropped))
+    assert session.transcript() == "with", '"thousands of" read against "the thousands of": held'
+    (again,) = session.take_requests()
+    assert again.options.beam_size == 5
+    session.decode_done(again, heard(again, THOUSANDS))
+    assert session.transcript() == "with the thousands of", "as the greedy agreement: two readings agree"
+
+
+def test_beam_decodes_that_keep_disagreeing_are_committed_after_confirm_readings():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (request,) = doubt_in_agreed_words_of(session, THOUSANDS)
+    with_ = (" with", 0.1, 0.4, 0.9)
+    of = (" of", 1.6, 1.9, 0.9)
+    readings = [
+        [with_, (" thousands", 1.1, 1.5, 0.9), of],
+        [with_, (" a", 1.1, 1.3, 0.9), (" thousand", 1.35, 1.5, 0.9), of],
+        [with_, (" these", 1.1, 1.3, 0.9), (" thousands", 1.35, 1.5, 0.9), of],
+    ]
+    assert len(readings) == CONFIRM_READINGS
+    for script in readings[:-1]:
+        session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+        session.decode_done(request, heard(request, script))
+        assert session.transcript() == "with"
+        (request,) = session.take_requests()
+        assert request.options.beam_size == 5
+    session.decode_done(request, heard(request, readings[-1]))
+    assert session.transcript() == "with these thousands of", (
+        f"after {CONFIRM_READINGS} readings that all differ, the last beam's is committed"
+    )
     session.feed(np.zeros(SAMPLE_RATE, np.float32))
     (after,) = session.take_requests()
     assert after.options.beam_size == 1, "greedy partials again"
@@ -1042,3 +1106,44 @@ def test_where_words_may_be_committed_a_partial_hides_what_a_beam_would_confirm(
             request, DecodeResult([Segment(0.1, 1.4, " to each the world's", words=heard)], "en", 1.0, 2.0)
         )
         assert session.partial.text == partial, commit_after
+
+
+# Greedy partials: one whose audio ends right after "thousands of" reads "the", the next,
+# with "spectators" heard, drops it (tiny.en on LibriSpeech 1272-141231-0002)
+EARLY = [(" with", 0.1, 0.4, 0.9), (" the", 1.1, 1.3, 0.8), (" thousands", 1.35, 1.5, 0.9)]
+EARLY += [(" of", 1.6, 1.9, 0.9)]
+LATE = [(" with", 0.1, 0.4, 0.9), (" thousands", 1.1, 1.5, 0.9), (" of", 1.6, 1.9, 0.9)]
+LATE += [(" spectators", 2.1, 2.4, 0.9)]
+
+
+def two_readings(session: StreamingSession) -> list[DecodeRequest]:
+    """Partials at 1, 2 and 3 s: "with" committed, then "the thousands of" against
+    "thousands of spectators". Returns what the session asked for next."""
+    for script in (EARLY, EARLY, LATE):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        assert request.options.beam_size == 1
+        session.decode_done(request, heard(request, script))
+    return session.take_requests()
+
+
+def test_a_word_two_greedy_partials_read_differently_is_settled_by_a_beam_decode():
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False))
+    (confirm,) = two_readings(session)
+    assert session.transcript() == "with", "not the newer reading at once"
+    assert confirm.options.beam_size == 5
+    session.feed(np.zeros(SAMPLE_RATE // 2, np.float32))
+    session.decode_done(confirm, heard(confirm, EARLY + LATE[-1:]))
+    assert session.transcript() == "with the thousands of", "the beam reads as the older one: two agree"
+
+
+def test_without_a_beam_decode_the_newer_reading_of_a_changed_word_is_committed():
+    busy = Budget()
+    session = StreamingSession(SessionOptions(commit_after=0, language="en", use_vad=False), budget=busy)
+    for n, script in enumerate((EARLY, EARLY, LATE)):
+        session.feed(np.zeros(SAMPLE_RATE, np.float32))
+        (request,) = session.take_requests()
+        busy.partial = n < 2  # busy from the last result on
+        session.decode_done(request, heard(request, script))
+    assert session.take_requests() == []
+    assert session.transcript() == "with thousands of", "as before: it heard more"

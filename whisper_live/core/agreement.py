@@ -39,24 +39,26 @@ SURE = 0.9
 SURE_BEFORE = 0.8
 
 
-def _past_one_change(before: list[str], now: list[str], start: int) -> int:
+def _past_one_change(before: list[str], now: list[str], start: int) -> tuple[int, int]:
     """How many words of ``now`` two hypotheses agree on when one word at ``start`` may
     differ: replaced, dropped or added, followed by at least ``AGREE_AFTER_CHANGE`` words
-    both say alike; ``start`` when there is no such run.
+    both say alike; ``start`` when there is no such run. Second: the words of ``before``
+    that agreement covers.
 
     Whisper often changes its mind about one word in the middle of a window ("aforesaid",
     "aforementioned", "a force said") and agrees on everything around it. Prefix agreement
     then stalls until the window is forced, and the partial rewrites the whole tail after
-    that word at every refresh. The newer hypothesis' reading is taken: it heard more."""
-    best = start
+    that word at every refresh. The newer hypothesis' reading is taken: it heard more
+    (unless a beam decode settles it: ``LocalAgreement.change``)."""
+    best = best_before = start
     for skip_before, skip_now in ((1, 1), (1, 0), (0, 1)):
         i, j = start + skip_before, start + skip_now
         run = 0
         while i + run < len(before) and j + run < len(now) and before[i + run] == now[j + run]:
             run += 1
-        if run >= AGREE_AFTER_CHANGE:
-            best = max(best, j + run)
-    return best
+        if run >= AGREE_AFTER_CHANGE and j + run > best:
+            best, best_before = j + run, i + run
+    return best, best_before
 
 
 def reading_of(said: list[Word], words: list[Word], end: float | None = None) -> int:
@@ -139,6 +141,10 @@ class LocalAgreement:
     def __init__(self) -> None:
         self.committed = Committed()
         self._previous: list[Word] = []  # the last hypothesis' words not committed yet
+        # Where ``agreed`` passed one word the two hypotheses read differently: its index
+        # in the new words, and the previous hypothesis' reading (word keys) from there to
+        # the end of the agreement; None when they agreed word for word.
+        self.change: tuple[int, list[str]] | None = None
 
     def reset(self) -> None:
         """A new utterance: nothing committed in it, nothing to agree with yet."""
@@ -181,8 +187,12 @@ class LocalAgreement:
             if a != b:
                 break
             agreed += 1
+        self.change = None
         if agreed < len(now):
-            agreed = _past_one_change(before, now, agreed)
+            past, past_before = _past_one_change(before, now, agreed)
+            if past > agreed:
+                self.change = (agreed, before[agreed:past_before])
+            agreed = past
         if end is None:
             return new, agreed, agreed
         for k, b in enumerate(new[:agreed]):
@@ -194,15 +204,30 @@ class LocalAgreement:
                 agreed += 1
         return new, agreed, agreed
 
-    def confirmed(self, words: list[Word], held: list[Word]) -> list[Word]:
+    def confirmed(
+        self, words: list[Word], held: list[Word], readings: list[list[str]] | None = None
+    ) -> tuple[list[Word], list[Word]]:
         """Commit a beam decode's reading of ``held``: words greedy hypotheses agreed on
-        but that were not committed, as a doubtful word was among them. Committed: the
-        prefix of the beam's new words that best matches them (``reading_of``),
-        whatever it reads there. Greedy partials agree on "there for" where the beam reads
-        "therefore", as the utterance's final would; one beam decode of the window settles
-        the doubt, instead of holding the word 2 s and committing the greedy reading anyway."""
+        but that were not committed, as a doubtful word was among them. The beam's reading
+        is the prefix of its new words that best matches them (``reading_of``). Greedy
+        partials agree on "there for" where the beam reads "therefore", as the utterance's
+        final would; one beam decode of the window settles the doubt, instead of holding the
+        word 2 s and committing the greedy reading anyway.
+
+        Unless the beam reads them otherwise than every earlier reading in ``readings``
+        (word keys; None: commit whatever it reads): then nothing is committed, and the
+        beam's reading is returned second, for another beam decode with more audio to
+        settle. A beam decode near the audio's edge drops a short doubtful word that the
+        greedy partials and the utterance's final both read ("with the thousands" as "with
+        thousands", docs/BENCHMARKS.md "with the thousands"): one reading against two is not
+        settled. Returns (the words committed, the beam's disputed reading)."""
         new = self.committed.new_words(words)
-        return self._commit(new, reading_of(held, new))
+        count = reading_of(held, new)
+        reading = new[:count]
+        if readings is not None and reading and [word_key(w.word) for w in reading] not in readings:
+            self._commit(new, 0)
+            return [], reading
+        return self._commit(new, count), []
 
     def observe(self, words: list[Word]) -> None:
         """Take a hypothesis without committing from it (commits wait): the next one is

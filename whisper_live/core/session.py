@@ -22,14 +22,16 @@ hallucination filter and the ``SessionTranscript``; what is left here is the dec
   Committed words stay in the window as context until their sentence ends; then the
   window is cut there (or at the last committed word once it is ``cut_after`` long), and
   the text before the window is the prompt. The final leaves out the committed words.
-  Agreed words Whisper doubts are decoded once more with the beam before they are
-  committed (``_confirm``), as an optional partial.
+  Agreed words Whisper doubts, or one word two partials read differently, are decoded
+  once more with the beam before they are committed (``_confirm``), as an optional partial,
+  and committed once two readings agree.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +50,10 @@ from .requests import DecodeBudget, DecodeKind, DecodeRequest, UnlimitedBudget, 
 from .transcript import SessionTranscript, StreamSegment
 from .vad import CHUNK, SpeechChunks
 
+# Each partial's hypothesis and what it committed, at DEBUG: how a word by word transcript
+# came to read as it does (docs/BENCHMARKS.md, "with the thousands").
+log = logging.getLogger(__name__)
+
 # A partial is not started this deep into a pause: the speculative final will cover it.
 _PAUSE_BEFORE_FINAL = 3 * CHUNK
 # A partial's last word ending this close to the end of its audio may be cut off mid-word.
@@ -59,6 +65,10 @@ _CUT_WORD = 0.25
 # final decides it all (``commit_after``): there 0.5 left short ones without any partial.
 _SHOW_BELOW = 0.3
 _SHOW_BELOW_COMMITTING = DOUBTFUL
+# Readings of held words (the greedy agreement's, then beam decodes' that differ from every
+# earlier one) after which a beam decode's reading is committed whatever it reads: words
+# are held for at most this many beam decodes (``_confirm``).
+CONFIRM_READINGS = 3
 
 
 @dataclass
@@ -112,6 +122,9 @@ class StreamingSession:
         # A beam decode settling words greedy partials agreed on but one doubted (``_confirm``).
         self._confirm_request: DecodeRequest | None = None
         self._confirm_held: list[Word] = []
+        # The readings of the held words so far (word keys): the greedy agreement's, then
+        # those of beam decodes that read them otherwise (``LocalAgreement.confirmed``).
+        self._confirm_readings: list[list[str]] = []
         self._partial_seq = 0  # id of the request behind the partial on screen
         self._partial_utt = 0  # and the utterance it belongs to
         self._on_screen: list[str] = []  # the partial's words, as ``word_key`` compares them
@@ -347,17 +360,44 @@ class StreamingSession:
             self._agreement.observe(words)
         else:
             if request is self._confirm_request:
-                committed = self._agreement.confirmed(words, self._confirm_held)
+                last = len(self._confirm_readings) >= CONFIRM_READINGS
+                committed, disputed = self._agreement.confirmed(
+                    words, self._confirm_held, None if last else self._confirm_readings
+                )
+                if disputed:
+                    self._confirm_readings.append([word_key(w.word) for w in disputed])
+                    held = disputed
             else:
                 new, count, agreed = self._agreement.agreed(words, end)
+                change = self._agreement.change
+                if change is not None and change[0] < count and self._may_confirm():
+                    count = change[0]  # two readings of one word: a beam decode's to settle
                 committed = self._agreement.commit(new, count)
                 held = new[count:agreed]
+                self._confirm_readings = [[word_key(w.word) for w in held]]
+                if change is not None and change[0] >= count and held:
+                    # the previous hypothesis' reading of the held words
+                    self._confirm_readings.append(
+                        [word_key(w.word) for w in new[count : change[0]]] + change[1]
+                    )
             window = (request.end_sample - self._window_start) / SAMPLE_RATE
             if not committed and window >= self.options.max_window:
                 committed = self._agreement.force(words, end - self.options.max_window / 2)
                 held = []
             if committed:
                 self._commit(committed)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "session %x partial %d (utterance %d%s) %.2f-%.2f s: %r; committed %r",
+                id(self) & 0xFFFFFF,
+                request.id,
+                request.utterance,
+                ", beam" if request is self._confirm_request else "",
+                request.start_sample / SAMPLE_RATE,
+                end,
+                " ".join(f"{w.word.strip()}/{w.probability:.2f}" for w in words),
+                "".join(w.word for w in committed),
+            )
         if request is self._confirm_request:
             self._confirm_request = None
             # the beam's reading of the rest differs from the greedy one on screen as often
@@ -382,16 +422,28 @@ class StreamingSession:
         two greedy partials agreed on, among them one Whisper doubts (``DOUBTFUL``), which
         would otherwise wait ``DOUBT_HOLD`` seconds and be committed in the greedy reading
         (``LocalAgreement.confirmed``). It takes the partial's turn (one decode in flight),
-        and is optional like any partial: with a busy decoder the word is held as before."""
-        if self._partial_inflight is not None or self._speculation is not None or self.ended:
-            return
-        if not self._endpoint.is_open or not self.budget.allows_partial():
+        and is optional like any partial: with a busy decoder the word is held as before.
+        A beam decode that reads ``held`` otherwise than the greedy agreement (and any beam
+        before it) asks for one more, up to ``CONFIRM_READINGS`` readings: its reading is
+        committed once two readings agree."""
+        if not self._may_confirm():
             return
         self._last_partial_at = self._audio.end
         request = self._request(DecodeKind.PARTIAL, self._audio.end)
         request.options.beam_size = request.options.best_of = self.options.beam_size
         self._partial_inflight = self._confirm_request = request
         self._confirm_held = list(held)
+
+    def _may_confirm(self) -> bool:
+        """A beam decode of the window may start now (``_confirm``)."""
+        return (
+            self.options.confirm_doubtful
+            and self._partial_inflight is None
+            and self._speculation is None
+            and not self.ended
+            and self._endpoint.is_open
+            and self.budget.allows_partial()
+        )
 
     def _young(self, request: DecodeRequest) -> bool:
         """The request's utterance is too young to commit from (``commit_after``)."""
