@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from .. import __version__
+from ..core.options import MAX_COMMIT_AFTER
 from .stream import ClientError, RetryPolicy, server_url
 
 PROG = "whisper-live-client"
@@ -93,13 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _seconds(text: str) -> float:
-    """A number of seconds from 0 to 3600 (what the server accepts), else a usage error."""
+    """A number of seconds from 0 to ``MAX_COMMIT_AFTER`` (what the server accepts), else a
+    usage error."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0.0 <= value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"seconds from 0 to 3600, not {text!r}")
+    if not 0.0 <= value <= MAX_COMMIT_AFTER:
+        raise argparse.ArgumentTypeError(f"seconds from 0 to {MAX_COMMIT_AFTER:g}, not {text!r}")
     return value
 
 

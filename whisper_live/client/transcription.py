@@ -451,7 +451,7 @@ class TranscriptionClient:
         lines = transcript.lines_with_partial
         closed = len(transcript.closed_lines)
         segments = [line.as_dict(completed=i < closed) for i, line in enumerate(lines)]
-        self.callbacks.transcription_callback(transcript.text_with_partial, segments)
+        self.callbacks.transcription_callback(" ".join(line.text for line in lines), segments)
 
     def write_outputs(self, transcript: Transcript) -> None:
         for path, text in (

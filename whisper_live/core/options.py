@@ -11,6 +11,8 @@ from .vad import VadParameters
 # before the live speaker model knew the voices (two speakers labelled as one, three as
 # five); an utterance's first seconds wait for its final, as before LocalAgreement-2.
 DIARIZED_COMMIT_AFTER = 10.0
+# The longest ``commit_after`` a client may ask for (an hour: longer means "never").
+MAX_COMMIT_AFTER = 3600.0
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 from ...booleans import SPELLINGS, as_bool
 from ...core.events import AudioLost, Event, LanguageDetected
-from ...core.options import DIARIZED_COMMIT_AFTER, SessionOptions
+from ...core.options import DIARIZED_COMMIT_AFTER, MAX_COMMIT_AFTER, SessionOptions
 from ...core.pcm import SAMPLE_RATE
 from ...core.transcript import StreamSegment
 from ...core.vad import VadParameters
@@ -137,7 +137,7 @@ def parse_config(raw: str | bytes) -> ClientConfig:
     if data.get("redetect_language") is not None:  # our extension: see SessionOptions
         opts.redetect_language = _bool(data["redetect_language"], "redetect_language")
     if data.get("commit_after") is not None:  # our extension: see SessionOptions
-        opts.commit_after = _number(data["commit_after"], "commit_after", float, 0.0, 3600.0)
+        opts.commit_after = _number(data["commit_after"], "commit_after", float, 0.0, MAX_COMMIT_AFTER)
     audio_format = data.get("audio_format")
     if audio_format not in (None, "int16", "float32"):
         raise ProtocolError("audio_format must be 'int16' or 'float32'")
